@@ -1,0 +1,45 @@
+{
+  # One addon. The SIMD kernels are static libraries of their own so that only their files are
+  # compiled with AVX2 / AVX-512 enabled; which one runs is chosen at load time (cpu_features.cc).
+  "target_defaults": {
+    "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off"],
+    "cflags_cc!": ["-fno-exceptions"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"]
+    }
+  },
+  "targets": [
+    {
+      "target_name": "backprop",
+      "sources": [
+        "native/addon.cc",
+        "native/cpu_features.cc",
+        "native/kernels_scalar.cc",
+        "native/network.cc",
+        "native/thread_pool.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "conditions": [
+        ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],
+        ["target_arch=='arm64'", { "sources": ["native/kernels_neon.cc"] }],
+        ["OS=='linux'", { "libraries": ["-lpthread"] }]
+      ]
+    },
+    {
+      "target_name": "kernels_avx2",
+      "type": "static_library",
+      "sources": ["native/kernels_avx2.cc"],
+      "cflags_cc": ["-mavx2", "-mfma"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma"] }
+    },
+    {
+      "target_name": "kernels_avx512",
+      "type": "static_library",
+      "sources": ["native/kernels_avx512.cc"],
+      "cflags_cc": ["-mavx512f", "-mfma", "-Wno-maybe-uninitialized"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx512f", "-mfma"] }
+    }
+  ]
+}

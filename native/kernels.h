@@ -1,0 +1,47 @@
+// The dense kernels behind every layer, one implementation per instruction set. Each ISA file
+// (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc, kernels_neon.cc) defines one table with
+// identical signatures; cpu_features.cc says which of them this CPU can run.
+#pragma once
+
+namespace backprop {
+
+// What a GEMM does with a finished sum before it stores it. Fusing these saves a pass over the
+// output: the forward pass adds the bias and applies the activation, the backward pass through a
+// ReLU zeroes the inactive units, and the SGD step adds -lr * gradient straight into the weights.
+enum class Epilogue {
+  Bias,        // c = sum + bias[n]
+  BiasRelu,    // c = max(sum + bias[n], 0)
+  ReluMask,    // c = mask[m, n] > 0 ? sum : 0      (mask has the layout of c)
+  Accumulate,  // c = c + alpha * sum
+};
+
+struct EpilogueArgs {
+  Epilogue kind;
+  const float* bias;
+  const float* mask;
+  float alpha;
+};
+
+// c is (M, N) with row stride ldc; b is (K, N) with row stride ldb;
+// a is (M, K) with element (m, k) at a[m * a_row + k * a_col], so a row-major matrix and the
+// transpose of one are both read in place.
+// Every c[m, n] is one sum over k = 0, 1, …, K-1, in that order, started from zero: the result of an
+// element does not depend on how the caller splits M or N (threads stay bitwise deterministic).
+using GemmFn = void (*)(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N,
+                        int K, const EpilogueArgs& epilogue);
+
+struct Kernels {
+  const char* isa;
+  GemmFn gemm;
+};
+
+extern const Kernels kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const Kernels kernels_avx2;
+extern const Kernels kernels_avx512;
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+extern const Kernels kernels_neon;
+#endif
+
+}  // namespace backprop

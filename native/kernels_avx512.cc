@@ -1,0 +1,109 @@
+// AVX-512F variant of the kernels. Only this file is compiled with AVX-512 enabled; it runs only
+// when cpu_features.cc found AVX-512F in CPUID and the OS saving the ZMM state (XCR0).
+#include <immintrin.h>
+
+#include <cstddef>
+
+#include "kernels.h"
+
+namespace backprop {
+namespace {
+
+constexpr int kLanes = 16;
+// 6 rows × 4 vectors = 24 accumulators, plus 4 vectors of b and a broadcast of a: 29 of 32 registers.
+constexpr int kTileRows = 6;
+constexpr int kTileVectors = 4;
+
+__mmask16 lanes_mask(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
+
+// One register tile: c[0:MR, 0:NV*16] from a[0:MR, 0:K] and b[0:K, 0:NV*16]. Every load and store
+// is masked; only the last vector's mask (`tail`) can be partial, so the same loop serves the edge.
+template <int MR, int NV>
+void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, __mmask16 tail,
+               const EpilogueArgs& ep, const float* bias, const float* mask) {
+  __mmask16 lanes[NV];
+  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+  __m512 acc[MR][NV];
+  for (int m = 0; m < MR; m++)
+    for (int v = 0; v < NV; v++) acc[m][v] = _mm512_setzero_ps();
+
+  for (int k = 0; k < K; k++) {
+    const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
+    const float* a_col_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
+    __m512 b_vec[NV];
+    for (int v = 0; v < NV; v++) b_vec[v] = _mm512_maskz_loadu_ps(lanes[v], b_row + v * kLanes);
+    for (int m = 0; m < MR; m++) {
+      const __m512 a_bcast = _mm512_set1_ps(a_col_k[static_cast<std::ptrdiff_t>(m) * a_row]);
+      for (int v = 0; v < NV; v++) acc[m][v] = _mm512_fmadd_ps(a_bcast, b_vec[v], acc[m][v]);
+    }
+  }
+
+  const __m512 zero = _mm512_setzero_ps();
+  for (int m = 0; m < MR; m++) {
+    for (int v = 0; v < NV; v++) {
+      float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+      __m512 result = acc[m][v];
+      switch (ep.kind) {
+        case Epilogue::Bias:
+          result = _mm512_add_ps(result, _mm512_maskz_loadu_ps(lanes[v], bias + v * kLanes));
+          break;
+        case Epilogue::BiasRelu:
+          result = _mm512_max_ps(_mm512_add_ps(result, _mm512_maskz_loadu_ps(lanes[v], bias + v * kLanes)), zero);
+          break;
+        case Epilogue::ReluMask: {
+          const __m512 act = _mm512_maskz_loadu_ps(lanes[v], mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes);
+          result = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(act, zero, _CMP_GT_OQ), result);
+          break;
+        }
+        case Epilogue::Accumulate:
+          result = _mm512_fmadd_ps(_mm512_set1_ps(ep.alpha), result, _mm512_maskz_loadu_ps(lanes[v], out));
+          break;
+      }
+      _mm512_mask_storeu_ps(out, lanes[v], result);
+    }
+  }
+}
+
+// All rows of one column panel (NV vectors wide): full tiles of kTileRows, then one shorter tile.
+template <int NV>
+void gemm_panel(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int K,
+                __mmask16 tail, const EpilogueArgs& ep, const float* bias, const float* mask) {
+  using TileFn = void (*)(float*, int, const float*, int, int, const float*, int, int, __mmask16, const EpilogueArgs&,
+                          const float*, const float*);
+  static constexpr TileFn kTiles[kTileRows + 1] = {nullptr,          gemm_tile<1, NV>, gemm_tile<2, NV>,
+                                                   gemm_tile<3, NV>, gemm_tile<4, NV>, gemm_tile<5, NV>,
+                                                   gemm_tile<6, NV>};
+  for (int m0 = 0; m0 < M; m0 += kTileRows) {
+    const int rows = M - m0 < kTileRows ? M - m0 : kTileRows;
+    const std::ptrdiff_t row_offset = static_cast<std::ptrdiff_t>(m0) * ldc;
+    kTiles[rows](c + row_offset, ldc, a + static_cast<std::ptrdiff_t>(m0) * a_row, a_row, a_col, b, ldb, K, tail, ep,
+                 bias, mask ? mask + row_offset : nullptr);
+  }
+}
+
+// a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
+void gemm_avx512(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
+                 const EpilogueArgs& ep) {
+  constexpr int kPanel = kTileVectors * kLanes;
+  for (int n0 = 0; n0 < N; n0 += kPanel) {
+    const int width = N - n0 < kPanel ? N - n0 : kPanel;
+    const int vectors = (width + kLanes - 1) / kLanes;
+    const __mmask16 tail = lanes_mask(width - (vectors - 1) * kLanes);
+    float* c_panel = c + n0;
+    const float* b_panel = b + n0;
+    const float* bias = ep.bias ? ep.bias + n0 : nullptr;
+    const float* mask = ep.mask ? ep.mask + n0 : nullptr;
+    switch (vectors) {
+      case 1: gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      case 2: gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      case 3: gemm_panel<3>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      default: gemm_panel<4>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+    }
+  }
+}
+
+}  // namespace
+
+const Kernels kernels_avx512 = {"avx512", gemm_avx512};
+
+}  // namespace backprop

@@ -1,0 +1,124 @@
+// NEON variant of the kernels (arm64, where NEON is always present).
+#include <arm_neon.h>
+
+#include <cstddef>
+
+#include "kernels.h"
+
+namespace backprop {
+namespace {
+
+constexpr int kLanes = 4;
+// 6 rows × 4 vectors = 24 accumulators, plus 4 vectors of b and a of a: 29 of 32 registers.
+constexpr int kTileRows = 6;
+constexpr int kTileVectors = 4;
+
+// NEON has no masked loads: a partial vector goes through a zero-padded copy.
+inline float32x4_t load_lanes(const float* p, int count) {
+  if (count == kLanes) return vld1q_f32(p);
+  float padded[kLanes] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int i = 0; i < count; i++) padded[i] = p[i];
+  return vld1q_f32(padded);
+}
+
+inline void store_lanes(float* p, float32x4_t value, int count) {
+  if (count == kLanes) {
+    vst1q_f32(p, value);
+    return;
+  }
+  float padded[kLanes];
+  vst1q_f32(padded, value);
+  for (int i = 0; i < count; i++) p[i] = padded[i];
+}
+
+// One register tile: c[0:MR, 0:NV*4] from a[0:MR, 0:K] and b[0:K, 0:NV*4]; only the last vector can
+// be partial (`tail` lanes).
+template <int MR, int NV>
+void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, int tail,
+               const EpilogueArgs& ep, const float* bias, const float* mask) {
+  int lanes[NV];
+  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : kLanes;
+  float32x4_t acc[MR][NV];
+  for (int m = 0; m < MR; m++)
+    for (int v = 0; v < NV; v++) acc[m][v] = vdupq_n_f32(0.0f);
+
+  for (int k = 0; k < K; k++) {
+    const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
+    const float* a_col_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
+    float32x4_t b_vec[NV];
+    for (int v = 0; v < NV; v++) b_vec[v] = load_lanes(b_row + v * kLanes, lanes[v]);
+    for (int m = 0; m < MR; m++) {
+      const float a_mk = a_col_k[static_cast<std::ptrdiff_t>(m) * a_row];
+      for (int v = 0; v < NV; v++) acc[m][v] = vfmaq_n_f32(acc[m][v], b_vec[v], a_mk);
+    }
+  }
+
+  const float32x4_t zero = vdupq_n_f32(0.0f);
+  for (int m = 0; m < MR; m++) {
+    for (int v = 0; v < NV; v++) {
+      float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+      float32x4_t result = acc[m][v];
+      switch (ep.kind) {
+        case Epilogue::Bias:
+          result = vaddq_f32(result, load_lanes(bias + v * kLanes, lanes[v]));
+          break;
+        case Epilogue::BiasRelu:
+          result = vmaxq_f32(vaddq_f32(result, load_lanes(bias + v * kLanes, lanes[v])), zero);
+          break;
+        case Epilogue::ReluMask: {
+          const float32x4_t act = load_lanes(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v]);
+          result = vreinterpretq_f32_u32(vandq_u32(vcgtq_f32(act, zero), vreinterpretq_u32_f32(result)));
+          break;
+        }
+        case Epilogue::Accumulate:
+          result = vfmaq_n_f32(load_lanes(out, lanes[v]), result, ep.alpha);
+          break;
+      }
+      store_lanes(out, result, lanes[v]);
+    }
+  }
+}
+
+// All rows of one column panel (NV vectors wide): full tiles of kTileRows, then one shorter tile.
+template <int NV>
+void gemm_panel(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int K, int tail,
+                const EpilogueArgs& ep, const float* bias, const float* mask) {
+  using TileFn = void (*)(float*, int, const float*, int, int, const float*, int, int, int, const EpilogueArgs&,
+                          const float*, const float*);
+  static constexpr TileFn kTiles[kTileRows + 1] = {nullptr,          gemm_tile<1, NV>, gemm_tile<2, NV>,
+                                                   gemm_tile<3, NV>, gemm_tile<4, NV>, gemm_tile<5, NV>,
+                                                   gemm_tile<6, NV>};
+  for (int m0 = 0; m0 < M; m0 += kTileRows) {
+    const int rows = M - m0 < kTileRows ? M - m0 : kTileRows;
+    const std::ptrdiff_t row_offset = static_cast<std::ptrdiff_t>(m0) * ldc;
+    kTiles[rows](c + row_offset, ldc, a + static_cast<std::ptrdiff_t>(m0) * a_row, a_row, a_col, b, ldb, K, tail, ep,
+                 bias, mask ? mask + row_offset : nullptr);
+  }
+}
+
+// a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
+void gemm_neon(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
+               const EpilogueArgs& ep) {
+  constexpr int kPanel = kTileVectors * kLanes;
+  for (int n0 = 0; n0 < N; n0 += kPanel) {
+    const int width = N - n0 < kPanel ? N - n0 : kPanel;
+    const int vectors = (width + kLanes - 1) / kLanes;
+    const int tail = width - (vectors - 1) * kLanes;
+    float* c_panel = c + n0;
+    const float* b_panel = b + n0;
+    const float* bias = ep.bias ? ep.bias + n0 : nullptr;
+    const float* mask = ep.mask ? ep.mask + n0 : nullptr;
+    switch (vectors) {
+      case 1: gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      case 2: gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      case 3: gemm_panel<3>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      default: gemm_panel<4>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+    }
+  }
+}
+
+}  // namespace
+
+const Kernels kernels_neon = {"neon", gemm_neon};
+
+}  // namespace backprop

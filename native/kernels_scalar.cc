@@ -1,0 +1,51 @@
+// The plain reference loops: ground truth for the SIMD variants and the fallback on any CPU.
+#include "kernels.h"
+
+namespace backprop {
+namespace {
+
+float apply_epilogue(float sum, float current, int m, int n, int ldc, const EpilogueArgs& ep) {
+  switch (ep.kind) {
+    case Epilogue::Bias:
+      return sum + ep.bias[n];
+    case Epilogue::BiasRelu: {
+      const float z = sum + ep.bias[n];
+      return z > 0.0f ? z : 0.0f;
+    }
+    case Epilogue::ReluMask:
+      return ep.mask[m * ldc + n] > 0.0f ? sum : 0.0f;
+    case Epilogue::Accumulate:
+      return current + ep.alpha * sum;
+  }
+  return sum;
+}
+
+// a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
+// The sums of a row are kept for a strip of columns at a time, so that the inner loop runs over
+// contiguous columns of b (the compiler vectorises it with the baseline ISA).
+void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
+                 const EpilogueArgs& ep) {
+  constexpr int kStrip = 64;
+  float sums[kStrip];
+  for (int m = 0; m < M; m++) {
+    for (int n0 = 0; n0 < N; n0 += kStrip) {
+      const int width = N - n0 < kStrip ? N - n0 : kStrip;
+      for (int j = 0; j < width; j++) sums[j] = 0.0f;
+      for (int k = 0; k < K; k++) {
+        const float a_mk = a[m * a_row + k * a_col];
+        const float* b_row = b + k * ldb + n0;
+        for (int j = 0; j < width; j++) sums[j] += a_mk * b_row[j];
+      }
+      for (int j = 0; j < width; j++) {
+        float* out = c + m * ldc + n0 + j;
+        *out = apply_epilogue(sums[j], *out, m, n0 + j, ldc, ep);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const Kernels kernels_scalar = {"scalar", gemm_scalar};
+
+}  // namespace backprop

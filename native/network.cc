@@ -1,0 +1,202 @@
+#include "network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace backprop {
+namespace {
+
+// Below this many multiply-adds a GEMM runs on the calling thread: waking the others costs more.
+constexpr double kParallelWork = 256.0 * 1024.0;
+constexpr int kEvalRows = 1000;
+
+struct Gemm {
+  float* c;
+  int ldc;
+  const float* a;
+  int a_row;
+  int a_col;
+  const float* b;
+  int ldb;
+  int M, N, K;
+  EpilogueArgs ep;
+};
+
+// Splits the larger of M and N into one contiguous block per thread. Every element is still one
+// thread's sum over k in order, so the result is the same for any thread count.
+void run_gemm(const Context& ctx, const Gemm& g) {
+  const int threads = ctx.pool->size();
+  if (threads == 1 || static_cast<double>(g.M) * g.N * g.K < kParallelWork) {
+    ctx.kernels->gemm(g.c, g.ldc, g.a, g.a_row, g.a_col, g.b, g.ldb, g.M, g.N, g.K, g.ep);
+    return;
+  }
+  const bool split_columns = g.N >= g.M;
+  // Blocks of whole register tiles: 16 columns (one AVX-512 vector) or 6 rows.
+  const int unit = split_columns ? 16 : 6;
+  const int extent = split_columns ? g.N : g.M;
+  const int block = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
+  ctx.pool->run([&](int t) {
+    const int begin = std::min(extent, t * block);
+    const int end = std::min(extent, begin + block);
+    if (begin >= end) return;
+    EpilogueArgs ep = g.ep;
+    if (split_columns) {
+      if (ep.bias) ep.bias += begin;
+      if (ep.mask) ep.mask += begin;
+      ctx.kernels->gemm(g.c + begin, g.ldc, g.a, g.a_row, g.a_col, g.b + begin, g.ldb, g.M, end - begin, g.K, ep);
+    } else {
+      const std::size_t row = static_cast<std::size_t>(begin) * g.ldc;
+      if (ep.mask) ep.mask += row;
+      ctx.kernels->gemm(g.c + row, g.ldc, g.a + static_cast<std::size_t>(begin) * g.a_row, g.a_row, g.a_col, g.b, g.ldb,
+                        end - begin, g.N, g.K, ep);
+    }
+  });
+}
+
+// logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
+// the row maximum so exp cannot overflow; with labels, adds each row's cross-entropy (computed from
+// the logits, so never log 0) and counts the rows whose largest logit is the label.
+void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labels, Evaluation* eval) {
+  for (int r = 0; r < rows; r++) {
+    float* z = logits + static_cast<std::size_t>(r) * classes;
+    int argmax = 0;
+    for (int j = 1; j < classes; j++)
+      if (z[j] > z[argmax]) argmax = j;
+    const double max = z[argmax];
+    double sum = 0.0;
+    for (int j = 0; j < classes; j++) sum += std::exp(z[j] - max);
+    if (labels) {
+      eval->loss_sum += std::log(sum) - (z[labels[r]] - max);
+      if (argmax == labels[r]) eval->correct++;
+    }
+    for (int j = 0; j < classes; j++) z[j] = static_cast<float>(std::exp(z[j] - max) / sum);
+  }
+}
+
+// probs is (rows, classes); dlogits (rows, classes) is overwritten with the gradient of the mean
+// cross-entropy with respect to the logits: (p - onehot) / rows.
+void cross_entropy_backward(float* dlogits, const float* probs, const std::uint8_t* labels, int rows, int classes) {
+  const double scale = 1.0f / static_cast<float>(rows);
+  for (int r = 0; r < rows; r++) {
+    for (int j = 0; j < classes; j++) {
+      const std::size_t i = static_cast<std::size_t>(r) * classes + j;
+      dlogits[i] = static_cast<float>((probs[i] - (labels[r] == j ? 1.0 : 0.0)) * scale);
+    }
+  }
+}
+
+// weight is (C, OC); transposed (OC, C) is overwritten, so that the backward product reads it by rows.
+void transpose(float* transposed, const float* weight, int C, int OC) {
+  for (int c = 0; c < C; c++)
+    for (int o = 0; o < OC; o++) transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
+}
+
+void forward_layers(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
+  const float* inp = x;
+  for (int l = 0; l < net.count(); l++) {
+    const int C = net.sizes[l];
+    const int OC = net.sizes[l + 1];
+    const bool hidden = l + 1 < net.count();
+    const EpilogueArgs ep = {hidden ? Epilogue::BiasRelu : Epilogue::Bias, net.params + net.bias_offset(l), nullptr, 0.0f};
+    run_gemm(ctx, {ws.acts[l], OC, inp, C, 1, net.params + net.weight_offset(l), OC, rows, OC, C, ep});
+    inp = ws.acts[l];
+  }
+}
+
+// Either the gradient (into ws.grads) or the SGD step (into the parameters, scaled by -lr).
+struct Update {
+  bool sgd;
+  float learning_rate;
+};
+
+void backward_layers(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
+                     Workspace& ws, Update update) {
+  const int last = net.count() - 1;
+  float* delta = ws.deltas[0];
+  cross_entropy_backward(delta, ws.acts[last], labels, rows, net.sizes[last + 1]);
+  for (int l = last; l >= 0; l--) {
+    const int C = net.sizes[l];
+    const int OC = net.sizes[l + 1];
+    const float* inp = l == 0 ? x : ws.acts[l - 1];
+    float* weight = net.params + net.weight_offset(l);
+    float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
+    // The error signal for the layer below needs this layer's weights before they are updated.
+    if (l > 0) {
+      float* transposed = ctx.transposed->data();
+      transpose(transposed, weight, C, OC);
+      const EpilogueArgs ep = {Epilogue::ReluMask, nullptr, ws.acts[l - 1], 0.0f};
+      run_gemm(ctx, {next, C, delta, OC, 1, transposed, C, rows, C, OC, ep});
+    }
+    float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
+    float* dbias = update.sgd ? net.params + net.bias_offset(l) : ws.grads + net.bias_offset(l);
+    const float alpha = update.sgd ? -update.learning_rate : 1.0f;
+    if (!update.sgd) {
+      std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
+      std::fill(dbias, dbias + OC, 0.0f);
+    }
+    // dweight (C, OC) += alpha · inpᵀ (C, rows) · delta (rows, OC): inpᵀ is read in place.
+    run_gemm(ctx, {dweight, OC, inp, 1, C, delta, OC, C, OC, rows, {Epilogue::Accumulate, nullptr, nullptr, alpha}});
+    for (int o = 0; o < OC; o++) {
+      float sum = 0.0f;
+      for (int r = 0; r < rows; r++) sum += delta[static_cast<std::size_t>(r) * OC + o];
+      dbias[o] = std::fma(alpha, sum, dbias[o]);
+    }
+    delta = next;
+  }
+}
+
+void ensure_transposed_capacity(const Context& ctx, const Layers& net) {
+  std::size_t largest = 0;
+  for (int l = 1; l < net.count(); l++) largest = std::max(largest, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
+  if (ctx.transposed->size() < largest) ctx.transposed->resize(largest);
+}
+
+}  // namespace
+
+std::size_t Layers::weight_offset(int l) const {
+  std::size_t offset = 0;
+  for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + sizes[i + 1];
+  return offset;
+}
+
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
+  forward_layers(ctx, net, x, rows, ws);
+  softmax_rows(ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
+}
+
+void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
+               Workspace& ws) {
+  ensure_transposed_capacity(ctx, net);
+  backward_layers(ctx, net, x, labels, rows, ws, {false, 0.0f});
+}
+
+void train_batch(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
+                 float learning_rate, Workspace& ws) {
+  ensure_transposed_capacity(ctx, net);
+  forward(ctx, net, x, rows, ws);
+  backward_layers(ctx, net, x, labels, rows, ws, {true, learning_rate});
+}
+
+void gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, int features, Workspace& ws) {
+  for (int r = 0; r < rows; r++) {
+    const std::uint32_t i = order[start + r];
+    std::memcpy(ws.batch_x + static_cast<std::size_t>(r) * features, data.x + static_cast<std::size_t>(i) * features,
+                sizeof(float) * features);
+    ws.batch_labels[r] = data.labels[i];
+  }
+}
+
+Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
+  Evaluation eval = {0.0, 0};
+  const int features = net.sizes[0];
+  const int chunk = std::min(ws.rows, kEvalRows);
+  for (int start = 0; start < data.count; start += chunk) {
+    const int rows = std::min(chunk, data.count - start);
+    forward_layers(ctx, net, data.x + static_cast<std::size_t>(start) * features, rows, ws);
+    softmax_rows(ws.acts[net.count() - 1], rows, net.sizes.back(), data.labels + start, &eval);
+  }
+  return eval;
+}
+
+}  // namespace backprop

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { DataError } from '../errors.js';
+
+/** An IDX array of unsigned bytes: its dimensions and the raw values, row-major. */
+export interface IdxArray {
+  dims: number[];
+  data: Uint8Array;
+}
+
+const UBYTE = 0x08;
+/** Larger inflated files are refused before zlib allocates them (60,000 MNIST images are 47 MB). */
+const MAX_INFLATED_BYTES = 1 << 30;
+
+/** Reads an IDX file (`.gz` is inflated), checking its header against its length. */
+export function readIdx(path: string): IdxArray {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataError(`${path}: cannot read (${code ?? String(err)})`);
+  }
+  if (path.endsWith('.gz')) {
+    try {
+      bytes = gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES });
+    } catch (err) {
+      throw new DataError(`${path}: not a valid gzip stream (${(err as Error).message})`);
+    }
+  }
+  return parseIdx(bytes, path);
+}
+
+/** Parses the bytes of an IDX file; `name` is used in error messages. */
+export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
+  if (bytes.length < 4) throw new DataError(`${name}: truncated IDX file (${bytes.length} bytes, no header)`);
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
+    const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('');
+    throw new DataError(`${name}: not an IDX file (magic number 0x${magic}, expected 0x0000080N)`);
+  }
+  if (bytes[2] !== UBYTE) {
+    throw new DataError(`${name}: IDX element type 0x${bytes[2].toString(16)} is not supported (only unsigned bytes, 0x08)`);
+  }
+  const ndims = bytes[3];
+  if (ndims < 1) throw new DataError(`${name}: IDX header declares no dimensions`);
+  const headerBytes = 4 + 4 * ndims;
+  if (bytes.length < headerBytes) throw new DataError(`${name}: truncated IDX header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims: number[] = [];
+  let count = 1;
+  for (let i = 0; i < ndims; i++) {
+    const d = view.getUint32(4 + 4 * i, false);
+    dims.push(d);
+    count *= d;
+  }
+  const expected = headerBytes + count;
+  if (bytes.length !== expected) {
+    const what = bytes.length < expected ? 'truncated' : 'longer than its header says';
+    throw new DataError(`${name}: ${what} (header ${dims.join('×')} needs ${expected} bytes, file has ${bytes.length})`);
+  }
+  return { dims, data: bytes.subarray(headerBytes) };
+}

