@@ -15,14 +15,16 @@ float apply_epilogue(float sum, float current, int m, int n, int ldc, const Epil
     case Epilogue::ReluMask:
       return ep.mask[m * ldc + n] > 0.0f ? sum : 0.0f;
     case Epilogue::Accumulate:
-      return current + ep.alpha * sum;
+      return static_cast<float>(static_cast<double>(ep.alpha) * sum + current);
   }
   return sum;
 }
 
 // a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
 // The sums of a row are kept for a strip of columns at a time, so that the inner loop runs over
-// contiguous columns of b (the compiler vectorises it with the baseline ISA).
+// contiguous columns of b (the compiler vectorises it with the baseline ISA). Each step rounds once,
+// like the FMA of the SIMD variants: the product of two floats is exact in double, and so is the
+// sum before it is rounded back to float. No FMA instruction is needed for that.
 void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
                  const EpilogueArgs& ep) {
   constexpr int kStrip = 64;
@@ -34,7 +36,7 @@ void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const 
       for (int k = 0; k < K; k++) {
         const float a_mk = a[m * a_row + k * a_col];
         const float* b_row = b + k * ldb + n0;
-        for (int j = 0; j < width; j++) sums[j] += a_mk * b_row[j];
+        for (int j = 0; j < width; j++) sums[j] = static_cast<float>(static_cast<double>(a_mk) * b_row[j] + sums[j]);
       }
       for (int j = 0; j < width; j++) {
         float* out = c + m * ldc + n0 + j;

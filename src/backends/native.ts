@@ -21,32 +21,43 @@ interface Engine {
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<{ lossSum: number; correct: number }>;
 }
 
-/** Where the addon is looked for: `BACKPROP_ADDON`, then the node-gyp build, then the cmake-js build. */
-function addonCandidates(): string[] {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const candidates = [`${root}build/Release/backprop.node`, `${root}build-cmake/Release/backprop.node`];
-  const override = process.env.BACKPROP_ADDON;
-  return override ? [override] : candidates;
-}
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
-let loaded: { addon: Addon; path: string } | { error: string } | undefined;
+/** The addon as node-gyp (`npm install`) and cmake-js (`npm run build:cmake`) build it. */
+export const ADDON_BUILDS = {
+  gyp: `${root}build/Release/backprop.node`,
+  cmake: `${root}build-cmake/Release/backprop.node`,
+} as const;
 
-/** The addon, or why it could not be loaded (memoised: a process loads it once). */
-export function loadAddon(): { addon: Addon; path: string } | { error: string } {
-  if (loaded) return loaded;
+export type LoadedAddon = { addon: Addon; path: string } | { error: string };
+
+const loaded = new Map<string, LoadedAddon>();
+
+/**
+ * The addon at `path`, or else at `BACKPROP_ADDON`, or else the node-gyp build then the cmake-js
+ * build; or why none could be loaded.
+ */
+export function loadAddon(path?: string): LoadedAddon {
+  const override = path ?? process.env.BACKPROP_ADDON;
+  const candidates = override ? [override] : [ADDON_BUILDS.gyp, ADDON_BUILDS.cmake];
+  const key = candidates.join('|');
+  const known = loaded.get(key);
+  if (known) return known;
   const require = createRequire(import.meta.url);
   const reasons: string[] = [];
-  for (const path of addonCandidates()) {
+  let result: LoadedAddon | undefined;
+  for (const candidate of candidates) {
     try {
-      loaded = { addon: require(path) as Addon, path };
-      return loaded;
+      result = { addon: require(candidate) as Addon, path: candidate };
+      break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      reasons.push(code === 'MODULE_NOT_FOUND' ? `${path} not found` : `${path}: ${(err as Error).message.split('\n')[0]}`);
+      reasons.push(code === 'MODULE_NOT_FOUND' ? `${candidate} not found` : `${candidate}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  loaded = { error: reasons.join('; ') };
-  return loaded;
+  result ??= { error: reasons.join('; ') };
+  loaded.set(key, result);
+  return result;
 }
 
 export interface NativeOptions {
@@ -54,6 +65,8 @@ export interface NativeOptions {
   isa?: string;
   /** Default: the machine's available parallelism. */
   threads?: number;
+  /** A specific build of the addon (see `ADDON_BUILDS`). */
+  addonPath?: string;
 }
 
 export class NativeBackend implements Backend {
@@ -61,7 +74,7 @@ export class NativeBackend implements Backend {
   private readonly engine: Engine;
 
   constructor(options: NativeOptions = {}) {
-    const result = loadAddon();
+    const result = loadAddon(options.addonPath);
     if ('error' in result) {
       throw new UserError(`the native addon is not built (${result.error}); run \`npm run build\` or use --backend ts`, EXIT.runtime);
     }
@@ -92,8 +105,8 @@ export class NativeBackend implements Backend {
     this.engine.gradients(net, x, labels, rows, ws);
   }
 
-  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
-    return this.engine.trainEpoch(net, data, options, ws);
+  async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
+    await this.engine.trainEpoch(net, data, options, ws);
   }
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {

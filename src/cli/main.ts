@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Network } from '../model/network.js';
+import { fit, type FitResult } from '../train/fit.js';
+import { loadAddon } from '../backends/native.js';
+import { selectBackend } from '../backends/select.js';
+import { EXIT, UsageError, UserError } from '../errors.js';
+import { helpText, parseOptions, type OptionSpec } from './options.js';
+import { describeBackend, humanReporter, jsonReporter } from './report.js';
+import { prepareTraining, trainSettings, type TrainSettings } from './setup.js';
+import { TRAIN_OPTIONS } from './specs.js';
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+interface Command {
+  summary: string;
+  options: readonly OptionSpec[];
+  run(settings: ReturnType<typeof parseOptions>, io: Io): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  train: {
+    summary: 'train on MNIST (the default command)',
+    options: TRAIN_OPTIONS,
+    run: (options, io) => train(trainSettings(options), io),
+  },
+  compare: {
+    summary: 'train the same network from the same seed on the native and ts backends, side by side',
+    options: TRAIN_OPTIONS.filter((spec) => spec.name !== 'backend'),
+    run: (options, io) => compare(trainSettings(options), io),
+  },
+  info: {
+    summary: 'the CPU, the native ISAs compiled, supported and selected, and the thread count',
+    options: TRAIN_OPTIONS.filter((spec) => ['isa', 'threads', 'json'].includes(spec.name)),
+    run: (options, io) => info(trainSettings(options), io),
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    'usage: backprop [command] [options]',
+    '',
+    'commands:',
+    ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
+    '',
+    'run `backprop <command> --help` for its options; exit codes: 0 done, 1 runtime error, 2 usage error',
+  ].join('\n');
+}
+
+/** Runs the command line `argv` (without `node` and the script) and returns the exit code. */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  try {
+    if (argv[0] === '--version' || argv[0] === '-v') {
+      io.out(version());
+      return EXIT.ok;
+    }
+    if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      io.out(usage());
+      return EXIT.ok;
+    }
+    const explicit = argv.length > 0 && !argv[0].startsWith('-');
+    const name = explicit ? argv[0] : 'train';
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`unknown command '${name}' (expected ${Object.keys(COMMANDS).join(', ')})`);
+    const args = explicit ? argv.slice(1) : argv;
+    if (args.includes('--help') || args.includes('-h')) {
+      io.out(`usage: backprop ${name} [options]\n${command.summary}\n\noptions:\n${helpText(command.options)}`);
+      return EXIT.ok;
+    }
+    return await command.run(parseOptions(args, command.options, name), io);
+  } catch (err) {
+    if (err instanceof UserError) {
+      io.err(`backprop: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+async function train(settings: TrainSettings, io: Io): Promise<number> {
+  const started = performance.now();
+  const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
+  if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
+  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
+  const net = new Network(sizes, backend).initWeights(settings.seed);
+  reporter.header({
+    sizes,
+    parameters: net.parameterCount,
+    backend,
+    dataDir: data.dir,
+    trainCount: data.train.count,
+    validationCount: data.test.count,
+    batchSize: settings.batchSize,
+    learningRate: settings.learningRate,
+    epochs: settings.epochs,
+    seed: settings.seed,
+    shuffle: settings.shuffle,
+  });
+  const result = await fit(net, data.train, {
+    validation: data.test,
+    batchSize: settings.batchSize,
+    learningRate: settings.learningRate,
+    epochs: settings.epochs,
+    shuffle: settings.shuffle,
+    seed: settings.seed,
+    onEpoch: (metrics) => reporter.epoch(metrics),
+  });
+  reporter.done({
+    backend,
+    trainSeconds: result.trainSeconds,
+    totalSeconds: (performance.now() - started) / 1000,
+    last: result.history.at(-1),
+  });
+  return EXIT.ok;
+}
+
+interface CompareRow {
+  label: string;
+  result: FitResult;
+  net: Network;
+}
+
+async function compare(settings: TrainSettings, io: Io): Promise<number> {
+  const rows: CompareRow[] = [];
+  let trainCount = 0;
+  for (const backendName of ['native', 'ts']) {
+    const { data, sizes, backend } = prepareTraining(settings, backendName);
+    trainCount = data.train.count;
+    const net = new Network(sizes, backend).initWeights(settings.seed);
+    const result = await fit(net, data.train, {
+      validation: data.test,
+      batchSize: settings.batchSize,
+      learningRate: settings.learningRate,
+      epochs: settings.epochs,
+      shuffle: settings.shuffle,
+      seed: settings.seed,
+    });
+    rows.push({ label: describeBackend(backend), result, net });
+  }
+  let maxDifference = 0;
+  const [native, ts] = rows;
+  for (let i = 0; i < native.net.params.length; i++) {
+    maxDifference = Math.max(maxDifference, Math.abs(native.net.params[i] - ts.net.params[i]));
+  }
+  const perEpoch = (row: CompareRow): number => row.result.trainSeconds / settings.epochs;
+  const table = rows.map((row) => {
+    const last = row.result.history.at(-1)!;
+    return {
+      backend: row.net.backend.name,
+      isa: row.net.backend.isa,
+      threads: row.net.backend.threads,
+      secondsPerEpoch: perEpoch(row),
+      samplesPerSecond: trainCount / perEpoch(row),
+      speedup: perEpoch(ts) / perEpoch(row),
+      trainAccuracy: last.trainAccuracy,
+      valAccuracy: last.valAccuracy,
+    };
+  });
+  if (settings.json) {
+    for (const row of table) io.out(JSON.stringify({ event: 'compare', ...row }));
+    io.out(JSON.stringify({ event: 'done', maxWeightDifference: maxDifference }));
+    return EXIT.ok;
+  }
+  io.out(
+    `network ${native.net.sizes.join('-')}, ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
+  );
+  const header = ['backend', 's/epoch', 'samples/s', 'speed-up', 'train acc', 'val acc'];
+  const cells = table.map((row, i) => [
+    rows[i].label,
+    row.secondsPerEpoch.toFixed(3),
+    Math.round(row.samplesPerSecond).toLocaleString('en-US'),
+    `${row.speedup.toFixed(1)}×`,
+    row.trainAccuracy.toFixed(4),
+    row.valAccuracy?.toFixed(4) ?? '—',
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
+  const format = (row: string[]): string => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  io.out(format(header));
+  for (const row of cells) io.out(format(row));
+  io.out(`largest difference between the two weight sets: ${maxDifference.toExponential(2)}`);
+  return EXIT.ok;
+}
+
+async function info(settings: TrainSettings, io: Io): Promise<number> {
+  const addon = loadAddon();
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const facts: Record<string, unknown> = { cpu, logicalCpus: cpus().length };
+  if ('error' in addon) {
+    facts.native = `not loaded: ${addon.error}`;
+  } else {
+    const { backend } = selectBackend('native', { isa: settings.isa, threads: settings.threads });
+    Object.assign(facts, {
+      addon: addon.path,
+      isaCompiled: addon.addon.compiledIsas,
+      isaSupported: addon.addon.supportedIsas,
+      isaSelected: backend.isa,
+      threads: backend.threads,
+    });
+  }
+  if (settings.json) {
+    io.out(JSON.stringify({ event: 'info', ...facts }));
+    return EXIT.ok;
+  }
+  for (const [key, value] of Object.entries(facts)) io.out(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+  return EXIT.ok;
+}

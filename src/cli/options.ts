@@ -1,0 +1,118 @@
+import { UsageError } from '../errors.js';
+
+/** How an option's value is read. */
+type Kind =
+  | { type: 'flag' }
+  | { type: 'int'; min: number; max: number }
+  | { type: 'number'; min: number; exclusiveMin?: boolean }
+  | { type: 'intList'; min: number; max: number }
+  | { type: 'choice'; choices: readonly string[] }
+  | { type: 'path' };
+
+export interface OptionSpec {
+  name: string;
+  kind: Kind;
+  /** Shown in --help, e.g. `N` or `0.1`. */
+  value?: string;
+  help: string;
+  default?: string;
+}
+
+export type OptionValue = boolean | number | number[] | string;
+export type ParsedOptions = Map<string, OptionValue>;
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A number as a user may type it: `0.1`, `1e-3`, or with a decimal comma, `0,1` (the seed's README
+ * writes `--lr 0,1`).
+ */
+export function parseNumber(text: string): number | undefined {
+  const normalised = /^[+-]?\d*,\d+$/.test(text) ? text.replace(',', '.') : text;
+  return DECIMAL.test(normalised) ? Number(normalised) : undefined;
+}
+
+function parseInteger(text: string, option: string, min: number, max: number): number {
+  const value = parseNumber(text);
+  if (value === undefined) throw new UsageError(`--${option} expects a whole number, got '${text}'`);
+  if (!Number.isInteger(value)) throw new UsageError(`--${option} expects a whole number, got ${text}`);
+  if (value < min) throw new UsageError(`--${option} must be at least ${min}, got ${text}`);
+  if (value > max) throw new UsageError(`--${option} must be at most ${max}, got ${text}`);
+  return value;
+}
+
+function parseValue(spec: OptionSpec, text: string): OptionValue {
+  const kind = spec.kind;
+  switch (kind.type) {
+    case 'flag':
+      return true;
+    case 'path':
+      if (text === '') throw new UsageError(`--${spec.name} expects a path`);
+      return text;
+    case 'int':
+      return parseInteger(text, spec.name, kind.min, kind.max);
+    case 'intList':
+      return text.split(',').map((part) => parseInteger(part.trim(), spec.name, kind.min, kind.max));
+    case 'number': {
+      const value = parseNumber(text);
+      if (value === undefined || !Number.isFinite(value)) throw new UsageError(`--${spec.name} expects a number, got '${text}'`);
+      if (kind.exclusiveMin ? value <= kind.min : value < kind.min) {
+        throw new UsageError(`--${spec.name} must be ${kind.exclusiveMin ? 'greater than' : 'at least'} ${kind.min}, got ${text}`);
+      }
+      return value;
+    }
+    case 'choice':
+      if (!kind.choices.includes(text)) {
+        throw new UsageError(`--${spec.name} expects one of ${kind.choices.join(', ')}, got '${text}'`);
+      }
+      return text;
+  }
+}
+
+/**
+ * Reads `--name value`, `--name=value` and `--flag` against `specs`. An unknown option, a missing
+ * value, a stray argument or an option given twice with different values is a UsageError.
+ */
+export function parseOptions(args: readonly string[], specs: readonly OptionSpec[], command: string): ParsedOptions {
+  const byName = new Map(specs.map((spec) => [spec.name, spec]));
+  const parsed: ParsedOptions = new Map();
+  const given = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith('--') || arg === '--') {
+      throw new UsageError(`unexpected argument '${arg}' (see \`backprop ${command} --help\`)`);
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const spec = byName.get(name);
+    if (!spec) throw new UsageError(`unknown option --${name} for \`backprop ${command}\` (see \`backprop ${command} --help\`)`);
+    let text: string;
+    if (spec.kind.type === 'flag') {
+      if (eq !== -1) throw new UsageError(`--${name} is a flag and takes no value`);
+      text = 'true';
+    } else if (eq !== -1) {
+      text = arg.slice(eq + 1);
+    } else {
+      const next = args[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value`);
+      text = next;
+      i++;
+    }
+    const previous = given.get(name);
+    if (previous !== undefined && previous !== text) {
+      throw new UsageError(`--${name} is given twice with different values ('${previous}' and '${text}')`);
+    }
+    given.set(name, text);
+    parsed.set(name, parseValue(spec, text));
+  }
+  for (const spec of specs) {
+    if (!parsed.has(spec.name) && spec.default !== undefined) parsed.set(spec.name, parseValue(spec, spec.default));
+  }
+  return parsed;
+}
+
+export function helpText(specs: readonly OptionSpec[]): string {
+  const rows = specs.map((spec) => [`--${spec.name}${spec.value ? ` ${spec.value}` : ''}`, spec.help + (spec.default !== undefined && spec.kind.type !== 'flag' ? ` (default ${spec.default})` : '')]);
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`).join('\n');
+}

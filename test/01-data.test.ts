@@ -1,0 +1,97 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { takeFirst } from '../src/data/dataset.js';
+import { parseIdx, readIdx } from '../src/data/idx.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { DataError } from '../src/errors.js';
+import { idxBytes, realMnist, tempDir, writeTinyIdxSet } from './helpers.js';
+
+describe('IDX reader', () => {
+  it('reads dimensions and bytes of a valid file', () => {
+    const idx = parseIdx(idxBytes([2, 3], [1, 2, 3, 4, 5, 6]), 'x');
+    expect(idx.dims).toEqual([2, 3]);
+    expect(Array.from(idx.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('reads a gzipped file like the plain one', () => {
+    const dir = tempDir();
+    const bytes = idxBytes([3], [7, 8, 9]);
+    writeFileSync(join(dir, 'a.gz'), gzipSync(bytes));
+    writeFileSync(join(dir, 'a'), bytes);
+    expect(readIdx(join(dir, 'a.gz'))).toEqual(readIdx(join(dir, 'a')));
+  });
+
+  it('refuses a truncated file, naming the sizes', () => {
+    const bytes = idxBytes([2, 3], [1, 2, 3, 4, 5, 6]).subarray(0, 15);
+    expect(() => parseIdx(bytes, 'f.idx')).toThrow(/f\.idx: truncated \(header 2×3 needs 18 bytes, file has 15\)/);
+  });
+
+  it('refuses a truncated header and an empty file', () => {
+    expect(() => parseIdx(idxBytes([2, 3], []).subarray(0, 9), 'f')).toThrow(DataError);
+    expect(() => parseIdx(new Uint8Array(0), 'f')).toThrow(/no header/);
+  });
+
+  it('refuses a wrong magic number and a non-byte element type', () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]);
+    expect(() => parseIdx(png, 'p')).toThrow(/not an IDX file \(magic number 0x89504e47/);
+    const floats = idxBytes([1], [0]);
+    floats[2] = 0x0d;
+    expect(() => parseIdx(floats, 'f')).toThrow(/element type 0xd is not supported/);
+  });
+
+  it('refuses a corrupt gzip stream', () => {
+    const dir = tempDir();
+    const gz = gzipSync(idxBytes([3], [7, 8, 9]));
+    writeFileSync(join(dir, 'a.gz'), gz.subarray(0, gz.length - 6));
+    expect(() => readIdx(join(dir, 'a.gz'))).toThrow(/not a valid gzip stream/);
+  });
+
+  it('names a missing file', () => {
+    expect(() => readIdx('/nonexistent/file')).toThrow(/\/nonexistent\/file: cannot read \(ENOENT\)/);
+  });
+});
+
+describe('MNIST folders', () => {
+  it('loads the four standard files, plain or gz, scaling pixels to [0, 1]', () => {
+    for (const gz of [false, true]) {
+      const { train, test } = loadMnist(writeTinyIdxSet({ gz }));
+      expect(train.count).toBe(12);
+      expect(test.count).toBe(6);
+      expect(train.features).toBe(16);
+      expect(train.classes).toBe(3);
+      expect(train.x[1]).toBeCloseTo(37 / 255, 7);
+      expect(Array.from(train.labels.subarray(0, 4))).toEqual([0, 1, 2, 0]);
+    }
+  });
+
+  it('refuses image and label counts that differ', () => {
+    const dir = writeTinyIdxSet();
+    writeFileSync(join(dir, 'train-labels-idx1-ubyte'), idxBytes([11], new Array(11).fill(0)));
+    expect(() => loadMnist(dir)).toThrow(/has 12 images but .*train-labels-idx1-ubyte has 11 labels/);
+  });
+
+  it('names a missing folder and a missing file', () => {
+    expect(() => loadMnist('/nonexistent')).toThrow(/data folder not found/);
+    expect(() => loadMnist(tempDir())).toThrow(/missing train-images-idx3-ubyte/);
+  });
+
+  it('takes the first N samples as views', () => {
+    const { train } = loadMnist(writeTinyIdxSet());
+    const first = takeFirst(train, 5);
+    expect(first.count).toBe(5);
+    expect(first.x.length).toBe(5 * 16);
+    expect(first.x.buffer).toBe(train.x.buffer);
+  });
+
+  it('the bundled MNIST has 60,000 + 10,000 28×28 images of 10 classes', () => {
+    const { train, test } = realMnist();
+    expect([train.count, test.count, train.features, train.classes]).toEqual([60000, 10000, 784, 10]);
+    let max = 0;
+    for (const v of train.x) max = Math.max(max, v);
+    expect(max).toBe(1);
+    expect(Array.from(train.labels.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]);
+    expect(Array.from(test.labels.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
+  });
+});

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { EVAL_ROWS, Workspace } from '../src/backends/backend.js';
+import { NativeBackend } from '../src/backends/native.js';
+import { TsBackend } from '../src/backends/ts.js';
+import { selectBackend } from '../src/backends/select.js';
+import { takeFirst } from '../src/data/dataset.js';
+import { Network } from '../src/model/network.js';
+import { shuffledOrder } from '../src/train/fit.js';
+import { addon, addonBuilds, realMnist, supportedIsas } from './helpers.js';
+
+/** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
+async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false): Promise<Float32Array> {
+  const train = takeFirst(realMnist().train, 5000);
+  const net = new Network([784, hidden, 10], backend).initWeights(1);
+  const ws = new Workspace(net.sizes, EVAL_ROWS);
+  const order = shuffle ? shuffledOrder(train.count, 1, 1) : null;
+  await backend.trainEpoch(net, train, { batchSize: 100, learningRate: 0.1, order }, ws);
+  return net.params;
+}
+
+/** The largest |a − b| / max(|b|, 1e-3) over the weights: relative, with a floor for weights near 0. */
+function largestRelativeDifference(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-3));
+  return worst;
+}
+
+describe('native against ts on real MNIST', async () => {
+  const reference = await fiftySteps(new TsBackend());
+  const referenceShuffled = await fiftySteps(new TsBackend(), 30, true);
+
+  describe.each(addonBuilds.map(([build, path]) => ({ build, path })))('$build build', ({ path }) => {
+    it.each(supportedIsas)('%s: 50 SGD steps give the same weights within 1e-5 relative', async (isa) => {
+      const native = await fiftySteps(new NativeBackend({ isa, threads: 2, addonPath: path }));
+      expect(largestRelativeDifference(native, reference)).toBeLessThan(1e-5);
+    });
+
+    it.each(supportedIsas)('%s: the same with shuffled batches', async (isa) => {
+      const native = await fiftySteps(new NativeBackend({ isa, threads: 2, addonPath: path }), 30, true);
+      expect(largestRelativeDifference(native, referenceShuffled)).toBeLessThan(1e-5);
+    });
+  });
+
+  it('evaluation agrees: accuracy exactly, error within 1e-6', async () => {
+    const test = realMnist().test;
+    const net = new Network([784, 30, 10]).initWeights(3);
+    const ws = new Workspace(net.sizes, EVAL_ROWS);
+    const ts = await new TsBackend().evaluate(net, test, ws);
+    for (const isa of supportedIsas) {
+      const native = await new NativeBackend({ isa }).evaluate(net, test, ws);
+      expect(native.accuracy).toBe(ts.accuracy);
+      expect(Math.abs(native.error - ts.error)).toBeLessThan(1e-6);
+    }
+  });
+});
+
+describe('native threads', () => {
+  it.each(supportedIsas)('%s: 1 and 2 threads give bitwise identical weights', async (isa) => {
+    const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 256);
+    const two = await fiftySteps(new NativeBackend({ isa, threads: 2 }), 256);
+    expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+  });
+});
+
+describe('the addon', () => {
+  it('was built by npm install (node-gyp) and loads, with the scalar kernels at least', () => {
+    expect('error' in addon ? addon.error : 'loaded').toBe('loaded');
+    expect(supportedIsas).toContain('scalar');
+  });
+});
+
+describe('backend selection', () => {
+  it('auto picks native when the addon is built; BACKPROP_BACKEND=ts picks ts', () => {
+    expect(selectBackend('auto').backend.name).toBe(supportedIsas.length > 0 ? 'native' : 'ts');
+    process.env.BACKPROP_BACKEND = 'ts';
+    try {
+      expect(selectBackend(undefined).backend.name).toBe('ts');
+    } finally {
+      delete process.env.BACKPROP_BACKEND;
+    }
+  });
+
+  it('auto falls back to ts with the reason when the addon cannot load', () => {
+    process.env.BACKPROP_ADDON = '/nonexistent/backprop.node';
+    try {
+      const selected = selectBackend('auto');
+      expect(selected.backend.name).toBe('ts');
+      expect(selected.fallbackReason).toMatch(/native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm run build/);
+      expect(() => selectBackend('native')).toThrow(/native addon is not built/);
+    } finally {
+      delete process.env.BACKPROP_ADDON;
+    }
+  });
+
+  it('asking for an ISA the CPU lacks is a clear error', () => {
+    const missing = ['avx512', 'avx2', 'neon'].find((isa) => !supportedIsas.includes(isa))!;
+    expect(() => new NativeBackend({ isa: missing })).toThrow(new RegExp(`cannot use ISA '${missing}'`));
+  });
+});
+
+describe('native argument checks', () => {
+  const net = new Network([4, 3, 2]);
+  const ws = new Workspace(net.sizes, 5);
+  const backend = supportedIsas.length ? new NativeBackend() : undefined;
+
+  it.runIf(backend)('wrong types and lengths throw TypeError / RangeError naming the argument', async () => {
+    const b = backend!;
+    expect(() => b.forward(net, new Float64Array(20) as unknown as Float32Array, 5, ws)).toThrow(TypeError);
+    expect(() => b.forward(net, new Float32Array(20), 5, ws)).not.toThrow();
+    expect(() => b.forward(net, new Float32Array(19), 5, ws)).toThrow(/x has 19 elements, needs at least 20/);
+    expect(() => b.forward(net, new Float32Array(20), 6, ws)).toThrow(RangeError);
+    expect(() => b.forward({ sizes: [4, 3, 2], params: new Float32Array(3) }, new Float32Array(20), 5, ws)).toThrow(
+      /net\.params has 3 elements/,
+    );
+    const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 2, 0, 1), count: 5 };
+    await expect(b.evaluate(net, data, ws)).rejects.toThrow(/data\.labels\[2\] is 2, but the network has 2 classes/);
+    const order = Uint32Array.of(0, 1, 2, 3, 9);
+    const good = { ...data, labels: Uint8Array.of(0, 1, 1, 0, 1) };
+    await expect(b.trainEpoch(net, good, { batchSize: 5, learningRate: 0.1, order }, ws)).rejects.toThrow(
+      /options\.order\[4\] is not a sample index below 5/,
+    );
+  });
+});

@@ -1,0 +1,161 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNumber } from '../src/cli/options.js';
+import { idxBytes, runCli, supportedIsas, writeTinyIdxSet } from './helpers.js';
+
+const bin = join(__dirname, '..', 'bin', 'backprop.js');
+
+function runBin(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('numbers', () => {
+  it('accepts a decimal comma, exponents, and nothing else', () => {
+    expect(parseNumber('0,1')).toBe(0.1);
+    expect(parseNumber('0.1')).toBe(0.1);
+    expect(parseNumber('1e-3')).toBe(0.001);
+    expect(parseNumber(',5')).toBe(0.5);
+    for (const bad of ['abc', '', '1,2,3', '0x10', '1.2.3', 'NaN', 'Infinity', '1e']) expect(parseNumber(bad)).toBeUndefined();
+  });
+});
+
+describe('train', () => {
+  it('prints a header, one line per epoch and the times', async () => {
+    const { code, out, err } = await runCli('--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '2', '--batch', '4');
+    expect(code).toBe(0);
+    expect(err).toEqual([]);
+    expect(out[0]).toMatch(/^network 16-5-3 .* 103 parameters$/);
+    expect(out[1]).toMatch(/^backend (ts|native \(\w+, \d threads?\)) \| data .* \(12 train, 6 validation\)$/);
+    expect(out[3]).toMatch(/^epoch 1\/2  train acc \d\.\d{4}  error \d+\.\d{4} \| val acc \d\.\d{4}  error \d+\.\d{4} \| \d+\.\d\d s$/);
+    expect(out[4]).toMatch(/^epoch 2\/2 /);
+    expect(out[5]).toMatch(/^training time \d+\.\d\d s \(evaluation excluded\), total \d+\.\d\d s$/);
+  });
+
+  it('--json prints only JSON lines: one per epoch, then done', async () => {
+    const { code, out } = await runCli('train', '--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '3', '--batch', '4', '--json');
+    expect(code).toBe(0);
+    const events = out.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.map((e) => e.event)).toEqual(['epoch', 'epoch', 'epoch', 'done']);
+    expect(Object.keys(events[0])).toEqual([
+      'event', 'epoch', 'epochs', 'trainAccuracy', 'trainError', 'valAccuracy', 'valError', 'trainSeconds', 'evalSeconds',
+    ]);
+    expect(events[2]).toMatchObject({ epoch: 3, epochs: 3 });
+    expect(events[3]).toMatchObject({ event: 'done', backend: supportedIsas.length ? 'native' : 'ts' });
+    expect(typeof events[3].trainSeconds).toBe('number');
+    expect(typeof events[3].totalSeconds).toBe('number');
+  });
+
+  it('--lr 0,1 trains exactly like --lr 0.1, on both backends', async () => {
+    const args = ['--limit', '300', '--epochs', '1', '--json', '--hidden', '10'];
+    type Epoch = { trainAccuracy: number; trainError: number; valAccuracy: number; valError: number };
+    const metrics = async (...extra: string[]): Promise<Epoch> => {
+      const { code, out } = await runCli(...args, ...extra);
+      expect(code).toBe(0);
+      const { trainAccuracy, trainError, valAccuracy, valError } = JSON.parse(out[0]) as Epoch;
+      return { trainAccuracy, trainError, valAccuracy, valError };
+    };
+    const dot = await metrics('--lr', '0.1', '--backend', 'ts');
+    expect(await metrics('--lr', '0,1', '--backend', 'ts')).toEqual(dot);
+    const native = await metrics('--lr', '0,1');
+    expect(Math.abs(native.valAccuracy - dot.valAccuracy)).toBeLessThanOrEqual(0.002);
+    expect(await metrics('--lr', '0.2', '--backend', 'ts')).not.toEqual(dot);
+  });
+
+  it('--help lists the options, --version prints the version', async () => {
+    const help = await runCli('train', '--help');
+    expect(help.code).toBe(0);
+    for (const option of ['--hidden', '--epochs', '--lr', '--batch', '--seed', '--backend', '--data', '--limit', '--shuffle', '--json']) {
+      expect(help.out.join('\n')).toContain(option);
+    }
+    const version = await runCli('--version');
+    expect(version.out[0]).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('bad input: one line, a documented exit code, no stack trace', () => {
+  it.each([
+    [['--hidden', '0'], /--hidden must be at least 1, got 0/],
+    [['--batch', '0'], /--batch must be at least 1, got 0/],
+    [['--epochs', '-1'], /--epochs must be at least 1, got -1/],
+    [['--epochs', '1.5'], /--epochs expects a whole number, got 1\.5/],
+    [['--lr', '-1'], /--lr must be greater than 0, got -1/],
+    [['--lr', 'abc'], /--lr expects a number, got 'abc'/],
+    [['--frobnicate'], /unknown option --frobnicate/],
+    [['--epochs'], /--epochs needs a value/],
+    [['--epochs', '2', '--epochs', '3'], /--epochs is given twice with different values/],
+    [['--backend', 'gpu'], /--backend expects one of auto, native, ts, got 'gpu'/],
+    [['stray'], /unknown command 'stray'/],
+    [['--hidden', '1e9', '--limit', '100'], /needs \d+\.\d GiB .* use smaller layers/],
+  ])('%j → exit 2', async (args, message) => {
+    const { code, out, err } = await runCli(...args);
+    expect(code).toBe(2);
+    expect(out).toEqual([]);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(message);
+  });
+
+  it('--batch larger than the training set → exit 2', async () => {
+    const { code, err } = await runCli('--data', writeTinyIdxSet(), '--batch', '13');
+    expect(code).toBe(2);
+    expect(err).toEqual(['backprop: --batch 13 is larger than the training set (12 samples)']);
+  });
+
+  it('data problems → exit 1, naming the file', async () => {
+    const missing = await runCli('--data', '/nonexistent/mnist');
+    expect([missing.code, missing.err]).toEqual([1, ['backprop: /nonexistent/mnist: data folder not found (give --data a folder holding the four MNIST IDX files)']]);
+
+    const truncated = writeTinyIdxSet();
+    writeFileSync(join(truncated, 'train-images-idx3-ubyte'), idxBytes([12, 4, 4], new Array(100).fill(0)));
+    const t = await runCli('--data', truncated);
+    expect(t.code).toBe(1);
+    expect(t.err[0]).toMatch(/train-images-idx3-ubyte: truncated \(header 12×4×4 needs 208 bytes, file has 116\)/);
+
+    const magic = writeTinyIdxSet();
+    writeFileSync(join(magic, 't10k-labels-idx1-ubyte'), Buffer.from('hello, world'));
+    const m = await runCli('--data', magic);
+    expect(m.code).toBe(1);
+    expect(m.err[0]).toMatch(/t10k-labels-idx1-ubyte: not an IDX file \(magic number 0x68656c6c/);
+
+    const counts = writeTinyIdxSet();
+    writeFileSync(join(counts, 't10k-labels-idx1-ubyte'), idxBytes([5], [0, 1, 2, 0, 1]));
+    const c = await runCli('--data', counts);
+    expect(c.code).toBe(1);
+    expect(c.err[0]).toMatch(/has 6 images but .* has 5 labels/);
+  });
+
+  it('the installed command prints one line and exits 2 or 1, without a stack trace', () => {
+    const usage = runBin('--epochs', '1.5');
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toBe('backprop: --epochs expects a whole number, got 1.5\n');
+    const data = runBin('--data', '/nonexistent');
+    expect(data.status).toBe(1);
+    expect(data.stderr.trim().split('\n')).toHaveLength(1);
+    expect(data.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('compare and info', () => {
+  it.runIf(supportedIsas.length)('compare trains both backends from one seed and prints them side by side', async () => {
+    const { code, out } = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '2', '--batch', '4');
+    expect(code).toBe(0);
+    expect(out[1]).toMatch(/^backend\s+s\/epoch\s+samples\/s\s+speed-up\s+train acc\s+val acc$/);
+    expect(out[2]).toMatch(/^native \(\w+, 2 threads\)/);
+    expect(out[3]).toMatch(/^ts\s.*1\.0×/);
+    expect(out[4]).toMatch(/^largest difference between the two weight sets: /);
+    const json = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '1', '--batch', '4', '--json');
+    const events = json.out.map((l) => JSON.parse(l) as { event: string; maxWeightDifference?: number });
+    expect(events.map((e) => e.event)).toEqual(['compare', 'compare', 'done']);
+    expect(events[2].maxWeightDifference).toBeLessThan(1e-5);
+  });
+
+  it.runIf(supportedIsas.length)('info names the ISAs compiled, supported and selected', async () => {
+    const { code, out } = await runCli('info', '--isa', 'scalar', '--threads', '1');
+    expect(code).toBe(0);
+    expect(out.join('\n')).toMatch(/isaCompiled\s+.*scalar/);
+    expect(out.join('\n')).toMatch(/isaSelected\s+scalar/);
+    expect(out.join('\n')).toMatch(/threads\s+1/);
+  });
+});
