@@ -181,7 +181,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     pool_ = std::make_unique<ThreadPool>(int_field(env, options, "threads", 1, kMaxThreads));
   }
 
-  Context context() { return {kernels_, pool_.get(), &transposed_}; }
+  Context context() { return {kernels_, pool_.get(), &scratch_}; }
 
   // Only one call at a time may use the engine's threads and scratch.
   void claim(Napi::Env env) {
@@ -213,6 +213,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     const int rows = rows_arg(info, 2, ws);
     const float* x = borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
     const Claim claim(*this, env);
+    reserve_scratch(context(), net, ws.rows);
     backprop::forward(context(), net, x, rows, ws);
     return env.Undefined();
   }
@@ -227,6 +228,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     const float* x = borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
     const Samples labels = samples_arg(env, labels_object(env, info[1], info[2], rows), net, borrowed);
     const Claim claim(*this, env);
+    reserve_scratch(context(), net, ws.rows);
     backprop::gradients(context(), net, x, labels.labels, rows, ws);
     return env.Undefined();
   }
@@ -255,7 +257,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   const Kernels* kernels_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
-  std::vector<float> transposed_;
+  Scratch scratch_;
   bool busy_ = false;
 };
 
@@ -312,6 +314,7 @@ class TrainEpochWorker : public EngineWorker {
 
  protected:
   void run(Engine& engine) override {
+    reserve_scratch(engine.context(), net_, ws_.rows);
     train_epoch(engine.context(), net_, data_, order_, batch_size_, learning_rate_, ws_, [](int) {});
   }
 
@@ -331,7 +334,10 @@ class EvaluateWorker : public EngineWorker {
       : EngineWorker(env, engine, std::move(borrowed)), net_(std::move(net)), data_(data), ws_(std::move(ws)) {}
 
  protected:
-  void run(Engine& engine) override { result_ = evaluate(engine.context(), net_, data_, ws_); }
+  void run(Engine& engine) override {
+    reserve_scratch(engine.context(), net_, ws_.rows);
+    result_ = evaluate(engine.context(), net_, data_, ws_);
+  }
   Napi::Value result() override {
     Napi::Object result = Napi::Object::New(Env());
     result.Set("lossSum", result_.loss_sum);

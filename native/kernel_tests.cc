@@ -32,9 +32,16 @@ bool check(const Kernels& kernels, Shape s, Epilogue kind, bool transposed_a, st
   for (float& v : mask) v = normal(rng);
   for (float& v : c0) v = normal(rng);
   const EpilogueArgs ep = {kind, bias.data(), mask.data(), -0.25f};
-  std::vector<float> expected = c0, actual = c0;
-  kernels_scalar.gemm(expected.data(), s.N, a.data(), a_row, a_col, b.data(), s.N, s.M, s.N, s.K, ep);
-  kernels.gemm(actual.data(), s.N, a.data(), a_row, a_col, b.data(), s.N, s.M, s.N, s.K, ep);
+  std::vector<float> expected = c0, actual = c0, packed = c0;
+  std::vector<float> pack(static_cast<std::size_t>(s.K) * kPackColumns);
+  kernels_scalar.gemm(expected.data(), s.N, a.data(), a_row, a_col, b.data(), s.N, s.M, s.N, s.K, ep, nullptr);
+  kernels.gemm(actual.data(), s.N, a.data(), a_row, a_col, b.data(), s.N, s.M, s.N, s.K, ep, nullptr);
+  kernels.gemm(packed.data(), s.N, a.data(), a_row, a_col, b.data(), s.N, s.M, s.N, s.K, ep, pack.data());
+  if (packed != actual) {
+    std::printf("FAIL %s gemm M=%d N=%d K=%d: packing b changed the result\n", kernels.isa, s.M, s.N, s.K);
+    failures++;
+    return false;
+  }
   for (int m = 0; m < s.M; m++) {
     for (int n = 0; n < s.N; n++) {
       double magnitude = std::fabs(c0[m * s.N + n]) + std::fabs(bias[n]);

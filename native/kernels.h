@@ -27,8 +27,13 @@ struct EpilogueArgs {
 // transpose of one are both read in place.
 // Every c[m, n] is one sum over k = 0, 1, …, K-1, in that order, started from zero: the result of an
 // element does not depend on how the caller splits M or N (threads stay bitwise deterministic).
+// `pack` is scratch for a contiguous copy of a column panel of b, at least K * kPackColumns floats
+// (or null: then b is read in place). Rows of b that lie 4 KiB apart fall in the same L1 sets, so
+// without the copy a wide layer would evict its own panel.
 using GemmFn = void (*)(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N,
-                        int K, const EpilogueArgs& epilogue);
+                        int K, const EpilogueArgs& epilogue, float* pack);
+
+constexpr int kPackColumns = 64;
 
 struct Kernels {
   const char* isa;

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "simd_shared.h"
 
 namespace backprop {
 namespace {
@@ -13,6 +14,7 @@ constexpr int kLanes = 8;
 // 6 rows × 2 vectors = 12 accumulators, plus 2 vectors of b and a broadcast of a: 15 of 16 registers.
 constexpr int kTileRows = 6;
 constexpr int kTileVectors = 2;
+constexpr int kPanel = kTileVectors * kLanes;
 
 __m256i lanes_mask(int count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -24,24 +26,32 @@ template <int MR, int NV>
 void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, __m256i tail,
                const EpilogueArgs& ep, const float* bias, const float* mask) {
   __m256i lanes[NV];
+  UNROLL_TILE
   for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : _mm256_set1_epi32(-1);
   __m256 acc[MR][NV];
+  UNROLL_TILE
   for (int m = 0; m < MR; m++)
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
 
   for (int k = 0; k < K; k++) {
     const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
     const float* a_col_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
     __m256 b_vec[NV];
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) b_vec[v] = _mm256_maskload_ps(b_row + v * kLanes, lanes[v]);
+    UNROLL_TILE
     for (int m = 0; m < MR; m++) {
       const __m256 a_bcast = _mm256_broadcast_ss(a_col_k + static_cast<std::ptrdiff_t>(m) * a_row);
+      UNROLL_TILE
       for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(a_bcast, b_vec[v], acc[m][v]);
     }
   }
 
   const __m256 zero = _mm256_setzero_ps();
+  UNROLL_TILE
   for (int m = 0; m < MR; m++) {
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) {
       float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
       __m256 result = acc[m][v];
@@ -85,20 +95,27 @@ void gemm_panel(float* c, int ldc, const float* a, int a_row, int a_col, const f
 
 // a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
 void gemm_avx2(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
-               const EpilogueArgs& ep) {
-  constexpr int kPanel = kTileVectors * kLanes;
+               const EpilogueArgs& ep, float* pack) {
+  static_assert(kTileVectors * kLanes <= kPackColumns, "a packed panel must fit the caller's buffer");
   for (int n0 = 0; n0 < N; n0 += kPanel) {
     const int width = N - n0 < kPanel ? N - n0 : kPanel;
     const int vectors = (width + kLanes - 1) / kLanes;
     const __m256i tail = lanes_mask(width - (vectors - 1) * kLanes);
     float* c_panel = c + n0;
     const float* b_panel = b + n0;
+    int ld_panel = ldb;
+    // Packing pays when more than one row tile reads the panel.
+    if (pack && M > kTileRows) {
+      pack_panel(pack, kPanel, b_panel, ldb, K, width);
+      b_panel = pack;
+      ld_panel = kPanel;
+    }
     const float* bias = ep.bias ? ep.bias + n0 : nullptr;
     const float* mask = ep.mask ? ep.mask + n0 : nullptr;
     if (vectors == 1) {
-      gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask);
+      gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask);
     } else {
-      gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask);
+      gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask);
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "simd_shared.h"
 
 namespace backprop {
 namespace {
@@ -12,6 +13,7 @@ constexpr int kLanes = 4;
 // 6 rows × 4 vectors = 24 accumulators, plus 4 vectors of b and a of a: 29 of 32 registers.
 constexpr int kTileRows = 6;
 constexpr int kTileVectors = 4;
+constexpr int kPanel = kTileVectors * kLanes;
 
 // NEON has no masked loads: a partial vector goes through a zero-padded copy.
 inline float32x4_t load_lanes(const float* p, int count) {
@@ -37,24 +39,32 @@ template <int MR, int NV>
 void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, int tail,
                const EpilogueArgs& ep, const float* bias, const float* mask) {
   int lanes[NV];
+  UNROLL_TILE
   for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : kLanes;
   float32x4_t acc[MR][NV];
+  UNROLL_TILE
   for (int m = 0; m < MR; m++)
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) acc[m][v] = vdupq_n_f32(0.0f);
 
   for (int k = 0; k < K; k++) {
     const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
     const float* a_col_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
     float32x4_t b_vec[NV];
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) b_vec[v] = load_lanes(b_row + v * kLanes, lanes[v]);
+    UNROLL_TILE
     for (int m = 0; m < MR; m++) {
       const float a_mk = a_col_k[static_cast<std::ptrdiff_t>(m) * a_row];
+      UNROLL_TILE
       for (int v = 0; v < NV; v++) acc[m][v] = vfmaq_n_f32(acc[m][v], b_vec[v], a_mk);
     }
   }
 
   const float32x4_t zero = vdupq_n_f32(0.0f);
+  UNROLL_TILE
   for (int m = 0; m < MR; m++) {
+    UNROLL_TILE
     for (int v = 0; v < NV; v++) {
       float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
       float32x4_t result = acc[m][v];
@@ -98,21 +108,28 @@ void gemm_panel(float* c, int ldc, const float* a, int a_row, int a_col, const f
 
 // a is (M,K) strided, b is (K,N), c is (M,N); c is overwritten, or accumulated into by Accumulate.
 void gemm_neon(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
-               const EpilogueArgs& ep) {
-  constexpr int kPanel = kTileVectors * kLanes;
+               const EpilogueArgs& ep, float* pack) {
+  static_assert(kTileVectors * kLanes <= kPackColumns, "a packed panel must fit the caller's buffer");
   for (int n0 = 0; n0 < N; n0 += kPanel) {
     const int width = N - n0 < kPanel ? N - n0 : kPanel;
     const int vectors = (width + kLanes - 1) / kLanes;
     const int tail = width - (vectors - 1) * kLanes;
     float* c_panel = c + n0;
     const float* b_panel = b + n0;
+    int ld_panel = ldb;
+    // Packing pays when more than one row tile reads the panel.
+    if (pack && M > kTileRows) {
+      pack_panel(pack, kPanel, b_panel, ldb, K, width);
+      b_panel = pack;
+      ld_panel = kPanel;
+    }
     const float* bias = ep.bias ? ep.bias + n0 : nullptr;
     const float* mask = ep.mask ? ep.mask + n0 : nullptr;
     switch (vectors) {
-      case 1: gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
-      case 2: gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
-      case 3: gemm_panel<3>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
-      default: gemm_panel<4>(c_panel, ldc, a, a_row, a_col, b_panel, ldb, M, K, tail, ep, bias, mask); break;
+      case 1: gemm_panel<1>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask); break;
+      case 2: gemm_panel<2>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask); break;
+      case 3: gemm_panel<3>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask); break;
+      default: gemm_panel<4>(c_panel, ldc, a, a_row, a_col, b_panel, ld_panel, M, K, tail, ep, bias, mask); break;
     }
   }
 }

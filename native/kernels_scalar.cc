@@ -26,7 +26,7 @@ float apply_epilogue(float sum, float current, int m, int n, int ldc, const Epil
 // like the FMA of the SIMD variants: the product of two floats is exact in double, and so is the
 // sum before it is rounded back to float. No FMA instruction is needed for that.
 void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
-                 const EpilogueArgs& ep) {
+                 const EpilogueArgs& ep, float* /*pack: the strips are short enough to read b in place*/) {
   constexpr int kStrip = 64;
   float sums[kStrip];
   for (int m = 0; m < M; m++) {

@@ -27,8 +27,9 @@ struct Gemm {
 // thread's sum over k in order, so the result is the same for any thread count.
 void run_gemm(const Context& ctx, const Gemm& g) {
   const int threads = ctx.pool->size();
+  std::vector<std::vector<float>>& packs = ctx.scratch->packs;
   if (threads == 1 || static_cast<double>(g.M) * g.N * g.K < kParallelWork) {
-    ctx.kernels->gemm(g.c, g.ldc, g.a, g.a_row, g.a_col, g.b, g.ldb, g.M, g.N, g.K, g.ep);
+    ctx.kernels->gemm(g.c, g.ldc, g.a, g.a_row, g.a_col, g.b, g.ldb, g.M, g.N, g.K, g.ep, packs[0].data());
     return;
   }
   const bool split_columns = g.N >= g.M;
@@ -44,12 +45,13 @@ void run_gemm(const Context& ctx, const Gemm& g) {
     if (split_columns) {
       if (ep.bias) ep.bias += begin;
       if (ep.mask) ep.mask += begin;
-      ctx.kernels->gemm(g.c + begin, g.ldc, g.a, g.a_row, g.a_col, g.b + begin, g.ldb, g.M, end - begin, g.K, ep);
+      ctx.kernels->gemm(g.c + begin, g.ldc, g.a, g.a_row, g.a_col, g.b + begin, g.ldb, g.M, end - begin, g.K, ep,
+                        packs[t].data());
     } else {
       const std::size_t row = static_cast<std::size_t>(begin) * g.ldc;
       if (ep.mask) ep.mask += row;
       ctx.kernels->gemm(g.c + row, g.ldc, g.a + static_cast<std::size_t>(begin) * g.a_row, g.a_row, g.a_col, g.b, g.ldb,
-                        end - begin, g.N, g.K, ep);
+                        end - begin, g.N, g.K, ep, packs[t].data());
     }
   });
 }
@@ -123,36 +125,46 @@ void backward_layers(const Context& ctx, const Layers& net, const float* x, cons
     float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
     // The error signal for the layer below needs this layer's weights before they are updated.
     if (l > 0) {
-      float* transposed = ctx.transposed->data();
+      float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, weight, C, OC);
       const EpilogueArgs ep = {Epilogue::ReluMask, nullptr, ws.acts[l - 1], 0.0f};
       run_gemm(ctx, {next, C, delta, OC, 1, transposed, C, rows, C, OC, ep});
     }
     float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
-    float* dbias = update.sgd ? net.params + net.bias_offset(l) : ws.grads + net.bias_offset(l);
+    if (!update.sgd) std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
     const float alpha = update.sgd ? -update.learning_rate : 1.0f;
-    if (!update.sgd) {
-      std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
-      std::fill(dbias, dbias + OC, 0.0f);
-    }
     // dweight (C, OC) += alpha · inpᵀ (C, rows) · delta (rows, OC): inpᵀ is read in place.
     run_gemm(ctx, {dweight, OC, inp, 1, C, delta, OC, C, OC, rows, {Epilogue::Accumulate, nullptr, nullptr, alpha}});
-    for (int o = 0; o < OC; o++) {
-      float sum = 0.0f;
-      for (int r = 0; r < rows; r++) sum += delta[static_cast<std::size_t>(r) * OC + o];
-      dbias[o] = std::fma(alpha, sum, dbias[o]);
+    // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
+    float* dbias = ws.grads + net.bias_offset(l);
+    std::fill(dbias, dbias + OC, 0.0f);
+    for (int r = 0; r < rows; r++) {
+      const float* delta_row = delta + static_cast<std::size_t>(r) * OC;
+      for (int o = 0; o < OC; o++) dbias[o] += delta_row[o];
+    }
+    if (update.sgd) {
+      float* bias = net.params + net.bias_offset(l);
+      for (int o = 0; o < OC; o++) bias[o] = std::fma(alpha, dbias[o], bias[o]);
     }
     delta = next;
   }
 }
 
-void ensure_transposed_capacity(const Context& ctx, const Layers& net) {
-  std::size_t largest = 0;
-  for (int l = 1; l < net.count(); l++) largest = std::max(largest, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
-  if (ctx.transposed->size() < largest) ctx.transposed->resize(largest);
+}  // namespace
+
+void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
+  Scratch& scratch = *ctx.scratch;
+  std::size_t transposed = 0;
+  for (int l = 1; l < net.count(); l++) transposed = std::max(transposed, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
+  if (scratch.transposed.size() < transposed) scratch.transposed.resize(transposed);
+  // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
+  const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
+  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
+  scratch.packs.resize(static_cast<std::size_t>(ctx.pool->size()));
+  for (std::vector<float>& buffer : scratch.packs)
+    if (buffer.size() < pack) buffer.resize(pack);
 }
 
-}  // namespace
 
 std::size_t Layers::weight_offset(int l) const {
   std::size_t offset = 0;
@@ -167,13 +179,11 @@ void forward(const Context& ctx, const Layers& net, const float* x, int rows, Wo
 
 void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
                Workspace& ws) {
-  ensure_transposed_capacity(ctx, net);
   backward_layers(ctx, net, x, labels, rows, ws, {false, 0.0f});
 }
 
 void train_batch(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
                  float learning_rate, Workspace& ws) {
-  ensure_transposed_capacity(ctx, net);
   forward(ctx, net, x, rows, ws);
   backward_layers(ctx, net, x, labels, rows, ws, {true, learning_rate});
 }

@@ -38,18 +38,27 @@ struct Samples {
   int count;
 };
 
-// What the engine brings to every call: the kernels it was built with, its threads, and a buffer
-// for transposed weights that grows to the largest layer once and is then reused.
+// Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
+struct Scratch {
+  std::vector<float> transposed;          // a weight matrix, transposed for the backward product
+  std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread
+};
+
+// What the engine brings to every call: the kernels it was built with, its threads and its scratch.
 struct Context {
   const Kernels* kernels;
   ThreadPool* pool;
-  std::vector<float>* transposed;
+  Scratch* scratch;
 };
 
 struct Evaluation {
   double loss_sum;
   std::int64_t correct;
 };
+
+// Grows the engine's scratch for this network and up to `rows` samples per product. Every entry
+// point below expects it to have been called: none of them allocates.
+void reserve_scratch(const Context& ctx, const Layers& net, int rows);
 
 // Fills ws.acts for `rows` samples; the last layer ends as softmax probabilities.
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws);
