@@ -104,7 +104,8 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
       throw_range(env, "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
     layers.sizes.push_back(static_cast<int>(value));
   }
-  if (layers.sizes.back() > 256) throw_range(env, "the output layer has more than 256 classes (labels are bytes)");
+  if (layers.sizes.back() > kMaxClasses)
+    throw_range(env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " classes (labels are bytes)");
   auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
   if (params.ElementLength() != layers.param_count())
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +

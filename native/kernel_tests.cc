@@ -1,5 +1,5 @@
-// Checks every kernel variant this CPU can run against the scalar reference, for every epilogue and
-// both layouts of a, over every size from 1 to 70 in each dimension (so that every tail of every
+// Checks every kernel variant this CPU can run against the scalar reference, for every epilogue,
+// both layouts of a, dense and sparse a, over every size from 1 to 70 in each dimension (so that every tail of every
 // tile shape is hit) and a few layer-sized shapes. Exits non-zero on the first mismatch.
 #include <cmath>
 #include <cstdio>
@@ -20,13 +20,20 @@ int failures = 0;
 
 // Scalar and SIMD round differently (separate multiply and add against FMA), so each element is
 // compared against a bound on its rounding error: a few ulps of the sum of absolute products.
-bool check(const Kernels& kernels, Shape s, Epilogue kind, bool transposed_a, std::mt19937& rng) {
+// With `sparse`, most of a is zero and whole rows of it are, like MNIST pixels that are blank in
+// every image of a batch (the kernels skip such tiles of a weight gradient).
+bool check(const Kernels& kernels, Shape s, Epilogue kind, bool transposed_a, bool sparse, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   const int a_row = transposed_a ? 1 : s.K;
   const int a_col = transposed_a ? s.M : 1;
   std::vector<float> a(static_cast<std::size_t>(s.M) * s.K), b(static_cast<std::size_t>(s.K) * s.N);
   std::vector<float> bias(s.N), mask(static_cast<std::size_t>(s.M) * s.N), c0(mask.size());
-  for (float& v : a) v = normal(rng);
+  for (float& v : a) v = sparse && uniform(rng) < 0.8f ? 0.0f : normal(rng);
+  if (sparse)
+    for (int m = 0; m < s.M; m++)
+      if (m % 16 < 13)
+        for (int k = 0; k < s.K; k++) a[m * a_row + k * a_col] = 0.0f;
   for (float& v : b) v = normal(rng);
   for (float& v : bias) v = normal(rng);
   for (float& v : mask) v = normal(rng);
@@ -49,8 +56,8 @@ bool check(const Kernels& kernels, Shape s, Epilogue kind, bool transposed_a, st
       const float e = expected[m * s.N + n];
       const float g = actual[m * s.N + n];
       if (std::fabs(e - g) > 4e-7 * (s.K + 2) * magnitude) {
-        std::printf("FAIL %s gemm M=%d N=%d K=%d epilogue=%d a%s: c[%d,%d] = %.9g, scalar %.9g\n", kernels.isa, s.M, s.N,
-                    s.K, static_cast<int>(kind), transposed_a ? "ᵀ" : "", m, n, g, e);
+        std::printf("FAIL %s gemm M=%d N=%d K=%d epilogue=%d a%s%s: c[%d,%d] = %.9g, scalar %.9g\n", kernels.isa, s.M,
+                    s.N, s.K, static_cast<int>(kind), transposed_a ? "ᵀ" : "", sparse ? " sparse" : "", m, n, g, e);
         failures++;
         return false;
       }
@@ -84,11 +91,12 @@ int main() {
     int cases = 0;
     for (const Shape& shape : shapes)
       for (Epilogue kind : kinds)
-        for (bool transposed : {false, true}) {
-          cases++;
-          tested++;
-          if (check(*entry.kernels, shape, kind, transposed, rng)) passed++;
-        }
+        for (bool transposed : {false, true})
+          for (bool sparse : {false, true}) {
+            cases++;
+            tested++;
+            if (check(*entry.kernels, shape, kind, transposed, sparse, rng)) passed++;
+          }
     std::printf("%s: %d cases against scalar\n", entry.kernels->isa, cases);
   }
   std::printf("%d passed, %d failed\n", passed, tested - passed);

@@ -25,6 +25,7 @@ __m256i lanes_mask(int count) {
 template <int MR, int NV>
 void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, __m256i tail,
                const EpilogueArgs& ep, const float* bias, const float* mask) {
+  if (ep.kind == Epilogue::Accumulate && a_row == 1 && transposed_tile_is_zero(a, a_col, MR, K)) return;
   __m256i lanes[NV];
   UNROLL_TILE
   for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : _mm256_set1_epi32(-1);
@@ -48,30 +49,48 @@ void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const fl
     }
   }
 
+  // The epilogue is chosen once per tile, outside the unrolled loops.
   const __m256 zero = _mm256_setzero_ps();
-  UNROLL_TILE
-  for (int m = 0; m < MR; m++) {
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) {
-      float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
-      __m256 result = acc[m][v];
-      switch (ep.kind) {
-        case Epilogue::Bias:
-          result = _mm256_add_ps(result, _mm256_maskload_ps(bias + v * kLanes, lanes[v]));
-          break;
-        case Epilogue::BiasRelu:
-          result = _mm256_max_ps(_mm256_add_ps(result, _mm256_maskload_ps(bias + v * kLanes, lanes[v])), zero);
-          break;
-        case Epilogue::ReluMask: {
-          const __m256 act = _mm256_maskload_ps(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v]);
-          result = _mm256_and_ps(_mm256_cmp_ps(act, zero, _CMP_GT_OQ), result);
-          break;
+  switch (ep.kind) {
+    case Epilogue::Bias:
+    case Epilogue::BiasRelu: {
+      const bool relu = ep.kind == Epilogue::BiasRelu;
+      __m256 bias_vec[NV];
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) bias_vec[v] = _mm256_maskload_ps(bias + v * kLanes, lanes[v]);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          __m256 result = _mm256_add_ps(acc[m][v], bias_vec[v]);
+          if (relu) result = _mm256_max_ps(result, zero);
+          _mm256_maskstore_ps(c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v], result);
         }
-        case Epilogue::Accumulate:
-          result = _mm256_fmadd_ps(_mm256_set1_ps(ep.alpha), result, _mm256_maskload_ps(out, lanes[v]));
-          break;
       }
-      _mm256_maskstore_ps(out, lanes[v], result);
+      break;
+    }
+    case Epilogue::ReluMask:
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          const __m256 active = _mm256_cmp_ps(_mm256_maskload_ps(mask + at, lanes[v]), zero, _CMP_GT_OQ);
+          _mm256_maskstore_ps(c + at, lanes[v], _mm256_and_ps(active, acc[m][v]));
+        }
+      }
+      break;
+    case Epilogue::Accumulate: {
+      const __m256 alpha = _mm256_set1_ps(ep.alpha);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          _mm256_maskstore_ps(out, lanes[v], _mm256_fmadd_ps(alpha, acc[m][v], _mm256_maskload_ps(out, lanes[v])));
+        }
+      }
+      break;
     }
   }
 }
@@ -104,8 +123,8 @@ void gemm_avx2(float* c, int ldc, const float* a, int a_row, int a_col, const fl
     float* c_panel = c + n0;
     const float* b_panel = b + n0;
     int ld_panel = ldb;
-    // Packing pays when more than one row tile reads the panel.
-    if (pack && M > kTileRows) {
+    // Packing pays when several row tiles read the panel and its rows are far apart in b.
+    if (pack && M > kTileRows && ldb >= 2 * kPanel) {
       pack_panel(pack, kPanel, b_panel, ldb, K, width);
       b_panel = pack;
       ld_panel = kPanel;

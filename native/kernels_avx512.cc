@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <utility>
 
 #include "kernels.h"
 #include "simd_shared.h"
@@ -11,9 +12,10 @@ namespace backprop {
 namespace {
 
 constexpr int kLanes = 16;
-// 6 rows × 4 vectors = 24 accumulators, plus 4 vectors of b and a broadcast of a: 29 of 32 registers.
-constexpr int kTileRows = 6;
 constexpr int kTileVectors = 4;
+// Rows per register tile, so that the accumulators, NV vectors of b and a broadcast of a fit the 32
+// registers: 12×1, 12×2, 8×3 and 6×4 (24 to 27 accumulators).
+constexpr int tile_rows(int vectors) { return vectors <= 2 ? 12 : vectors == 3 ? 8 : 6; }
 constexpr int kPanel = kTileVectors * kLanes;
 
 __mmask16 lanes_mask(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
@@ -23,6 +25,7 @@ __mmask16 lanes_mask(int count) { return static_cast<__mmask16>((1u << count) - 
 template <int MR, int NV>
 void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, __mmask16 tail,
                const EpilogueArgs& ep, const float* bias, const float* mask) {
+  if (ep.kind == Epilogue::Accumulate && a_row == 1 && transposed_tile_is_zero(a, a_col, MR, K)) return;
   __mmask16 lanes[NV];
   UNROLL_TILE
   for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
@@ -46,48 +49,76 @@ void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const fl
     }
   }
 
+  // The epilogue is chosen once per tile, outside the unrolled loops.
   const __m512 zero = _mm512_setzero_ps();
-  UNROLL_TILE
-  for (int m = 0; m < MR; m++) {
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) {
-      float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
-      __m512 result = acc[m][v];
-      switch (ep.kind) {
-        case Epilogue::Bias:
-          result = _mm512_add_ps(result, _mm512_maskz_loadu_ps(lanes[v], bias + v * kLanes));
-          break;
-        case Epilogue::BiasRelu:
-          result = _mm512_max_ps(_mm512_add_ps(result, _mm512_maskz_loadu_ps(lanes[v], bias + v * kLanes)), zero);
-          break;
-        case Epilogue::ReluMask: {
-          const __m512 act = _mm512_maskz_loadu_ps(lanes[v], mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes);
-          result = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(act, zero, _CMP_GT_OQ), result);
-          break;
+  switch (ep.kind) {
+    case Epilogue::Bias:
+    case Epilogue::BiasRelu: {
+      const bool relu = ep.kind == Epilogue::BiasRelu;
+      __m512 bias_vec[NV];
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) bias_vec[v] = _mm512_maskz_loadu_ps(lanes[v], bias + v * kLanes);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          __m512 result = _mm512_add_ps(acc[m][v], bias_vec[v]);
+          if (relu) result = _mm512_max_ps(result, zero);
+          _mm512_mask_storeu_ps(c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v], result);
         }
-        case Epilogue::Accumulate:
-          result = _mm512_fmadd_ps(_mm512_set1_ps(ep.alpha), result, _mm512_maskz_loadu_ps(lanes[v], out));
-          break;
       }
-      _mm512_mask_storeu_ps(out, lanes[v], result);
+      break;
+    }
+    case Epilogue::ReluMask:
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          const __mmask16 active = _mm512_mask_cmp_ps_mask(lanes[v], _mm512_maskz_loadu_ps(lanes[v], mask + at), zero, _CMP_GT_OQ);
+          _mm512_mask_storeu_ps(c + at, lanes[v], _mm512_maskz_mov_ps(active, acc[m][v]));
+        }
+      }
+      break;
+    case Epilogue::Accumulate: {
+      const __m512 alpha = _mm512_set1_ps(ep.alpha);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          _mm512_mask_storeu_ps(out, lanes[v], _mm512_fmadd_ps(alpha, acc[m][v], _mm512_maskz_loadu_ps(lanes[v], out)));
+        }
+      }
+      break;
     }
   }
 }
 
-// All rows of one column panel (NV vectors wide): full tiles of kTileRows, then one shorter tile.
+// The tile for the last `rows` rows of a panel: the one of gemm_tile<1..R, NV> that fits.
+template <int NV, int... R>
+void edge_tile(std::integer_sequence<int, R...>, int rows, float* c, int ldc, const float* a, int a_row, int a_col,
+               const float* b, int ldb, int K, __mmask16 tail, const EpilogueArgs& ep, const float* bias,
+               const float* mask) {
+  ((rows == R + 1 ? gemm_tile<R + 1, NV>(c, ldc, a, a_row, a_col, b, ldb, K, tail, ep, bias, mask) : void()), ...);
+}
+
+// All rows of one column panel (NV vectors wide): full tiles, then one shorter tile.
 template <int NV>
 void gemm_panel(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int K,
                 __mmask16 tail, const EpilogueArgs& ep, const float* bias, const float* mask) {
-  using TileFn = void (*)(float*, int, const float*, int, int, const float*, int, int, __mmask16, const EpilogueArgs&,
-                          const float*, const float*);
-  static constexpr TileFn kTiles[kTileRows + 1] = {nullptr,          gemm_tile<1, NV>, gemm_tile<2, NV>,
-                                                   gemm_tile<3, NV>, gemm_tile<4, NV>, gemm_tile<5, NV>,
-                                                   gemm_tile<6, NV>};
-  for (int m0 = 0; m0 < M; m0 += kTileRows) {
-    const int rows = M - m0 < kTileRows ? M - m0 : kTileRows;
+  constexpr int kRows = tile_rows(NV);
+  for (int m0 = 0; m0 < M; m0 += kRows) {
     const std::ptrdiff_t row_offset = static_cast<std::ptrdiff_t>(m0) * ldc;
-    kTiles[rows](c + row_offset, ldc, a + static_cast<std::ptrdiff_t>(m0) * a_row, a_row, a_col, b, ldb, K, tail, ep,
-                 bias, mask ? mask + row_offset : nullptr);
+    float* c_tile = c + row_offset;
+    const float* a_tile = a + static_cast<std::ptrdiff_t>(m0) * a_row;
+    const float* mask_tile = mask ? mask + row_offset : nullptr;
+    if (M - m0 >= kRows) {
+      gemm_tile<kRows, NV>(c_tile, ldc, a_tile, a_row, a_col, b, ldb, K, tail, ep, bias, mask_tile);
+    } else {
+      edge_tile<NV>(std::make_integer_sequence<int, kRows - 1>(), M - m0, c_tile, ldc, a_tile, a_row, a_col, b, ldb, K,
+                    tail, ep, bias, mask_tile);
+    }
   }
 }
 
@@ -102,8 +133,8 @@ void gemm_avx512(float* c, int ldc, const float* a, int a_row, int a_col, const 
     float* c_panel = c + n0;
     const float* b_panel = b + n0;
     int ld_panel = ldb;
-    // Packing pays when more than one row tile reads the panel.
-    if (pack && M > kTileRows) {
+    // Packing pays when several row tiles read the panel and its rows are far apart in b.
+    if (pack && M > tile_rows(vectors) && ldb >= 2 * kPanel) {
       pack_panel(pack, kPanel, b_panel, ldb, K, width);
       b_panel = pack;
       ld_panel = kPanel;

@@ -38,6 +38,7 @@ inline void store_lanes(float* p, float32x4_t value, int count) {
 template <int MR, int NV>
 void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int K, int tail,
                const EpilogueArgs& ep, const float* bias, const float* mask) {
+  if (ep.kind == Epilogue::Accumulate && a_row == 1 && transposed_tile_is_zero(a, a_col, MR, K)) return;
   int lanes[NV];
   UNROLL_TILE
   for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : kLanes;
@@ -61,31 +62,47 @@ void gemm_tile(float* c, int ldc, const float* a, int a_row, int a_col, const fl
     }
   }
 
+  // The epilogue is chosen once per tile, outside the unrolled loops.
   const float32x4_t zero = vdupq_n_f32(0.0f);
-  UNROLL_TILE
-  for (int m = 0; m < MR; m++) {
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) {
-      float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
-      float32x4_t result = acc[m][v];
-      switch (ep.kind) {
-        case Epilogue::Bias:
-          result = vaddq_f32(result, load_lanes(bias + v * kLanes, lanes[v]));
-          break;
-        case Epilogue::BiasRelu:
-          result = vmaxq_f32(vaddq_f32(result, load_lanes(bias + v * kLanes, lanes[v])), zero);
-          break;
-        case Epilogue::ReluMask: {
-          const float32x4_t act = load_lanes(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v]);
-          result = vreinterpretq_f32_u32(vandq_u32(vcgtq_f32(act, zero), vreinterpretq_u32_f32(result)));
-          break;
+  switch (ep.kind) {
+    case Epilogue::Bias:
+    case Epilogue::BiasRelu: {
+      const bool relu = ep.kind == Epilogue::BiasRelu;
+      float32x4_t bias_vec[NV];
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) bias_vec[v] = load_lanes(bias + v * kLanes, lanes[v]);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          float32x4_t result = vaddq_f32(acc[m][v], bias_vec[v]);
+          if (relu) result = vmaxq_f32(result, zero);
+          store_lanes(c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, result, lanes[v]);
         }
-        case Epilogue::Accumulate:
-          result = vfmaq_n_f32(load_lanes(out, lanes[v]), result, ep.alpha);
-          break;
       }
-      store_lanes(out, result, lanes[v]);
+      break;
     }
+    case Epilogue::ReluMask:
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          const uint32x4_t active = vcgtq_f32(load_lanes(mask + at, lanes[v]), zero);
+          store_lanes(c + at, vreinterpretq_f32_u32(vandq_u32(active, vreinterpretq_u32_f32(acc[m][v]))), lanes[v]);
+        }
+      }
+      break;
+    case Epilogue::Accumulate:
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          float* out = c + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes;
+          store_lanes(out, vfmaq_n_f32(load_lanes(out, lanes[v]), acc[m][v], ep.alpha), lanes[v]);
+        }
+      }
+      break;
   }
 }
 
@@ -117,8 +134,8 @@ void gemm_neon(float* c, int ldc, const float* a, int a_row, int a_col, const fl
     float* c_panel = c + n0;
     const float* b_panel = b + n0;
     int ld_panel = ldb;
-    // Packing pays when more than one row tile reads the panel.
-    if (pack && M > kTileRows) {
+    // Packing pays when several row tiles read the panel and its rows are far apart in b.
+    if (pack && M > kTileRows && ldb >= 2 * kPanel) {
       pack_panel(pack, kPanel, b_panel, ldb, K, width);
       b_panel = pack;
       ld_panel = kPanel;

@@ -60,6 +60,7 @@ void run_gemm(const Context& ctx, const Gemm& g) {
 // the row maximum so exp cannot overflow; with labels, adds each row's cross-entropy (computed from
 // the logits, so never log 0) and counts the rows whose largest logit is the label.
 void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labels, Evaluation* eval) {
+  double exps[kMaxClasses];
   for (int r = 0; r < rows; r++) {
     float* z = logits + static_cast<std::size_t>(r) * classes;
     int argmax = 0;
@@ -67,12 +68,15 @@ void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labe
       if (z[j] > z[argmax]) argmax = j;
     const double max = z[argmax];
     double sum = 0.0;
-    for (int j = 0; j < classes; j++) sum += std::exp(z[j] - max);
+    for (int j = 0; j < classes; j++) {
+      exps[j] = std::exp(z[j] - max);
+      sum += exps[j];
+    }
     if (labels) {
       eval->loss_sum += std::log(sum) - (z[labels[r]] - max);
       if (argmax == labels[r]) eval->correct++;
     }
-    for (int j = 0; j < classes; j++) z[j] = static_cast<float>(std::exp(z[j] - max) / sum);
+    for (int j = 0; j < classes; j++) z[j] = static_cast<float>(exps[j] / sum);
   }
 }
 

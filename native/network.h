@@ -12,6 +12,9 @@ namespace backprop {
 
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs; its weight (sizes[l] × sizes[l+1], row-major)
 // and then its bias follow the previous layer's in `params`. `grads` has the same layout.
+// Labels are bytes, so an output layer has at most this many classes (the binding checks it).
+constexpr int kMaxClasses = 256;
+
 struct Layers {
   std::vector<int> sizes;
   float* params;

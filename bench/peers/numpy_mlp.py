@@ -1,0 +1,74 @@
+"""The same network and SGD as backprop's, in numpy float32: a peer for `npm run bench`.
+
+Reads the bundled MNIST IDX files, trains 784 → H (ReLU) → 10 (softmax) with minibatch SGD on the
+mean cross-entropy, batches in order, and prints one JSON line per configuration with the median
+seconds per training epoch. Short runs (--max-batches) are timed per batch and scaled to an epoch.
+
+usage: python3 numpy_mlp.py DATA_DIR --hidden 30,256 --batch 100 [--repeats 3] [--max-batches N]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def read_idx(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    ndims = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
+
+
+def train_batches(x, labels, w1, b1, w2, b2, batch, lr, batches):
+    onehot = np.eye(10, dtype=np.float32)
+    for i in range(batches):
+        xb = x[i * batch : (i + 1) * batch]
+        yb = onehot[labels[i * batch : (i + 1) * batch]]
+        h = np.maximum(xb @ w1 + b1, 0)
+        z = h @ w2 + b2
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        dz = (p - yb) / np.float32(len(xb))
+        dh = (dz @ w2.T) * (h > 0)
+        w2 -= lr * (h.T @ dz)
+        b2 -= lr * dz.sum(axis=0)
+        w1 -= lr * (xb.T @ dh)
+        b1 -= lr * dh.sum(axis=0)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data")
+    parser.add_argument("--hidden", default="30")
+    parser.add_argument("--batch", default="100")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-batches", type=int, default=0)
+    args = parser.parse_args()
+    x = (read_idx(f"{args.data}/train-images-idx3-ubyte").reshape(60000, 784) / np.float32(255)).astype(np.float32)
+    labels = read_idx(f"{args.data}/train-labels-idx1-ubyte")
+    rng = np.random.default_rng(1)
+    lr = np.float32(0.1)
+    for hidden in [int(h) for h in args.hidden.split(",")]:
+        for batch in [int(b) for b in args.batch.split(",")]:
+            batches = 60000 // batch
+            run = min(batches, args.max_batches) if args.max_batches else batches
+            w1 = (rng.standard_normal((784, hidden)) / 10).astype(np.float32)
+            w2 = (rng.standard_normal((hidden, 10)) / 10).astype(np.float32)
+            b1 = np.zeros(hidden, np.float32)
+            b2 = np.zeros(10, np.float32)
+            train_batches(x, labels, w1, b1, w2, b2, batch, lr, min(run, 20))  # warm-up
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                train_batches(x, labels, w1, b1, w2, b2, batch, lr, run)
+                times.append((time.perf_counter() - start) * batches / run)
+            print(json.dumps({"peer": "numpy-f32", "numpy": np.__version__, "hidden": hidden, "batch": batch,
+                              "secondsPerEpoch": statistics.median(times), "batchesTimed": run}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
