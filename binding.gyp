@@ -18,6 +18,7 @@
         "native/cpu_features.cc",
         "native/kernels_scalar.cc",
         "native/network.cc",
+        "native/peak.cc",
         "native/thread_pool.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

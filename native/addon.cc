@@ -10,6 +10,7 @@
 
 #include "cpu_features.h"
 #include "network.h"
+#include "peak.h"
 #include "thread_pool.h"
 
 namespace backprop {
@@ -162,7 +163,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return DefineClass(env, "Engine",
                        {InstanceAccessor<&Engine::isa>("isa"), InstanceAccessor<&Engine::threads>("threads"),
                         InstanceMethod<&Engine::forward>("forward"), InstanceMethod<&Engine::gradients>("gradients"),
-                        InstanceMethod<&Engine::train_epoch>("trainEpoch"), InstanceMethod<&Engine::evaluate>("evaluate")});
+                        InstanceMethod<&Engine::train_epoch>("trainEpoch"), InstanceMethod<&Engine::evaluate>("evaluate"),
+                        InstanceMethod<&Engine::peak>("peakGflops")});
   }
 
   // new Engine({ isa?: string, threads: number })
@@ -234,10 +236,13 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return env.Undefined();
   }
 
-  // trainEpoch(net, data, { batchSize, learningRate, order }, ws) → Promise<void>
+  // trainEpoch(net, data, { batchSize, learningRate, order }, ws, onProgress?) → Promise<void>;
+  // onProgress(samplesDone) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
   Napi::Value evaluate(const Napi::CallbackInfo& info);
+  // peakGflops(seconds) → Promise<number>: FMA chains on every thread, for the benchmark.
+  Napi::Value peak(const Napi::CallbackInfo& info);
 
   static int rows_arg(const Napi::CallbackInfo& info, std::size_t index, const Workspace& ws) {
     Napi::Env env = info.Env();
@@ -263,28 +268,36 @@ class Engine : public Napi::ObjectWrap<Engine> {
 };
 
 // Runs one engine call on a libuv worker thread and settles its promise; the engine and every
-// borrowed array stay referenced until then. Execute() never touches JavaScript.
-class EngineWorker : public Napi::AsyncWorker {
+// borrowed array stay referenced until then. Execute() never touches JavaScript: progress (samples
+// done) is queued to the main thread, which passes it to the optional `onProgress` callback.
+class EngineWorker : public Napi::AsyncProgressQueueWorker<std::int32_t> {
  public:
-  EngineWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed)
-      : Napi::AsyncWorker(env),
+  EngineWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress)
+      : Napi::AsyncProgressQueueWorker<std::int32_t>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         engine_(Engine::Unwrap(engine)),
         engine_ref_(Napi::Persistent(engine)),
-        borrowed_(std::move(borrowed)) {}
+        borrowed_(std::move(borrowed)) {
+    if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
+  }
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override {
+  void Execute(const ExecutionProgress& progress) override {
     try {
-      run(*engine_);
+      run(*engine_, progress);
     } catch (const std::exception& error) {
       SetError(error.what());
     }
   }
-  virtual void run(Engine& engine) = 0;
+  virtual void run(Engine& engine, const ExecutionProgress& progress) = 0;
   virtual Napi::Value result() { return Env().Undefined(); }
 
+  void OnProgress(const std::int32_t* done, std::size_t count) override {
+    if (on_progress_.IsEmpty() || count == 0) return;
+    Napi::HandleScope scope(Env());
+    on_progress_.Call({Napi::Number::New(Env(), done[count - 1])});
+  }
   void OnOK() override {
     engine_->release();
     deferred_.Resolve(result());
@@ -299,13 +312,15 @@ class EngineWorker : public Napi::AsyncWorker {
   Engine* engine_;
   Napi::ObjectReference engine_ref_;  // keeps engine_ alive
   std::unique_ptr<Borrowed> borrowed_;
+  Napi::FunctionReference on_progress_;
 };
 
 class TrainEpochWorker : public EngineWorker {
  public:
-  TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Layers net, Samples data,
-                   const std::uint32_t* order, int batch_size, float learning_rate, Workspace ws)
-      : EngineWorker(env, engine, std::move(borrowed)),
+  TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress,
+                   Layers net, Samples data, const std::uint32_t* order, int batch_size, float learning_rate,
+                   Workspace ws)
+      : EngineWorker(env, engine, std::move(borrowed), on_progress),
         net_(std::move(net)),
         data_(data),
         order_(order),
@@ -314,9 +329,15 @@ class TrainEpochWorker : public EngineWorker {
         ws_(std::move(ws)) {}
 
  protected:
-  void run(Engine& engine) override {
+  void run(Engine& engine, const ExecutionProgress& progress) override {
     reserve_scratch(engine.context(), net_, ws_.rows);
-    train_epoch(engine.context(), net_, data_, order_, batch_size_, learning_rate_, ws_, [](int) {});
+    // About 50 reports an epoch: enough for a progress bar, few enough to cost nothing.
+    const int batches = (data_.count + batch_size_ - 1) / batch_size_;
+    const int every = batches < 50 ? 1 : batches / 50;
+    int batch = 0;
+    train_epoch(engine.context(), net_, data_, order_, batch_size_, learning_rate_, ws_, [&](int done) {
+      if (++batch % every == 0 || done == data_.count) progress.Send(&done, 1);
+    });
   }
 
  private:
@@ -332,10 +353,13 @@ class EvaluateWorker : public EngineWorker {
  public:
   EvaluateWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Layers net, Samples data,
                  Workspace ws)
-      : EngineWorker(env, engine, std::move(borrowed)), net_(std::move(net)), data_(data), ws_(std::move(ws)) {}
+      : EngineWorker(env, engine, std::move(borrowed), env.Undefined()),
+        net_(std::move(net)),
+        data_(data),
+        ws_(std::move(ws)) {}
 
  protected:
-  void run(Engine& engine) override {
+  void run(Engine& engine, const ExecutionProgress& /*progress*/) override {
     reserve_scratch(engine.context(), net_, ws_.rows);
     result_ = evaluate(engine.context(), net_, data_, ws_);
   }
@@ -372,8 +396,8 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
     order = borrowed->take(array);
   }
   claim(env);
-  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), std::move(net), data, order, batch_size,
-                                      learning_rate, std::move(ws));
+  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order,
+                                      batch_size, learning_rate, std::move(ws));
   worker->Queue();
   return worker->promise();
 }
@@ -386,6 +410,33 @@ Napi::Value Engine::evaluate(const Napi::CallbackInfo& info) {
   Workspace ws = workspace_arg(env, object_arg(info, 2, "ws"), net, *borrowed);
   claim(env);
   auto* worker = new EvaluateWorker(env, Value(), std::move(borrowed), std::move(net), data, std::move(ws));
+  worker->Queue();
+  return worker->promise();
+}
+
+class PeakWorker : public EngineWorker {
+ public:
+  PeakWorker(Napi::Env env, Napi::Object engine, double seconds)
+      : EngineWorker(env, engine, std::make_unique<Borrowed>(), env.Undefined()), seconds_(seconds) {}
+
+ protected:
+  void run(Engine& engine, const ExecutionProgress& /*progress*/) override {
+    gflops_ = measure_peak_gflops(engine.context(), seconds_);
+  }
+  Napi::Value result() override { return Napi::Number::New(Env(), gflops_); }
+
+ private:
+  double seconds_;
+  double gflops_ = 0.0;
+};
+
+Napi::Value Engine::peak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw_type(env, "seconds must be a number");
+  const double seconds = info[0].As<Napi::Number>().DoubleValue();
+  if (!(seconds > 0 && seconds <= 60)) throw_range(env, "seconds must be greater than 0 and at most 60");
+  claim(env);
+  auto* worker = new PeakWorker(env, Value(), seconds);
   worker->Queue();
   return worker->promise();
 }

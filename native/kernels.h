@@ -35,10 +35,18 @@ using GemmFn = void (*)(float* c, int ldc, const float* a, int a_row, int a_col,
 
 constexpr int kPackColumns = 64;
 
+// The machine's peak for the benchmark: `iterations` rounds of independent FMA chains, enough of them
+// to hide the FMA latency. Returns a value that depends on every chain, so none can be optimised away.
+using FmaPeakFn = float (*)(long long iterations, float seed);
+
 struct Kernels {
   const char* isa;
   GemmFn gemm;
+  FmaPeakFn fma_peak;
+  int fma_peak_flops;  // floating-point operations per iteration of fma_peak
 };
+
+constexpr int kPeakChains = 12;
 
 extern const Kernels kernels_scalar;
 #if defined(__x86_64__) || defined(_M_X64)

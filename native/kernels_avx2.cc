@@ -139,8 +139,26 @@ void gemm_avx2(float* c, int ldc, const float* a, int a_row, int a_col, const fl
   }
 }
 
+float fma_peak_avx2(long long iterations, float seed) {
+  __m256 chains[kPeakChains];
+  UNROLL_TILE
+  for (int i = 0; i < kPeakChains; i++) chains[i] = _mm256_set1_ps(seed + static_cast<float>(i));
+  const __m256 scale = _mm256_set1_ps(0.999999f);
+  const __m256 shift = _mm256_set1_ps(1e-7f);
+  for (long long n = 0; n < iterations; n++) {
+    UNROLL_TILE
+    for (int i = 0; i < kPeakChains; i++) chains[i] = _mm256_fmadd_ps(chains[i], scale, shift);
+  }
+  __m256 sum = chains[0];
+  UNROLL_TILE
+  for (int i = 1; i < kPeakChains; i++) sum = _mm256_add_ps(sum, chains[i]);
+  alignas(32) float lanes[kLanes];
+  _mm256_store_ps(lanes, sum);
+  return lanes[0] + lanes[kLanes - 1];
+}
+
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_avx2};
+const Kernels kernels_avx2 = {"avx2", gemm_avx2, fma_peak_avx2, kPeakChains * kLanes * 2};
 
 }  // namespace backprop

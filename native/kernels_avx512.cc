@@ -150,8 +150,24 @@ void gemm_avx512(float* c, int ldc, const float* a, int a_row, int a_col, const 
   }
 }
 
+float fma_peak_avx512(long long iterations, float seed) {
+  __m512 chains[kPeakChains];
+  UNROLL_TILE
+  for (int i = 0; i < kPeakChains; i++) chains[i] = _mm512_set1_ps(seed + static_cast<float>(i));
+  const __m512 scale = _mm512_set1_ps(0.999999f);
+  const __m512 shift = _mm512_set1_ps(1e-7f);
+  for (long long n = 0; n < iterations; n++) {
+    UNROLL_TILE
+    for (int i = 0; i < kPeakChains; i++) chains[i] = _mm512_fmadd_ps(chains[i], scale, shift);
+  }
+  __m512 sum = chains[0];
+  UNROLL_TILE
+  for (int i = 1; i < kPeakChains; i++) sum = _mm512_add_ps(sum, chains[i]);
+  return _mm512_reduce_add_ps(sum);
+}
+
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", gemm_avx512};
+const Kernels kernels_avx512 = {"avx512", gemm_avx512, fma_peak_avx512, kPeakChains * kLanes * 2};
 
 }  // namespace backprop

@@ -151,8 +151,23 @@ void gemm_neon(float* c, int ldc, const float* a, int a_row, int a_col, const fl
   }
 }
 
+float fma_peak_neon(long long iterations, float seed) {
+  float32x4_t chains[kPeakChains];
+  UNROLL_TILE
+  for (int i = 0; i < kPeakChains; i++) chains[i] = vdupq_n_f32(seed + static_cast<float>(i));
+  const float32x4_t shift = vdupq_n_f32(1e-7f);
+  for (long long n = 0; n < iterations; n++) {
+    UNROLL_TILE
+    for (int i = 0; i < kPeakChains; i++) chains[i] = vfmaq_n_f32(shift, chains[i], 0.999999f);
+  }
+  float32x4_t sum = chains[0];
+  UNROLL_TILE
+  for (int i = 1; i < kPeakChains; i++) sum = vaddq_f32(sum, chains[i]);
+  return vaddvq_f32(sum);
+}
+
 }  // namespace
 
-const Kernels kernels_neon = {"neon", gemm_neon};
+const Kernels kernels_neon = {"neon", gemm_neon, fma_peak_neon, kPeakChains * kLanes * 2};
 
 }  // namespace backprop

@@ -46,8 +46,19 @@ void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const 
   }
 }
 
+// Multiply and add as separate operations, like the reference GEMM above.
+float fma_peak_scalar(long long iterations, float seed) {
+  float chains[kPeakChains];
+  for (int i = 0; i < kPeakChains; i++) chains[i] = seed + static_cast<float>(i);
+  for (long long n = 0; n < iterations; n++)
+    for (int i = 0; i < kPeakChains; i++) chains[i] = chains[i] * 0.999999f + 1e-7f;
+  float sum = 0.0f;
+  for (int i = 0; i < kPeakChains; i++) sum += chains[i];
+  return sum;
+}
+
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar};
+const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2};
 
 }  // namespace backprop

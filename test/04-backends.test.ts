@@ -121,3 +121,25 @@ describe('native argument checks', () => {
     );
   });
 });
+
+describe('native training off the event loop', () => {
+  it.runIf(supportedIsas.length)('a 10 ms timer keeps firing while an epoch of H=256 trains, and progress arrives', async () => {
+    const { train } = realMnist();
+    const backend = new NativeBackend();
+    const net = new Network([784, 256, 10], backend).initWeights(1);
+    const ws = new Workspace(net.sizes, EVAL_ROWS);
+    const ticks: number[] = [];
+    const progress: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 10);
+    const started = performance.now();
+    await backend.trainEpoch(net, train, { batchSize: 100, learningRate: 0.1, order: null, onProgress: (n) => progress.push(n) }, ws);
+    const ended = performance.now();
+    clearInterval(timer);
+    const marks = [started, ...ticks.filter((t) => t <= ended), ended];
+    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
+    expect(Math.max(...gaps)).toBeLessThan(100);
+    expect(progress.length).toBeGreaterThanOrEqual(10);
+    expect(progress.at(-1)).toBe(train.count);
+    expect(progress.every((n, i) => i === 0 || n > progress[i - 1])).toBe(true);
+  });
+});

@@ -30,6 +30,13 @@ export interface EpochOptions {
   learningRate: number;
   /** Sample indices in the order they are visited; `null` visits 0, 1, 2, … like the seed. */
   order: Uint32Array | null;
+  /** Called about 50 times an epoch with the number of samples trained so far. */
+  onProgress?: (samplesDone: number) => void;
+}
+
+/** How many batches go between two progress reports: about 50 reports an epoch. */
+export function progressInterval(batches: number): number {
+  return batches < 50 ? 1 : Math.floor(batches / 50);
 }
 
 export interface Backend {

@@ -17,8 +17,15 @@ interface Engine {
   readonly threads: number;
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
   gradients(net: Layered, x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void;
-  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void>;
+  trainEpoch(
+    net: Layered,
+    data: Samples,
+    options: EpochOptions,
+    ws: Workspace,
+    onProgress: ((samplesDone: number) => void) | undefined,
+  ): Promise<void>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<{ lossSum: number; correct: number }>;
+  peakGflops(seconds: number): Promise<number>;
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -106,7 +113,12 @@ export class NativeBackend implements Backend {
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
-    await this.engine.trainEpoch(net, data, options, ws);
+    await this.engine.trainEpoch(net, data, options, ws, options.onProgress);
+  }
+
+  /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */
+  peakGflops(seconds = 0.5): Promise<number> {
+    return this.engine.peakGflops(seconds);
   }
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {

@@ -1,6 +1,7 @@
 import {
   EVAL_ROWS,
   layerOffsets,
+  progressInterval,
   type Backend,
   type EpochOptions,
   type Evaluation,
@@ -228,6 +229,8 @@ export class TsBackend implements Backend {
     const layers = views(net, ws);
     const features = net.sizes[0];
     const last = layers.length - 1;
+    const every = progressInterval(Math.ceil(data.count / options.batchSize));
+    let batch = 0;
     for (let start = 0; start < data.count; start += options.batchSize) {
       const rows = Math.min(options.batchSize, data.count - start);
       let x = data.x.subarray(start * features, (start + rows) * features);
@@ -241,6 +244,7 @@ export class TsBackend implements Backend {
       softmaxCrossEntropy(ws.acts[last], labels, rows, layers[last].outputs);
       backwardLayers(layers, x, labels, rows, ws);
       sgdUpdate(net.params, ws.grads, options.learningRate);
+      if (++batch % every === 0 || start + rows === data.count) options.onProgress?.(start + rows);
     }
   }
 

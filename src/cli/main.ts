@@ -5,10 +5,14 @@ import { fit, type FitResult } from '../train/fit.js';
 import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
-import { helpText, parseOptions, type OptionSpec } from './options.js';
+import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, humanReporter, jsonReporter } from './report.js';
 import { prepareTraining, trainSettings, type TrainSettings } from './setup.js';
-import { TRAIN_OPTIONS } from './specs.js';
+import { BENCH_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { runBenchmark } from '../bench/benchmark.js';
+import { markdown, terminalHeader, terminalLine } from '../bench/report.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { join } from 'node:path';
 
 export interface Io {
   out: (line: string) => void;
@@ -23,7 +27,7 @@ const stdio: Io = {
 interface Command {
   summary: string;
   options: readonly OptionSpec[];
-  run(settings: ReturnType<typeof parseOptions>, io: Io): Promise<number>;
+  run(options: ParsedOptions, io: Io): Promise<number>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -36,6 +40,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',
     options: TRAIN_OPTIONS.filter((spec) => spec.name !== 'backend'),
     run: (options, io) => compare(trainSettings(options), io),
+  },
+  bench: {
+    summary: 'time native (every ISA, 1 and all threads), ts and the optional peers; write bench/results/',
+    options: BENCH_OPTIONS,
+    run: (options, io) => bench(options, io),
   },
   info: {
     summary: 'the CPU, the native ISAs compiled, supported and selected, and the thread count',
@@ -217,5 +226,30 @@ async function info(settings: TrainSettings, io: Io): Promise<number> {
     return EXIT.ok;
   }
   for (const [key, value] of Object.entries(facts)) io.out(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+  return EXIT.ok;
+}
+
+async function bench(options: ParsedOptions, io: Io): Promise<number> {
+  const json = options.has('json');
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  if (!json) io.out(`benchmark on ${cpu}\n${terminalHeader()}`);
+  const report = await runBenchmark(
+    {
+      hidden: options.get('hidden') as number[],
+      batches: options.get('batch') as number[],
+      isas: options.has('isa') ? [options.get('isa') as string] : undefined,
+      repeats: options.get('repeats') as number,
+      seconds: options.get('seconds') as number,
+      peers: !options.has('no-peers'),
+    },
+    (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
+    cpu,
+  );
+  const out = options.get('out') as string;
+  const command = ['backprop bench', ...process.argv.slice(3)].join(' ');
+  writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
+  for (const note of report.notes) io.err(`backprop: ${note}`);
+  if (!json) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
   return EXIT.ok;
 }

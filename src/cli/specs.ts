@@ -18,3 +18,15 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'threads', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'native threads (default: all available)' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
 ];
+
+/** Options of `backprop bench`. */
+export const BENCH_OPTIONS: readonly OptionSpec[] = [
+  { name: 'hidden', kind: { type: 'intList', min: 1, max: 65536 }, value: 'N[,N…]', help: 'hidden layer sizes to time', default: '30,128,256,1024,2048' },
+  { name: 'batch', kind: { type: 'intList', min: 1, max: 60000 }, value: 'N[,N…]', help: 'batch sizes to time', default: '1,10,100,1000' },
+  { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'time only this native ISA (default: every one the CPU has)' },
+  { name: 'repeats', kind: { type: 'int', min: 1, max: 100 }, value: 'N', help: 'timed repeats per result, after a warm-up; the median is reported', default: '5' },
+  { name: 'seconds', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'S', help: 'length of one timed repeat (whole batches; at most an epoch)', default: '0.15' },
+  { name: 'no-peers', kind: { type: 'flag' }, help: 'skip numpy and TensorFlow.js' },
+  { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'where latest.json and latest.md are written', default: 'bench/results' },
+  { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
+];

@@ -29,6 +29,15 @@ export interface FitOptions {
   /** Seeds the shuffle (the weights are seeded by `Network.initWeights`). */
   seed?: number;
   onEpoch?: (metrics: EpochMetrics) => void;
+  /** Called about 50 times an epoch while it trains. */
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface Progress {
+  epoch: number;
+  epochs: number;
+  samplesDone: number;
+  samples: number;
 }
 
 export interface FitResult {
@@ -52,7 +61,7 @@ export function shuffledOrder(count: number, seed: number, epoch: number): Uint3
  * error on the training and validation data after every epoch.
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
-  const { validation, batchSize = 100, learningRate = 0.1, epochs = 20, shuffle = false, seed = 1, onEpoch } = options;
+  const { validation, batchSize = 100, learningRate = 0.1, epochs = 20, shuffle = false, seed = 1, onEpoch, onProgress } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
   if (batchSize > train.count) {
     throw new UsageError(`batch size ${batchSize} is larger than the training set (${train.count} samples)`);
@@ -64,7 +73,8 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = shuffle ? shuffledOrder(train.count, seed, epoch) : null;
     const epochStart = performance.now();
-    await net.backend.trainEpoch(net, train, { batchSize, learningRate, order }, ws);
+    const progress = onProgress && ((samplesDone: number) => onProgress({ epoch, epochs, samplesDone, samples: train.count }));
+    await net.backend.trainEpoch(net, train, { batchSize, learningRate, order, onProgress: progress }, ws);
     const evalStart = performance.now();
     const onTrain = await net.backend.evaluate(net, train, ws);
     const onValidation = validation ? await net.backend.evaluate(net, validation, ws) : undefined;

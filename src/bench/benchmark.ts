@@ -1,0 +1,248 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { EVAL_ROWS, Workspace, type Backend } from '../backends/backend.js';
+import { loadAddon, NativeBackend } from '../backends/native.js';
+import { TsBackend } from '../backends/ts.js';
+import { takeFirst, type Dataset } from '../data/dataset.js';
+import { bundledMnistDir, loadMnist } from '../data/mnist.js';
+import { Network } from '../model/network.js';
+
+export interface BenchOptions {
+  hidden: number[];
+  batches: number[];
+  /** Native ISAs to run; all the CPU supports by default. */
+  isas?: string[];
+  /** Median of this many timed repeats, after a warm-up. */
+  repeats: number;
+  /** Each timed repeat trains whole batches for about this long (a whole epoch when that is shorter). */
+  seconds: number;
+  peers: boolean;
+}
+
+export interface BenchRow {
+  backend: string;
+  isa: string;
+  threads: number;
+  hidden: number;
+  batch: number;
+  secondsPerEpoch: number;
+  samplesPerSecond: number;
+  gflops: number;
+  /** Of the FMA peak measured with the same ISA and thread count. */
+  percentOfPeak?: number;
+  /** ts seconds per epoch over this row's. */
+  speedupOverTs?: number;
+  /** Batches in each timed repeat; fewer than an epoch's means the epoch time is scaled from a short run. */
+  batchesTimed: number;
+  fullEpoch: boolean;
+  /** Largest relative weight difference from the ts backend after the check run. */
+  checkDifference?: number;
+}
+
+export interface PeakRow {
+  isa: string;
+  threads: number;
+  gflops: number;
+}
+
+export interface BenchReport {
+  cpu: string;
+  date: string;
+  peaks: PeakRow[];
+  rows: BenchRow[];
+  notes: string[];
+}
+
+const EPOCH = 60000;
+const CHECK_TOLERANCE = 1e-4;
+
+/** Nominal floating-point work to train one sample: forward and weight gradient of every layer, input gradient of all but the first. */
+export function flopsPerSample(sizes: readonly number[]): number {
+  let flops = 0;
+  for (let l = 0; l + 1 < sizes.length; l++) flops += (l === 0 ? 4 : 6) * sizes[l] * sizes[l + 1];
+  return flops;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function trainSamples(backend: Backend, net: Network, train: Dataset, samples: number, batch: number, ws: Workspace): Promise<void> {
+  await backend.trainEpoch(net, takeFirst(train, samples), { batchSize: batch, learningRate: 0.01, order: null }, ws);
+}
+
+/** Seconds per epoch: a probe grows the run until it lasts a fraction of `seconds` (also the warm-up), then the median of the repeats. */
+async function timeEpoch(
+  backend: Backend,
+  sizes: number[],
+  train: Dataset,
+  batch: number,
+  options: BenchOptions,
+): Promise<{ secondsPerEpoch: number; batchesTimed: number }> {
+  const net = new Network(sizes, backend).initWeights(1);
+  const ws = new Workspace(sizes, Math.max(batch, EVAL_ROWS));
+  const totalBatches = Math.floor(EPOCH / batch);
+  const timed = async (batches: number): Promise<number> => {
+    const start = performance.now();
+    await trainSamples(backend, net, train, batches * batch, batch, ws);
+    return (performance.now() - start) / 1000;
+  };
+  let batches = 1;
+  let elapsed = await timed(batches);
+  while (elapsed < options.seconds / 4 && batches < totalBatches) {
+    batches = Math.min(totalBatches, batches * 4);
+    elapsed = await timed(batches);
+  }
+  batches = Math.max(1, Math.min(totalBatches, Math.round((batches * options.seconds) / elapsed)));
+  const times: number[] = [];
+  for (let i = 0; i < options.repeats; i++) times.push(await timed(batches));
+  return { secondsPerEpoch: (median(times) * totalBatches) / batches, batchesTimed: batches };
+}
+
+/** The weights after a few batches from seed 1, to check a backend against the ts reference before it is timed. */
+async function checkRun(backend: Backend, sizes: number[], train: Dataset, batch: number): Promise<Float32Array> {
+  const rows = Math.min(batch, 100);
+  const net = new Network(sizes, backend).initWeights(1);
+  const ws = new Workspace(sizes, Math.max(rows, EVAL_ROWS));
+  await trainSamples(backend, net, train, rows === 1 ? 10 : rows, rows, ws);
+  return net.params;
+}
+
+function relativeDifference(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-3));
+  return worst;
+}
+
+interface PeerResult {
+  peer: string;
+  hidden: number;
+  batch: number;
+  secondsPerEpoch: number;
+  batchesTimed: number;
+}
+
+const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
+
+/** Runs a peer script that prints one JSON line per configuration; null (with a note) when it cannot run. */
+function runPeer(command: string, args: string[], notes: string[], name: string): PeerResult[] {
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (result.status !== 0) {
+    notes.push(`${name} skipped: ${(result.stderr || result.error?.message || 'failed').trim().split('\n').at(-1)}`);
+    return [];
+  }
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as PeerResult);
+}
+
+function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
+  const hidden = options.hidden.join(',');
+  const results: PeerResult[] = [];
+  for (const batch of options.batches) {
+    // Small batches are slow in the peers: a few thousand samples are timed and scaled to an epoch.
+    const maxBatches = String(Math.ceil(Math.min(EPOCH, Math.max(3000, 300 * batch)) / batch));
+    const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+    if (numpy.status === 0) {
+      results.push(
+        ...runPeer('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), '--repeats', String(options.repeats), '--max-batches', maxBatches], notes, 'numpy'),
+      );
+    } else if (!notes.some((n) => n.startsWith('numpy'))) {
+      notes.push('numpy skipped: `python3 -c "import numpy"` failed');
+    }
+    if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs-core`)) {
+      results.push(
+        ...runPeer(process.execPath, [`${peersDir}tfjs_mlp.mjs`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), '--repeats', String(options.repeats), '--max-batches', maxBatches], notes, 'tfjs'),
+      );
+    } else if (!notes.some((n) => n.startsWith('tfjs'))) {
+      notes.push('tfjs skipped: not installed (run `npm run bench:peers` to install it into bench/peers/)');
+    }
+  }
+  return results;
+}
+
+/** Runs the whole benchmark; `onRow` sees each result as it is measured. */
+export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow | PeakRow) => void, cpu: string): Promise<BenchReport> {
+  const notes: string[] = [];
+  const { train } = loadMnist();
+  const addon = loadAddon();
+  const all = availableParallelism();
+  const variants: { isa: string; threads: number }[] = [];
+  if ('error' in addon) {
+    notes.push(`native skipped: ${addon.error}`);
+  } else {
+    for (const isa of options.isas ?? addon.addon.supportedIsas) for (const threads of new Set([1, all])) variants.push({ isa, threads });
+  }
+  const peaks: PeakRow[] = [];
+  for (const variant of variants) {
+    const peak = { ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) };
+    peaks.push(peak);
+    onRow(peak);
+  }
+  const rows: BenchRow[] = [];
+  for (const hidden of options.hidden) {
+    for (const batch of options.batches) {
+      const sizes = [784, hidden, 10];
+      const flops = flopsPerSample(sizes) * EPOCH;
+      const ts = new TsBackend();
+      const reference = await checkRun(ts, sizes, train, batch);
+      const tsTime = await timeEpoch(ts, sizes, train, batch, options);
+      const row = (backend: string, isa: string, threads: number, time: typeof tsTime, extra: Partial<BenchRow>): BenchRow => ({
+        backend,
+        isa,
+        threads,
+        hidden,
+        batch,
+        secondsPerEpoch: time.secondsPerEpoch,
+        samplesPerSecond: EPOCH / time.secondsPerEpoch,
+        gflops: flops / time.secondsPerEpoch / 1e9,
+        batchesTimed: time.batchesTimed,
+        fullEpoch: time.batchesTimed * batch >= EPOCH,
+        ...extra,
+      });
+      for (const variant of variants) {
+        const native = new NativeBackend(variant);
+        const checkDifference = relativeDifference(await checkRun(native, sizes, train, batch), reference);
+        if (!(checkDifference < CHECK_TOLERANCE)) {
+          throw new Error(`native ${variant.isa} ×${variant.threads} at H=${hidden}, batch ${batch} differs from ts by ${checkDifference}`);
+        }
+        const time = await timeEpoch(native, sizes, train, batch, options);
+        const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
+        const nativeRow = row('native', variant.isa, variant.threads, time, {
+          checkDifference,
+          speedupOverTs: tsTime.secondsPerEpoch / time.secondsPerEpoch,
+        });
+        nativeRow.percentOfPeak = (100 * nativeRow.gflops) / peak.gflops;
+        rows.push(nativeRow);
+        onRow(nativeRow);
+      }
+      const tsRow = row('ts', 'js', 1, tsTime, { speedupOverTs: 1 });
+      rows.push(tsRow);
+      onRow(tsRow);
+    }
+  }
+  if (options.peers) {
+    for (const peer of peerRows(options, notes)) {
+      const peerRow: BenchRow = {
+        backend: peer.peer,
+        isa: '',
+        threads: peer.peer.startsWith('numpy') ? all : 1,
+        hidden: peer.hidden,
+        batch: peer.batch,
+        secondsPerEpoch: peer.secondsPerEpoch,
+        samplesPerSecond: EPOCH / peer.secondsPerEpoch,
+        gflops: (flopsPerSample([784, peer.hidden, 10]) * EPOCH) / peer.secondsPerEpoch / 1e9,
+        batchesTimed: peer.batchesTimed,
+        fullEpoch: peer.batchesTimed * peer.batch >= EPOCH,
+      };
+      rows.push(peerRow);
+      onRow(peerRow);
+    }
+  }
+  return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, notes };
+}
