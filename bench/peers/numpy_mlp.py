@@ -2,9 +2,10 @@
 
 Reads the bundled MNIST IDX files, trains 784 → H (ReLU) → 10 (softmax) with minibatch SGD on the
 mean cross-entropy, batches in order, and prints one JSON line per configuration with the median
-seconds per training epoch. Short runs (--max-batches) are timed per batch and scaled to an epoch.
+seconds per training epoch. Each repeat trains whole batches for about --seconds (found by a probe
+that is also the warm-up) and is scaled to an epoch.
 
-usage: python3 numpy_mlp.py DATA_DIR --hidden 30,256 --batch 100 [--repeats 3] [--max-batches N]
+usage: python3 numpy_mlp.py DATA_DIR --hidden 30,256 --batch 100 [--repeats 3] [--seconds 0.3]
 """
 import argparse
 import json
@@ -46,7 +47,7 @@ def main():
     parser.add_argument("--hidden", default="30")
     parser.add_argument("--batch", default="100")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-batches", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=0.3)
     args = parser.parse_args()
     x = (read_idx(f"{args.data}/train-images-idx3-ubyte").reshape(60000, 784) / np.float32(255)).astype(np.float32)
     labels = read_idx(f"{args.data}/train-labels-idx1-ubyte")
@@ -55,17 +56,23 @@ def main():
     for hidden in [int(h) for h in args.hidden.split(",")]:
         for batch in [int(b) for b in args.batch.split(",")]:
             batches = 60000 // batch
-            run = min(batches, args.max_batches) if args.max_batches else batches
             w1 = (rng.standard_normal((784, hidden)) / 10).astype(np.float32)
             w2 = (rng.standard_normal((hidden, 10)) / 10).astype(np.float32)
             b1 = np.zeros(hidden, np.float32)
             b2 = np.zeros(10, np.float32)
-            train_batches(x, labels, w1, b1, w2, b2, batch, lr, min(run, 20))  # warm-up
-            times = []
-            for _ in range(args.repeats):
+
+            def timed(count):
                 start = time.perf_counter()
-                train_batches(x, labels, w1, b1, w2, b2, batch, lr, run)
-                times.append((time.perf_counter() - start) * batches / run)
+                train_batches(x, labels, w1, b1, w2, b2, batch, lr, count)
+                return time.perf_counter() - start
+
+            run = 1
+            elapsed = timed(run)
+            while elapsed < args.seconds / 4 and run < batches:
+                run = min(batches, run * 4)
+                elapsed = timed(run)
+            run = max(1, min(batches, round(run * args.seconds / elapsed)))
+            times = [timed(run) * batches / run for _ in range(args.repeats)]
             print(json.dumps({"peer": "numpy-f32", "numpy": np.__version__, "hidden": hidden, "batch": batch,
                               "secondsPerEpoch": statistics.median(times), "batchesTimed": run}), flush=True)
 

@@ -145,19 +145,18 @@ function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
   const hidden = options.hidden.join(',');
   const results: PeerResult[] = [];
   for (const batch of options.batches) {
-    // Small batches are slow in the peers: a few thousand samples are timed and scaled to an epoch.
-    const maxBatches = String(Math.ceil(Math.min(EPOCH, Math.max(3000, 300 * batch)) / batch));
+    const timing = ['--repeats', String(options.repeats), '--seconds', String(Math.max(options.seconds, 0.3))];
     const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
     if (numpy.status === 0) {
       results.push(
-        ...runPeer('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), '--repeats', String(options.repeats), '--max-batches', maxBatches], notes, 'numpy'),
+        ...runPeer('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, 'numpy'),
       );
     } else if (!notes.some((n) => n.startsWith('numpy'))) {
       notes.push('numpy skipped: `python3 -c "import numpy"` failed');
     }
-    if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs-core`)) {
+    if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs`)) {
       results.push(
-        ...runPeer(process.execPath, [`${peersDir}tfjs_mlp.mjs`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), '--repeats', String(options.repeats), '--max-batches', maxBatches], notes, 'tfjs'),
+        ...runPeer(process.execPath, [`${peersDir}tfjs_mlp.mjs`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, 'tfjs'),
       );
     } else if (!notes.some((n) => n.startsWith('tfjs'))) {
       notes.push('tfjs skipped: not installed (run `npm run bench:peers` to install it into bench/peers/)');
