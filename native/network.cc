@@ -10,6 +10,8 @@ namespace {
 // Below this many multiply-adds a GEMM runs on the calling thread: waking the others costs more.
 constexpr double kParallelWork = 256.0 * 1024.0;
 constexpr int kEvalRows = 1000;
+// Below this many logits the softmax runs on the calling thread.
+constexpr int kParallelSoftmax = 2000;
 
 struct Gemm {
   float* c;
@@ -57,9 +59,10 @@ void run_gemm(const Context& ctx, const Gemm& g) {
 }
 
 // logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
-// the row maximum so exp cannot overflow; with labels, adds each row's cross-entropy (computed from
-// the logits, so never log 0) and counts the rows whose largest logit is the label.
-void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labels, Evaluation* eval) {
+// the row maximum so exp cannot overflow. With labels, row_loss[r] gets the row's cross-entropy
+// (computed from the logits, so never log 0) and row_correct[r] whether its largest logit is the label.
+void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labels, double* row_loss,
+                  std::uint8_t* row_correct) {
   double exps[kMaxClasses];
   for (int r = 0; r < rows; r++) {
     float* z = logits + static_cast<std::size_t>(r) * classes;
@@ -73,10 +76,35 @@ void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labe
       sum += exps[j];
     }
     if (labels) {
-      eval->loss_sum += std::log(sum) - (z[labels[r]] - max);
-      if (argmax == labels[r]) eval->correct++;
+      row_loss[r] = std::log(sum) - (z[labels[r]] - max);
+      row_correct[r] = argmax == labels[r];
     }
     for (int j = 0; j < classes; j++) z[j] = static_cast<float>(exps[j] / sum);
+  }
+}
+
+// softmax_rows over blocks of rows on the engine's threads; the losses are then summed in row order
+// on this thread, so the total does not depend on the thread count.
+void softmax(const Context& ctx, float* logits, int rows, int classes, const std::uint8_t* labels, Evaluation* eval) {
+  Scratch& scratch = *ctx.scratch;
+  const int threads = rows * classes < kParallelSoftmax ? 1 : ctx.pool->size();
+  const int block = (rows + threads - 1) / threads;
+  const auto run = [&](int t) {
+    const int begin = std::min(rows, t * block);
+    const int end = std::min(rows, begin + block);
+    if (begin < end)
+      softmax_rows(logits + static_cast<std::size_t>(begin) * classes, end - begin, classes, labels ? labels + begin : nullptr,
+                   scratch.row_loss.data() + begin, scratch.row_correct.data() + begin);
+  };
+  if (threads == 1) {
+    run(0);
+  } else {
+    ctx.pool->run(run);
+  }
+  if (!labels) return;
+  for (int r = 0; r < rows; r++) {
+    eval->loss_sum += scratch.row_loss[r];
+    eval->correct += scratch.row_correct[r];
   }
 }
 
@@ -164,6 +192,8 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
   const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
   const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
+  scratch.row_loss.resize(std::max(scratch.row_loss.size(), static_cast<std::size_t>(rows)));
+  scratch.row_correct.resize(std::max(scratch.row_correct.size(), static_cast<std::size_t>(rows)));
   scratch.packs.resize(static_cast<std::size_t>(ctx.pool->size()));
   for (std::vector<float>& buffer : scratch.packs)
     if (buffer.size() < pack) buffer.resize(pack);
@@ -178,7 +208,7 @@ std::size_t Layers::weight_offset(int l) const {
 
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
   forward_layers(ctx, net, x, rows, ws);
-  softmax_rows(ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
+  softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
 }
 
 void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
@@ -208,7 +238,7 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
   for (int start = 0; start < data.count; start += chunk) {
     const int rows = std::min(chunk, data.count - start);
     forward_layers(ctx, net, data.x + static_cast<std::size_t>(start) * features, rows, ws);
-    softmax_rows(ws.acts[net.count() - 1], rows, net.sizes.back(), data.labels + start, &eval);
+    softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), data.labels + start, &eval);
   }
   return eval;
 }

@@ -45,6 +45,8 @@ struct Samples {
 struct Scratch {
   std::vector<float> transposed;          // a weight matrix, transposed for the backward product
   std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread
+  std::vector<double> row_loss;           // per-row cross-entropy of an evaluated chunk
+  std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
 };
 
 // What the engine brings to every call: the kernels it was built with, its threads and its scratch.
