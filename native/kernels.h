@@ -22,16 +22,34 @@ struct EpilogueArgs {
   float alpha;
 };
 
-// c is (M, N) with row stride ldc; b is (K, N) with row stride ldb;
-// a is (M, K) with element (m, k) at a[m * a_row + k * a_col], so a row-major matrix and the
-// transpose of one are both read in place.
+// One product c = epilogue(a · b):
+//   a is (M, K), element (m, k) at a[m * a_row + k * a_col], so a row-major matrix and the
+//     transpose of one are both read in place;
+//   b is (K, N), row k at b + k * ldb, or with b_rows at b + b_rows[k] * ldb (rows gathered);
+//   c is (M, N), row m at c + m * ldc, or with c_rows at c + c_rows[m] * ldc (rows scattered).
+// The row lists let the input layer work on only the inputs that are non-zero somewhere in the batch
+// (most MNIST pixels are blank): the forward product gathers those weight rows, the weight update
+// scatters into them. Skipped terms are exact zeros, so the result is the same.
 // Every c[m, n] is one sum over k = 0, 1, …, K-1, in that order, started from zero: the result of an
 // element does not depend on how the caller splits M or N (threads stay bitwise deterministic).
-// `pack` is scratch for a contiguous copy of a column panel of b, at least K * kPackColumns floats
-// (or null: then b is read in place). Rows of b that lie 4 KiB apart fall in the same L1 sets, so
+struct Gemm {
+  float* c;
+  int ldc;
+  const int* c_rows;
+  const float* a;
+  int a_row;
+  int a_col;
+  const float* b;
+  int ldb;
+  const int* b_rows;
+  int M, N, K;
+  EpilogueArgs ep;  // ep.mask has the layout of c and is not used together with c_rows
+};
+
+// `pack` is scratch for a contiguous copy of a column panel of b, at least K * kPackColumns floats;
+// it may be null only when b_rows is. Rows of b that lie 4 KiB apart fall in the same L1 sets, so
 // without the copy a wide layer would evict its own panel.
-using GemmFn = void (*)(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N,
-                        int K, const EpilogueArgs& epilogue, float* pack);
+using GemmFn = void (*)(const Gemm& g, float* pack);
 
 constexpr int kPackColumns = 64;
 

@@ -1,4 +1,6 @@
 // The plain reference loops: ground truth for the SIMD variants and the fallback on any CPU.
+#include <cstddef>
+
 #include "kernels.h"
 
 namespace backprop {
@@ -25,23 +27,20 @@ float apply_epilogue(float sum, float current, int m, int n, int ldc, const Epil
 // contiguous columns of b (the compiler vectorises it with the baseline ISA). Each step rounds once,
 // like the FMA of the SIMD variants: the product of two floats is exact in double, and so is the
 // sum before it is rounded back to float. No FMA instruction is needed for that.
-void gemm_scalar(float* c, int ldc, const float* a, int a_row, int a_col, const float* b, int ldb, int M, int N, int K,
-                 const EpilogueArgs& ep, float* /*pack: the strips are short enough to read b in place*/) {
+void gemm_scalar(const Gemm& g, float* /*pack: the strips are short enough to read b in place*/) {
   constexpr int kStrip = 64;
   float sums[kStrip];
-  for (int m = 0; m < M; m++) {
-    for (int n0 = 0; n0 < N; n0 += kStrip) {
-      const int width = N - n0 < kStrip ? N - n0 : kStrip;
+  for (int m = 0; m < g.M; m++) {
+    float* c_row = g.c + static_cast<std::ptrdiff_t>(g.c_rows ? g.c_rows[m] : m) * g.ldc;
+    for (int n0 = 0; n0 < g.N; n0 += kStrip) {
+      const int width = g.N - n0 < kStrip ? g.N - n0 : kStrip;
       for (int j = 0; j < width; j++) sums[j] = 0.0f;
-      for (int k = 0; k < K; k++) {
-        const float a_mk = a[m * a_row + k * a_col];
-        const float* b_row = b + k * ldb + n0;
+      for (int k = 0; k < g.K; k++) {
+        const float a_mk = g.a[static_cast<std::ptrdiff_t>(m) * g.a_row + static_cast<std::ptrdiff_t>(k) * g.a_col];
+        const float* b_row = g.b + static_cast<std::ptrdiff_t>(g.b_rows ? g.b_rows[k] : k) * g.ldb + n0;
         for (int j = 0; j < width; j++) sums[j] = static_cast<float>(static_cast<double>(a_mk) * b_row[j] + sums[j]);
       }
-      for (int j = 0; j < width; j++) {
-        float* out = c + m * ldc + n0 + j;
-        *out = apply_epilogue(sums[j], *out, m, n0 + j, ldc, ep);
-      }
+      for (int j = 0; j < width; j++) c_row[n0 + j] = apply_epilogue(sums[j], c_row[n0 + j], m, n0 + j, g.ldc, g.ep);
     }
   }
 }

@@ -13,25 +13,13 @@ constexpr int kEvalRows = 1000;
 // Below this many logits the softmax runs on the calling thread.
 constexpr int kParallelSoftmax = 2000;
 
-struct Gemm {
-  float* c;
-  int ldc;
-  const float* a;
-  int a_row;
-  int a_col;
-  const float* b;
-  int ldb;
-  int M, N, K;
-  EpilogueArgs ep;
-};
-
 // Splits the larger of M and N into one contiguous block per thread. Every element is still one
 // thread's sum over k in order, so the result is the same for any thread count.
 void run_gemm(const Context& ctx, const Gemm& g) {
   const int threads = ctx.pool->size();
   std::vector<std::vector<float>>& packs = ctx.scratch->packs;
   if (threads == 1 || static_cast<double>(g.M) * g.N * g.K < kParallelWork) {
-    ctx.kernels->gemm(g.c, g.ldc, g.a, g.a_row, g.a_col, g.b, g.ldb, g.M, g.N, g.K, g.ep, packs[0].data());
+    ctx.kernels->gemm(g, packs[0].data());
     return;
   }
   const bool split_columns = g.N >= g.M;
@@ -43,19 +31,65 @@ void run_gemm(const Context& ctx, const Gemm& g) {
     const int begin = std::min(extent, t * block);
     const int end = std::min(extent, begin + block);
     if (begin >= end) return;
-    EpilogueArgs ep = g.ep;
+    Gemm part = g;
     if (split_columns) {
-      if (ep.bias) ep.bias += begin;
-      if (ep.mask) ep.mask += begin;
-      ctx.kernels->gemm(g.c + begin, g.ldc, g.a, g.a_row, g.a_col, g.b + begin, g.ldb, g.M, end - begin, g.K, ep,
-                        packs[t].data());
+      part.c += begin;
+      part.b += begin;
+      part.N = end - begin;
+      if (part.ep.bias) part.ep.bias += begin;
+      if (part.ep.mask) part.ep.mask += begin;
     } else {
-      const std::size_t row = static_cast<std::size_t>(begin) * g.ldc;
-      if (ep.mask) ep.mask += row;
-      ctx.kernels->gemm(g.c + row, g.ldc, g.a + static_cast<std::size_t>(begin) * g.a_row, g.a_row, g.a_col, g.b, g.ldb,
-                        end - begin, g.N, g.K, ep, packs[t].data());
+      if (part.c_rows) {
+        part.c_rows += begin;
+      } else {
+        part.c += static_cast<std::size_t>(begin) * g.ldc;
+      }
+      part.a += static_cast<std::size_t>(begin) * g.a_row;
+      part.M = end - begin;
+      if (part.ep.mask) part.ep.mask += static_cast<std::size_t>(begin) * g.ldc;
     }
+    ctx.kernels->gemm(part, packs[t].data());
   });
+}
+
+// The first layer's input as its products read it: x itself (rows × C), or, when enough inputs are
+// zero in every row of the batch (blank MNIST pixels), only the other columns, copied side by side,
+// with the column of x each came from. Dropped columns only ever add exact zeros.
+struct Input {
+  const float* x;
+  int width;
+  const int* columns;
+};
+
+// Below this share of non-zero columns the first layer works on the compacted input.
+constexpr double kCompactBelow = 0.9;
+
+// Finding the zero columns is one more pass over the batch's input; it pays for itself when each
+// dropped input saves many multiply-adds (a wide first layer) or when most inputs are dropped
+// (a few MNIST images have few pixels in common; a hundred share half of them).
+bool worth_compacting(int rows, int outputs) { return outputs >= 64 || rows <= 16; }
+
+Input first_layer_input(const Context& ctx, const float* x, int rows, int C, int outputs) {
+  if (!worth_compacting(rows, outputs)) return {x, C, nullptr};
+  Scratch& scratch = *ctx.scratch;
+  std::uint8_t* used = scratch.column_used.data();
+  std::fill(used, used + C, 0);
+  for (int r = 0; r < rows; r++) {
+    const float* row = x + static_cast<std::size_t>(r) * C;
+    for (int k = 0; k < C; k++) used[k] |= row[k] != 0.0f;
+  }
+  int* columns = scratch.columns.data();
+  int width = 0;
+  for (int k = 0; k < C; k++)
+    if (used[k]) columns[width++] = k;
+  if (width >= kCompactBelow * C) return {x, C, nullptr};
+  float* compact = scratch.compact_input.data();
+  for (int r = 0; r < rows; r++) {
+    const float* row = x + static_cast<std::size_t>(r) * C;
+    float* out = compact + static_cast<std::size_t>(r) * width;
+    for (int i = 0; i < width; i++) out[i] = row[columns[i]];
+  }
+  return {compact, width, columns};
 }
 
 // logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
@@ -126,15 +160,19 @@ void transpose(float* transposed, const float* weight, int C, int OC) {
     for (int o = 0; o < OC; o++) transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
 }
 
-void forward_layers(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
-  const float* inp = x;
+void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws) {
   for (int l = 0; l < net.count(); l++) {
     const int C = net.sizes[l];
     const int OC = net.sizes[l + 1];
     const bool hidden = l + 1 < net.count();
     const EpilogueArgs ep = {hidden ? Epilogue::BiasRelu : Epilogue::Bias, net.params + net.bias_offset(l), nullptr, 0.0f};
-    run_gemm(ctx, {ws.acts[l], OC, inp, C, 1, net.params + net.weight_offset(l), OC, rows, OC, C, ep});
-    inp = ws.acts[l];
+    const float* weight = net.params + net.weight_offset(l);
+    if (l == 0) {
+      // out (rows, OC) = input (rows, width) · the weight rows of its columns (width, OC)
+      run_gemm(ctx, {ws.acts[0], OC, nullptr, input.x, input.width, 1, weight, OC, input.columns, rows, OC, input.width, ep});
+    } else {
+      run_gemm(ctx, {ws.acts[l], OC, nullptr, ws.acts[l - 1], C, 1, weight, OC, nullptr, rows, OC, C, ep});
+    }
   }
 }
 
@@ -144,7 +182,7 @@ struct Update {
   float learning_rate;
 };
 
-void backward_layers(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
+void backward_layers(const Context& ctx, const Layers& net, const Input& input, const std::uint8_t* labels, int rows,
                      Workspace& ws, Update update) {
   const int last = net.count() - 1;
   float* delta = ws.deltas[0];
@@ -152,7 +190,6 @@ void backward_layers(const Context& ctx, const Layers& net, const float* x, cons
   for (int l = last; l >= 0; l--) {
     const int C = net.sizes[l];
     const int OC = net.sizes[l + 1];
-    const float* inp = l == 0 ? x : ws.acts[l - 1];
     float* weight = net.params + net.weight_offset(l);
     float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
     // The error signal for the layer below needs this layer's weights before they are updated.
@@ -160,13 +197,19 @@ void backward_layers(const Context& ctx, const Layers& net, const float* x, cons
       float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, weight, C, OC);
       const EpilogueArgs ep = {Epilogue::ReluMask, nullptr, ws.acts[l - 1], 0.0f};
-      run_gemm(ctx, {next, C, delta, OC, 1, transposed, C, rows, C, OC, ep});
+      run_gemm(ctx, {next, C, nullptr, delta, OC, 1, transposed, C, nullptr, rows, C, OC, ep});
     }
     float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
     if (!update.sgd) std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
     const float alpha = update.sgd ? -update.learning_rate : 1.0f;
-    // dweight (C, OC) += alpha · inpᵀ (C, rows) · delta (rows, OC): inpᵀ is read in place.
-    run_gemm(ctx, {dweight, OC, inp, 1, C, delta, OC, C, OC, rows, {Epilogue::Accumulate, nullptr, nullptr, alpha}});
+    const EpilogueArgs accumulate = {Epilogue::Accumulate, nullptr, nullptr, alpha};
+    // dweight (C, OC) += alpha · inpᵀ (C, rows) · delta (rows, OC): inpᵀ is read in place. For the
+    // first layer only the rows of the input's columns change; the others get a zero gradient.
+    if (l == 0) {
+      run_gemm(ctx, {dweight, OC, input.columns, input.x, 1, input.width, delta, OC, nullptr, input.width, OC, rows, accumulate});
+    } else {
+      run_gemm(ctx, {dweight, OC, nullptr, ws.acts[l - 1], 1, C, delta, OC, nullptr, C, OC, rows, accumulate});
+    }
     // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
     float* dbias = ws.grads + net.bias_offset(l);
     std::fill(dbias, dbias + OC, 0.0f);
@@ -194,6 +237,10 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
   scratch.row_loss.resize(std::max(scratch.row_loss.size(), static_cast<std::size_t>(rows)));
   scratch.row_correct.resize(std::max(scratch.row_correct.size(), static_cast<std::size_t>(rows)));
+  const std::size_t inputs = static_cast<std::size_t>(net.sizes[0]);
+  if (scratch.columns.size() < inputs) scratch.columns.resize(inputs);
+  if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
+  if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
   scratch.packs.resize(static_cast<std::size_t>(ctx.pool->size()));
   for (std::vector<float>& buffer : scratch.packs)
     if (buffer.size() < pack) buffer.resize(pack);
@@ -207,19 +254,21 @@ std::size_t Layers::weight_offset(int l) const {
 }
 
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
-  forward_layers(ctx, net, x, rows, ws);
+  forward_layers(ctx, net, first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]), rows, ws);
   softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
 }
 
 void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
                Workspace& ws) {
-  backward_layers(ctx, net, x, labels, rows, ws, {false, 0.0f});
+  backward_layers(ctx, net, first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]), labels, rows, ws, {false, 0.0f});
 }
 
 void train_batch(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
                  float learning_rate, Workspace& ws) {
-  forward(ctx, net, x, rows, ws);
-  backward_layers(ctx, net, x, labels, rows, ws, {true, learning_rate});
+  const Input input = first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]);
+  forward_layers(ctx, net, input, rows, ws);
+  softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
+  backward_layers(ctx, net, input, labels, rows, ws, {true, learning_rate});
 }
 
 void gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, int features, Workspace& ws) {
@@ -237,7 +286,8 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
   const int chunk = std::min(ws.rows, kEvalRows);
   for (int start = 0; start < data.count; start += chunk) {
     const int rows = std::min(chunk, data.count - start);
-    forward_layers(ctx, net, data.x + static_cast<std::size_t>(start) * features, rows, ws);
+    const float* x = data.x + static_cast<std::size_t>(start) * features;
+    forward_layers(ctx, net, first_layer_input(ctx, x, rows, features, net.sizes[1]), rows, ws);
     softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), data.labels + start, &eval);
   }
   return eval;

@@ -45,6 +45,9 @@ struct Samples {
 struct Scratch {
   std::vector<float> transposed;          // a weight matrix, transposed for the backward product
   std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread
+  std::vector<int> columns;               // the first layer's non-zero input columns in a batch
+  std::vector<std::uint8_t> column_used;
+  std::vector<float> compact_input;       // the batch's input, only those columns
   std::vector<double> row_loss;           // per-row cross-entropy of an evaluated chunk
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
 };
