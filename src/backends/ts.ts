@@ -19,6 +19,21 @@ import {
  * input contributes nothing to a sum, so those terms are skipped (this does not change any result).
  */
 
+/**
+ * y[yi…yi+n) += a · x[xi…xi+n), each element rounded to float32 once per step like an FMA. The
+ * loop is unrolled by four: V8 does not vectorise, but it schedules independent elements better.
+ */
+function axpy(y: Float32Array, yi: number, a: number, x: Float32Array, xi: number, n: number): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    y[yi + j] += a * x[xi + j];
+    y[yi + j + 1] += a * x[xi + j + 1];
+    y[yi + j + 2] += a * x[xi + j + 2];
+    y[yi + j + 3] += a * x[xi + j + 3];
+  }
+  for (; j < n; j++) y[yi + j] += a * x[xi + j];
+}
+
 // inp is (rows, C), weight is (C, OC), bias is (OC), out is (rows, OC); out is overwritten.
 export function linearForward(
   out: Float32Array,
@@ -35,9 +50,7 @@ export function linearForward(
     out.fill(0, o, o + OC);
     for (let k = 0; k < C; k++) {
       const a = inp[r * C + k];
-      if (a === 0) continue;
-      const w = k * OC;
-      for (let j = 0; j < OC; j++) out[o + j] += a * weight[w + j];
+      if (a !== 0) axpy(out, o, a, weight, k * OC, OC);
     }
     for (let j = 0; j < OC; j++) {
       const z = out[o + j] + bias[j];
@@ -104,9 +117,7 @@ export function linearBackwardWeight(
     for (let j = 0; j < OC; j++) dbias[j] += dout[d + j];
     for (let k = 0; k < C; k++) {
       const a = inp[r * C + k];
-      if (a === 0) continue;
-      const w = k * OC;
-      for (let j = 0; j < OC; j++) dweight[w + j] += a * dout[d + j];
+      if (a !== 0) axpy(dweight, k * OC, a, dout, d, OC);
     }
   }
 }
