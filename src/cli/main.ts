@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Network } from '../model/network.js';
-import { fit, type FitResult } from '../train/fit.js';
+import { fit, type FitOptions, type FitResult } from '../train/fit.js';
 import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
@@ -101,6 +101,11 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   }
 }
 
+function fitOptions(settings: TrainSettings): FitOptions {
+  const { batchSize, learningRate, epochs, shuffle, seed } = settings;
+  return { batchSize, learningRate, epochs, shuffle, seed };
+}
+
 async function train(settings: TrainSettings, io: Io): Promise<number> {
   const started = performance.now();
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
@@ -121,12 +126,8 @@ async function train(settings: TrainSettings, io: Io): Promise<number> {
     shuffle: settings.shuffle,
   });
   const result = await fit(net, data.train, {
+    ...fitOptions(settings),
     validation: data.test,
-    batchSize: settings.batchSize,
-    learningRate: settings.learningRate,
-    epochs: settings.epochs,
-    shuffle: settings.shuffle,
-    seed: settings.seed,
     onEpoch: (metrics) => reporter.epoch(metrics),
   });
   reporter.done({
@@ -151,14 +152,7 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
     const { data, sizes, backend } = prepareTraining(settings, backendName);
     trainCount = data.train.count;
     const net = new Network(sizes, backend).initWeights(settings.seed);
-    const result = await fit(net, data.train, {
-      validation: data.test,
-      batchSize: settings.batchSize,
-      learningRate: settings.learningRate,
-      epochs: settings.epochs,
-      shuffle: settings.shuffle,
-      seed: settings.seed,
-    });
+    const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.test });
     rows.push({ label: describeBackend(backend), result, net });
   }
   let maxDifference = 0;
