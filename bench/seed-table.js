@@ -38,7 +38,7 @@ const lines = [
 ];
 if (!json) for (const line of lines) console.log(line);
 for (const row of SEED_ROWS) {
-  const net = new Network([784, row.hidden, 10], backend).initWeights(1);
+  const net = new Network([784, row.hidden, 10], { backend }).initWeights(1);
   const result = await fit(net, train, { validation: test, batchSize: row.batch, learningRate: row.lr, epochs: row.epochs });
   const last = result.history.at(-1);
   const ours = [last.trainAccuracy, last.trainError, last.valAccuracy, last.valError];

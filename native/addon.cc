@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,12 +48,15 @@ template <>
 napi_typedarray_type typed_array_type<std::uint8_t>() { return napi_uint8_array; }
 template <>
 napi_typedarray_type typed_array_type<std::uint32_t>() { return napi_uint32_array; }
+template <>
+napi_typedarray_type typed_array_type<double>() { return napi_float64_array; }
 
 const char* typed_array_name(napi_typedarray_type type) {
   switch (type) {
     case napi_float32_array: return "a Float32Array";
     case napi_uint8_array: return "a Uint8Array";
     case napi_uint32_array: return "a Uint32Array";
+    case napi_float64_array: return "a Float64Array";
     default: return "a typed array";
   }
 }
@@ -92,6 +96,34 @@ float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   return static_cast<float>(number);
 }
 
+std::string string_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  const Napi::Value value = obj.Get(name);
+  if (!value.IsString()) throw_type(env, name + " must be a string");
+  return value.As<Napi::String>();
+}
+
+// `name` as one of `choices` (their index).
+int choice_field(Napi::Env env, Napi::Object obj, const std::string& name, std::initializer_list<const char*> choices) {
+  const std::string value = string_field(env, obj, name);
+  int index = 0;
+  std::string expected;
+  for (const char* choice : choices) {
+    if (value == choice) return index;
+    expected += (index++ ? ", " : "") + std::string(choice);
+  }
+  throw_range(env, name + " is '" + value + "', expected one of " + expected);
+}
+
+Activation activation_of(Napi::Env env, Napi::Value value, const std::string& name) {
+  static const char* const kNames[] = {"relu", "sigmoid", "tanh", "bipolar", "linear", "softmax"};
+  if (value.IsString()) {
+    const std::string text = value.As<Napi::String>();
+    for (int i = 0; i < 6; i++)
+      if (text == kNames[i]) return static_cast<Activation>(i);
+  }
+  throw_range(env, name + " must be one of relu, sigmoid, tanh, bipolar, linear, softmax");
+}
+
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   Layers layers;
   const Napi::Value sizes = net.Get("sizes");
@@ -105,8 +137,25 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
       throw_range(env, "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
     layers.sizes.push_back(static_cast<int>(value));
   }
+  const Napi::Value activations = net.Get("activations");
+  if (!activations.IsArray() || activations.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
+    throw_type(env, "net.activations must be an array of one activation per layer");
+  for (int l = 0; l < layers.count(); l++) {
+    const Activation activation =
+        activation_of(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "net.activations[" + std::to_string(l) + "]");
+    const bool output = l == layers.count() - 1;
+    if (!output && (activation == Activation::Linear || activation == Activation::Softmax))
+      throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be linear or softmax");
+    layers.activations.push_back(activation);
+  }
+  layers.loss = choice_field(env, net, "loss", {"cross-entropy", "mse"}) == 0 ? Loss::CrossEntropy : Loss::SquaredError;
+  if ((layers.loss == Loss::CrossEntropy) != (layers.activations.back() == Activation::Softmax))
+    throw_range(env, "net.loss: cross-entropy goes with a softmax output, mse with any other");
+  const Napi::Value bias = net.Get("bias");
+  if (!bias.IsBoolean()) throw_type(env, "net.bias must be a boolean");
+  layers.bias = bias.As<Napi::Boolean>();
   if (layers.sizes.back() > kMaxClasses)
-    throw_range(env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " classes (labels are bytes)");
+    throw_range(env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " units (labels are bytes)");
   auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
   if (params.ElementLength() != layers.param_count())
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
@@ -138,23 +187,58 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
   ws.grads = borrowed.take(typed_array<float>(env, obj.Get("grads"), "ws.grads", net.param_count()));
   ws.batch_x = borrowed.take(typed_array<float>(env, obj.Get("batchX"), "ws.batchX", rows * net.sizes[0]));
   ws.batch_labels = borrowed.take(typed_array<std::uint8_t>(env, obj.Get("batchLabels"), "ws.batchLabels", rows));
+  ws.batch_targets = borrowed.take(typed_array<float>(env, obj.Get("batchTargets"), "ws.batchTargets", rows * net.sizes.back()));
   return ws;
 }
 
 // Labels index the output row, so one out of range would read past it: every label is checked.
-Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed) {
-  Samples samples;
+// Cross-entropy needs labels; the squared error takes targets, or labels as one-hot targets.
+Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name) {
+  Samples samples = {nullptr, nullptr, nullptr, 0};
   samples.count = int_field(env, data, "count", 1, 1 << 30);
   const std::size_t count = static_cast<std::size_t>(samples.count);
-  samples.x = borrowed.take(typed_array<float>(env, data.Get("x"), "data.x", count * net.sizes[0]));
-  auto labels = typed_array<std::uint8_t>(env, data.Get("labels"), "data.labels", count);
-  const int classes = net.sizes.back();
-  for (std::size_t i = 0; i < count; i++)
-    if (labels[i] >= classes)
-      throw_range(env, "data.labels[" + std::to_string(i) + "] is " + std::to_string(labels[i]) + ", but the network has " +
-                           std::to_string(classes) + " classes");
-  samples.labels = borrowed.take(labels);
+  samples.x = borrowed.take(typed_array<float>(env, data.Get("x"), name + ".x", count * net.sizes[0]));
+  const Napi::Value labels = data.Get("labels");
+  if (!labels.IsUndefined() && !labels.IsNull()) {
+    auto array = typed_array<std::uint8_t>(env, labels, name + ".labels", count);
+    const int classes = net.sizes.back();
+    for (std::size_t i = 0; i < count; i++)
+      if (array[i] >= classes)
+        throw_range(env, name + ".labels[" + std::to_string(i) + "] is " + std::to_string(array[i]) + ", but the network has " +
+                             std::to_string(classes) + " classes");
+    samples.labels = borrowed.take(array);
+  }
+  const Napi::Value targets = data.Get("targets");
+  if (!targets.IsUndefined() && !targets.IsNull()) {
+    if (net.loss == Loss::CrossEntropy) throw_type(env, name + ".targets: cross-entropy trains on labels, not targets");
+    samples.targets = borrowed.take(typed_array<float>(env, targets, name + ".targets", count * net.sizes.back()));
+  }
+  if (!samples.labels && !samples.targets) throw_type(env, name + " needs labels (or targets, for mse)");
   return samples;
+}
+
+Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
+  Optimizer opt;
+  opt.kind = static_cast<OptimizerKind>(choice_field(env, obj, "name", {"sgd", "momentum", "adam"}));
+  opt.learning_rate = finite_field(env, obj, "learningRate");
+  opt.momentum = finite_field(env, obj, "momentum");
+  opt.beta1 = obj.Get("beta1").As<Napi::Number>().DoubleValue();
+  opt.beta2 = obj.Get("beta2").As<Napi::Number>().DoubleValue();
+  opt.epsilon = obj.Get("epsilon").As<Napi::Number>().DoubleValue();
+  finite_field(env, obj, "beta1");
+  finite_field(env, obj, "beta2");
+  finite_field(env, obj, "epsilon");
+  opt.weight_decay = finite_field(env, obj, "weightDecay");
+  return opt;
+}
+
+OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
+  const std::size_t params = net.param_count();
+  OptimizerState state;
+  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", opt.kind == OptimizerKind::Sgd ? 0 : params));
+  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", opt.kind == OptimizerKind::Adam ? params : 0));
+  state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
+  return state;
 }
 
 class Engine : public Napi::ObjectWrap<Engine> {
@@ -221,22 +305,21 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return env.Undefined();
   }
 
-  // gradients(net, x, labels, rows, ws): the mean gradient into ws.grads (after forward).
+  // gradients(net, batch, ws): the mean gradient over the batch into ws.grads (after forward).
   Napi::Value gradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Borrowed borrowed;
     const Layers net = layers_arg(env, object_arg(info, 0, "net"), borrowed);
-    Workspace ws = workspace_arg(env, object_arg(info, 4, "ws"), net, borrowed);
-    const int rows = rows_arg(info, 3, ws);
-    const float* x = borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
-    const Samples labels = samples_arg(env, labels_object(env, info[1], info[2], rows), net, borrowed);
+    const Samples batch = samples_arg(env, object_arg(info, 1, "batch"), net, borrowed, "batch");
+    Workspace ws = workspace_arg(env, object_arg(info, 2, "ws"), net, borrowed);
+    if (batch.count > ws.rows) throw_range(env, "batch.count is larger than ws.rows (" + std::to_string(ws.rows) + ")");
     const Claim claim(*this, env);
     reserve_scratch(context(), net, ws.rows);
-    backprop::gradients(context(), net, x, labels.labels, rows, ws);
+    backprop::gradients(context(), net, batch, ws);
     return env.Undefined();
   }
 
-  // trainEpoch(net, data, { batchSize, learningRate, order }, ws, onProgress?) → Promise<void>;
+  // trainEpoch(net, data, { batchSize, optimizer, state, order }, ws, onProgress?) → Promise<void>;
   // onProgress(samplesDone) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
@@ -251,14 +334,6 @@ class Engine : public Napi::ObjectWrap<Engine> {
     if (!(rows >= 1 && rows <= ws.rows) || std::floor(rows) != rows)
       throw_range(env, "rows must be an integer from 1 to ws.rows (" + std::to_string(ws.rows) + ")");
     return static_cast<int>(rows);
-  }
-
-  static Napi::Object labels_object(Napi::Env env, Napi::Value x, Napi::Value labels, int rows) {
-    Napi::Object obj = Napi::Object::New(env);
-    obj.Set("x", x);
-    obj.Set("labels", labels);
-    obj.Set("count", rows);
-    return obj;
   }
 
   const Kernels* kernels_ = nullptr;
@@ -318,25 +393,27 @@ class EngineWorker : public Napi::AsyncProgressQueueWorker<std::int32_t> {
 class TrainEpochWorker : public EngineWorker {
  public:
   TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress,
-                   Layers net, Samples data, const std::uint32_t* order, int batch_size, float learning_rate,
-                   Workspace ws)
+                   Layers net, Samples data, const std::uint32_t* order, int visits, int batch_size,
+                   Optimizer optimizer, OptimizerState state, Workspace ws)
       : EngineWorker(env, engine, std::move(borrowed), on_progress),
         net_(std::move(net)),
         data_(data),
         order_(order),
+        visits_(visits),
         batch_size_(batch_size),
-        learning_rate_(learning_rate),
+        optimizer_(optimizer),
+        state_(state),
         ws_(std::move(ws)) {}
 
  protected:
   void run(Engine& engine, const ExecutionProgress& progress) override {
     reserve_scratch(engine.context(), net_, ws_.rows);
     // About 50 reports an epoch: enough for a progress bar, few enough to cost nothing.
-    const int batches = (data_.count + batch_size_ - 1) / batch_size_;
+    const int batches = (visits_ + batch_size_ - 1) / batch_size_;
     const int every = batches < 50 ? 1 : batches / 50;
     int batch = 0;
-    train_epoch(engine.context(), net_, data_, order_, batch_size_, learning_rate_, ws_, [&](int done) {
-      if (++batch % every == 0 || done == data_.count) progress.Send(&done, 1);
+    train_epoch(engine.context(), net_, data_, order_, visits_, batch_size_, optimizer_, state_, ws_, [&](int done) {
+      if (++batch % every == 0 || done == visits_) progress.Send(&done, 1);
     });
   }
 
@@ -344,8 +421,10 @@ class TrainEpochWorker : public EngineWorker {
   Layers net_;
   Samples data_;
   const std::uint32_t* order_;
+  int visits_;
   int batch_size_;
-  float learning_rate_;
+  Optimizer optimizer_;
+  OptimizerState state_;
   Workspace ws_;
 };
 
@@ -381,23 +460,31 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto borrowed = std::make_unique<Borrowed>();
   Layers net = layers_arg(env, object_arg(info, 0, "net"), *borrowed);
-  const Samples data = samples_arg(env, object_arg(info, 1, "data"), net, *borrowed);
+  const Samples data = samples_arg(env, object_arg(info, 1, "data"), net, *borrowed, "data");
   const Napi::Object options = object_arg(info, 2, "options");
   Workspace ws = workspace_arg(env, object_arg(info, 3, "ws"), net, *borrowed);
   const int batch_size = int_field(env, options, "batchSize", 1, ws.rows);
-  const float learning_rate = finite_field(env, options, "learningRate");
+  const Napi::Value optimizer_value = options.Get("optimizer");
+  if (!optimizer_value.IsObject()) throw_type(env, "options.optimizer must be an object");
+  const Optimizer optimizer = optimizer_arg(env, optimizer_value.As<Napi::Object>());
+  const Napi::Value state_value = options.Get("state");
+  if (!state_value.IsObject()) throw_type(env, "options.state must be an object");
+  const OptimizerState state = state_arg(env, state_value.As<Napi::Object>(), net, optimizer, *borrowed);
   const std::uint32_t* order = nullptr;
+  int visits = data.count;
   const Napi::Value order_value = options.Get("order");
   if (!order_value.IsNull() && !order_value.IsUndefined()) {
-    auto array = typed_array<std::uint32_t>(env, order_value, "options.order", static_cast<std::size_t>(data.count));
-    for (int i = 0; i < data.count; i++)
+    auto array = typed_array<std::uint32_t>(env, order_value, "options.order", 1);
+    if (array.ElementLength() > (1u << 30)) throw_range(env, "options.order is longer than 2^30");
+    visits = static_cast<int>(array.ElementLength());
+    for (int i = 0; i < visits; i++)
       if (array[i] >= static_cast<std::uint32_t>(data.count))
         throw_range(env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
     order = borrowed->take(array);
   }
   claim(env);
-  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order,
-                                      batch_size, learning_rate, std::move(ws));
+  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order, visits,
+                                      batch_size, optimizer, state, std::move(ws));
   worker->Queue();
   return worker->promise();
 }
@@ -406,7 +493,7 @@ Napi::Value Engine::evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto borrowed = std::make_unique<Borrowed>();
   Layers net = layers_arg(env, object_arg(info, 0, "net"), *borrowed);
-  const Samples data = samples_arg(env, object_arg(info, 1, "data"), net, *borrowed);
+  const Samples data = samples_arg(env, object_arg(info, 1, "data"), net, *borrowed, "data");
   Workspace ws = workspace_arg(env, object_arg(info, 2, "ws"), net, *borrowed);
   claim(env);
   auto* worker = new EvaluateWorker(env, Value(), std::move(borrowed), std::move(net), data, std::move(ws));

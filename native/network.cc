@@ -10,8 +10,8 @@ namespace {
 // Below this many multiply-adds a GEMM runs on the calling thread: waking the others costs more.
 constexpr double kParallelWork = 256.0 * 1024.0;
 constexpr int kEvalRows = 1000;
-// Below this many logits the softmax runs on the calling thread.
-constexpr int kParallelSoftmax = 2000;
+// Below this many elements an element-wise pass (softmax, activation, optimizer) stays on the calling thread.
+constexpr int kParallelRows = 2000;
 
 // Splits the larger of M and N into one contiguous block per thread. Every element is still one
 // thread's sum over k in order, so the result is the same for any thread count.
@@ -92,13 +92,80 @@ Input first_layer_input(const Context& ctx, const float* x, int rows, int C, int
   return {compact, width, columns};
 }
 
+// Runs row_fn(begin, end) over blocks of rows on the engine's threads, or on this one when the rows
+// hold fewer than kParallelRows elements.
+template <typename RowFn>
+void parallel_rows(const Context& ctx, int rows, int width, RowFn row_fn) {
+  const int threads = rows * width < kParallelRows ? 1 : ctx.pool->size();
+  if (threads == 1) {
+    row_fn(0, rows);
+    return;
+  }
+  const int block = (rows + threads - 1) / threads;
+  ctx.pool->run([&](int t) {
+    const int begin = std::min(rows, t * block);
+    const int end = std::min(rows, begin + block);
+    if (begin < end) row_fn(begin, end);
+  });
+}
+
+double activate(Activation activation, double z) {
+  switch (activation) {
+    case Activation::Relu:
+      return z > 0.0 ? z : 0.0;
+    case Activation::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-z));
+    case Activation::Tanh:
+      return std::tanh(z);
+    case Activation::Bipolar:
+      return 2.0 / (1.0 + std::exp(-z)) - 1.0;
+    case Activation::Linear:
+    case Activation::Softmax:
+      break;
+  }
+  return z;
+}
+
+// f'(z), from y = f(z).
+double derivative(Activation activation, double y) {
+  switch (activation) {
+    case Activation::Relu:
+      return y > 0.0 ? 1.0 : 0.0;
+    case Activation::Sigmoid:
+      return y * (1.0 - y);
+    case Activation::Tanh:
+      return 1.0 - y * y;
+    case Activation::Bipolar:
+      return 0.5 * (1.0 + y) * (1.0 - y);
+    case Activation::Linear:
+    case Activation::Softmax:
+      break;
+  }
+  return 1.0;
+}
+
+// The GEMM epilogue applies ReLU itself; the smooth activations are a pass over the output after it.
+bool needs_activation_pass(Activation activation) {
+  return activation == Activation::Sigmoid || activation == Activation::Tanh || activation == Activation::Bipolar;
+}
+
+// The target of an output that is not the label's, for one-hot targets: the activation's low end.
+double off_target(Activation output) {
+  return output == Activation::Tanh || output == Activation::Bipolar ? -1.0 : 0.0;
+}
+
+double target_of(const Samples& batch, int r, int j, int outputs, double off) {
+  if (batch.targets) return batch.targets[static_cast<std::size_t>(r) * outputs + j];
+  return batch.labels[r] == j ? 1.0 : off;
+}
+
 // logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
 // the row maximum so exp cannot overflow. With labels, row_loss[r] gets the row's cross-entropy
 // (computed from the logits, so never log 0) and row_correct[r] whether its largest logit is the label.
-void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labels, double* row_loss,
+void softmax_rows(float* logits, int begin, int end, int classes, const std::uint8_t* labels, double* row_loss,
                   std::uint8_t* row_correct) {
   double exps[kMaxClasses];
-  for (int r = 0; r < rows; r++) {
+  for (int r = begin; r < end; r++) {
     float* z = logits + static_cast<std::size_t>(r) * classes;
     int argmax = 0;
     for (int j = 1; j < classes; j++)
@@ -117,39 +184,65 @@ void softmax_rows(float* logits, int rows, int classes, const std::uint8_t* labe
   }
 }
 
-// softmax_rows over blocks of rows on the engine's threads; the losses are then summed in row order
-// on this thread, so the total does not depend on the thread count.
-void softmax(const Context& ctx, float* logits, int rows, int classes, const std::uint8_t* labels, Evaluation* eval) {
-  Scratch& scratch = *ctx.scratch;
-  const int threads = rows * classes < kParallelSoftmax ? 1 : ctx.pool->size();
-  const int block = (rows + threads - 1) / threads;
-  const auto run = [&](int t) {
-    const int begin = std::min(rows, t * block);
-    const int end = std::min(rows, begin + block);
-    if (begin < end)
-      softmax_rows(logits + static_cast<std::size_t>(begin) * classes, end - begin, classes, labels ? labels + begin : nullptr,
-                   scratch.row_loss.data() + begin, scratch.row_correct.data() + begin);
-  };
-  if (threads == 1) {
-    run(0);
-  } else {
-    ctx.pool->run(run);
-  }
-  if (!labels) return;
-  for (int r = 0; r < rows; r++) {
-    eval->loss_sum += scratch.row_loss[r];
-    eval->correct += scratch.row_correct[r];
+// ½·Σ(y − t)² of each row of outputs (rows, width) into row_loss, and with labels whether the
+// largest output is the label.
+void squared_error_rows(const float* outputs, int begin, int end, int width, const Samples& batch, Activation output,
+                        double* row_loss, std::uint8_t* row_correct) {
+  const double off = off_target(output);
+  for (int r = begin; r < end; r++) {
+    const float* y = outputs + static_cast<std::size_t>(r) * width;
+    double loss = 0.0;
+    int argmax = 0;
+    for (int j = 0; j < width; j++) {
+      const double e = y[j] - target_of(batch, r, j, width, off);
+      loss += 0.5 * e * e;
+      if (y[j] > y[argmax]) argmax = j;
+    }
+    row_loss[r] = loss;
+    if (batch.labels) row_correct[r] = argmax == batch.labels[r];
   }
 }
 
-// probs is (rows, classes); dlogits (rows, classes) is overwritten with the gradient of the mean
-// cross-entropy with respect to the logits: (p - onehot) / rows.
-void cross_entropy_backward(float* dlogits, const float* probs, const std::uint8_t* labels, int rows, int classes) {
+// The output step of a forward pass: softmax for cross-entropy. With a batch to score, the rows'
+// errors are then summed in row order on this thread, so the total does not depend on the threads.
+void output_step(const Context& ctx, const Layers& net, int rows, const Samples* scored, Workspace& ws,
+                 Evaluation* eval) {
+  Scratch& scratch = *ctx.scratch;
+  const int last = net.count() - 1;
+  const int width = net.sizes.back();
+  float* outputs = ws.acts[last];
+  if (net.loss == Loss::CrossEntropy) {
+    const std::uint8_t* labels = scored ? scored->labels : nullptr;
+    parallel_rows(ctx, rows, width, [&](int begin, int end) {
+      softmax_rows(outputs, begin, end, width, labels, scratch.row_loss.data(), scratch.row_correct.data());
+    });
+  } else if (scored) {
+    parallel_rows(ctx, rows, width, [&](int begin, int end) {
+      squared_error_rows(outputs, begin, end, width, *scored, net.activations[last], scratch.row_loss.data(),
+                         scratch.row_correct.data());
+    });
+  }
+  if (!scored) return;
+  for (int r = 0; r < rows; r++) {
+    eval->loss_sum += scratch.row_loss[r];
+    if (scored->labels) eval->correct += scratch.row_correct[r];
+  }
+}
+
+// outputs is (rows, width); dout (rows, width) is overwritten with the gradient of the mean error
+// with respect to the output layer's pre-activations: p − onehot for softmax with cross-entropy,
+// (y − t)·f'(z) for the squared error; both divided by the rows.
+void output_backward(float* dout, const float* outputs, const Layers& net, const Samples& batch, int rows) {
+  const int width = net.sizes.back();
+  const Activation output = net.activations.back();
+  const double off = off_target(output);
   const double scale = 1.0f / static_cast<float>(rows);
   for (int r = 0; r < rows; r++) {
-    for (int j = 0; j < classes; j++) {
-      const std::size_t i = static_cast<std::size_t>(r) * classes + j;
-      dlogits[i] = static_cast<float>((probs[i] - (labels[r] == j ? 1.0 : 0.0)) * scale);
+    for (int j = 0; j < width; j++) {
+      const std::size_t i = static_cast<std::size_t>(r) * width + j;
+      const double y = outputs[i];
+      const double error = y - target_of(batch, r, j, width, net.loss == Loss::CrossEntropy ? 0.0 : off);
+      dout[i] = static_cast<float>(net.loss == Loss::CrossEntropy ? error * scale : error * derivative(output, y) * scale);
     }
   }
 }
@@ -160,33 +253,45 @@ void transpose(float* transposed, const float* weight, int C, int OC) {
     for (int o = 0; o < OC; o++) transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
 }
 
+const float* bias_of(const Context& ctx, const Layers& net, int l) {
+  return net.bias ? net.params + net.bias_offset(l) : ctx.scratch->zero_bias.data();
+}
+
 void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws) {
   for (int l = 0; l < net.count(); l++) {
     const int C = net.sizes[l];
     const int OC = net.sizes[l + 1];
-    const bool hidden = l + 1 < net.count();
-    const EpilogueArgs ep = {hidden ? Epilogue::BiasRelu : Epilogue::Bias, net.params + net.bias_offset(l), nullptr, 0.0f};
+    const Activation activation = net.activations[l];
+    const EpilogueArgs ep = {activation == Activation::Relu ? Epilogue::BiasRelu : Epilogue::Bias, bias_of(ctx, net, l),
+                             nullptr, 0.0f};
     const float* weight = net.params + net.weight_offset(l);
+    float* out = ws.acts[l];
     if (l == 0) {
       // out (rows, OC) = input (rows, width) · the weight rows of its columns (width, OC)
-      run_gemm(ctx, {ws.acts[0], OC, nullptr, input.x, input.width, 1, weight, OC, input.columns, rows, OC, input.width, ep});
+      run_gemm(ctx, {out, OC, nullptr, input.x, input.width, 1, weight, OC, input.columns, rows, OC, input.width, ep});
     } else {
-      run_gemm(ctx, {ws.acts[l], OC, nullptr, ws.acts[l - 1], C, 1, weight, OC, nullptr, rows, OC, C, ep});
+      run_gemm(ctx, {out, OC, nullptr, ws.acts[l - 1], C, 1, weight, OC, nullptr, rows, OC, C, ep});
+    }
+    if (needs_activation_pass(activation)) {
+      parallel_rows(ctx, rows, OC, [&](int begin, int end) {
+        for (std::size_t i = static_cast<std::size_t>(begin) * OC; i < static_cast<std::size_t>(end) * OC; i++)
+          out[i] = static_cast<float>(activate(activation, out[i]));
+      });
     }
   }
 }
 
-// Either the gradient (into ws.grads) or the SGD step (into the parameters, scaled by -lr).
+// Either the gradient (into ws.grads) or the plain SGD step (into the parameters, scaled by -lr).
 struct Update {
   bool sgd;
   float learning_rate;
 };
 
-void backward_layers(const Context& ctx, const Layers& net, const Input& input, const std::uint8_t* labels, int rows,
+void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
                      Workspace& ws, Update update) {
   const int last = net.count() - 1;
   float* delta = ws.deltas[0];
-  cross_entropy_backward(delta, ws.acts[last], labels, rows, net.sizes[last + 1]);
+  output_backward(delta, ws.acts[last], net, batch, rows);
   for (int l = last; l >= 0; l--) {
     const int C = net.sizes[l];
     const int OC = net.sizes[l + 1];
@@ -194,10 +299,19 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
     // The error signal for the layer below needs this layer's weights before they are updated.
     if (l > 0) {
+      const Activation below = net.activations[l - 1];
+      const float* act = ws.acts[l - 1];
       float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, weight, C, OC);
-      const EpilogueArgs ep = {Epilogue::ReluMask, nullptr, ws.acts[l - 1], 0.0f};
+      const EpilogueArgs ep = below == Activation::Relu ? EpilogueArgs{Epilogue::ReluMask, nullptr, act, 0.0f}
+                                                        : EpilogueArgs{Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
       run_gemm(ctx, {next, C, nullptr, delta, OC, 1, transposed, C, nullptr, rows, C, OC, ep});
+      if (below != Activation::Relu) {
+        parallel_rows(ctx, rows, C, [&](int begin, int end) {
+          for (std::size_t i = static_cast<std::size_t>(begin) * C; i < static_cast<std::size_t>(end) * C; i++)
+            next[i] = static_cast<float>(next[i] * derivative(below, act[i]));
+        });
+      }
     }
     float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
     if (!update.sgd) std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
@@ -210,18 +324,74 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     } else {
       run_gemm(ctx, {dweight, OC, nullptr, ws.acts[l - 1], 1, C, delta, OC, nullptr, C, OC, rows, accumulate});
     }
-    // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
-    float* dbias = ws.grads + net.bias_offset(l);
-    std::fill(dbias, dbias + OC, 0.0f);
-    for (int r = 0; r < rows; r++) {
-      const float* delta_row = delta + static_cast<std::size_t>(r) * OC;
-      for (int o = 0; o < OC; o++) dbias[o] += delta_row[o];
-    }
-    if (update.sgd) {
-      float* bias = net.params + net.bias_offset(l);
-      for (int o = 0; o < OC; o++) bias[o] = std::fma(alpha, dbias[o], bias[o]);
+    if (net.bias) {
+      // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
+      float* dbias = ws.grads + net.bias_offset(l);
+      std::fill(dbias, dbias + OC, 0.0f);
+      for (int r = 0; r < rows; r++) {
+        const float* delta_row = delta + static_cast<std::size_t>(r) * OC;
+        for (int o = 0; o < OC; o++) dbias[o] += delta_row[o];
+      }
+      if (update.sgd) {
+        float* bias = net.params + net.bias_offset(l);
+        for (int o = 0; o < OC; o++) bias[o] = std::fma(alpha, dbias[o], bias[o]);
+      }
     }
     delta = next;
+  }
+}
+
+// One optimizer step of params[begin, end) from grads; `decay` applies (the weights of a layer).
+void step_range(const Optimizer& opt, OptimizerState& state, float* params, const float* grads, std::size_t begin,
+                std::size_t end, bool decay) {
+  const double lr = opt.learning_rate;
+  const double wd = opt.weight_decay;
+  const double mu = opt.momentum;
+  const double b1 = static_cast<float>(opt.beta1), c1 = static_cast<float>(1.0 - opt.beta1);
+  const double b2 = static_cast<float>(opt.beta2), c2 = static_cast<float>(1.0 - opt.beta2);
+  const double correction1 = 1.0 - state.scalars[1], correction2 = 1.0 - state.scalars[2];
+  for (std::size_t i = begin; i < end; i++) {
+    const double g = decay && wd != 0.0 ? static_cast<float>(grads[i] + wd * params[i]) : grads[i];
+    switch (opt.kind) {
+      case OptimizerKind::Sgd:
+        params[i] = static_cast<float>(params[i] - lr * g);
+        break;
+      case OptimizerKind::Momentum:
+        state.first[i] = static_cast<float>(mu * state.first[i] + g);
+        params[i] = static_cast<float>(params[i] - lr * state.first[i]);
+        break;
+      case OptimizerKind::Adam: {
+        state.first[i] = static_cast<float>(b1 * state.first[i] + c1 * g);
+        state.second[i] = static_cast<float>(b2 * state.second[i] + c2 * g * g);
+        const double m_hat = state.first[i] / correction1;
+        const double v_hat = state.second[i] / correction2;
+        params[i] = static_cast<float>(params[i] - (lr * m_hat) / (std::sqrt(v_hat) + opt.epsilon));
+        break;
+      }
+    }
+  }
+}
+
+// The step count and the running powers β1^t, β2^t (the bias corrections of Adam).
+void advance(OptimizerState& state, const Optimizer& opt) {
+  state.scalars[0] += 1.0;
+  state.scalars[1] *= opt.beta1;
+  state.scalars[2] *= opt.beta2;
+}
+
+// The optimizer step over every parameter, element-wise on the engine's threads (each element is
+// one thread's, so the result does not depend on the thread count).
+void optimizer_step(const Context& ctx, const Layers& net, const Optimizer& opt, OptimizerState& state,
+                    const float* grads) {
+  advance(state, opt);
+  for (int l = 0; l < net.count(); l++) {
+    const std::size_t weights = static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1];
+    const std::size_t begin = net.weight_offset(l);
+    parallel_rows(ctx, net.sizes[l], net.sizes[l + 1], [&](int row_begin, int row_end) {
+      const std::size_t width = static_cast<std::size_t>(net.sizes[l + 1]);
+      step_range(opt, state, net.params, grads, begin + row_begin * width, begin + row_end * width, true);
+    });
+    if (net.bias) step_range(opt, state, net.params, grads, begin + weights, begin + weights + net.sizes[l + 1], false);
   }
 }
 
@@ -235,6 +405,8 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
   const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
   const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
+  const std::size_t widest = static_cast<std::size_t>(*std::max_element(net.sizes.begin(), net.sizes.end()));
+  if (scratch.zero_bias.size() < widest) scratch.zero_bias.resize(widest, 0.0f);
   scratch.row_loss.resize(std::max(scratch.row_loss.size(), static_cast<std::size_t>(rows)));
   scratch.row_correct.resize(std::max(scratch.row_correct.size(), static_cast<std::size_t>(rows)));
   const std::size_t inputs = static_cast<std::size_t>(net.sizes[0]);
@@ -249,46 +421,59 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
 
 std::size_t Layers::weight_offset(int l) const {
   std::size_t offset = 0;
-  for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + sizes[i + 1];
+  for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + (bias ? sizes[i + 1] : 0);
   return offset;
 }
 
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
   forward_layers(ctx, net, first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]), rows, ws);
-  softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
+  output_step(ctx, net, rows, nullptr, ws, nullptr);
 }
 
-void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
-               Workspace& ws) {
-  backward_layers(ctx, net, first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]), labels, rows, ws, {false, 0.0f});
+void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws) {
+  const Input input = first_layer_input(ctx, batch.x, batch.count, net.sizes[0], net.sizes[1]);
+  backward_layers(ctx, net, input, batch, batch.count, ws, {false, 0.0f});
 }
 
-void train_batch(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
-                 float learning_rate, Workspace& ws) {
-  const Input input = first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]);
+void train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
+                 OptimizerState& state, Workspace& ws) {
+  const int rows = batch.count;
+  const Input input = first_layer_input(ctx, batch.x, rows, net.sizes[0], net.sizes[1]);
   forward_layers(ctx, net, input, rows, ws);
-  softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), nullptr, nullptr);
-  backward_layers(ctx, net, input, labels, rows, ws, {true, learning_rate});
+  output_step(ctx, net, rows, nullptr, ws, nullptr);
+  const bool fused = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
+  backward_layers(ctx, net, input, batch, rows, ws, {fused, opt.learning_rate});
+  if (fused) {
+    advance(state, opt);
+  } else {
+    optimizer_step(ctx, net, opt, state, ws.grads);
+  }
 }
 
-void gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, int features, Workspace& ws) {
+Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
+                     Workspace& ws) {
+  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
   for (int r = 0; r < rows; r++) {
     const std::uint32_t i = order[start + r];
-    std::memcpy(ws.batch_x + static_cast<std::size_t>(r) * features, data.x + static_cast<std::size_t>(i) * features,
-                sizeof(float) * features);
-    ws.batch_labels[r] = data.labels[i];
+    std::memcpy(ws.batch_x + r * features, data.x + i * features, sizeof(float) * features);
+    if (data.labels) ws.batch_labels[r] = data.labels[i];
+    if (data.targets) std::memcpy(ws.batch_targets + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
   }
+  return {ws.batch_x, data.labels ? ws.batch_labels : nullptr, data.targets ? ws.batch_targets : nullptr, rows};
 }
 
 Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
   Evaluation eval = {0.0, 0};
-  const int features = net.sizes[0];
+  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
   const int chunk = std::min(ws.rows, kEvalRows);
   for (int start = 0; start < data.count; start += chunk) {
     const int rows = std::min(chunk, data.count - start);
-    const float* x = data.x + static_cast<std::size_t>(start) * features;
-    forward_layers(ctx, net, first_layer_input(ctx, x, rows, features, net.sizes[1]), rows, ws);
-    softmax(ctx, ws.acts[net.count() - 1], rows, net.sizes.back(), data.labels + start, &eval);
+    const Samples scored = {data.x + start * features, data.labels ? data.labels + start : nullptr,
+                            data.targets ? data.targets + start * outputs : nullptr, rows};
+    forward_layers(ctx, net, first_layer_input(ctx, scored.x, rows, net.sizes[0], net.sizes[1]), rows, ws);
+    output_step(ctx, net, rows, &scored, ws, &eval);
   }
   return eval;
 }

@@ -1,5 +1,6 @@
-// Forward pass, backward pass and SGD update of a stack of fully connected layers (ReLU hidden
-// layers, softmax output, mean cross-entropy error), over buffers borrowed from JavaScript.
+// Forward pass, backward pass and optimizer step of a stack of fully connected layers, over buffers
+// borrowed from JavaScript. The arithmetic mirrors src/backends/ts.ts step for step (same order of
+// every sum, one rounding per step), so the two backends agree to rounding.
 #pragma once
 
 #include <cstdint>
@@ -10,13 +11,21 @@
 
 namespace backprop {
 
-// Layer l maps sizes[l] inputs to sizes[l+1] outputs; its weight (sizes[l] × sizes[l+1], row-major)
-// and then its bias follow the previous layer's in `params`. `grads` has the same layout.
 // Labels are bytes, so an output layer has at most this many classes (the binding checks it).
 constexpr int kMaxClasses = 256;
 
+enum class Activation { Relu, Sigmoid, Tanh, Bipolar, Linear, Softmax };
+enum class Loss { CrossEntropy, SquaredError };
+
+// Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
+// (sizes[l] × sizes[l+1], row-major) and then, with `bias`, its bias follow the previous layer's in
+// `params`. `grads` has the same layout. The last layer is the output: softmax with cross-entropy,
+// or an element-wise output with the squared error ½·Σ(y − t)².
 struct Layers {
   std::vector<int> sizes;
+  std::vector<Activation> activations;
+  Loss loss;
+  bool bias;
   float* params;
 
   int count() const { return static_cast<int>(sizes.size()) - 1; }
@@ -33,12 +42,32 @@ struct Workspace {
   float* grads;
   float* batch_x;  // rows × sizes[0], for gathering shuffled samples
   std::uint8_t* batch_labels;
+  float* batch_targets;  // rows × outputs
 };
 
+// Samples with class labels, or targets (count × outputs) for the squared error, or both.
 struct Samples {
   const float* x;
   const std::uint8_t* labels;
+  const float* targets;
   int count;
+};
+
+enum class OptimizerKind { Sgd, Momentum, Adam };
+
+struct Optimizer {
+  OptimizerKind kind;
+  float learning_rate;
+  float momentum;
+  double beta1, beta2, epsilon;
+  float weight_decay;  // on weights, not biases
+};
+
+// The optimizer's state in the layout of the parameters (see OptimizerState in backend.ts).
+struct OptimizerState {
+  float* first;
+  float* second;
+  double* scalars;  // step, beta1^step, beta2^step
 };
 
 // Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
@@ -48,7 +77,8 @@ struct Scratch {
   std::vector<int> columns;               // the first layer's non-zero input columns in a batch
   std::vector<std::uint8_t> column_used;
   std::vector<float> compact_input;       // the batch's input, only those columns
-  std::vector<double> row_loss;           // per-row cross-entropy of an evaluated chunk
+  std::vector<float> zero_bias;           // the bias of a network without biases
+  std::vector<double> row_loss;           // per-row error of an evaluated chunk
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
 };
 
@@ -68,43 +98,41 @@ struct Evaluation {
 // point below expects it to have been called: none of them allocates.
 void reserve_scratch(const Context& ctx, const Layers& net, int rows);
 
-// Fills ws.acts for `rows` samples; the last layer ends as softmax probabilities.
+// Fills ws.acts for `rows` samples; the last layer ends as the network's output (softmax
+// probabilities for cross-entropy).
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws);
 
 // The mean gradient of the error over the batch into ws.grads (after forward).
-void gradients(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
-               Workspace& ws);
+void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws);
 
-// Minibatch SGD over the samples in `order` (or 0, 1, 2, … when null); the last batch may be short.
-// `on_batch(done)` is called after each batch with the number of samples done so far.
+// One batch: forward, backward and the optimizer step. Plain SGD without weight decay is fused into
+// the weight-gradient products; the other optimizers step from the gradient in ws.grads.
+void train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
+                 OptimizerState& state, Workspace& ws);
+
+// Rows order[start…start+rows) of data, copied into the workspace's batch buffers.
+Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
+                     Workspace& ws);
+
+// One epoch over the `visits` samples order[0…visits) (or 0, 1, 2, … data.count−1 when order is
+// null); the last batch may be short. `on_batch(done)` is called after each batch with the number of
+// samples done so far.
 template <typename OnBatch>
-void train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order,
-                 int batch_size, float learning_rate, Workspace& ws, OnBatch on_batch);
-
-// Loss summed over the samples and the number whose most probable class is the label.
-Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws);
-
-// One batch: forward, backward, and the SGD update fused into the weight-gradient products.
-void train_batch(const Context& ctx, const Layers& net, const float* x, const std::uint8_t* labels, int rows,
-                 float learning_rate, Workspace& ws);
-
-void gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, int features, Workspace& ws);
-
-template <typename OnBatch>
-void train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order,
-                 int batch_size, float learning_rate, Workspace& ws, OnBatch on_batch) {
-  const int features = net.sizes[0];
-  for (int start = 0; start < data.count; start += batch_size) {
-    const int rows = data.count - start < batch_size ? data.count - start : batch_size;
-    if (order) {
-      gather_batch(data, order, start, rows, features, ws);
-      train_batch(ctx, net, ws.batch_x, ws.batch_labels, rows, learning_rate, ws);
-    } else {
-      train_batch(ctx, net, data.x + static_cast<std::size_t>(start) * features, data.labels + start, rows,
-                  learning_rate, ws);
-    }
+void train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int visits,
+                 int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
+  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  for (int start = 0; start < visits; start += batch_size) {
+    const int rows = visits - start < batch_size ? visits - start : batch_size;
+    const Samples batch = order ? gather_batch(data, order, start, rows, net, ws)
+                                : Samples{data.x + start * features, data.labels ? data.labels + start : nullptr,
+                                          data.targets ? data.targets + start * outputs : nullptr, rows};
+    train_batch(ctx, net, batch, opt, state, ws);
     on_batch(start + rows);
   }
 }
+
+// The error summed over the samples, and the number whose largest output is the label.
+Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws);
 
 }  // namespace backprop

@@ -11,7 +11,7 @@ import { everyBackend } from './helpers.js';
  *   p  = softmax(z2) = (1/(1+e^−0.9), 1/(1+e^0.9))
  */
 function handNetwork(make: () => Backend): Network {
-  const net = new Network([2, 2, 2], make());
+  const net = new Network([2, 2, 2], { backend: make() });
   net.layers[0].weight.set([0.1, -0.5, 0.3, 0.1]);
   net.layers[0].bias.set([0, 0.1]);
   net.layers[1].weight.set([0.5, -0.5, 1.0, 2.0]);

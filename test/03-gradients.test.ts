@@ -35,7 +35,7 @@ describe.each(everyBackend())('finite-difference gradient check ($label)', ({ ma
     { sizes: [6, 5, 3], rows: 4 },
     { sizes: [9, 7, 5, 4], rows: 7 },
   ])('layers $sizes, batch $rows', ({ sizes, rows }) => {
-    const net = new Network(sizes, make()).initWeights(5, 0.5);
+    const net = new Network(sizes, { backend: make() }).initWeights(5, 0.5);
     const rng = new Rng(11);
     for (const layer of net.layers) for (let i = 0; i < layer.bias.length; i++) layer.bias[i] = rng.normal() * 0.1;
     const x = Float32Array.from({ length: rows * sizes[0] }, () => rng.normal());

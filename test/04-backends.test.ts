@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVAL_ROWS, Workspace } from '../src/backends/backend.js';
+import { EVAL_ROWS, OptimizerState, sgd, Workspace } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { selectBackend } from '../src/backends/select.js';
@@ -11,10 +11,10 @@ import { addon, addonBuilds, realMnist, supportedIsas } from './helpers.js';
 /** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
 async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 5000);
-  const net = new Network([784, hidden, 10], backend).initWeights(1);
+  const net = new Network([784, hidden, 10], { backend }).initWeights(1);
   const ws = new Workspace(net.sizes, EVAL_ROWS);
   const order = shuffle ? shuffledOrder(train.count, 1, 1) : null;
-  await backend.trainEpoch(net, train, { batchSize: 100, learningRate: 0.1, order }, ws);
+  await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws);
   return net.params;
 }
 
@@ -109,14 +109,14 @@ describe('native argument checks', () => {
     expect(() => b.forward(net, new Float32Array(20), 5, ws)).not.toThrow();
     expect(() => b.forward(net, new Float32Array(19), 5, ws)).toThrow(/x has 19 elements, needs at least 20/);
     expect(() => b.forward(net, new Float32Array(20), 6, ws)).toThrow(RangeError);
-    expect(() => b.forward({ sizes: [4, 3, 2], params: new Float32Array(3) }, new Float32Array(20), 5, ws)).toThrow(
+    expect(() => b.forward({ ...net, sizes: [4, 3, 2], params: new Float32Array(3) }, new Float32Array(20), 5, ws)).toThrow(
       /net\.params has 3 elements/,
     );
     const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 2, 0, 1), count: 5 };
     await expect(b.evaluate(net, data, ws)).rejects.toThrow(/data\.labels\[2\] is 2, but the network has 2 classes/);
     const order = Uint32Array.of(0, 1, 2, 3, 9);
     const good = { ...data, labels: Uint8Array.of(0, 1, 1, 0, 1) };
-    await expect(b.trainEpoch(net, good, { batchSize: 5, learningRate: 0.1, order }, ws)).rejects.toThrow(
+    await expect(b.trainEpoch(net, good, { batchSize: 5, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws)).rejects.toThrow(
       /options\.order\[4\] is not a sample index below 5/,
     );
   });
@@ -126,13 +126,13 @@ describe('native training off the event loop', () => {
   it.runIf(supportedIsas.length)('a 10 ms timer keeps firing while an epoch of H=256 trains, and progress arrives', async () => {
     const { train } = realMnist();
     const backend = new NativeBackend();
-    const net = new Network([784, 256, 10], backend).initWeights(1);
+    const net = new Network([784, 256, 10], { backend }).initWeights(1);
     const ws = new Workspace(net.sizes, EVAL_ROWS);
     const ticks: number[] = [];
     const progress: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
     const started = performance.now();
-    await backend.trainEpoch(net, train, { batchSize: 100, learningRate: 0.1, order: null, onProgress: (n) => progress.push(n) }, ws);
+    await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress: (n) => progress.push(n) }, ws);
     const ended = performance.now();
     clearInterval(timer);
     const marks = [started, ...ticks.filter((t) => t <= ended), ended];

@@ -7,7 +7,7 @@ import { everyBackend, realMnist } from './helpers.js';
 describe.each(everyBackend())('learning on real MNIST ($label)', ({ make }) => {
   it('2,000 samples, 3 epochs of batch 10: validation accuracy above 0.85', async () => {
     const { train, test } = realMnist();
-    const net = new Network([784, 30, 10], make()).initWeights(1);
+    const net = new Network([784, 30, 10], { backend: make() }).initWeights(1);
     const epochs: number[] = [];
     const result = await fit(net, takeFirst(train, 2000), {
       validation: test,
@@ -28,7 +28,7 @@ describe('fit', () => {
   it('uses a last partial batch (it is not dropped)', async () => {
     const { train } = realMnist();
     const run = async (count: number): Promise<Float32Array> => {
-      const net = new Network([784, 8, 10], everyBackend()[0].make()).initWeights(1);
+      const net = new Network([784, 8, 10], { backend: everyBackend()[0].make() }).initWeights(1);
       await fit(net, takeFirst(train, count), { batchSize: 100, epochs: 1 });
       return net.params;
     };
@@ -38,8 +38,8 @@ describe('fit', () => {
   it('--shuffle changes the order of the batches, reproducibly for a seed', async () => {
     const { train } = realMnist();
     const run = async (shuffle: boolean, seed: number): Promise<Float32Array> => {
-      const net = new Network([784, 8, 10], everyBackend()[0].make()).initWeights(1);
-      await fit(net, takeFirst(train, 500), { batchSize: 50, epochs: 2, shuffle, seed });
+      const net = new Network([784, 8, 10], { backend: everyBackend()[0].make() }).initWeights(1);
+      await fit(net, takeFirst(train, 500), { batchSize: 50, epochs: 2, sampling: shuffle ? 'shuffle' : 'order', seed });
       return net.params;
     };
     const inOrder = await run(false, 1);

@@ -1,34 +1,83 @@
+import type { Activation, Loss } from './activations.js';
+
 /**
  * What a backend computes. Both backends work over the same Float32Arrays, owned by TypeScript:
  * the parameters (every layer's weights then biases, in one array), the activations and the
  * gradients. The native backend borrows them for the length of a call.
  *
- * The network is a stack of fully connected layers `sizes[0] → sizes[1] → … → sizes[L]`: ReLU on
- * the hidden layers, softmax on the output, mean cross-entropy as the error. Layer l's weight is a
- * `sizes[l] × sizes[l+1]` row-major matrix (inputs × outputs, like the seed's `w1`).
+ * The network is a stack of fully connected layers `sizes[0] → sizes[1] → … → sizes[L]`; layer l
+ * applies `activations[l]`, and the last is the output: softmax with the cross-entropy error, or an
+ * element-wise output with the mean squared error (½·Σ(y − t)² per sample, averaged over samples).
+ * Layer l's weight is a `sizes[l] × sizes[l+1]` row-major matrix (inputs × outputs, like the seed's
+ * `w1`), followed by its bias unless `bias` is false.
  */
 export interface Layered {
   readonly sizes: readonly number[];
+  readonly activations: readonly Activation[];
+  readonly loss: Loss;
+  readonly bias: boolean;
   readonly params: Float32Array;
 }
 
-/** Samples and their class labels; `x` is `count × features`, row-major. */
+/**
+ * Samples and what they should produce; `x` is `count × features`, row-major. Class labels are
+ * needed for cross-entropy and accuracy; MSE uses `targets` (`count × outputs`) when given, else
+ * one-hot vectors of the labels.
+ */
 export interface Samples {
   readonly x: Float32Array;
-  readonly labels: Uint8Array;
+  readonly labels?: Uint8Array;
+  readonly targets?: Float32Array;
   readonly count: number;
 }
 
 export interface Evaluation {
-  accuracy: number;
-  /** Mean cross-entropy. */
+  /** Only with class labels. */
+  accuracy?: number;
+  /** The mean error: cross-entropy, or ½·Σ(y − t)² for MSE. */
   error: number;
+}
+
+export const OPTIMIZERS = ['sgd', 'momentum', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export interface OptimizerSettings {
+  name: OptimizerName;
+  learningRate: number;
+  /** Momentum's μ: v ← μ·v + g. */
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** L2 decay of the weights (not the biases), added to their gradient: g + decay·w. */
+  weightDecay: number;
+}
+
+export function sgd(learningRate: number): OptimizerSettings {
+  return { name: 'sgd', learningRate, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
+}
+
+/**
+ * What an optimizer carries from step to step, in the layout of the parameters: momentum's
+ * velocity or Adam's first moment in `first`, Adam's second moment in `second`, and in `scalars`
+ * the step count and β1^t, β2^t (kept as running products so both backends round them alike).
+ */
+export class OptimizerState {
+  readonly first: Float32Array;
+  readonly second: Float32Array;
+  readonly scalars = Float64Array.of(0, 1, 1);
+
+  constructor(parameterCount: number, name: OptimizerName) {
+    this.first = new Float32Array(name === 'sgd' ? 0 : parameterCount);
+    this.second = new Float32Array(name === 'adam' ? parameterCount : 0);
+  }
 }
 
 export interface EpochOptions {
   batchSize: number;
-  learningRate: number;
-  /** Sample indices in the order they are visited; `null` visits 0, 1, 2, … like the seed. */
+  optimizer: OptimizerSettings;
+  state: OptimizerState;
+  /** Sample indices in the order they are visited (as many as it holds); `null` visits 0, 1, 2, … like the seed. */
   order: Uint32Array | null;
   /** Called about 50 times an epoch with the number of samples trained so far. */
   onProgress?: (samplesDone: number) => void;
@@ -47,8 +96,8 @@ export interface Backend {
   /** Layer outputs for `rows` samples: `acts[l]` gets layer l's output (softmax probabilities for the last). */
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
   /** The mean gradient of the error over a batch (the seed's `calculate_dE`), into `ws.grads`. Call after `forward`. */
-  gradients(net: Layered, x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void;
-  /** One epoch of minibatch SGD, `W ← W − lr · mean gradient`; a last partial batch is used. */
+  gradients(net: Layered, batch: Samples, ws: Workspace): void;
+  /** One epoch of minibatch training (SGD: `W ← W − lr · mean gradient`); a last partial batch is used. */
   trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation>;
 }
@@ -58,24 +107,25 @@ export interface LayerOffsets {
   inputs: number;
   outputs: number;
   weight: number;
+  /** -1 when the network has no biases. */
   bias: number;
 }
 
-export function layerOffsets(sizes: readonly number[]): LayerOffsets[] {
+export function layerOffsets(sizes: readonly number[], bias = true): LayerOffsets[] {
   const layers: LayerOffsets[] = [];
   let offset = 0;
   for (let l = 0; l + 1 < sizes.length; l++) {
     const inputs = sizes[l];
     const outputs = sizes[l + 1];
-    layers.push({ inputs, outputs, weight: offset, bias: offset + inputs * outputs });
-    offset += inputs * outputs + outputs;
+    layers.push({ inputs, outputs, weight: offset, bias: bias ? offset + inputs * outputs : -1 });
+    offset += inputs * outputs + (bias ? outputs : 0);
   }
   return layers;
 }
 
-export function parameterCount(sizes: readonly number[]): number {
+export function parameterCount(sizes: readonly number[], bias = true): number {
   let count = 0;
-  for (let l = 0; l + 1 < sizes.length; l++) count += sizes[l] * sizes[l + 1] + sizes[l + 1];
+  for (let l = 0; l + 1 < sizes.length; l++) count += sizes[l] * sizes[l + 1] + (bias ? sizes[l + 1] : 0);
   return count;
 }
 
@@ -92,17 +142,20 @@ export class Workspace {
   /** A batch gathered from shuffled rows. */
   readonly batchX: Float32Array;
   readonly batchLabels: Uint8Array;
+  readonly batchTargets: Float32Array;
 
   constructor(
     readonly sizes: readonly number[],
     readonly rows: number,
+    bias = true,
   ) {
     this.acts = sizes.slice(1).map((width) => new Float32Array(rows * width));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [new Float32Array(rows * widest), new Float32Array(rows * widest)];
-    this.grads = new Float32Array(parameterCount(sizes));
+    this.grads = new Float32Array(parameterCount(sizes, bias));
     this.batchX = new Float32Array(rows * sizes[0]);
     this.batchLabels = new Uint8Array(rows);
+    this.batchTargets = new Float32Array(rows * sizes[sizes.length - 1]);
   }
 }
 

@@ -16,7 +16,7 @@ interface Engine {
   readonly isa: string;
   readonly threads: number;
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
-  gradients(net: Layered, x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void;
+  gradients(net: Layered, batch: Samples, ws: Workspace): void;
   trainEpoch(
     net: Layered,
     data: Samples,
@@ -108,8 +108,8 @@ export class NativeBackend implements Backend {
     this.engine.forward(net, x, rows, ws);
   }
 
-  gradients(net: Layered, x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void {
-    this.engine.gradients(net, x, labels, rows, ws);
+  gradients(net: Layered, batch: Samples, ws: Workspace): void {
+    this.engine.gradients(net, batch, ws);
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
@@ -123,6 +123,6 @@ export class NativeBackend implements Backend {
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
     const { lossSum, correct } = await this.engine.evaluate(net, data, ws);
-    return { accuracy: correct / data.count, error: lossSum / data.count };
+    return { accuracy: data.labels ? correct / data.count : undefined, error: lossSum / data.count };
   }
 }

@@ -1,3 +1,4 @@
+import { activate, derivative, offTarget, type Activation } from './activations.js';
 import {
   EVAL_ROWS,
   layerOffsets,
@@ -6,6 +7,8 @@ import {
   type EpochOptions,
   type Evaluation,
   type Layered,
+  type OptimizerSettings,
+  OptimizerState,
   type Samples,
   Workspace,
 } from './backend.js';
@@ -14,8 +17,9 @@ import {
  * The pure-TypeScript backend: the readable reference and the test oracle.
  *
  * The loops follow the same summation order as the native kernels (every sum runs over its index
- * from 0 upwards, starting from zero, the bias added last), so the two backends agree to rounding.
- * Inner loops run over contiguous output columns; MNIST rows are mostly zero pixels, and a zero
+ * from 0 upwards, starting from zero, the bias added last), and every step is rounded to float32
+ * once, as an FMA does, so the two backends agree to rounding — on this project's machines, to the
+ * bit. Inner loops run over contiguous output columns; MNIST rows are mostly zero pixels, and a zero
  * input contributes nothing to a sum, so those terms are skipped (this does not change any result).
  */
 
@@ -34,16 +38,17 @@ function axpy(y: Float32Array, yi: number, a: number, x: Float32Array, xi: numbe
   for (; j < n; j++) y[yi + j] += a * x[xi + j];
 }
 
-// inp is (rows, C), weight is (C, OC), bias is (OC), out is (rows, OC); out is overwritten.
+// inp is (rows, C), weight is (C, OC), bias is (OC) or null, out is (rows, OC); out is overwritten
+// with activation(inp · weight + bias) (softmax is left to the output step: out gets the logits).
 export function linearForward(
   out: Float32Array,
   inp: Float32Array,
   weight: Float32Array,
-  bias: Float32Array,
+  bias: Float32Array | null,
   rows: number,
   C: number,
   OC: number,
-  relu: boolean,
+  activation: Activation,
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * OC;
@@ -53,8 +58,8 @@ export function linearForward(
       if (a !== 0) axpy(out, o, a, weight, k * OC, OC);
     }
     for (let j = 0; j < OC; j++) {
-      const z = out[o + j] + bias[j];
-      out[o + j] = relu && z < 0 ? 0 : z;
+      const z = bias ? Math.fround(out[o + j] + bias[j]) : out[o + j];
+      out[o + j] = activate(activation, z);
     }
   }
 }
@@ -91,19 +96,49 @@ export function softmaxCrossEntropy(
   return { loss, correct };
 }
 
-// probs is (rows, OC), dlogits is (rows, OC), overwritten: the gradient of the mean cross-entropy.
-export function crossEntropyBackward(dlogits: Float32Array, probs: Float32Array, labels: Uint8Array, rows: number, OC: number): void {
-  const scale = Math.fround(1 / rows);
+/** The target of output j for row r: the given target, or the one-hot code of the label. */
+function target(batch: Samples, r: number, j: number, OC: number, off: number): number {
+  return batch.targets ? batch.targets[r * OC + j] : batch.labels![r] === j ? 1 : off;
+}
+
+/** Summed ½·Σ(y − t)² over the rows, and the rows whose largest output is the label (with labels). */
+// outputs is (rows, OC).
+export function squaredError(outputs: Float32Array, batch: Samples, rows: number, OC: number, output: Activation): { loss: number; correct: number } {
+  const off = offTarget(output);
+  let loss = 0;
+  let correct = 0;
   for (let r = 0; r < rows; r++) {
-    const o = r * OC;
-    for (let j = 0; j < OC; j++) dlogits[o + j] = (probs[o + j] - (labels[r] === j ? 1 : 0)) * scale;
+    let argmax = 0;
+    for (let j = 0; j < OC; j++) {
+      const e = outputs[r * OC + j] - target(batch, r, j, OC, off);
+      loss += 0.5 * e * e;
+      if (outputs[r * OC + j] > outputs[r * OC + argmax]) argmax = j;
+    }
+    if (batch.labels && argmax === batch.labels[r]) correct++;
+  }
+  return { loss, correct };
+}
+
+// outputs is (rows, OC); dout (rows, OC) is overwritten with the gradient of the mean error with
+// respect to the output layer's pre-activations.
+export function outputBackward(dout: Float32Array, outputs: Float32Array, net: Layered, batch: Samples, rows: number, OC: number): void {
+  const scale = Math.fround(1 / rows);
+  const output = net.activations[net.activations.length - 1];
+  const off = offTarget(output);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < OC; j++) {
+      const y = outputs[r * OC + j];
+      const t = target(batch, r, j, OC, off);
+      // Softmax with cross-entropy: p − onehot. MSE: (y − t) · f′(z).
+      dout[r * OC + j] = net.loss === 'cross-entropy' ? (y - t) * scale : (y - t) * derivative(output, y) * scale;
+    }
   }
 }
 
-// inp is (rows, C), dout is (rows, OC), dweight is (C, OC), dbias is (OC); both overwritten.
+// inp is (rows, C), dout is (rows, OC), dweight is (C, OC), dbias is (OC) or null; both overwritten.
 export function linearBackwardWeight(
   dweight: Float32Array,
-  dbias: Float32Array,
+  dbias: Float32Array | null,
   dout: Float32Array,
   inp: Float32Array,
   rows: number,
@@ -111,10 +146,10 @@ export function linearBackwardWeight(
   OC: number,
 ): void {
   dweight.fill(0, 0, C * OC);
-  dbias.fill(0, 0, OC);
+  dbias?.fill(0, 0, OC);
   for (let r = 0; r < rows; r++) {
     const d = r * OC;
-    for (let j = 0; j < OC; j++) dbias[j] += dout[d + j];
+    if (dbias) for (let j = 0; j < OC; j++) dbias[j] += dout[d + j];
     for (let k = 0; k < C; k++) {
       const a = inp[r * C + k];
       if (a !== 0) axpy(dweight, k * OC, a, dout, d, OC);
@@ -124,11 +159,11 @@ export function linearBackwardWeight(
 
 /** The ReLU derivative as a mask: 1 where the unit was active, else 0. */
 export function reluDerivative(activation: number): number {
-  return activation > 0 ? 1 : 0;
+  return derivative('relu', activation);
 }
 
-// dout is (rows, OC), weight is (C, OC), act is the layer input (rows, C) after ReLU;
-// dinp is (rows, C), overwritten: the error signal before that ReLU.
+// dout is (rows, OC), weight is (C, OC), act is the layer input (rows, C) after its activation;
+// dinp is (rows, C), overwritten: the error signal before that activation.
 export function linearBackwardInput(
   dinp: Float32Array,
   dout: Float32Array,
@@ -137,18 +172,20 @@ export function linearBackwardInput(
   rows: number,
   C: number,
   OC: number,
+  activation: Activation,
 ): void {
   for (let r = 0; r < rows; r++) {
     const d = r * OC;
     for (let c = 0; c < C; c++) {
-      if (reluDerivative(act[r * C + c]) === 0) {
+      const slope = derivative(activation, act[r * C + c]);
+      if (slope === 0) {
         dinp[r * C + c] = 0;
         continue;
       }
       const w = c * OC;
       let sum = 0;
       for (let j = 0; j < OC; j++) sum = Math.fround(sum + dout[d + j] * weight[w + j]);
-      dinp[r * C + c] = sum;
+      dinp[r * C + c] = sum * slope;
     }
   }
 }
@@ -156,43 +193,52 @@ export function linearBackwardInput(
 interface LayerViews {
   inputs: number;
   outputs: number;
+  activation: Activation;
   weight: Float32Array;
-  bias: Float32Array;
+  bias: Float32Array | null;
   dweight: Float32Array;
-  dbias: Float32Array;
+  dbias: Float32Array | null;
 }
 
 function views(net: Layered, ws: Workspace): LayerViews[] {
-  return layerOffsets(net.sizes).map((l) => ({
+  return layerOffsets(net.sizes, net.bias).map((l, i) => ({
     inputs: l.inputs,
     outputs: l.outputs,
+    activation: net.activations[i],
     weight: net.params.subarray(l.weight, l.weight + l.inputs * l.outputs),
-    bias: net.params.subarray(l.bias, l.bias + l.outputs),
+    bias: net.bias ? net.params.subarray(l.bias, l.bias + l.outputs) : null,
     dweight: ws.grads.subarray(l.weight, l.weight + l.inputs * l.outputs),
-    dbias: ws.grads.subarray(l.bias, l.bias + l.outputs),
+    dbias: net.bias ? ws.grads.subarray(l.bias, l.bias + l.outputs) : null,
   }));
 }
 
 function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: Workspace): void {
   let inp = x;
   layers.forEach((layer, l) => {
-    const hidden = l < layers.length - 1;
-    linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, hidden);
+    linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation);
     inp = ws.acts[l];
   });
 }
 
-function backwardLayers(layers: LayerViews[], x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void {
+/** The output step of a forward pass: softmax for cross-entropy; the error of the rows. */
+function outputLoss(net: Layered, layers: LayerViews[], batch: Samples | null, rows: number, ws: Workspace): { loss: number; correct: number } {
+  const last = layers.length - 1;
+  const OC = layers[last].outputs;
+  if (net.loss === 'cross-entropy') return softmaxCrossEntropy(ws.acts[last], batch?.labels ?? null, rows, OC);
+  return batch ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation) : { loss: 0, correct: 0 };
+}
+
+function backwardLayers(net: Layered, layers: LayerViews[], batch: Samples, rows: number, ws: Workspace): void {
   const last = layers.length - 1;
   let delta = ws.deltas[0];
-  crossEntropyBackward(delta, ws.acts[last], labels, rows, layers[last].outputs);
+  outputBackward(delta, ws.acts[last], net, batch, rows, layers[last].outputs);
   for (let l = last; l >= 0; l--) {
     const layer = layers[l];
-    const inp = l === 0 ? x : ws.acts[l - 1];
+    const inp = l === 0 ? batch.x : ws.acts[l - 1];
     linearBackwardWeight(layer.dweight, layer.dbias, delta, inp, rows, layer.inputs, layer.outputs);
     if (l > 0) {
       const next = delta === ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
-      linearBackwardInput(next, delta, layer.weight, ws.acts[l - 1], rows, layer.inputs, layer.outputs);
+      linearBackwardInput(next, delta, layer.weight, ws.acts[l - 1], rows, layer.inputs, layer.outputs, layers[l - 1].activation);
       delta = next;
     }
   }
@@ -204,20 +250,70 @@ export function sgdUpdate(params: Float32Array, grads: Float32Array, learningRat
   for (let i = 0; i < params.length; i++) params[i] -= lr * grads[i];
 }
 
-export function gatherRows(
-  dstX: Float32Array,
-  dstLabels: Uint8Array,
-  data: Samples,
-  order: Uint32Array,
-  start: number,
-  rows: number,
-  features: number,
-): void {
+/**
+ * One optimizer step over every parameter, from the gradient in `grads`. Weight decay applies to
+ * the weights only. Each update is computed in double and rounded once, as the native backend does.
+ */
+export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerSettings, state: OptimizerState): void {
+  const lr = Math.fround(opt.learningRate);
+  const decay = Math.fround(opt.weightDecay);
+  const scalars = state.scalars;
+  scalars[0] += 1;
+  scalars[1] *= opt.beta1;
+  scalars[2] *= opt.beta2;
+  const { params } = net;
+  for (const l of layerOffsets(net.sizes, net.bias)) {
+    const weightEnd = l.weight + l.inputs * l.outputs;
+    const end = weightEnd + (net.bias ? l.outputs : 0);
+    for (let i = l.weight; i < end; i++) {
+      const g = i < weightEnd && decay !== 0 ? Math.fround(grads[i] + decay * params[i]) : grads[i];
+      switch (opt.name) {
+        case 'sgd':
+          params[i] -= lr * g;
+          break;
+        case 'momentum':
+          state.first[i] = Math.fround(opt.momentum) * state.first[i] + g;
+          params[i] -= lr * state.first[i];
+          break;
+        case 'adam': {
+          state.first[i] = Math.fround(opt.beta1) * state.first[i] + Math.fround(1 - opt.beta1) * g;
+          state.second[i] = Math.fround(opt.beta2) * state.second[i] + Math.fround(1 - opt.beta2) * g * g;
+          const mHat = state.first[i] / (1 - scalars[1]);
+          const vHat = state.second[i] / (1 - scalars[2]);
+          params[i] -= (lr * mHat) / (Math.sqrt(vHat) + opt.epsilon);
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** Copies the rows `order[start…start+rows)` of `data` into the workspace's batch buffers. */
+export function gatherRows(ws: Workspace, data: Samples, order: Uint32Array, start: number, rows: number): Samples {
+  const features = ws.sizes[0];
+  const outputs = ws.sizes[ws.sizes.length - 1];
   for (let r = 0; r < rows; r++) {
     const i = order[start + r];
-    dstX.set(data.x.subarray(i * features, (i + 1) * features), r * features);
-    dstLabels[r] = data.labels[i];
+    ws.batchX.set(data.x.subarray(i * features, (i + 1) * features), r * features);
+    if (data.labels) ws.batchLabels[r] = data.labels[i];
+    if (data.targets) ws.batchTargets.set(data.targets.subarray(i * outputs, (i + 1) * outputs), r * outputs);
   }
+  return {
+    x: ws.batchX,
+    labels: data.labels && ws.batchLabels,
+    targets: data.targets && ws.batchTargets,
+    count: rows,
+  };
+}
+
+/** Rows `start…start+rows)` of `data`, as views. */
+export function sliceRows(data: Samples, start: number, rows: number, features: number, outputs: number): Samples {
+  return {
+    x: data.x.subarray(start * features, (start + rows) * features),
+    labels: data.labels?.subarray(start, start + rows),
+    targets: data.targets?.subarray(start * outputs, (start + rows) * outputs),
+    count: rows,
+  };
 }
 
 export class TsBackend implements Backend {
@@ -228,50 +324,45 @@ export class TsBackend implements Backend {
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
     const layers = views(net, ws);
     forwardLayers(layers, x, rows, ws);
-    const last = layers.length - 1;
-    softmaxCrossEntropy(ws.acts[last], null, rows, layers[last].outputs);
+    outputLoss(net, layers, null, rows, ws);
   }
 
-  gradients(net: Layered, x: Float32Array, labels: Uint8Array, rows: number, ws: Workspace): void {
-    backwardLayers(views(net, ws), x, labels, rows, ws);
+  gradients(net: Layered, batch: Samples, ws: Workspace): void {
+    backwardLayers(net, views(net, ws), batch, batch.count, ws);
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
     const layers = views(net, ws);
     const features = net.sizes[0];
-    const last = layers.length - 1;
-    const every = progressInterval(Math.ceil(data.count / options.batchSize));
-    let batch = 0;
-    for (let start = 0; start < data.count; start += options.batchSize) {
-      const rows = Math.min(options.batchSize, data.count - start);
-      let x = data.x.subarray(start * features, (start + rows) * features);
-      let labels = data.labels.subarray(start, start + rows);
-      if (options.order) {
-        gatherRows(ws.batchX, ws.batchLabels, data, options.order, start, rows, features);
-        x = ws.batchX;
-        labels = ws.batchLabels;
-      }
-      forwardLayers(layers, x, rows, ws);
-      softmaxCrossEntropy(ws.acts[last], labels, rows, layers[last].outputs);
-      backwardLayers(layers, x, labels, rows, ws);
-      sgdUpdate(net.params, ws.grads, options.learningRate);
-      if (++batch % every === 0 || start + rows === data.count) options.onProgress?.(start + rows);
+    const outputs = net.sizes[net.sizes.length - 1];
+    const visits = options.order?.length ?? data.count;
+    const every = progressInterval(Math.ceil(visits / options.batchSize));
+    let batchIndex = 0;
+    for (let start = 0; start < visits; start += options.batchSize) {
+      const rows = Math.min(options.batchSize, visits - start);
+      const batch = options.order ? gatherRows(ws, data, options.order, start, rows) : sliceRows(data, start, rows, features, outputs);
+      forwardLayers(layers, batch.x, rows, ws);
+      outputLoss(net, layers, null, rows, ws);
+      backwardLayers(net, layers, batch, rows, ws);
+      optimizerStep(net, ws.grads, options.optimizer, options.state);
+      if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows);
     }
   }
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
     const layers = views(net, ws);
     const features = net.sizes[0];
-    const last = layers.length - 1;
+    const outputs = net.sizes[net.sizes.length - 1];
     let loss = 0;
     let correct = 0;
     for (let start = 0; start < data.count; start += EVAL_ROWS) {
       const rows = Math.min(EVAL_ROWS, data.count - start);
-      forwardLayers(layers, data.x.subarray(start * features, (start + rows) * features), rows, ws);
-      const chunk = softmaxCrossEntropy(ws.acts[last], data.labels.subarray(start, start + rows), rows, layers[last].outputs);
+      const batch = sliceRows(data, start, rows, features, outputs);
+      forwardLayers(layers, batch.x, rows, ws);
+      const chunk = outputLoss(net, layers, batch, rows, ws);
       loss += chunk.loss;
       correct += chunk.correct;
     }
-    return { accuracy: correct / data.count, error: loss / data.count };
+    return { accuracy: data.labels ? correct / data.count : undefined, error: loss / data.count };
   }
 }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { EVAL_ROWS, Workspace, type Backend } from '../backends/backend.js';
+import { EVAL_ROWS, OptimizerState, sgd, Workspace, type Backend } from '../backends/backend.js';
 import { loadAddon, NativeBackend } from '../backends/native.js';
 import { TsBackend } from '../backends/ts.js';
 import { takeFirst, type Dataset } from '../data/dataset.js';
@@ -72,7 +72,9 @@ function median(values: number[]): number {
 }
 
 async function trainSamples(backend: Backend, net: Network, train: Dataset, samples: number, batch: number, ws: Workspace): Promise<void> {
-  await backend.trainEpoch(net, takeFirst(train, samples), { batchSize: batch, learningRate: 0.01, order: null }, ws);
+  const optimizer = sgd(0.01);
+  const state = new OptimizerState(net.parameterCount, optimizer.name);
+  await backend.trainEpoch(net, takeFirst(train, samples), { batchSize: batch, optimizer, state, order: null }, ws);
 }
 
 /** Seconds per epoch: a probe grows the run until it lasts a fraction of `seconds` (also the warm-up), then the median of the repeats. */
@@ -83,7 +85,7 @@ async function timeEpoch(
   batch: number,
   options: BenchOptions,
 ): Promise<{ secondsPerEpoch: number; batchesTimed: number }> {
-  const net = new Network(sizes, backend).initWeights(1);
+  const net = new Network(sizes, { backend }).initWeights(1);
   const ws = new Workspace(sizes, Math.max(batch, EVAL_ROWS));
   const totalBatches = Math.floor(EPOCH / batch);
   const timed = async (batches: number): Promise<number> => {
@@ -106,7 +108,7 @@ async function timeEpoch(
 /** The weights after a few batches from seed 1, to check a backend against the ts reference before it is timed. */
 async function checkRun(backend: Backend, sizes: number[], train: Dataset, batch: number): Promise<Float32Array> {
   const rows = Math.min(batch, 100);
-  const net = new Network(sizes, backend).initWeights(1);
+  const net = new Network(sizes, { backend }).initWeights(1);
   const ws = new Workspace(sizes, Math.max(rows, EVAL_ROWS));
   await trainSamples(backend, net, train, rows === 1 ? 10 : rows, rows, ws);
   return net.params;

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Network } from '../model/network.js';
-import { fit, type FitOptions, type FitResult } from '../train/fit.js';
+import { fit, type FitResult } from '../train/fit.js';
 import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, humanReporter, jsonReporter } from './report.js';
-import { prepareTraining, trainSettings, type TrainSettings } from './setup.js';
+import { buildNetwork, fitOptions, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import { BENCH_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { markdown, terminalHeader, terminalLine } from '../bench/report.js';
@@ -49,7 +49,7 @@ const COMMANDS: Record<string, Command> = {
   info: {
     summary: 'the CPU, the native ISAs compiled, supported and selected, and the thread count',
     options: TRAIN_OPTIONS.filter((spec) => ['isa', 'threads', 'json'].includes(spec.name)),
-    run: (options, io) => info(trainSettings(options), io),
+    run: (options, io) => info(options, io),
   },
 };
 
@@ -101,29 +101,19 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   }
 }
 
-function fitOptions(settings: TrainSettings): FitOptions {
-  const { batchSize, learningRate, epochs, shuffle, seed } = settings;
-  return { batchSize, learningRate, epochs, shuffle, seed };
-}
-
 async function train(settings: TrainSettings, io: Io): Promise<number> {
   const started = performance.now();
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
   const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
-  const net = new Network(sizes, backend).initWeights(settings.seed);
+  const net = buildNetwork(settings, sizes, backend);
   reporter.header({
-    sizes,
-    parameters: net.parameterCount,
+    net,
     backend,
     dataDir: data.dir,
     trainCount: data.train.count,
     validationCount: data.test.count,
-    batchSize: settings.batchSize,
-    learningRate: settings.learningRate,
-    epochs: settings.epochs,
-    seed: settings.seed,
-    shuffle: settings.shuffle,
+    settings,
   });
   const result = await fit(net, data.train, {
     ...fitOptions(settings),
@@ -151,7 +141,7 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
   for (const backendName of ['native', 'ts']) {
     const { data, sizes, backend } = prepareTraining(settings, backendName);
     trainCount = data.train.count;
-    const net = new Network(sizes, backend).initWeights(settings.seed);
+    const net = buildNetwork(settings, sizes, backend);
     const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.test });
     rows.push({ label: describeBackend(backend), result, net });
   }
@@ -160,7 +150,8 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
   for (let i = 0; i < native.net.params.length; i++) {
     maxDifference = Math.max(maxDifference, Math.abs(native.net.params[i] - ts.net.params[i]));
   }
-  const perEpoch = (row: CompareRow): number => row.result.trainSeconds / settings.epochs;
+  const epochs = native.result.history.length;
+  const perEpoch = (row: CompareRow): number => row.result.trainSeconds / epochs;
   const table = rows.map((row) => {
     const last = row.result.history.at(-1)!;
     return {
@@ -171,6 +162,7 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
       samplesPerSecond: trainCount / perEpoch(row),
       speedup: perEpoch(ts) / perEpoch(row),
       trainAccuracy: last.trainAccuracy,
+      trainError: last.trainError,
       valAccuracy: last.valAccuracy,
     };
   });
@@ -180,7 +172,7 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
     return EXIT.ok;
   }
   io.out(
-    `network ${native.net.sizes.join('-')}, ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
+    `network ${native.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
   );
   const header = ['backend', 's/epoch', 'samples/s', 'speed-up', 'train acc', 'val acc'];
   const cells = table.map((row, i) => [
@@ -188,7 +180,7 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
     row.secondsPerEpoch.toFixed(3),
     Math.round(row.samplesPerSecond).toLocaleString('en-US'),
     `${row.speedup.toFixed(1)}×`,
-    row.trainAccuracy.toFixed(4),
+    row.trainAccuracy?.toFixed(4) ?? '—',
     row.valAccuracy?.toFixed(4) ?? '—',
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
@@ -199,14 +191,16 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
   return EXIT.ok;
 }
 
-async function info(settings: TrainSettings, io: Io): Promise<number> {
+async function info(options: ParsedOptions, io: Io): Promise<number> {
+  const isa = (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA;
+  const threads = options.get('threads') as number | undefined;
   const addon = loadAddon();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const facts: Record<string, unknown> = { cpu, logicalCpus: cpus().length };
   if ('error' in addon) {
     facts.native = `not loaded: ${addon.error}`;
   } else {
-    const { backend } = selectBackend('native', { isa: settings.isa, threads: settings.threads });
+    const { backend } = selectBackend('native', { isa, threads });
     Object.assign(facts, {
       addon: addon.path,
       isaCompiled: addon.addon.compiledIsas,
@@ -215,7 +209,7 @@ async function info(settings: TrainSettings, io: Io): Promise<number> {
       threads: backend.threads,
     });
   }
-  if (settings.json) {
+  if (options.has('json')) {
     io.out(JSON.stringify({ event: 'info', ...facts }));
     return EXIT.ok;
   }

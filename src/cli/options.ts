@@ -7,6 +7,7 @@ type Kind =
   | { type: 'number'; min: number; exclusiveMin?: boolean }
   | { type: 'intList'; min: number; max: number }
   | { type: 'choice'; choices: readonly string[] }
+  | { type: 'choiceList'; choices: readonly string[] }
   | { type: 'path' };
 
 export interface OptionSpec {
@@ -18,7 +19,7 @@ export interface OptionSpec {
   default?: string;
 }
 
-export type OptionValue = boolean | number | number[] | string;
+export type OptionValue = boolean | number | number[] | string | string[];
 export type ParsedOptions = Map<string, OptionValue>;
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
@@ -66,6 +67,13 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
         throw new UsageError(`--${spec.name} expects one of ${kind.choices.join(', ')}, got '${text}'`);
       }
       return text;
+    case 'choiceList':
+      return text.split(',').map((part) => {
+        if (!kind.choices.includes(part)) {
+          throw new UsageError(`--${spec.name} expects ${kind.choices.join(', ')} (or a comma-separated list of them), got '${part}'`);
+        }
+        return part;
+      });
   }
 }
 

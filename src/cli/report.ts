@@ -1,19 +1,16 @@
 import type { Backend } from '../backends/backend.js';
+import type { Network } from '../model/network.js';
 import type { EpochMetrics } from '../train/fit.js';
+import type { TrainSettings } from './setup.js';
 
-/** Everything the header line describes. */
+/** Everything the header lines describe. */
 export interface RunInfo {
-  sizes: readonly number[];
-  parameters: number;
+  net: Network;
   backend: Backend;
   dataDir: string;
   trainCount: number;
   validationCount: number;
-  batchSize: number;
-  learningRate: number;
-  epochs: number;
-  seed: number;
-  shuffle: boolean;
+  settings: TrainSettings;
 }
 
 export interface Summary {
@@ -38,25 +35,46 @@ export function describeBackend(backend: Backend): string {
   return backend.name === 'ts' ? 'ts' : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
 }
 
+/** `relu hidden, softmax output, cross-entropy`. */
+export function describeNetwork(net: Network): string {
+  const hidden = net.activations.slice(0, -1);
+  const hiddenText = hidden.every((a) => a === hidden[0]) ? hidden[0] : hidden.join(', ');
+  return `${hidden.length ? `${hiddenText} hidden, ` : ''}${net.activations.at(-1)} output, ${net.loss}${net.bias ? '' : ', no biases'}`;
+}
+
+function describeTraining(s: TrainSettings): string {
+  const opt = s.optimizer;
+  const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : opt.name ?? 'sgd';
+  const decay = opt.weightDecay ? `, weight decay ${opt.weightDecay}` : '';
+  const length = s.steps === undefined ? `${s.epochs} epochs` : `${count(s.steps)} steps`;
+  const sampling = { order: 'in order', shuffle: 'shuffled', random: 'random draws' }[s.sampling];
+  return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${decay}, ${length}, seed ${s.seed}, ${sampling}`;
+}
+
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */
 export function epochLine(m: EpochMetrics): string {
-  const val = m.valAccuracy === undefined ? '' : ` | val acc ${fixed4(m.valAccuracy)}  error ${fixed4(m.valError)}`;
-  return `epoch ${m.epoch}/${m.epochs}  train acc ${fixed4(m.trainAccuracy)}  error ${fixed4(m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
+  const part = (accuracy: number | undefined, error: number | undefined): string =>
+    accuracy === undefined ? `error ${fixed4(error)}` : `acc ${fixed4(accuracy)}  error ${fixed4(error)}`;
+  const val = m.valError === undefined ? '' : ` | val ${part(m.valAccuracy, m.valError)}`;
+  return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
+}
+
+/** Long runs (many short epochs, as with --steps) show about 20 epoch lines, and the last. */
+function shown(m: EpochMetrics): boolean {
+  return m.epochs <= 50 || m.epoch % Math.ceil(m.epochs / 20) === 0 || m.epoch === m.epochs;
 }
 
 export function humanReporter(write: Write): Reporter {
   return {
     header(info) {
-      write(`network ${info.sizes.join('-')} (ReLU hidden, softmax output, cross-entropy), ${count(info.parameters)} parameters`);
+      write(`network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`);
       write(
         `backend ${describeBackend(info.backend)} | data ${info.dataDir} (${count(info.trainCount)} train, ${count(info.validationCount)} validation)`,
       );
-      write(
-        `batch ${info.batchSize}, learning rate ${info.learningRate}, ${info.epochs} epochs, seed ${info.seed}, ${info.shuffle ? 'shuffled' : 'in order'}`,
-      );
+      write(describeTraining(info.settings));
     },
     epoch(metrics) {
-      write(epochLine(metrics));
+      if (shown(metrics)) write(epochLine(metrics));
     },
     done(summary) {
       write(`training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`);

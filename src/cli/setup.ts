@@ -4,16 +4,25 @@ import { selectBackend } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
 import { UsageError } from '../errors.js';
+import type { Activation, Loss } from '../backends/activations.js';
+import type { OptimizerName } from '../backends/backend.js';
+import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
+import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
+import type { FitOptions, Sampling } from '../train/fit.js';
 import type { ParsedOptions } from './options.js';
 
 /** The training options of a parsed command line, typed. */
 export interface TrainSettings {
   hidden: number[];
+  network: Omit<NetworkOptions, 'backend'>;
+  init: Init;
   epochs: number;
+  steps?: number;
   learningRate: number;
+  optimizer: NonNullable<FitOptions['optimizer']>;
   batchSize: number;
   seed: number;
-  shuffle: boolean;
+  sampling: Sampling;
   dataDir: string;
   limit?: number;
   backendName?: string;
@@ -22,14 +31,66 @@ export interface TrainSettings {
   json: boolean;
 }
 
-export function trainSettings(options: ParsedOptions): TrainSettings {
+function initOf(options: ParsedOptions): Init {
+  const name = options.get('init') as string;
+  const scale = options.get('init-scale') as number | undefined;
+  switch (name) {
+    case 'normal':
+      return { scheme: 'normal', std: scale ?? SEED_INIT_STD };
+    case 'uniform':
+      return { scheme: 'uniform', low: -(scale ?? 0.5), high: scale ?? 0.5 };
+    case 'he':
+    case 'xavier':
+      if (scale !== undefined) throw new UsageError(`--init-scale does not apply to --init ${name}`);
+      return { scheme: name };
+    default:
+      if (!name.endsWith('.json')) {
+        throw new UsageError(`--init expects ${INIT_SCHEMES.join(', ')} or a .json file of weights, got '${name}'`);
+      }
+      return readInitFile(name);
+  }
+}
+
+function samplingOf(options: ParsedOptions): Sampling {
+  const sampling = options.get('sampling') as Sampling | undefined;
+  if (options.has('shuffle') && sampling !== undefined && sampling !== 'shuffle') {
+    throw new UsageError(`--shuffle and --sampling ${sampling} contradict each other`);
+  }
+  return options.has('shuffle') ? 'shuffle' : (sampling ?? 'order');
+}
+
+function networkOf(options: ParsedOptions, hiddenLayers: number): TrainSettings['network'] {
+  if (options.has('bias') && options.has('no-bias')) throw new UsageError('--bias and --no-bias contradict each other');
+  const activations = options.get('activation') as Activation[];
+  if (activations.length !== 1 && activations.length !== hiddenLayers) {
+    throw new UsageError(`--activation lists ${activations.length} activations for ${hiddenLayers} hidden layers (give one, or one each)`);
+  }
   return {
-    hidden: options.get('hidden') as number[],
-    epochs: options.get('epochs') as number,
+    hidden: activations.length === 1 ? activations[0] : activations,
+    output: options.get('output') as Activation | undefined,
+    loss: options.get('loss') as Loss,
+    bias: !options.has('no-bias'),
+  };
+}
+
+export function trainSettings(options: ParsedOptions): TrainSettings {
+  const hidden = options.get('hidden') as number[];
+  if (options.has('steps') && options.has('epochs')) throw new UsageError('--steps and --epochs contradict each other (give one)');
+  return {
+    hidden,
+    network: networkOf(options, hidden.length),
+    init: initOf(options),
+    epochs: (options.get('epochs') as number | undefined) ?? 20,
+    steps: options.get('steps') as number | undefined,
     learningRate: options.get('lr') as number,
+    optimizer: {
+      name: options.get('optimizer') as OptimizerName,
+      momentum: options.get('momentum') as number,
+      weightDecay: options.get('weight-decay') as number,
+    },
     batchSize: options.get('batch') as number,
     seed: options.get('seed') as number,
-    shuffle: options.has('shuffle'),
+    sampling: samplingOf(options),
     dataDir: (options.get('data') as string | undefined) ?? bundledMnistDir(),
     limit: options.get('limit') as number | undefined,
     backendName: options.get('backend') as string | undefined,
@@ -45,9 +106,9 @@ const GiB = 1024 ** 3;
  * Refuses a network whose buffers (parameters, gradients, activations and error signals of a batch)
  * could not fit in memory, before anything is allocated.
  */
-export function checkMemory(sizes: readonly number[], rows: number): void {
+export function checkMemory(sizes: readonly number[], rows: number, optimizerStates = 0): void {
   const widest = Math.max(...sizes.slice(1));
-  const floats = 2 * parameterCount(sizes) + rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
+  const floats = (2 + optimizerStates) * parameterCount(sizes) + rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
   const bytes = 4 * floats;
   const limit = Math.min(totalmem() * 0.75, Math.max(freemem(), 2 * GiB));
   if (bytes > limit) {
@@ -74,6 +135,17 @@ export function prepareTraining(settings: TrainSettings, backendName = settings.
     throw new UsageError(`--batch ${settings.batchSize} is larger than the training set (${data.train.count} samples)`);
   }
   const sizes = [data.train.features, ...settings.hidden, data.train.classes];
-  checkMemory(sizes, Math.max(settings.batchSize, EVAL_ROWS));
+  const states = settings.optimizer.name === 'adam' ? 2 : settings.optimizer.name === 'momentum' ? 1 : 0;
+  checkMemory(sizes, Math.max(settings.batchSize, EVAL_ROWS), states);
   return { data, sizes, backend, fallbackReason };
+}
+
+/** The network the settings describe, on `backend`, initialised. */
+export function buildNetwork(settings: TrainSettings, sizes: readonly number[], backend: Backend): Network {
+  return new Network(sizes, { ...settings.network, backend }).initialize(settings.init, settings.seed);
+}
+
+export function fitOptions(settings: TrainSettings): FitOptions {
+  const { batchSize, learningRate, optimizer, epochs, steps, sampling, seed } = settings;
+  return { batchSize, learningRate, optimizer, epochs, steps, sampling, seed };
 }

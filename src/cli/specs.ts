@@ -1,4 +1,7 @@
+import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES } from '../backends/activations.js';
+import { OPTIMIZERS } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/select.js';
+import { SAMPLINGS } from '../train/fit.js';
 import type { OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
@@ -6,11 +9,23 @@ export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
 /** Options of every command that trains: the seed's four, then the rest. */
 export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'hidden', kind: { type: 'intList', min: 1, max: 2 ** 31 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '30' },
-  { name: 'epochs', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'passes over the training data', default: '20' },
+  { name: 'epochs', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'passes over the training data (default 20)' },
   { name: 'lr', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate; a decimal comma works too (0,1)', default: '0.1' },
   { name: 'batch', kind: { type: 'int', min: 1, max: 2 ** 24 }, value: 'N', help: 'samples per SGD step', default: '100' },
-  { name: 'seed', kind: { type: 'int', min: 0, max: 2 ** 32 - 1 }, value: 'N', help: 'seeds the initial weights and the shuffle', default: '1' },
-  { name: 'shuffle', kind: { type: 'flag' }, help: 'reshuffle the training samples every epoch (default: in order, like the seed)' },
+  { name: 'seed', kind: { type: 'int', min: 0, max: 2 ** 32 - 1 }, value: 'N', help: 'seeds the initial weights and the sampling', default: '1' },
+  { name: 'activation', kind: { type: 'choiceList', choices: HIDDEN_ACTIVATIONS }, value: 'NAME[,…]', help: 'hidden activation: relu, sigmoid, tanh, bipolar; one for all hidden layers or one each', default: 'relu' },
+  { name: 'output', kind: { type: 'choice', choices: ACTIVATIONS.filter((a) => a !== 'relu') }, value: 'NAME', help: 'output: softmax (with cross-entropy), or sigmoid, tanh, bipolar, linear (with mse; default linear)' },
+  { name: 'loss', kind: { type: 'choice', choices: LOSSES }, value: 'NAME', help: 'cross-entropy, or mse: ½·Σ(y − t)² per sample against one-hot or given targets', default: 'cross-entropy' },
+  { name: 'no-bias', kind: { type: 'flag' }, help: 'no biases (the tutorial network has none)' },
+  { name: 'bias', kind: { type: 'flag' }, help: 'biases on every layer (the default)' },
+  { name: 'init', kind: { type: 'path' }, value: 'NAME|FILE', help: 'initial weights: normal, he, xavier, uniform, or a JSON file of weights', default: 'normal' },
+  { name: 'init-scale', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'std of normal (default 0.1, the seed\'s) or half-width of uniform (default 0.5)' },
+  { name: 'optimizer', kind: { type: 'choice', choices: OPTIMIZERS }, value: 'NAME', help: 'sgd, momentum or adam', default: 'sgd' },
+  { name: 'momentum', kind: { type: 'number', min: 0 }, value: 'X', help: "momentum's μ", default: '0.9' },
+  { name: 'weight-decay', kind: { type: 'number', min: 0 }, value: 'X', help: 'L2 decay of the weights (not the biases)', default: '0' },
+  { name: 'sampling', kind: { type: 'choice', choices: SAMPLINGS }, value: 'NAME', help: 'order (like the seed), shuffle (every epoch), or random (draws with replacement)' },
+  { name: 'shuffle', kind: { type: 'flag' }, help: 'the same as --sampling shuffle' },
+  { name: 'steps', kind: { type: 'int', min: 1, max: 2 ** 40 }, value: 'N', help: 'train N steps (batches) in all instead of --epochs' },
   { name: 'data', kind: { type: 'path' }, value: 'DIR', help: 'a folder with the four MNIST IDX files (plain or .gz); default: the bundled MNIST' },
   { name: 'limit', kind: { type: 'int', min: 1, max: 2 ** 31 }, value: 'N', help: 'use only the first N training samples' },
   { name: 'backend', kind: { type: 'choice', choices: BACKEND_NAMES }, value: 'NAME', help: 'native, ts, or auto (native if built; env BACKPROP_BACKEND)' },

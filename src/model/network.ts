@@ -1,63 +1,111 @@
-import { layerOffsets, parameterCount, Workspace, type Backend, type Layered } from '../backends/backend.js';
-import { sgdUpdate, TsBackend } from '../backends/ts.js';
+import { HIDDEN_ACTIVATIONS, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
+import { layerOffsets, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
+import { optimizerStep, TsBackend } from '../backends/ts.js';
 import { UsageError } from '../errors.js';
+import { initialize, type Init } from './init.js';
 import { argmaxRow } from './metrics.js';
-import { Rng } from './rng.js';
 
 /** One layer's parameters, as views into `Network.params`. */
 export interface Layer {
   inputs: number;
   outputs: number;
+  activation: Activation;
   /** `inputs × outputs`, row-major. */
   weight: Float32Array;
-  bias: Float32Array;
+  /** Null when the network has no biases. */
+  bias: Float32Array | null;
+}
+
+export interface NetworkOptions {
+  /** The hidden layers' activation, or one per hidden layer. Default relu. */
+  hidden?: Activation | readonly Activation[];
+  /** Default softmax (with cross-entropy), or linear with MSE. */
+  output?: Activation;
+  /** Default cross-entropy. */
+  loss?: Loss;
+  /** Default true. */
+  bias?: boolean;
+  /** Default the TypeScript backend. */
+  backend?: Backend;
 }
 
 /** The seed's default weight scale: `np.random.randn(…) / 10`. */
 export const SEED_INIT_STD = 0.1;
 
+function activationsOf(layerCount: number, options: NetworkOptions): { activations: Activation[]; loss: Loss } {
+  const loss = options.loss ?? 'cross-entropy';
+  const output = options.output ?? (loss === 'cross-entropy' ? 'softmax' : 'linear');
+  if (loss === 'cross-entropy' && output !== 'softmax') {
+    throw new UsageError(`the cross-entropy error needs a softmax output, not ${output} (use --loss mse for ${output})`);
+  }
+  if (loss === 'mse' && !(MSE_OUTPUTS as readonly string[]).includes(output)) {
+    throw new UsageError(`the mse error needs a ${MSE_OUTPUTS.join(', ')} output, not ${output}`);
+  }
+  const hidden = options.hidden ?? 'relu';
+  const hiddenList = typeof hidden === 'string' ? new Array<Activation>(layerCount - 1).fill(hidden) : [...hidden];
+  if (hiddenList.length !== layerCount - 1) {
+    throw new UsageError(`${hiddenList.length} hidden activations given for ${layerCount - 1} hidden layers`);
+  }
+  for (const activation of hiddenList) {
+    if (!(HIDDEN_ACTIVATIONS as readonly string[]).includes(activation)) {
+      throw new UsageError(`a hidden layer cannot use ${activation} (expected ${HIDDEN_ACTIVATIONS.join(', ')})`);
+    }
+  }
+  return { activations: [...hiddenList, output], loss };
+}
+
 /**
- * A fully connected network — ReLU hidden layers, a softmax output, cross-entropy error — after the
- * seed's `NN` class: `sizes` is `[input, hidden…, output]`, e.g. `[784, 30, 10]`. All parameters
- * live in one Float32Array; `layers[l].weight` and `.bias` (the seed's `w1 b1 w2 b2`) are views.
+ * A fully connected network after the seed's `NN` class: `sizes` is `[input, hidden…, output]`,
+ * e.g. `[784, 30, 10]`; by default ReLU hidden layers, a softmax output and the cross-entropy error.
+ * All parameters live in one Float32Array; `layers[l].weight` and `.bias` (the seed's `w1 b1 w2 b2`)
+ * are views into it.
  */
 export class Network implements Layered {
   readonly sizes: readonly number[];
+  readonly activations: readonly Activation[];
+  readonly loss: Loss;
+  readonly bias: boolean;
   readonly params: Float32Array;
   readonly layers: Layer[];
   backend: Backend;
 
-  constructor(sizes: readonly number[], backend: Backend = new TsBackend()) {
+  constructor(sizes: readonly number[], options: NetworkOptions = {}) {
     if (sizes.length < 2) throw new UsageError('a network needs at least an input and an output size');
     for (const size of sizes) {
       if (!Number.isInteger(size) || size < 1) throw new UsageError(`layer sizes must be positive integers, got ${size}`);
     }
     this.sizes = [...sizes];
-    this.params = new Float32Array(parameterCount(sizes));
-    this.layers = layerOffsets(sizes).map((l) => ({
+    const { activations, loss } = activationsOf(sizes.length - 1, options);
+    this.activations = activations;
+    this.loss = loss;
+    this.bias = options.bias ?? true;
+    this.params = new Float32Array(parameterCount(sizes, this.bias));
+    this.layers = layerOffsets(sizes, this.bias).map((l, i) => ({
       inputs: l.inputs,
       outputs: l.outputs,
+      activation: activations[i],
       weight: this.params.subarray(l.weight, l.weight + l.inputs * l.outputs),
-      bias: this.params.subarray(l.bias, l.bias + l.outputs),
+      bias: this.bias ? this.params.subarray(l.bias, l.bias + l.outputs) : null,
     }));
-    this.backend = backend;
+    this.backend = options.backend ?? new TsBackend();
   }
 
   get parameterCount(): number {
     return this.params.length;
   }
 
-  /** Weights from a normal distribution (mean 0, `std`), biases 0, drawn layer by layer from a seeded RNG. */
+  /** The seed's initialisation: weights normal(0, `std`), biases 0, drawn layer by layer from a seeded RNG. */
   initWeights(seed: number, std: number = SEED_INIT_STD): this {
-    const rng = new Rng(seed);
-    for (const layer of this.layers) {
-      for (let i = 0; i < layer.weight.length; i++) layer.weight[i] = rng.normal() * std;
-      layer.bias.fill(0);
-    }
+    return this.initialize({ scheme: 'normal', std }, seed);
+  }
+
+  /** Weights by `init` (normal, he, xavier, uniform, or given), biases 0 unless given. */
+  initialize(init: Init, seed: number): this {
+    initialize(this.layers, init, seed);
     return this;
   }
 
-  /** Every layer's output for the rows of `x` (`rows × sizes[0]`); the last is the softmax probabilities. */
+  /** Every layer's output for the rows of `x` (`rows × sizes[0]`); the last is the network's output. */
   forward(x: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array[] {
     const rows = this.rowsOf(x);
     this.backend.forward(this, x, rows, ws);
@@ -65,27 +113,27 @@ export class Network implements Layered {
   }
 
   /**
-   * The mean gradient of the cross-entropy over the batch `x, labels` with respect to every
-   * parameter (the seed's `calculate_dE`), in the layout of `params`.
+   * The mean gradient of the error over the batch `x, labels` (or `targets` under MSE) with respect
+   * to every parameter (the seed's `calculate_dE`), in the layout of `params`.
    */
-  gradients(x: Float32Array, labels: Uint8Array, ws: Workspace = this.workspaceFor(x)): Float32Array {
+  gradients(x: Float32Array, labels?: Uint8Array, targets?: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array {
     const rows = this.rowsOf(x);
     this.backend.forward(this, x, rows, ws);
-    this.backend.gradients(this, x, labels, rows, ws);
+    this.backend.gradients(this, { x, labels, targets, count: rows }, ws);
     return ws.grads.slice();
   }
 
   /** One SGD step, `params ← params − learningRate · grads` (the seed's `backprop`). */
   backprop(grads: Float32Array, learningRate: number): void {
-    sgdUpdate(this.params, grads, learningRate);
+    optimizerStep(this, grads, sgd(learningRate), new OptimizerState(0, 'sgd'));
   }
 
   /** The predicted class of every row of `x`. */
   predict(x: Float32Array): Uint8Array {
-    const probs = this.forward(x).at(-1)!;
+    const outputs = this.forward(x).at(-1)!;
     const classes = this.sizes.at(-1)!;
     const predicted = new Uint8Array(this.rowsOf(x));
-    for (let r = 0; r < predicted.length; r++) predicted[r] = argmaxRow(probs, r, classes);
+    for (let r = 0; r < predicted.length; r++) predicted[r] = argmaxRow(outputs, r, classes);
     return predicted;
   }
 
@@ -96,7 +144,7 @@ export class Network implements Layered {
   }
 
   private workspaceFor(x: Float32Array): Workspace {
-    return new Workspace(this.sizes, this.rowsOf(x));
+    return new Workspace(this.sizes, this.rowsOf(x), this.bias);
   }
 }
 

@@ -1,4 +1,4 @@
-import { Workspace, EVAL_ROWS, type Samples } from '../backends/backend.js';
+import { OPTIMIZERS, OptimizerState, sgd, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
 import { UsageError } from '../errors.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
@@ -6,7 +6,10 @@ import { Rng } from '../model/rng.js';
 export interface EpochMetrics {
   epoch: number;
   epochs: number;
-  trainAccuracy: number;
+  /** SGD steps (batches) taken so far. */
+  steps: number;
+  /** Only when the data have class labels. */
+  trainAccuracy?: number;
   trainError: number;
   valAccuracy?: number;
   valError?: number;
@@ -16,17 +19,29 @@ export interface EpochMetrics {
   evalSeconds: number;
 }
 
+/**
+ * How each epoch visits the training samples: `order` (0, 1, 2, …, like the seed), `shuffle` (a new
+ * permutation every epoch), or `random` (draws with replacement, the tutorial's "one randomly chosen
+ * training vector per step").
+ */
+export const SAMPLINGS = ['order', 'shuffle', 'random'] as const;
+export type Sampling = (typeof SAMPLINGS)[number];
+
 export interface FitOptions {
   validation?: Samples;
   /** Default 100, as in the seed. */
   batchSize?: number;
   /** Default 0.1, as in the seed. */
   learningRate?: number;
+  /** Default plain SGD, as in the seed. */
+  optimizer?: Partial<Omit<OptimizerSettings, 'learningRate'>>;
   /** Default 20, as in the seed. */
   epochs?: number;
-  /** Reshuffle the training samples every epoch; by default they are taken in order, like the seed. */
-  shuffle?: boolean;
-  /** Seeds the shuffle (the weights are seeded by `Network.initWeights`). */
+  /** Train this many SGD steps in all instead of whole epochs (the last epoch is cut short). */
+  steps?: number;
+  /** Default `order`. */
+  sampling?: Sampling;
+  /** Seeds the sampling (the weights are seeded by `Network.initWeights`). */
   seed?: number;
   onEpoch?: (metrics: EpochMetrics) => void;
   /** Called about 50 times an epoch while it trains. */
@@ -48,39 +63,61 @@ export interface FitResult {
   totalSeconds: number;
 }
 
-/** The order in which epoch `epoch` visits the samples when shuffling: a function of seed and epoch only. */
+/** The order in which epoch `epoch` visits `count` samples: a function of seed and epoch only. */
+export function sampleOrder(sampling: Sampling, count: number, length: number, seed: number, epoch: number): Uint32Array | null {
+  const rng = new Rng((seed ^ Math.imul(epoch, 0x9e3779b9)) >>> 0);
+  if (sampling === 'random') return Uint32Array.from({ length }, () => rng.below(count));
+  if (sampling === 'order') return length === count ? null : Uint32Array.from({ length }, (_, i) => i);
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
+  rng.shuffle(order);
+  return order.subarray(0, length);
+}
+
+/** The seed's shuffle of epoch `epoch`. */
 export function shuffledOrder(count: number, seed: number, epoch: number): Uint32Array {
-  const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  new Rng((seed ^ Math.imul(epoch, 0x9e3779b9)) >>> 0).shuffle(order);
-  return order;
+  return sampleOrder('shuffle', count, count, seed, epoch)!;
+}
+
+function optimizerSettings(learningRate: number, overrides: FitOptions['optimizer'] = {}): OptimizerSettings {
+  const settings = { ...sgd(learningRate), ...overrides };
+  if (!(OPTIMIZERS as readonly string[]).includes(settings.name)) throw new UsageError(`unknown optimizer '${settings.name}'`);
+  return settings;
 }
 
 /**
- * Minibatch SGD over `train` for a number of epochs (the seed's `NN.fit`), evaluating accuracy and
- * error on the training and validation data after every epoch.
+ * Minibatch training over `train` for a number of epochs or steps (the seed's `NN.fit`), evaluating
+ * the error (and accuracy, with labels) on the training and validation data after every epoch.
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
-  const { validation, batchSize = 100, learningRate = 0.1, epochs = 20, shuffle = false, seed = 1, onEpoch, onProgress } = options;
+  const { validation, batchSize = 100, learningRate = 0.1, epochs = 20, steps, sampling = 'order', seed = 1, onEpoch, onProgress } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
   if (batchSize > train.count) {
     throw new UsageError(`batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   }
+  const optimizer = optimizerSettings(learningRate, options.optimizer);
   const started = performance.now();
-  const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS));
+  const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS), net.bias);
+  const state = new OptimizerState(net.parameterCount, optimizer.name);
+  const stepsPerEpoch = Math.ceil(train.count / batchSize);
+  const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
   const history: EpochMetrics[] = [];
   let trainSeconds = 0;
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const order = shuffle ? shuffledOrder(train.count, seed, epoch) : null;
+  let stepsDone = 0;
+  for (let epoch = 1; epoch <= totalEpochs; epoch++) {
+    const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - stepsDone);
+    const samples = Math.min(train.count, epochSteps * batchSize);
+    const order = sampleOrder(sampling, train.count, samples, seed, epoch);
+    const progress = onProgress && ((samplesDone: number) => onProgress({ epoch, epochs: totalEpochs, samplesDone, samples }));
     const epochStart = performance.now();
-    const progress = onProgress && ((samplesDone: number) => onProgress({ epoch, epochs, samplesDone, samples: train.count }));
-    await net.backend.trainEpoch(net, train, { batchSize, learningRate, order, onProgress: progress }, ws);
+    await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress }, ws);
+    stepsDone += epochSteps;
     const evalStart = performance.now();
     const onTrain = await net.backend.evaluate(net, train, ws);
     const onValidation = validation ? await net.backend.evaluate(net, validation, ws) : undefined;
     const metrics: EpochMetrics = {
       epoch,
-      epochs,
+      epochs: totalEpochs,
+      steps: stepsDone,
       trainAccuracy: onTrain.accuracy,
       trainError: onTrain.error,
       valAccuracy: onValidation?.accuracy,
