@@ -6,9 +6,10 @@ import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
-import { describeBackend, humanReporter, jsonReporter } from './report.js';
-import { buildNetwork, fitOptions, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
-import { BENCH_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { describeBackend, describeNetwork, humanReporter, jsonReporter } from './report.js';
+import { buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
+import { BENCH_OPTIONS, GRADCHECK_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { markdown, terminalHeader, terminalLine } from '../bench/report.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -46,6 +47,11 @@ const COMMANDS: Record<string, Command> = {
     options: BENCH_OPTIONS,
     run: (options, io) => bench(options, io),
   },
+  gradcheck: {
+    summary: 'check the analytic gradient of every parameter tensor against finite differences (float64)',
+    options: GRADCHECK_OPTIONS,
+    run: (options, io) => gradcheckCommand(options, io),
+  },
   info: {
     summary: 'the CPU, the native ISAs compiled, supported and selected, and the thread count',
     options: TRAIN_OPTIONS.filter((spec) => ['isa', 'threads', 'json'].includes(spec.name)),
@@ -67,7 +73,7 @@ function usage(): string {
     'commands:',
     ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
     '',
-    'run `backprop <command> --help` for its options; exit codes: 0 done, 1 runtime error, 2 usage error',
+    'run `backprop <command> --help` for its options; exit codes: 0 done, 1 runtime error (or a failed gradcheck), 2 usage error',
   ].join('\n');
 }
 
@@ -240,4 +246,27 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
   for (const note of report.notes) io.err(`backprop: ${note}`);
   if (!json) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
   return EXIT.ok;
+}
+
+async function gradcheckCommand(options: ParsedOptions, io: Io): Promise<number> {
+  const hidden = options.get('hidden') as number[];
+  const sizes = [options.get('inputs') as number, ...hidden, options.get('outputs') as number];
+  const { backend } = selectBackend(options.get('backend') as string | undefined, {
+    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
+    threads: options.get('threads') as number | undefined,
+  });
+  const network = networkOf(options, hidden.length);
+  const tolerance = options.get('tolerance') as number;
+  const checks = gradcheck({ sizes, network, backend, rows: options.get('rows') as number, seed: options.get('seed') as number });
+  const passed = checks.every((check) => check.relativeError <= tolerance);
+  if (options.has('json')) {
+    for (const check of checks) io.out(JSON.stringify({ event: 'tensor', ...check }));
+    io.out(JSON.stringify({ event: 'done', passed, tolerance, backend: backend.name, isa: backend.isa }));
+  } else {
+    const net = new Network(sizes, network);
+    io.out(`gradient check of ${sizes.join('-')} (${describeNetwork(net)}) on ${describeBackend(backend)}, ${options.get('rows')} samples`);
+    for (const check of checks) io.out(`  ${check.tensor.padEnd(16)} largest relative error ${check.relativeError.toExponential(2)}`);
+    io.out(passed ? `passed (tolerance ${tolerance})` : `FAILED: above the tolerance ${tolerance}`);
+  }
+  return passed ? EXIT.ok : EXIT.runtime;
 }

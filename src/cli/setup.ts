@@ -59,7 +59,7 @@ function samplingOf(options: ParsedOptions): Sampling {
   return options.has('shuffle') ? 'shuffle' : (sampling ?? 'order');
 }
 
-function networkOf(options: ParsedOptions, hiddenLayers: number): TrainSettings['network'] {
+export function networkOf(options: ParsedOptions, hiddenLayers: number): TrainSettings['network'] {
   if (options.has('bias') && options.has('no-bias')) throw new UsageError('--bias and --no-bias contradict each other');
   const activations = options.get('activation') as Activation[];
   if (activations.length !== 1 && activations.length !== hiddenLayers) {

@@ -45,3 +45,13 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'where latest.json and latest.md are written', default: 'bench/results' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
 ];
+
+/** Options of `backprop gradcheck`: the network's options of `train`, on a small random problem. */
+export const GRADCHECK_OPTIONS: readonly OptionSpec[] = [
+  { name: 'hidden', kind: { type: 'intList', min: 1, max: 64 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '5,4' },
+  { name: 'inputs', kind: { type: 'int', min: 1, max: 64 }, value: 'N', help: 'inputs of the random problem', default: '7' },
+  { name: 'outputs', kind: { type: 'int', min: 1, max: 64 }, value: 'N', help: 'outputs (classes) of the random problem', default: '3' },
+  { name: 'rows', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'samples in the batch', default: '6' },
+  ...TRAIN_OPTIONS.filter((spec) => ['activation', 'output', 'loss', 'no-bias', 'bias', 'backend', 'isa', 'threads', 'seed', 'json'].includes(spec.name)),
+  { name: 'tolerance', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'largest relative error that passes', default: '1e-4' },
+];
