@@ -8,7 +8,8 @@ import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, describeNetwork, humanReporter, jsonReporter } from './report.js';
 import { buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
-import { BENCH_OPTIONS, GRADCHECK_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { markdown, terminalHeader, terminalLine } from '../bench/report.js';
@@ -46,6 +47,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'time native (every ISA, 1 and all threads), ts and the optional peers; write bench/results/',
     options: BENCH_OPTIONS,
     run: (options, io) => bench(options, io),
+  },
+  example: {
+    summary: 'run a worked example: `backprop example tutorial [--bias]`, the classic 3-2-1 network',
+    options: EXAMPLE_OPTIONS,
+    run: (options, io) => tutorialCommand(options, io),
   },
   gradcheck: {
     summary: 'check the analytic gradient of every parameter tensor against finite differences (float64)',
@@ -92,7 +98,11 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     const name = explicit ? argv[0] : 'train';
     const command = COMMANDS[name];
     if (!command) throw new UsageError(`unknown command '${name}' (expected ${Object.keys(COMMANDS).join(', ')})`);
-    const args = explicit ? argv.slice(1) : argv;
+    let args = explicit ? argv.slice(1) : argv;
+    if (name === 'example') {
+      if (args[0] !== 'tutorial') throw new UsageError(`unknown example '${args[0] ?? ''}' (the one example is: tutorial)`);
+      args = args.slice(1);
+    }
     if (args.includes('--help') || args.includes('-h')) {
       io.out(`usage: backprop ${name} [options]\n${command.summary}\n\noptions:\n${helpText(command.options)}`);
       return EXIT.ok;
@@ -269,4 +279,38 @@ async function gradcheckCommand(options: ParsedOptions, io: Io): Promise<number>
     io.out(passed ? `passed (tolerance ${tolerance})` : `FAILED: above the tolerance ${tolerance}`);
   }
   return passed ? EXIT.ok : EXIT.runtime;
+}
+
+async function tutorialCommand(options: ParsedOptions, io: Io): Promise<number> {
+  const { backend } = selectBackend(options.get('backend') as string | undefined, {
+    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
+    threads: options.get('threads') as number | undefined,
+  });
+  const bias = options.has('bias');
+  const steps = options.get('steps') as number;
+  const rows = await runTutorial({ bias, steps, learningRate: options.get('lr') as number, seed: options.get('seed') as number, backend });
+  // (−1,−1,−1) and (1,1,1) are each other's negation yet both want −1: without biases the network is
+  // an odd function, f(−x) = −f(x), so at best they come out near 0, one on each side.
+  const symmetric = (row: (typeof rows)[number]): boolean => row.input.every((v) => v === row.input[0]);
+  const judged = bias ? rows : rows.filter((row) => !symmetric(row));
+  const signs = judged.filter((row) => Math.sign(row.output) === Math.sign(row.target)).length;
+  if (options.has('json')) {
+    for (const row of rows) io.out(JSON.stringify({ event: 'output', ...row }));
+    io.out(JSON.stringify({ event: 'done', bias, steps, signsRight: signs, judged: judged.length }));
+    return EXIT.ok;
+  }
+  io.out(`the tutorial's 3-2-1 network (bipolar, ${bias ? 'with biases, uniform ±0.5 start' : "no biases, the tutorial's weights"}), ${steps.toLocaleString('en-US')} online steps`);
+  io.out('input        target   output');
+  for (const row of rows) {
+    const input = row.input.map((v) => (v > 0 ? ' 1' : '-1')).join(' ');
+    io.out(`${input}     ${row.target > 0 ? ' 1' : '-1'}   ${row.output >= 0 ? ' ' : ''}${row.output.toFixed(4)}`);
+  }
+  if (bias) {
+    io.out(`${signs} of 8 outputs have the target's sign`);
+  } else {
+    const pair = rows.filter(symmetric).map((row) => row.output.toFixed(4));
+    io.out(`${signs} of the other 6 outputs have the target's sign; (-1,-1,-1) and (1,1,1) both want -1, but without`);
+    io.out(`biases the network is odd, f(-x) = -f(x), so they can only come out near 0: ${pair.join(' and ')}. Try --bias.`);
+  }
+  return EXIT.ok;
 }

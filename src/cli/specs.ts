@@ -55,3 +55,11 @@ export const GRADCHECK_OPTIONS: readonly OptionSpec[] = [
   ...TRAIN_OPTIONS.filter((spec) => ['activation', 'output', 'loss', 'no-bias', 'bias', 'backend', 'isa', 'threads', 'seed', 'json'].includes(spec.name)),
   { name: 'tolerance', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'largest relative error that passes', default: '1e-4' },
 ];
+
+/** Options of `backprop example tutorial`. */
+export const EXAMPLE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'bias', kind: { type: 'flag' }, help: 'add biases (weights then start uniform in [−0.5, 0.5])' },
+  { name: 'steps', kind: { type: 'int', min: 1, max: 10_000_000 }, value: 'N', help: 'online steps, one random vector each', default: '10000' },
+  { name: 'lr', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate', default: '0.01' },
+  ...TRAIN_OPTIONS.filter((spec) => ['seed', 'backend', 'isa', 'threads', 'json'].includes(spec.name)),
+];
