@@ -128,7 +128,7 @@ async function train(settings: TrainSettings, io: Io): Promise<number> {
     backend,
     dataDir: data.dir,
     trainCount: data.train.count,
-    validationCount: data.test.count,
+    validationCount: data.test?.count ?? 0,
     settings,
   });
   const result = await fit(net, data.train, {

@@ -3,6 +3,7 @@ import { EVAL_ROWS, parameterCount, type Backend } from '../backends/backend.js'
 import { selectBackend } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
+import { loadCsv, type Normalization } from '../data/csv.js';
 import { UsageError } from '../errors.js';
 import type { Activation, Loss } from '../backends/activations.js';
 import type { OptimizerName } from '../backends/backend.js';
@@ -24,6 +25,7 @@ export interface TrainSettings {
   seed: number;
   sampling: Sampling;
   dataDir: string;
+  csv: { target?: string[]; normalize?: Normalization; valSplit?: number };
   limit?: number;
   backendName?: string;
   isa?: string;
@@ -73,6 +75,21 @@ export function networkOf(options: ParsedOptions, hiddenLayers: number): TrainSe
   };
 }
 
+function csvOf(options: ParsedOptions): TrainSettings['csv'] {
+  const valSplit = options.get('val-split') as number | undefined;
+  if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
+  const data = options.get('data') as string | undefined;
+  const csv = data !== undefined && /\.(csv|tsv)$/.test(data);
+  for (const name of ['target', 'normalize', 'val-split']) {
+    if (options.has(name) && !csv) throw new UsageError(`--${name} applies to CSV data only (--data file.csv)`);
+  }
+  return {
+    target: (options.get('target') as string | undefined)?.split(','),
+    normalize: options.get('normalize') as Normalization | undefined,
+    valSplit,
+  };
+}
+
 export function trainSettings(options: ParsedOptions): TrainSettings {
   const hidden = options.get('hidden') as number[];
   if (options.has('steps') && options.has('epochs')) throw new UsageError('--steps and --epochs contradict each other (give one)');
@@ -92,6 +109,7 @@ export function trainSettings(options: ParsedOptions): TrainSettings {
     seed: options.get('seed') as number,
     sampling: samplingOf(options),
     dataDir: (options.get('data') as string | undefined) ?? bundledMnistDir(),
+    csv: csvOf(options),
     limit: options.get('limit') as number | undefined,
     backendName: options.get('backend') as string | undefined,
     isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
@@ -119,6 +137,14 @@ export function checkMemory(sizes: readonly number[], rows: number, optimizerSta
   }
 }
 
+/** MNIST-style IDX folders, or a CSV/TSV file. */
+function loadData(settings: TrainSettings): MnistSplits {
+  if (!/\.(csv|tsv)$/.test(settings.dataDir)) return loadMnist(settings.dataDir);
+  const targetKind = settings.network.loss === 'mse' ? 'values' : 'classes';
+  const { train, test } = loadCsv(settings.dataDir, { ...settings.csv, targetKind });
+  return { train, test, dir: settings.dataDir };
+}
+
 export interface Prepared {
   data: MnistSplits;
   sizes: number[];
@@ -129,12 +155,12 @@ export interface Prepared {
 /** Loads the data, sizes the network and picks the backend for a training command. */
 export function prepareTraining(settings: TrainSettings, backendName = settings.backendName): Prepared {
   const { backend, fallbackReason } = selectBackend(backendName, { isa: settings.isa, threads: settings.threads });
-  const loaded = loadMnist(settings.dataDir);
+  const loaded = loadData(settings);
   const data = settings.limit ? { ...loaded, train: takeFirst(loaded.train, settings.limit) } : loaded;
   if (settings.batchSize > data.train.count) {
     throw new UsageError(`--batch ${settings.batchSize} is larger than the training set (${data.train.count} samples)`);
   }
-  const sizes = [data.train.features, ...settings.hidden, data.train.classes];
+  const sizes = [data.train.features, ...settings.hidden, data.train.outputs];
   const states = settings.optimizer.name === 'adam' ? 2 : settings.optimizer.name === 'momentum' ? 1 : 0;
   checkMemory(sizes, Math.max(settings.batchSize, EVAL_ROWS), states);
   return { data, sizes, backend, fallbackReason };

@@ -2,6 +2,7 @@ import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES } from '../backends/activations
 import { OPTIMIZERS } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
+import { NORMALIZATIONS } from '../data/csv.js';
 import type { OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
@@ -26,8 +27,11 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'sampling', kind: { type: 'choice', choices: SAMPLINGS }, value: 'NAME', help: 'order (like the seed), shuffle (every epoch), or random (draws with replacement)' },
   { name: 'shuffle', kind: { type: 'flag' }, help: 'the same as --sampling shuffle' },
   { name: 'steps', kind: { type: 'int', min: 1, max: 2 ** 40 }, value: 'N', help: 'train N steps (batches) in all instead of --epochs' },
-  { name: 'data', kind: { type: 'path' }, value: 'DIR', help: 'a folder with the four MNIST IDX files (plain or .gz); default: the bundled MNIST' },
+  { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'a folder with the four MNIST IDX files (plain or .gz), or a .csv/.tsv file; default: the bundled MNIST' },
   { name: 'limit', kind: { type: 'int', min: 1, max: 2 ** 31 }, value: 'N', help: 'use only the first N training samples' },
+  { name: 'target', kind: { type: 'path' }, value: 'COL[,COL…]', help: 'CSV: the label column (cross-entropy) or target columns (mse); default the last' },
+  { name: 'normalize', kind: { type: 'choice', choices: NORMALIZATIONS }, value: 'NAME', help: 'CSV: scale features by minmax or zscore, fitted on the training rows' },
+  { name: 'val-split', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'CSV: hold out the last fraction X of the rows for validation' },
   { name: 'backend', kind: { type: 'choice', choices: BACKEND_NAMES }, value: 'NAME', help: 'native, ts, or auto (native if built; env BACKPROP_BACKEND)' },
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'force the native kernels to avx512, avx2, neon or scalar (env BACKPROP_ISA)' },
   { name: 'threads', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'native threads (default: all available)' },

@@ -1,15 +1,17 @@
 import { DataError } from '../errors.js';
 import type { IdxArray } from './idx.js';
 
-/** Samples as rows of float32 features and integer class labels. */
+/** Samples as rows of float32 features, with integer class labels or target vectors. */
 export interface Dataset {
   /** `count × features`, row-major. */
   x: Float32Array;
-  labels: Uint8Array;
+  labels?: Uint8Array;
+  /** `count × outputs`, row-major, for regression. */
+  targets?: Float32Array;
   count: number;
   features: number;
-  /** Number of classes the labels are drawn from (`max label + 1` over the whole set). */
-  classes: number;
+  /** The network's outputs: the number of classes (`max label + 1` over the whole set), or of target columns. */
+  outputs: number;
 }
 
 /** Pairs an images IDX array (N × rows × cols) with a labels IDX array (N); pixels are scaled to [0, 1]. */
@@ -31,16 +33,21 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { imag
   for (let i = 0; i < pixels.length; i++) x[i] = pixels[i] / 255;
   let maxLabel = 0;
   for (const label of labels.data) if (label > maxLabel) maxLabel = label;
-  return { x, labels: labels.data, count, features, classes: maxLabel + 1 };
+  return { x, labels: labels.data, count, features, outputs: maxLabel + 1 };
+}
+
+/** Samples `start…end` of `data` (views, no copy). */
+export function slice(data: Dataset, start: number, end: number): Dataset {
+  return {
+    ...data,
+    x: data.x.subarray(start * data.features, end * data.features),
+    labels: data.labels?.subarray(start, end),
+    targets: data.targets?.subarray(start * data.outputs, end * data.outputs),
+    count: end - start,
+  };
 }
 
 /** The first `n` samples of `data` (views, no copy). */
 export function takeFirst(data: Dataset, n: number): Dataset {
-  if (n >= data.count) return data;
-  return {
-    ...data,
-    x: data.x.subarray(0, n * data.features),
-    labels: data.labels.subarray(0, n),
-    count: n,
-  };
+  return n >= data.count ? data : slice(data, 0, n);
 }

@@ -7,8 +7,9 @@ import { readIdx } from './idx.js';
 
 export interface MnistSplits {
   train: Dataset;
-  test: Dataset;
-  /** The folder the files were read from. */
+  /** Absent when the data have no validation part. */
+  test?: Dataset;
+  /** The folder or file the data were read from. */
   dir: string;
 }
 
@@ -53,6 +54,6 @@ export function loadMnist(dir: string = bundledMnistDir()): MnistSplits {
   if (train.features !== test.features) {
     throw new DataError(`${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`);
   }
-  const classes = Math.max(train.classes, test.classes);
-  return { train: { ...train, classes }, test: { ...test, classes }, dir };
+  const outputs = Math.max(train.outputs, test.outputs);
+  return { train: { ...train, outputs }, test: { ...test, outputs }, dir };
 }
