@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { takeFirst } from '../src/data/dataset.js';
 import { parseIdx, readIdx } from '../src/data/idx.js';
 import { loadMnist } from '../src/data/mnist.js';
+import { loadCsv } from '../src/data/csv.js';
 import { DataError } from '../src/errors.js';
 import { idxBytes, realMnist, tempDir, writeTinyIdxSet } from './helpers.js';
 
@@ -58,11 +59,11 @@ describe('MNIST folders', () => {
     for (const gz of [false, true]) {
       const { train, test } = loadMnist(writeTinyIdxSet({ gz }));
       expect(train.count).toBe(12);
-      expect(test.count).toBe(6);
+      expect(test!.count).toBe(6);
       expect(train.features).toBe(16);
-      expect(train.classes).toBe(3);
+      expect(train.outputs).toBe(3);
       expect(train.x[1]).toBeCloseTo(37 / 255, 7);
-      expect(Array.from(train.labels.subarray(0, 4))).toEqual([0, 1, 2, 0]);
+      expect(Array.from(train.labels!.subarray(0, 4))).toEqual([0, 1, 2, 0]);
     }
   });
 
@@ -87,11 +88,56 @@ describe('MNIST folders', () => {
 
   it('the bundled MNIST has 60,000 + 10,000 28×28 images of 10 classes', () => {
     const { train, test } = realMnist();
-    expect([train.count, test.count, train.features, train.classes]).toEqual([60000, 10000, 784, 10]);
+    expect([train.count, test!.count, train.features, train.outputs]).toEqual([60000, 10000, 784, 10]);
     let max = 0;
     for (const v of train.x) max = Math.max(max, v);
     expect(max).toBe(1);
-    expect(Array.from(train.labels.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]);
-    expect(Array.from(test.labels.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
+    expect(Array.from(train.labels!.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]);
+    expect(Array.from(test!.labels!.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
+  });
+});
+
+describe('CSV files', () => {
+  const write = (name: string, text: string): string => {
+    const path = join(tempDir(), name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('reads a header, features and a class column (the last by default)', () => {
+    const { train, test, features } = loadCsv(write('a.csv', 'x,y,label\n1,2,0\n3,4,1\n5,6,2\n'), { targetKind: 'classes' });
+    expect(features).toEqual(['x', 'y']);
+    expect(Array.from(train.x)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(train.labels!)).toEqual([0, 1, 2]);
+    expect(train.outputs).toBe(3);
+    expect(test).toBeUndefined();
+  });
+
+  it('reads TSV without a header, names target columns, and holds out the last rows', () => {
+    const path = write('b.tsv', '1\t10\t0.5\n2\t20\t1.5\n3\t30\t2.5\n4\t40\t3.5\n');
+    const { train, test } = loadCsv(path, { targetKind: 'values', target: ['0', '2'], valSplit: 0.25 });
+    expect(train.count).toBe(3);
+    expect(Array.from(train.x)).toEqual([10, 20, 30]);
+    expect(Array.from(train.targets!)).toEqual([1, 0.5, 2, 1.5, 3, 2.5]);
+    expect(test!.count).toBe(1);
+    expect(Array.from(test!.targets!)).toEqual([4, 3.5]);
+  });
+
+  it('fits min-max and z-score on the training rows only', () => {
+    const path = write('c.csv', 'x,t\n0,0\n10,1\n20,0\n100,1\n');
+    const minmax = loadCsv(path, { targetKind: 'classes', normalize: 'minmax', valSplit: 0.25 });
+    expect(Array.from(minmax.train.x)).toEqual([0, 0.5, 1]);
+    expect(minmax.test!.x[0]).toBe(5);
+    const z = loadCsv(path, { targetKind: 'classes', normalize: 'zscore', valSplit: 0.25 });
+    expect(z.train.x[1]).toBeCloseTo(0, 6);
+    expect(z.scaling.scale[0]).toBeCloseTo(Math.sqrt(200 / 3), 5);
+  });
+
+  it('names the line of a ragged row, a non-numeric cell, a bad label; refuses an empty file', () => {
+    expect(() => loadCsv(write('d.csv', 'x,y\n1,2\n3\n'), { targetKind: 'classes' })).toThrow(/d\.csv: line 3 has 1 cells, expected 2/);
+    expect(() => loadCsv(write('e.csv', 'x,y\n1,2\n\n3,abc\n'), { targetKind: 'classes' })).toThrow(/e\.csv: line 4, column 2: 'abc' is not a number/);
+    expect(() => loadCsv(write('f.csv', 'x,y\n1,2.5\n'), { targetKind: 'classes' })).toThrow(/line 2: class label 2\.5 is not an integer/);
+    expect(() => loadCsv(write('g.csv', ''), { targetKind: 'classes' })).toThrow(/holds no data rows/);
+    expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(/no such column/);
   });
 });

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Network, accuracy, crossEntropy, reluDerivative } from '../src/model/network.js';
 import { Rng } from '../src/model/rng.js';
-import type { Backend } from '../src/backends/backend.js';
-import { everyBackend } from './helpers.js';
+import { OptimizerState, sgd, type Backend } from '../src/backends/backend.js';
+import { activate, derivative } from '../src/backends/activations.js';
+import { optimizerStep } from '../src/backends/ts.js';
+import { readInitFile } from '../src/model/init.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { everyBackend, tempDir } from './helpers.js';
 
 /**
  * A 2-2-2 network small enough to do by hand: x = (1, 2), label 1.
@@ -108,5 +113,80 @@ describe('helpers', () => {
     new Rng(3).shuffle(order);
     expect(Array.from(order).sort((p, q) => p - q)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(Array.from(order)).not.toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+});
+
+describe('general networks', () => {
+  it('checks activations against the loss', () => {
+    expect(() => new Network([3, 2, 1], { loss: 'mse', output: 'softmax' })).toThrow(/mse error needs a sigmoid, tanh, bipolar, linear output/);
+    expect(() => new Network([3, 2, 1], { output: 'sigmoid' })).toThrow(/cross-entropy error needs a softmax output/);
+    expect(() => new Network([3, 2, 1], { hidden: 'linear' })).toThrow(/hidden layer cannot use linear/);
+    expect(() => new Network([3, 2, 2, 1], { hidden: ['tanh'] })).toThrow(/1 hidden activations given for 2 hidden layers/);
+    const net = new Network([3, 4, 2, 1], { hidden: ['tanh', 'sigmoid'], loss: 'mse', bias: false });
+    expect(net.activations).toEqual(['tanh', 'sigmoid', 'linear']);
+    expect(net.parameterCount).toBe(3 * 4 + 4 * 2 + 2 * 1);
+    expect(net.layers[0].bias).toBeNull();
+  });
+
+  it('activations and their derivatives, from the output', () => {
+    for (const [activation, z] of [['sigmoid', 0.3], ['tanh', -0.7], ['bipolar', 1.1]] as const) {
+      const h = 1e-6;
+      const slope = (activate(activation, z + h) - activate(activation, z - h)) / (2 * h);
+      expect(derivative(activation, activate(activation, z))).toBeCloseTo(slope, 8);
+    }
+    expect(activate('bipolar', 0.4)).toBeCloseTo(Math.tanh(0.2), 12);
+  });
+
+  it('init schemes: he and xavier scale with the layer, uniform stays in range', () => {
+    const stats = (values: Float32Array): { std: number; max: number } => {
+      const mean = values.reduce((s, v) => s + v, 0) / values.length;
+      return {
+        std: Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / values.length),
+        max: values.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+      };
+    };
+    const he = new Network([400, 300, 10]).initialize({ scheme: 'he' }, 1);
+    expect(stats(he.layers[0].weight).std).toBeCloseTo(Math.sqrt(2 / 400), 2);
+    const xavier = new Network([400, 300, 10]).initialize({ scheme: 'xavier' }, 1);
+    expect(stats(xavier.layers[0].weight).max).toBeLessThanOrEqual(Math.sqrt(6 / 700));
+    expect(stats(xavier.layers[0].weight).std).toBeCloseTo(Math.sqrt(6 / 700) / Math.sqrt(3), 2);
+    const uniform = new Network([400, 300, 10]).initialize({ scheme: 'uniform', low: -0.5, high: 0.5 }, 1);
+    expect(stats(uniform.layers[0].weight).max).toBeLessThanOrEqual(0.5);
+    expect(stats(uniform.layers[0].weight).max).toBeGreaterThan(0.49);
+  });
+
+  it('reads weights from JSON, one row per neuron, and names shape mismatches', () => {
+    const dir = tempDir();
+    const path = join(dir, 'w.json');
+    writeFileSync(path, JSON.stringify({ weights: [[[-0.2, 0.3, -0.4], [0.1, -0.3, -0.4]], [0.2, 0.3]] }));
+    const net = new Network([3, 2, 1], { hidden: 'bipolar', output: 'bipolar', loss: 'mse', bias: false }).initialize(readInitFile(path), 1);
+    // Stored inputs × outputs: weight[input * outputs + neuron].
+    expect(Array.from(net.layers[0].weight)).toEqual([-0.2, 0.1, 0.3, -0.3, -0.4, -0.4].map(Math.fround));
+    expect(Array.from(net.layers[1].weight)).toEqual([0.2, 0.3].map(Math.fround));
+    const wide = new Network([4, 2, 1], { loss: 'mse', bias: false });
+    expect(() => wide.initialize(readInitFile(path), 1)).toThrow(/w\.json: layer 1 weights are 2×3, expected 2×4 \(neurons × inputs\)/);
+    writeFileSync(path, '{"weights": [[1, "a"]]}');
+    expect(() => readInitFile(path)).toThrow(/numbers only/);
+    writeFileSync(path, '{');
+    expect(() => readInitFile(path)).toThrow(/not valid JSON/);
+  });
+
+  it('one optimizer step by hand: momentum and adam', () => {
+    const net = new Network([1, 1], { loss: 'mse', bias: false });
+    net.params[0] = 1;
+    const grads = Float32Array.of(0.5);
+    const momentum = { ...sgd(0.1), name: 'momentum' as const, momentum: 0.9 };
+    const state = new OptimizerState(1, 'momentum');
+    state.first[0] = 0.2;
+    optimizerStep(net, grads, momentum, state);
+    expect(state.first[0]).toBeCloseTo(0.9 * 0.2 + 0.5, 6);
+    expect(net.params[0]).toBeCloseTo(1 - 0.1 * 0.68, 6);
+    net.params[0] = 1;
+    const adam = { ...sgd(0.01), name: 'adam' as const };
+    const adamState = new OptimizerState(1, 'adam');
+    optimizerStep(net, grads, adam, adamState);
+    // First step: m̂ = g, v̂ = g², so the step is lr · g / (|g| + ε) ≈ lr.
+    expect(net.params[0]).toBeCloseTo(1 - 0.01, 6);
+    expect(Array.from(adamState.scalars)).toEqual([1, 0.9, 0.999]);
   });
 });

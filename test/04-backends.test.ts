@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EVAL_ROWS, OptimizerState, sgd, Workspace } from '../src/backends/backend.js';
+import { EVAL_ROWS, OptimizerState, sgd, Workspace, type OptimizerSettings } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { selectBackend } from '../src/backends/select.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
-import { shuffledOrder } from '../src/train/fit.js';
+import { sampleOrder, shuffledOrder, type Sampling } from '../src/train/fit.js';
+import type { NetworkOptions } from '../src/model/network.js';
 import { addon, addonBuilds, realMnist, supportedIsas } from './helpers.js';
 
 /** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
@@ -51,6 +52,40 @@ describe('native against ts on real MNIST', async () => {
       expect(native.accuracy).toBe(ts.accuracy);
       expect(Math.abs(native.error - ts.error)).toBeLessThan(1e-6);
     }
+  });
+});
+
+/** A general network trained 40 steps on real MNIST with the given options, from seed 1. */
+async function generalRun(backend: NativeBackend | TsBackend, options: NetworkOptions, optimizer: OptimizerSettings, sampling: Sampling): Promise<Float32Array> {
+  const train = takeFirst(realMnist().train, 2000);
+  const net = new Network([784, 48, 24, 10], { ...options, backend }).initialize({ scheme: 'xavier' }, 1);
+  const ws = new Workspace(net.sizes, EVAL_ROWS, net.bias);
+  const state = new OptimizerState(net.parameterCount, optimizer.name);
+  const order = sampleOrder(sampling, train.count, train.count, 1, 1);
+  await backend.trainEpoch(net, train, { batchSize: 50, optimizer, state, order }, ws);
+  return net.params;
+}
+
+describe('native against ts for general networks', () => {
+  const cases: { label: string; options: NetworkOptions; optimizer: OptimizerSettings; sampling: Sampling }[] = [
+    { label: 'tanh, adam', options: { hidden: 'tanh' }, optimizer: { ...sgd(0.001), name: 'adam' }, sampling: 'order' },
+    {
+      label: 'sigmoid + relu, mse sigmoid output, momentum, weight decay',
+      options: { hidden: ['sigmoid', 'relu'], loss: 'mse', output: 'sigmoid' },
+      optimizer: { ...sgd(0.1), name: 'momentum', weightDecay: 1e-3 },
+      sampling: 'shuffle',
+    },
+    {
+      label: 'bipolar, no biases, mse bipolar output, sgd with decay, random draws',
+      options: { hidden: 'bipolar', loss: 'mse', output: 'bipolar', bias: false },
+      optimizer: { ...sgd(0.05), weightDecay: 1e-4 },
+      sampling: 'random',
+    },
+  ];
+  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))('$label ($isa)', async ({ options, optimizer, sampling, isa }) => {
+    const ts = await generalRun(new TsBackend(), options, optimizer, sampling);
+    const native = await generalRun(new NativeBackend({ isa, threads: 2 }), options, optimizer, sampling);
+    expect(largestRelativeDifference(native, ts)).toBeLessThan(1e-5);
   });
 });
 

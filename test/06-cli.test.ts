@@ -159,3 +159,64 @@ describe('compare and info', () => {
     expect(out.join('\n')).toMatch(/threads\s+1/);
   });
 });
+
+describe('general networks from the command line', () => {
+  it('trains a CSV file and reports error only for regression targets', async () => {
+    const dir = writeTinyIdxSet();
+    const csv = join(dir, 'blobs.csv');
+    const rows = ['a,b,label', ...Array.from({ length: 60 }, (_, i) => `${(i % 3) * 2 + (i % 7) / 10},${-(i % 3) + (i % 5) / 10},${i % 3}`)];
+    writeFileSync(csv, rows.join('\n'));
+    const classes = await runCli('--data', csv, '--hidden', '6', '--epochs', '30', '--batch', '6', '--normalize', 'zscore', '--val-split', '0.2', '--json');
+    expect(classes.code).toBe(0);
+    const last = JSON.parse(classes.out.at(-2)!) as { trainAccuracy: number; valAccuracy: number };
+    expect(last.trainAccuracy).toBeGreaterThan(0.9);
+    expect(last.valAccuracy).toBeGreaterThan(0.8);
+    const regression = await runCli('--data', csv, '--target', 'a,b', '--loss', 'mse', '--hidden', '6', '--epochs', '2', '--batch', '6');
+    expect(regression.code).toBe(0);
+    expect(regression.out[3]).toMatch(/^epoch 1\/2  train error \d+\.\d{4} \| /);
+  });
+
+  it('gradcheck passes and says so; the tutorial example prints the 8 outputs', async () => {
+    const check = await runCli('gradcheck', '--activation', 'sigmoid', '--output', 'tanh', '--loss', 'mse', '--no-bias');
+    expect(check.code).toBe(0);
+    expect(check.out).toHaveLength(5);
+    expect(check.out.at(-1)).toBe('passed (tolerance 0.0001)');
+    const strict = await runCli('gradcheck', '--tolerance', '1e-12');
+    expect(strict.code).toBe(1);
+    expect(strict.out.at(-1)).toMatch(/^FAILED/);
+    const tutorial = await runCli('example', 'tutorial', '--json');
+    const events = tutorial.out.map((l) => JSON.parse(l) as { event: string; signsRight?: number; judged?: number });
+    expect(events.filter((e) => e.event === 'output')).toHaveLength(8);
+    expect(events.at(-1)).toMatchObject({ event: 'done', signsRight: 6, judged: 6 });
+    const biased = await runCli('example', 'tutorial', '--bias');
+    expect(biased.out.at(-1)).toBe('8 of 8 outputs have the target\'s sign');
+  });
+
+  it.each([
+    [['--activation', 'softsign'], /--activation expects relu, sigmoid, tanh, bipolar/],
+    [['--hidden', '8,4', '--activation', 'tanh,relu,relu'], /lists 3 activations for 2 hidden layers/],
+    [['--output', 'sigmoid'], /cross-entropy error needs a softmax output/],
+    [['--loss', 'mse', '--output', 'softmax'], /mse error needs a sigmoid, tanh, bipolar, linear output/],
+    [['--bias', '--no-bias'], /contradict/],
+    [['--init', 'gaussian'], /--init expects normal, he, xavier, uniform or a \.json file/],
+    [['--init', 'he', '--init-scale', '2'], /--init-scale does not apply to --init he/],
+    [['--optimizer', 'rmsprop'], /--optimizer expects one of sgd, momentum, adam/],
+    [['--steps', '10', '--epochs', '2'], /--steps and --epochs contradict/],
+    [['--shuffle', '--sampling', 'random'], /contradict/],
+    [['--target', 'label'], /--target applies to CSV data only/],
+    [['example', 'xor'], /unknown example 'xor'/],
+  ])('%j → exit 2', async (args, message) => {
+    const { code, err } = await runCli(...args);
+    expect(code).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(message);
+  });
+
+  it('a weights file whose shape does not fit is a runtime error naming the file', async () => {
+    const path = join(writeTinyIdxSet(), 'w.json');
+    writeFileSync(path, JSON.stringify({ weights: [[[1, 2]], [[3]]] }));
+    const { code, err } = await runCli('--data', writeTinyIdxSet(), '--hidden', '1', '--batch', '4', '--init', path);
+    expect(code).toBe(1);
+    expect(err[0]).toMatch(/w\.json: layer 1 weights are 1×2, expected 1×16/);
+  });
+});
