@@ -18,9 +18,9 @@ import { everyBackend, tempDir } from './helpers.js';
 function handNetwork(make: () => Backend): Network {
   const net = new Network([2, 2, 2], { backend: make() });
   net.layers[0].weight.set([0.1, -0.5, 0.3, 0.1]);
-  net.layers[0].bias.set([0, 0.1]);
+  net.layers[0].bias!.set([0, 0.1]);
   net.layers[1].weight.set([0.5, -0.5, 1.0, 2.0]);
-  net.layers[1].bias.set([0.1, -0.1]);
+  net.layers[1].bias!.set([0.1, -0.1]);
   return net;
 }
 
@@ -74,7 +74,7 @@ describe('network', () => {
     expect(Math.abs(mean)).toBeLessThan(0.003);
     expect(std).toBeGreaterThan(0.097);
     expect(std).toBeLessThan(0.103);
-    expect(a.layers[0].bias.every((v) => v === 0)).toBe(true);
+    expect(a.layers[0].bias!.every((v) => v === 0)).toBe(true);
   });
 
   it('predicts the most probable class', () => {

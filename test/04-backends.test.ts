@@ -43,7 +43,7 @@ describe('native against ts on real MNIST', async () => {
   });
 
   it('evaluation agrees: accuracy exactly, error within 1e-6', async () => {
-    const test = realMnist().test;
+    const test = realMnist().test!;
     const net = new Network([784, 30, 10]).initWeights(3);
     const ws = new Workspace(net.sizes, EVAL_ROWS);
     const ts = await new TsBackend().evaluate(net, test, ws);
