@@ -220,3 +220,17 @@ describe('general networks from the command line', () => {
     expect(err[0]).toMatch(/w\.json: layer 1 weights are 1×2, expected 1×16/);
   });
 });
+
+describe('examples/tutorial-3-2-1', () => {
+  it('the README command trains the tutorial network from the folder\'s CSV and weights', async () => {
+    const dir = join(__dirname, '..', 'examples', 'tutorial-3-2-1');
+    const { code, out } = await runCli(
+      'train', '--data', join(dir, 'tutorial.csv'), '--loss', 'mse', '--hidden', '2', '--activation', 'bipolar', '--output', 'bipolar',
+      '--no-bias', '--init', join(dir, 'weights.json'), '--lr', '0,01', '--batch', '1', '--sampling', 'random', '--steps', '10000', '--json',
+    );
+    expect(code).toBe(0);
+    const epochs = out.slice(0, -1).map((line) => JSON.parse(line) as { trainError: number; steps: number });
+    expect(epochs.at(-1)!.steps).toBe(10000);
+    expect(epochs.at(-1)!.trainError).toBeLessThan(epochs[0].trainError);
+  });
+});

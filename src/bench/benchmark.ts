@@ -19,13 +19,16 @@ export interface BenchOptions {
   /** Each timed repeat trains whole batches for about this long (a whole epoch when that is shorter). */
   seconds: number;
   peers: boolean;
+  /** Hidden sizes of one deeper network, timed at batch 100 (native and ts only). */
+  deeper?: number[];
 }
 
 export interface BenchRow {
   backend: string;
   isa: string;
   threads: number;
-  hidden: number;
+  /** Hidden layer sizes, e.g. `30` or `256,128`. */
+  hidden: string;
   batch: number;
   secondsPerEpoch: number;
   samplesPerSecond: number;
@@ -56,9 +59,10 @@ export interface BenchReport {
 }
 
 const EPOCH = 60000;
+const DEEPER_BATCH = 100;
 const CHECK_TOLERANCE = 1e-4;
 
-/** Nominal floating-point work to train one sample: forward and weight gradient of every layer, input gradient of all but the first. */
+/** Nominal floating-point work to train one sample: forward and weight gradient of every layer (2 FLOP per weight each), input gradient of all but the first. */
 export function flopsPerSample(sizes: readonly number[]): number {
   let flops = 0;
   for (let l = 0; l + 1 < sizes.length; l++) flops += (l === 0 ? 4 : 6) * sizes[l] * sizes[l + 1];
@@ -186,54 +190,55 @@ export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow 
     onRow(peak);
   }
   const rows: BenchRow[] = [];
-  for (const hidden of options.hidden) {
-    for (const batch of options.batches) {
-      const sizes = [784, hidden, 10];
-      const flops = flopsPerSample(sizes) * EPOCH;
-      const ts = new TsBackend();
-      const reference = await checkRun(ts, sizes, train, batch);
-      const tsTime = await timeEpoch(ts, sizes, train, batch, options);
-      const row = (backend: string, isa: string, threads: number, time: typeof tsTime, extra: Partial<BenchRow>): BenchRow => ({
-        backend,
-        isa,
-        threads,
-        hidden,
-        batch,
-        secondsPerEpoch: time.secondsPerEpoch,
-        samplesPerSecond: EPOCH / time.secondsPerEpoch,
-        gflops: flops / time.secondsPerEpoch / 1e9,
-        batchesTimed: time.batchesTimed,
-        fullEpoch: time.batchesTimed * batch >= EPOCH,
-        ...extra,
-      });
-      for (const variant of variants) {
-        const native = new NativeBackend(variant);
-        const checkDifference = relativeDifference(await checkRun(native, sizes, train, batch), reference);
-        if (!(checkDifference < CHECK_TOLERANCE)) {
-          throw new Error(`native ${variant.isa} ×${variant.threads} at H=${hidden}, batch ${batch} differs from ts by ${checkDifference}`);
-        }
-        const time = await timeEpoch(native, sizes, train, batch, options);
-        const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
-        const nativeRow = row('native', variant.isa, variant.threads, time, {
-          checkDifference,
-          speedupOverTs: tsTime.secondsPerEpoch / time.secondsPerEpoch,
-        });
-        nativeRow.percentOfPeak = (100 * nativeRow.gflops) / peak.gflops;
-        rows.push(nativeRow);
-        onRow(nativeRow);
+  // Times every variant and ts on one shape, each native result checked against ts first.
+  const measure = async (hidden: number[], batch: number): Promise<void> => {
+    const sizes = [784, ...hidden, 10];
+    const flops = flopsPerSample(sizes) * EPOCH;
+    const ts = new TsBackend();
+    const reference = await checkRun(ts, sizes, train, batch);
+    const tsTime = await timeEpoch(ts, sizes, train, batch, options);
+    const row = (backend: string, isa: string, threads: number, time: typeof tsTime, extra: Partial<BenchRow>): BenchRow => ({
+      backend,
+      isa,
+      threads,
+      hidden: hidden.join(','),
+      batch,
+      secondsPerEpoch: time.secondsPerEpoch,
+      samplesPerSecond: EPOCH / time.secondsPerEpoch,
+      gflops: flops / time.secondsPerEpoch / 1e9,
+      batchesTimed: time.batchesTimed,
+      fullEpoch: time.batchesTimed * batch >= EPOCH,
+      ...extra,
+    });
+    for (const variant of variants) {
+      const native = new NativeBackend(variant);
+      const checkDifference = relativeDifference(await checkRun(native, sizes, train, batch), reference);
+      if (!(checkDifference < CHECK_TOLERANCE)) {
+        throw new Error(`native ${variant.isa} ×${variant.threads} at ${sizes.join('-')}, batch ${batch} differs from ts by ${checkDifference}`);
       }
-      const tsRow = row('ts', 'js', 1, tsTime, { speedupOverTs: 1 });
-      rows.push(tsRow);
-      onRow(tsRow);
+      const time = await timeEpoch(native, sizes, train, batch, options);
+      const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
+      const nativeRow = row('native', variant.isa, variant.threads, time, {
+        checkDifference,
+        speedupOverTs: tsTime.secondsPerEpoch / time.secondsPerEpoch,
+      });
+      nativeRow.percentOfPeak = (100 * nativeRow.gflops) / peak.gflops;
+      rows.push(nativeRow);
+      onRow(nativeRow);
     }
-  }
+    const tsRow = row('ts', 'js', 1, tsTime, { speedupOverTs: 1 });
+    rows.push(tsRow);
+    onRow(tsRow);
+  };
+  for (const hidden of options.hidden) for (const batch of options.batches) await measure([hidden], batch);
+  if (options.deeper) await measure(options.deeper, DEEPER_BATCH);
   if (options.peers) {
     for (const peer of peerRows(options, notes)) {
       const peerRow: BenchRow = {
         backend: peer.peer,
         isa: '',
         threads: peer.peer.startsWith('numpy') ? all : 1,
-        hidden: peer.hidden,
+        hidden: String(peer.hidden),
         batch: peer.batch,
         secondsPerEpoch: peer.secondsPerEpoch,
         samplesPerSecond: EPOCH / peer.secondsPerEpoch,

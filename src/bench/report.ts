@@ -16,12 +16,12 @@ function runLabel(row: BenchRow): string {
 }
 
 const COLUMNS = ['backend', 'H', 'batch', 's/epoch', 'samples/s', 'GFLOP/s', '% peak', '× ts', 'timed'];
-const WIDTHS = [20, 5, 6, 9, 11, 8, 7, 7, 0];
+const WIDTHS = [20, 7, 6, 9, 11, 8, 7, 7, 0];
 
 function cells(row: BenchRow): string[] {
   return [
     variantLabel(row),
-    String(row.hidden),
+    row.hidden,
     String(row.batch),
     seconds(row.secondsPerEpoch),
     thousands(row.samplesPerSecond),
@@ -49,7 +49,8 @@ export function markdown(report: BenchReport, command: string): string {
     `Measured on ${report.cpu}, ${report.date}, with \`${command}\`. Seconds per training epoch of 60,000 MNIST`,
     'samples (evaluation excluded), each the median of the timed repeats after a warm-up; "scaled" rows time',
     'that many batches and scale to an epoch. GFLOP/s counts the nominal work of an epoch,',
-    '(4·784·H + 6·10·H)·60,000; "% peak" is of the FMA peak measured with the same ISA and threads.',
+    '(4·784·H + 6·10·H)·60,000 for one hidden layer of H (4 FLOP per weight of the first layer, 6 of the others);',
+    '"% peak" is of the FMA peak measured with the same ISA and threads.',
     '',
     '| FMA peak | GFLOP/s |',
     '|---|---:|',

@@ -45,6 +45,8 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'time only this native ISA (default: every one the CPU has)' },
   { name: 'repeats', kind: { type: 'int', min: 1, max: 100 }, value: 'N', help: 'timed repeats per result, after a warm-up; the median is reported', default: '5' },
   { name: 'seconds', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'S', help: 'length of one timed repeat (whole batches; at most an epoch)', default: '0.15' },
+  { name: 'deeper', kind: { type: 'intList', min: 1, max: 65536 }, value: 'N,N…', help: 'hidden sizes of one deeper ReLU network timed at batch 100', default: '256,128' },
+  { name: 'no-deeper', kind: { type: 'flag' }, help: 'skip the deeper network' },
   { name: 'no-peers', kind: { type: 'flag' }, help: 'skip numpy and TensorFlow.js' },
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'where latest.json and latest.md are written', default: 'bench/results' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
