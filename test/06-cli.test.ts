@@ -40,7 +40,7 @@ describe('train', () => {
     const events = out.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(events.map((e) => e.event)).toEqual(['epoch', 'epoch', 'epoch', 'done']);
     expect(Object.keys(events[0])).toEqual([
-      'event', 'epoch', 'epochs', 'trainAccuracy', 'trainError', 'valAccuracy', 'valError', 'trainSeconds', 'evalSeconds',
+      'event', 'epoch', 'epochs', 'trainAccuracy', 'trainError', 'valAccuracy', 'valError', 'trainSeconds', 'evalSeconds', 'steps',
     ]);
     expect(events[2]).toMatchObject({ epoch: 3, epochs: 3 });
     expect(events[3]).toMatchObject({ event: 'done', backend: supportedIsas.length ? 'native' : 'ts' });

@@ -98,6 +98,7 @@ export function jsonReporter(write: Write): Reporter {
           valError: m.valError,
           trainSeconds: m.trainSeconds,
           evalSeconds: m.evalSeconds,
+          steps: m.steps,
         }),
       );
     },
