@@ -59,7 +59,7 @@ export function linearForward(
     }
     for (let j = 0; j < OC; j++) {
       const z = bias ? Math.fround(out[o + j] + bias[j]) : out[o + j];
-      out[o + j] = activate(activation, z);
+      out[o + j] = activation === 'relu' ? (z > 0 ? z : 0) : activate(activation, z);
     }
   }
 }
@@ -177,7 +177,8 @@ export function linearBackwardInput(
   for (let r = 0; r < rows; r++) {
     const d = r * OC;
     for (let c = 0; c < C; c++) {
-      const slope = derivative(activation, act[r * C + c]);
+      const y = act[r * C + c];
+      const slope = activation === 'relu' ? (y > 0 ? 1 : 0) : derivative(activation, y);
       if (slope === 0) {
         dinp[r * C + c] = 0;
         continue;
@@ -257,34 +258,44 @@ export function sgdUpdate(params: Float32Array, grads: Float32Array, learningRat
 export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerSettings, state: OptimizerState): void {
   const lr = Math.fround(opt.learningRate);
   const decay = Math.fround(opt.weightDecay);
+  const mu = Math.fround(opt.momentum);
+  const b1 = Math.fround(opt.beta1);
+  const c1 = Math.fround(1 - opt.beta1);
+  const b2 = Math.fround(opt.beta2);
+  const c2 = Math.fround(1 - opt.beta2);
   const scalars = state.scalars;
   scalars[0] += 1;
   scalars[1] *= opt.beta1;
   scalars[2] *= opt.beta2;
+  const correction1 = 1 - scalars[1];
+  const correction2 = 1 - scalars[2];
   const { params } = net;
-  for (const l of layerOffsets(net.sizes, net.bias)) {
-    const weightEnd = l.weight + l.inputs * l.outputs;
-    const end = weightEnd + (net.bias ? l.outputs : 0);
-    for (let i = l.weight; i < end; i++) {
-      const g = i < weightEnd && decay !== 0 ? Math.fround(grads[i] + decay * params[i]) : grads[i];
-      switch (opt.name) {
-        case 'sgd':
-          params[i] -= lr * g;
-          break;
-        case 'momentum':
-          state.first[i] = Math.fround(opt.momentum) * state.first[i] + g;
-          params[i] -= lr * state.first[i];
-          break;
-        case 'adam': {
-          state.first[i] = Math.fround(opt.beta1) * state.first[i] + Math.fround(1 - opt.beta1) * g;
-          state.second[i] = Math.fround(opt.beta2) * state.second[i] + Math.fround(1 - opt.beta2) * g * g;
-          const mHat = state.first[i] / (1 - scalars[1]);
-          const vHat = state.second[i] / (1 - scalars[2]);
-          params[i] -= (lr * mHat) / (Math.sqrt(vHat) + opt.epsilon);
-          break;
-        }
+  const { first, second } = state;
+  // params[begin, end); weights get the decay, biases do not. One loop per optimizer: this runs
+  // over every parameter after every batch.
+  const step = (begin: number, end: number, decayed: boolean): void => {
+    const wd = decayed ? decay : 0;
+    const gradient = (i: number): number => (wd !== 0 ? Math.fround(grads[i] + wd * params[i]) : grads[i]);
+    if (opt.name === 'sgd') {
+      if (wd === 0) for (let i = begin; i < end; i++) params[i] -= lr * grads[i];
+      else for (let i = begin; i < end; i++) params[i] -= lr * gradient(i);
+    } else if (opt.name === 'momentum') {
+      for (let i = begin; i < end; i++) {
+        first[i] = mu * first[i] + gradient(i);
+        params[i] -= lr * first[i];
+      }
+    } else {
+      for (let i = begin; i < end; i++) {
+        const g = gradient(i);
+        first[i] = b1 * first[i] + c1 * g;
+        second[i] = b2 * second[i] + c2 * g * g;
+        params[i] -= (lr * (first[i] / correction1)) / (Math.sqrt(second[i] / correction2) + opt.epsilon);
       }
     }
+  };
+  for (const l of layerOffsets(net.sizes, net.bias)) {
+    step(l.weight, l.weight + l.inputs * l.outputs, true);
+    if (net.bias) step(l.bias, l.bias + l.outputs, false);
   }
 }
 
