@@ -29,19 +29,20 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::run(const std::function<void(int)>& task) {
+void ThreadPool::run_erased(Invoke invoke, const void* task) {
   if (workers_.empty()) {
-    task(0);
+    invoke(task, 0);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    task_ = &task;
+    invoke_ = invoke;
+    task_ = task;
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  task(0);
+  invoke(task, 0);
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
@@ -49,15 +50,17 @@ void ThreadPool::work(int index) {
   std::uint64_t seen = 0;
   for (;;) {
     for (int spin = 0; spin < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; spin++) cpu_relax();
-    const std::function<void(int)>* task = nullptr;
+    Invoke invoke = nullptr;
+    const void* task = nullptr;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       if (stopping_) return;
       seen = generation_.load(std::memory_order_acquire);
+      invoke = invoke_;
       task = task_;
     }
-    (*task)(index);
+    invoke(task, index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

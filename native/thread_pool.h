@@ -5,7 +5,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -21,16 +20,23 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls task(i) for every i in [0, size()) and returns when all have returned.
-  void run(const std::function<void(int)>& task);
+  // Calls task(i) for every i in [0, size()) and returns when all have returned. The task is
+  // borrowed, not copied (a std::function could allocate on every batch).
+  template <typename Task>
+  void run(const Task& task) {
+    run_erased([](const void* t, int i) { (*static_cast<const Task*>(t))(i); }, &task);
+  }
 
  private:
+  using Invoke = void (*)(const void* task, int index);
+  void run_erased(Invoke invoke, const void* task);
   void work(int index);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  const std::function<void(int)>* task_ = nullptr;
+  Invoke invoke_ = nullptr;
+  const void* task_ = nullptr;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   bool stopping_ = false;
