@@ -50,6 +50,8 @@ template <>
 napi_typedarray_type typed_array_type<std::uint32_t>() { return napi_uint32_array; }
 template <>
 napi_typedarray_type typed_array_type<double>() { return napi_float64_array; }
+template <>
+napi_typedarray_type typed_array_type<std::int32_t>() { return napi_int32_array; }
 
 const char* typed_array_name(napi_typedarray_type type) {
   switch (type) {
@@ -57,6 +59,7 @@ const char* typed_array_name(napi_typedarray_type type) {
     case napi_uint8_array: return "a Uint8Array";
     case napi_uint32_array: return "a Uint32Array";
     case napi_float64_array: return "a Float64Array";
+    case napi_int32_array: return "an Int32Array";
     default: return "a typed array";
   }
 }
@@ -319,7 +322,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return env.Undefined();
   }
 
-  // trainEpoch(net, data, { batchSize, optimizer, state, order }, ws, onProgress?) → Promise<void>;
+  // trainEpoch(net, data, { batchSize, optimizer, state, order, start?, stop? }, ws, onProgress?) → Promise<visits done>;
   // onProgress(samplesDone) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
@@ -393,17 +396,19 @@ class EngineWorker : public Napi::AsyncProgressQueueWorker<std::int32_t> {
 class TrainEpochWorker : public EngineWorker {
  public:
   TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress,
-                   Layers net, Samples data, const std::uint32_t* order, int visits, int batch_size,
-                   Optimizer optimizer, OptimizerState state, Workspace ws)
+                   Layers net, Samples data, const std::uint32_t* order, int first, int visits, int batch_size,
+                   Optimizer optimizer, OptimizerState state, Workspace ws, const std::int32_t* stop)
       : EngineWorker(env, engine, std::move(borrowed), on_progress),
         net_(std::move(net)),
         data_(data),
         order_(order),
+        first_(first),
         visits_(visits),
         batch_size_(batch_size),
         optimizer_(optimizer),
         state_(state),
-        ws_(std::move(ws)) {}
+        ws_(std::move(ws)),
+        stop_(stop) {}
 
  protected:
   void run(Engine& engine, const ExecutionProgress& progress) override {
@@ -412,20 +417,27 @@ class TrainEpochWorker : public EngineWorker {
     const int batches = (visits_ + batch_size_ - 1) / batch_size_;
     const int every = batches < 50 ? 1 : batches / 50;
     int batch = 0;
-    train_epoch(engine.context(), net_, data_, order_, visits_, batch_size_, optimizer_, state_, ws_, [&](int done) {
-      if (++batch % every == 0 || done == visits_) progress.Send(&done, 1);
-    });
+    done_ = train_epoch(engine.context(), net_, data_, order_, first_, visits_, batch_size_, optimizer_, state_, ws_,
+                        [&](int done) {
+                          if (++batch % every == 0 || done == visits_) progress.Send(&done, 1);
+                          // The flag is written by the JavaScript thread (Ctrl-C); a relaxed read suffices.
+                          return !(stop_ && __atomic_load_n(stop_, __ATOMIC_RELAXED));
+                        });
   }
+  Napi::Value result() override { return Napi::Number::New(Env(), done_); }
 
  private:
   Layers net_;
   Samples data_;
   const std::uint32_t* order_;
+  int first_;
   int visits_;
   int batch_size_;
   Optimizer optimizer_;
   OptimizerState state_;
   Workspace ws_;
+  const std::int32_t* stop_;
+  int done_ = 0;
 };
 
 class EvaluateWorker : public EngineWorker {
@@ -482,9 +494,14 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
         throw_range(env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
     order = borrowed->take(array);
   }
+  const Napi::Value start_value = options.Get("start");
+  const int first = start_value.IsUndefined() ? 0 : int_field(env, options, "start", 0, visits);
+  const std::int32_t* stop = nullptr;
+  const Napi::Value stop_value = options.Get("stop");
+  if (!stop_value.IsUndefined() && !stop_value.IsNull()) stop = borrowed->take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
   claim(env);
-  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order, visits,
-                                      batch_size, optimizer, state, std::move(ws));
+  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order, first,
+                                      visits, batch_size, optimizer, state, std::move(ws), stop);
   worker->Queue();
   return worker->promise();
 }

@@ -114,22 +114,23 @@ void train_batch(const Context& ctx, const Layers& net, const Samples& batch, co
 Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
                      Workspace& ws);
 
-// One epoch over the `visits` samples order[0…visits) (or 0, 1, 2, … data.count−1 when order is
-// null); the last batch may be short. `on_batch(done)` is called after each batch with the number of
-// samples done so far.
+// One epoch over the samples order[first…visits) (or first, first+1, … visits−1 when order is null);
+// the last batch may be short. `on_batch(done)` is called after each batch with the visits done so
+// far; when it returns false the epoch stops there. Returns the visits done.
 template <typename OnBatch>
-void train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int visits,
-                 int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
+int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
+                int visits, int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
   const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
   const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
-  for (int start = 0; start < visits; start += batch_size) {
+  for (int start = first; start < visits; start += batch_size) {
     const int rows = visits - start < batch_size ? visits - start : batch_size;
     const Samples batch = order ? gather_batch(data, order, start, rows, net, ws)
                                 : Samples{data.x + start * features, data.labels ? data.labels + start : nullptr,
                                           data.targets ? data.targets + start * outputs : nullptr, rows};
     train_batch(ctx, net, batch, opt, state, ws);
-    on_batch(start + rows);
+    if (!on_batch(start + rows)) return start + rows;
   }
+  return visits;
 }
 
 // The error summed over the samples, and the number whose largest output is the label.

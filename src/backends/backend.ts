@@ -81,6 +81,10 @@ export interface EpochOptions {
   order: Uint32Array | null;
   /** Called about 50 times an epoch with the number of samples trained so far. */
   onProgress?: (samplesDone: number) => void;
+  /** The first visit: an epoch resumed part-way starts here (default 0). */
+  start?: number;
+  /** Checked after every batch: non-zero stops the epoch there (Ctrl-C finishes the current batch). */
+  stop?: Int32Array;
 }
 
 /** How many batches go between two progress reports: about 50 reports an epoch. */
@@ -97,8 +101,11 @@ export interface Backend {
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
   /** The mean gradient of the error over a batch (the seed's `calculate_dE`), into `ws.grads`. Call after `forward`. */
   gradients(net: Layered, batch: Samples, ws: Workspace): void;
-  /** One epoch of minibatch training (SGD: `W ← W − lr · mean gradient`); a last partial batch is used. */
-  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void>;
+  /**
+   * One epoch of minibatch training (SGD: `W ← W − lr · mean gradient`); a last partial batch is used.
+   * Resolves to the visits done: the epoch's length, or less when `stop` was set.
+   */
+  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation>;
 }
 

@@ -23,7 +23,7 @@ interface Engine {
     options: EpochOptions,
     ws: Workspace,
     onProgress: ((samplesDone: number) => void) | undefined,
-  ): Promise<void>;
+  ): Promise<number>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<{ lossSum: number; correct: number }>;
   peakGflops(seconds: number): Promise<number>;
 }
@@ -112,8 +112,8 @@ export class NativeBackend implements Backend {
     this.engine.gradients(net, batch, ws);
   }
 
-  async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
-    await this.engine.trainEpoch(net, data, options, ws, options.onProgress);
+  async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
+    return this.engine.trainEpoch(net, data, options, ws, options.onProgress);
   }
 
   /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */

@@ -342,14 +342,14 @@ export class TsBackend implements Backend {
     backwardLayers(net, views(net, ws), batch, batch.count, ws);
   }
 
-  async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<void> {
+  async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     const layers = views(net, ws);
     const features = net.sizes[0];
     const outputs = net.sizes[net.sizes.length - 1];
     const visits = options.order?.length ?? data.count;
     const every = progressInterval(Math.ceil(visits / options.batchSize));
     let batchIndex = 0;
-    for (let start = 0; start < visits; start += options.batchSize) {
+    for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
       const rows = Math.min(options.batchSize, visits - start);
       const batch = options.order ? gatherRows(ws, data, options.order, start, rows) : sliceRows(data, start, rows, features, outputs);
       forwardLayers(layers, batch.x, rows, ws);
@@ -357,7 +357,9 @@ export class TsBackend implements Backend {
       backwardLayers(net, layers, batch, rows, ws);
       optimizerStep(net, ws.grads, options.optimizer, options.state);
       if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows);
+      if (options.stop?.[0]) return start + rows;
     }
+    return visits;
   }
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {

@@ -6,9 +6,10 @@ import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
-import { describeBackend, describeNetwork, humanReporter, jsonReporter } from './report.js';
-import { buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
-import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { describeBackend, describeNetwork } from './report.js';
+import { buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
+import { trainCommand } from './train-command.js';
+import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
@@ -36,11 +37,11 @@ const COMMANDS: Record<string, Command> = {
   train: {
     summary: 'train on MNIST (the default command)',
     options: TRAIN_OPTIONS,
-    run: (options, io) => train(trainSettings(options), io),
+    run: (options, io) => trainCommand(trainSettings(options), saveSettings(options), io),
   },
   compare: {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',
-    options: TRAIN_OPTIONS.filter((spec) => spec.name !== 'backend'),
+    options: TRAIN_OPTIONS.filter((spec) => spec.name !== 'backend' && !SAVE_OPTIONS.includes(spec)),
     run: (options, io) => compare(trainSettings(options), io),
   },
   bench: {
@@ -115,34 +116,6 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     }
     throw err;
   }
-}
-
-async function train(settings: TrainSettings, io: Io): Promise<number> {
-  const started = performance.now();
-  const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
-  if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
-  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
-  const net = buildNetwork(settings, sizes, backend);
-  reporter.header({
-    net,
-    backend,
-    dataDir: data.dir,
-    trainCount: data.train.count,
-    validationCount: data.test?.count ?? 0,
-    settings,
-  });
-  const result = await fit(net, data.train, {
-    ...fitOptions(settings),
-    validation: data.test,
-    onEpoch: (metrics) => reporter.epoch(metrics),
-  });
-  reporter.done({
-    backend,
-    trainSeconds: result.trainSeconds,
-    totalSeconds: (performance.now() - started) / 1000,
-    last: result.history.at(-1),
-  });
-  return EXIT.ok;
 }
 
 interface CompareRow {

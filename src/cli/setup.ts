@@ -11,6 +11,7 @@ import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import type { FitOptions, Sampling } from '../train/fit.js';
 import type { ParsedOptions } from './options.js';
+import type { SaveSettings } from './train-command.js';
 
 /** The training options of a parsed command line, typed. */
 export interface TrainSettings {
@@ -138,11 +139,11 @@ export function checkMemory(sizes: readonly number[], rows: number, optimizerSta
 }
 
 /** MNIST-style IDX folders, or a CSV/TSV file. */
-function loadData(settings: TrainSettings): MnistSplits {
+export function loadData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv'>): MnistSplits {
   if (!/\.(csv|tsv)$/.test(settings.dataDir)) return loadMnist(settings.dataDir);
   const targetKind = settings.network.loss === 'mse' ? 'values' : 'classes';
-  const { train, test } = loadCsv(settings.dataDir, { ...settings.csv, targetKind });
-  return { train, test, dir: settings.dataDir };
+  const { train, test, features, scaling } = loadCsv(settings.dataDir, { ...settings.csv, targetKind });
+  return { train, test, dir: settings.dataDir, preprocessing: { kind: 'csv', target: settings.csv.target, features, ...scaling } };
 }
 
 export interface Prepared {
@@ -174,4 +175,19 @@ export function buildNetwork(settings: TrainSettings, sizes: readonly number[], 
 export function fitOptions(settings: TrainSettings): FitOptions {
   const { batchSize, learningRate, optimizer, epochs, steps, sampling, seed } = settings;
   return { batchSize, learningRate, optimizer, epochs, steps, sampling, seed };
+}
+
+export function saveSettings(options: ParsedOptions): SaveSettings {
+  const save = options.get('save') as string | undefined;
+  for (const name of ['checkpoint-every', 'save-best']) {
+    if (options.has(name) && !save) throw new UsageError(`--${name} needs --save FILE`);
+  }
+  if (options.has('save-best') && options.has('checkpoint-every')) throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
+  return {
+    save,
+    checkpointEvery: options.get('checkpoint-every') as number | undefined,
+    saveBest: options.has('save-best'),
+    patience: options.get('patience') as number | undefined,
+    resume: options.get('resume') as string | undefined,
+  };
 }

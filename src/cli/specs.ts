@@ -7,6 +7,15 @@ import type { OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
 
+/** Options of `train` that save and resume models. */
+export const SAVE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'save', kind: { type: 'path' }, value: 'FILE', help: 'save the model (safetensors) at the end, or when interrupted' },
+  { name: 'checkpoint-every', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'also save every N epochs' },
+  { name: 'save-best', kind: { type: 'flag' }, help: 'save only the epoch with the best validation accuracy' },
+  { name: 'patience', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'stop when the validation error has not improved for N epochs' },
+  { name: 'resume', kind: { type: 'path' }, value: 'FILE', help: 'continue the run saved in FILE (same options otherwise)' },
+];
+
 /** Options of every command that trains: the seed's four, then the rest. */
 export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'hidden', kind: { type: 'intList', min: 1, max: 2 ** 31 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '30' },
@@ -36,7 +45,9 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'force the native kernels to avx512, avx2, neon or scalar (env BACKPROP_ISA)' },
   { name: 'threads', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'native threads (default: all available)' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
+  ...SAVE_OPTIONS,
 ];
+
 
 /** Options of `backprop bench`. */
 export const BENCH_OPTIONS: readonly OptionSpec[] = [

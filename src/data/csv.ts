@@ -13,6 +13,8 @@ export interface CsvOptions {
   normalize?: Normalization;
   /** The last fraction of the rows, held out for validation. */
   valSplit?: number;
+  /** Apply this scaling (a model's, when predicting) instead of fitting one. */
+  scaling?: CsvData['scaling'];
 }
 
 export interface CsvData {
@@ -107,7 +109,10 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   if (validation >= count) throw new UsageError(`--val-split ${options.valSplit} leaves no training rows of ${count}`);
   const train = slice(data, 0, count - validation);
   const test = validation > 0 ? slice(data, count - validation, count) : undefined;
-  const scaling = fitScaling(train, options.normalize);
+  const scaling = options.scaling ?? fitScaling(train, options.normalize);
+  if (scaling.shift.length !== train.features) {
+    throw new DataError(`${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`);
+  }
   for (const part of [train, test]) if (part) applyScaling(part, scaling);
   return { train, test, features: featureColumns.map((c) => header[c]), scaling };
 }

@@ -11,7 +11,14 @@ export interface MnistSplits {
   test?: Dataset;
   /** The folder or file the data were read from. */
   dir: string;
+  /** How raw values became features, to do the same when the model predicts. */
+  preprocessing: Preprocessing;
 }
+
+/** IDX pixels are divided by 255; CSV features are shifted and scaled per column. */
+export type Preprocessing =
+  | { kind: 'idx'; scale: number }
+  | { kind: 'csv'; target?: string[]; features: string[]; shift: number[]; scale: number[] };
 
 const FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -55,5 +62,5 @@ export function loadMnist(dir: string = bundledMnistDir()): MnistSplits {
     throw new DataError(`${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`);
   }
   const outputs = Math.max(train.outputs, test.outputs);
-  return { train: { ...train, outputs }, test: { ...test, outputs }, dir };
+  return { train: { ...train, outputs }, test: { ...test, outputs }, dir, preprocessing: { kind: 'idx', scale: 1 / 255 } };
 }

@@ -46,6 +46,23 @@ export interface FitOptions {
   onEpoch?: (metrics: EpochMetrics) => void;
   /** Called about 50 times an epoch while it trains. */
   onProgress?: (progress: Progress) => void;
+  /** Stop when the validation error (the training error without validation data) has not improved for this many epochs. */
+  patience?: number;
+  /** Checked after every batch: non-zero stops training there (for Ctrl-C). */
+  stop?: Int32Array;
+  /** The optimizer's state, to keep (for checkpoints) or to resume from; a fresh one by default. */
+  state?: OptimizerState;
+  /** Continue a run that stopped at this point: the epochs it completed and the samples into the next. */
+  resume?: { history: EpochMetrics[]; samplesDone: number };
+}
+
+/** Where a run stopped early. */
+export interface Interruption {
+  reason: 'stopped' | 'patience';
+  /** The epoch in progress (stopped) or the last one completed (patience). */
+  epoch: number;
+  /** Samples into that epoch (0 after a completed epoch). */
+  samplesDone: number;
 }
 
 export interface Progress {
@@ -57,6 +74,7 @@ export interface Progress {
 
 export interface FitResult {
   history: EpochMetrics[];
+  interrupted?: Interruption;
   /** Seconds spent training, evaluation excluded. */
   trainSeconds: number;
   /** Seconds spent in `fit`, evaluation included. */
@@ -97,20 +115,30 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   const optimizer = optimizerSettings(learningRate, options.optimizer);
   const started = performance.now();
   const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS), net.bias);
-  const state = new OptimizerState(net.parameterCount, optimizer.name);
+  const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name);
   const stepsPerEpoch = Math.ceil(train.count / batchSize);
   const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
-  const history: EpochMetrics[] = [];
+  const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
   let trainSeconds = 0;
-  let stepsDone = 0;
-  for (let epoch = 1; epoch <= totalEpochs; epoch++) {
-    const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - stepsDone);
+  let stepsDone = history.at(-1)?.steps ?? 0;
+  let resumeAt = options.resume?.samplesDone ?? 0;
+  let best = Infinity;
+  let sinceBest = 0;
+  for (const m of history) [best, sinceBest] = (m.valError ?? m.trainError) < best ? [m.valError ?? m.trainError, 0] : [best, sinceBest + 1];
+  for (let epoch = history.length + 1; epoch <= totalEpochs; epoch++) {
+    const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
     const samples = Math.min(train.count, epochSteps * batchSize);
     const order = sampleOrder(sampling, train.count, samples, seed, epoch);
     const progress = onProgress && ((samplesDone: number) => onProgress({ epoch, epochs: totalEpochs, samplesDone, samples }));
     const epochStart = performance.now();
-    await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress }, ws);
-    stepsDone += epochSteps;
+    const start = resumeAt;
+    resumeAt = 0;
+    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress, start, stop: options.stop }, ws);
+    trainSeconds += (performance.now() - epochStart) / 1000;
+    if (reached < samples) {
+      return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000, interrupted: { reason: 'stopped', epoch, samplesDone: reached } };
+    }
+    stepsDone = (epoch - 1) * stepsPerEpoch + epochSteps;
     const evalStart = performance.now();
     const onTrain = await net.backend.evaluate(net, train, ws);
     const onValidation = validation ? await net.backend.evaluate(net, validation, ws) : undefined;
@@ -125,9 +153,13 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
       trainSeconds: (evalStart - epochStart) / 1000,
       evalSeconds: (performance.now() - evalStart) / 1000,
     };
-    trainSeconds += metrics.trainSeconds;
     history.push(metrics);
     onEpoch?.(metrics);
+    const error = metrics.valError ?? metrics.trainError;
+    [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
+    if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) {
+      return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000, interrupted: { reason: 'patience', epoch, samplesDone: 0 } };
+    }
   }
   return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000 };
 }

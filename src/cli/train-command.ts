@@ -1,0 +1,149 @@
+import { OptimizerState, type Backend } from '../backends/backend.js';
+import type { Preprocessing } from '../data/mnist.js';
+import { DataError, EXIT, UsageError } from '../errors.js';
+import { Network } from '../model/network.js';
+import { loadModel, saveModel, type Architecture } from '../model/safetensors.js';
+import { fit, type EpochMetrics } from '../train/fit.js';
+import { humanReporter, jsonReporter } from './report.js';
+import { buildNetwork, fitOptions, prepareTraining, type TrainSettings } from './setup.js';
+import type { Io } from './main.js';
+
+/** Where and when `train` saves the model. */
+export interface SaveSettings {
+  save?: string;
+  checkpointEvery?: number;
+  saveBest: boolean;
+  patience?: number;
+  resume?: string;
+}
+
+export function architectureOf(net: Network): Architecture {
+  return { sizes: [...net.sizes], activations: [...net.activations], loss: net.loss, bias: net.bias };
+}
+
+/** The network a model file describes, with its weights, on `backend`. */
+export function networkFromFile(architecture: Architecture, params: Float32Array, backend: Backend): Network {
+  const net = new Network(architecture.sizes, {
+    hidden: architecture.activations.slice(0, -1),
+    output: architecture.activations[architecture.activations.length - 1],
+    loss: architecture.loss,
+    bias: architecture.bias,
+    backend,
+  });
+  net.params.set(params);
+  return net;
+}
+
+interface Resumed {
+  net: Network;
+  state: OptimizerState;
+  history: EpochMetrics[];
+  samplesDone: number;
+}
+
+/** The run saved in `path`, checked against the data and the optimizer it continues with. */
+function resumeFrom(path: string, settings: TrainSettings, sizes: number[], backend: Backend): Resumed {
+  const file = loadModel(path);
+  const { architecture } = file;
+  if (architecture.sizes[0] !== sizes[0] || architecture.sizes.at(-1) !== sizes.at(-1)) {
+    throw new DataError(
+      `${path}: the model maps ${architecture.sizes[0]} inputs to ${architecture.sizes.at(-1)} outputs, the data have ${sizes[0]} and ${sizes.at(-1)}`,
+    );
+  }
+  const net = networkFromFile(architecture, file.params, backend);
+  const saved = file.extra.optimizer as { name?: string } | undefined;
+  if (saved?.name !== settings.optimizer.name || !file.optimizer) {
+    throw new UsageError(`${path} was trained with --optimizer ${saved?.name ?? 'unknown'}; resume with the same optimizer`);
+  }
+  const state = new OptimizerState(net.parameterCount, settings.optimizer.name!);
+  if (state.first.length !== file.optimizer.first.length || state.second.length !== file.optimizer.second.length) {
+    throw new DataError(`${path}: its optimizer state does not fit the model`);
+  }
+  state.first.set(file.optimizer.first);
+  state.second.set(file.optimizer.second);
+  state.scalars.set(file.optimizer.scalars);
+  return { net, state, history: (file.extra.history as EpochMetrics[]) ?? [], samplesDone: Number(file.extra.samplesDone ?? 0) };
+}
+
+/** Ctrl-C and SIGTERM set `stop` (the exit code); training stops after the current batch. */
+function catchSignals(stop: Int32Array): () => void {
+  const onInt = (): void => void (stop[0] = EXIT.interrupted);
+  const onTerm = (): void => void (stop[0] = EXIT.terminated);
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
+}
+
+export async function trainCommand(settings: TrainSettings, saving: SaveSettings, io: Io): Promise<number> {
+  const started = performance.now();
+  const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
+  if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
+  const resumed = saving.resume ? resumeFrom(saving.resume, settings, sizes, backend) : undefined;
+  const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
+  const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
+  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
+  reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
+  if (resumed) io.err(`backprop: resuming ${saving.resume} after epoch ${resumed.history.length}${resumed.samplesDone ? ` and ${resumed.samplesDone} samples of the next` : ''}`);
+
+  const save = (history: EpochMetrics[], samplesDone: number): void => {
+    if (!saving.save) return;
+    saveModel(saving.save, {
+      architecture: architectureOf(net),
+      params: net.params,
+      optimizer: { first: state.first, second: state.second, scalars: Array.from(state.scalars) },
+      extra: {
+        history,
+        samplesDone,
+        optimizer: { name: settings.optimizer.name ?? 'sgd', ...settings.optimizer },
+        training: { ...fitOptions(settings), hidden: settings.hidden, data: data.dir, limit: settings.limit },
+        preprocessing: data.preprocessing satisfies Preprocessing,
+      },
+    });
+  };
+  let bestAccuracy = -Infinity;
+  const history: EpochMetrics[] = [...(resumed?.history ?? [])];
+  const stop = new Int32Array(1);
+  const release = catchSignals(stop);
+  let result;
+  try {
+    result = await fit(net, data.train, {
+      ...fitOptions(settings),
+      validation: data.test,
+      state,
+      stop,
+      patience: saving.patience,
+      resume: resumed && { history: resumed.history, samplesDone: resumed.samplesDone },
+      onEpoch: (metrics) => {
+        reporter.epoch(metrics);
+        history.push(metrics);
+        const accuracy = metrics.valAccuracy ?? metrics.trainAccuracy ?? -metrics.trainError;
+        if (saving.saveBest) {
+          if (accuracy > bestAccuracy) save(history, 0);
+        } else if (saving.checkpointEvery && metrics.epoch % saving.checkpointEvery === 0) {
+          save(history, 0);
+        }
+        bestAccuracy = Math.max(bestAccuracy, accuracy);
+      },
+    });
+  } finally {
+    release();
+  }
+  const { interrupted } = result;
+  if (interrupted?.reason === 'stopped') {
+    // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
+    if (saving.save && !saving.saveBest) save(result.history, interrupted.samplesDone);
+    const where = `epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`;
+    const saved = saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
+    io.err(`backprop: interrupted in ${where}${saved}`);
+    return stop[0];
+  }
+  if (interrupted?.reason === 'patience') {
+    io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
+  }
+  if (saving.save && !saving.saveBest) save(result.history, 0);
+  reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000, last: result.history.at(-1) });
+  return EXIT.ok;
+}

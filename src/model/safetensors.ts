@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../backends/activations.js';
+import { layerOffsets, parameterCount } from '../backends/backend.js';
+import { DataError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+
+/**
+ * Models in the safetensors format (an 8-byte little-endian header length, a JSON header, then the
+ * raw little-endian tensors), which Python's `safetensors` loads. Each layer's weight is stored as
+ * `layers.{l}.weight` with shape [inputs, outputs] (like the seed's w1) and its bias as
+ * `layers.{l}.bias`; an optimizer's state as `optimizer.first` / `optimizer.second` in the layout of
+ * the parameters. Everything else is in `__metadata__` (strings only, as the format requires), with
+ * a SHA-256 of the tensor bytes.
+ */
+export const FORMAT = 'backprop-model';
+export const FORMAT_VERSION = 1;
+
+export interface Architecture {
+  sizes: number[];
+  activations: Activation[];
+  loss: Loss;
+  bias: boolean;
+}
+
+/** What a model file holds besides its tensors; `extra` is free-form JSON-able information. */
+export interface ModelFile {
+  architecture: Architecture;
+  params: Float32Array;
+  optimizer?: { first: Float32Array; second: Float32Array; scalars: number[] };
+  extra: Record<string, unknown>;
+}
+
+interface TensorEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+/** Largest header this reader accepts: a model's header is a few kilobytes plus its history. */
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+
+function tensorsOf(file: ModelFile): { name: string; shape: number[]; data: Float32Array }[] {
+  const { sizes, bias } = file.architecture;
+  const tensors = layerOffsets(sizes, bias).flatMap((l, i) => [
+    { name: `layers.${i}.weight`, shape: [l.inputs, l.outputs], data: file.params.subarray(l.weight, l.weight + l.inputs * l.outputs) },
+    ...(bias ? [{ name: `layers.${i}.bias`, shape: [l.outputs], data: file.params.subarray(l.bias, l.bias + l.outputs) }] : []),
+  ]);
+  if (file.optimizer?.first.length) tensors.push({ name: 'optimizer.first', shape: [file.optimizer.first.length], data: file.optimizer.first });
+  if (file.optimizer?.second.length) tensors.push({ name: 'optimizer.second', shape: [file.optimizer.second.length], data: file.optimizer.second });
+  return tensors;
+}
+
+function littleEndianBytes(data: Float32Array): Buffer {
+  const bytes = Buffer.alloc(data.length * 4);
+  for (let i = 0; i < data.length; i++) bytes.writeFloatLE(data[i], i * 4);
+  return bytes;
+}
+
+/** Writes the model atomically: the old file stays whole until the new one is complete on disk. */
+export function saveModel(path: string, file: ModelFile): void {
+  const tensors = tensorsOf(file);
+  const header: Record<string, unknown> = {};
+  const blobs: Buffer[] = [];
+  let offset = 0;
+  for (const tensor of tensors) {
+    const bytes = littleEndianBytes(tensor.data);
+    header[tensor.name] = { dtype: 'F32', shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
+    blobs.push(bytes);
+    offset += bytes.length;
+  }
+  const body = Buffer.concat(blobs);
+  header.__metadata__ = {
+    format: FORMAT,
+    version: String(FORMAT_VERSION),
+    architecture: JSON.stringify(file.architecture),
+    optimizer_scalars: JSON.stringify(file.optimizer?.scalars ?? null),
+    extra: JSON.stringify(file.extra),
+    sha256: createHash('sha256').update(body).digest('hex'),
+  };
+  // The header is padded with spaces to 8 bytes so that the tensors that follow stay aligned.
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  writeFileAtomic(path, Buffer.concat([length, Buffer.from(json), body]));
+}
+
+function readExactly(fd: number, position: number, length: number, path: string): Buffer {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) throw new DataError(`${path}: truncated (ends ${length - done} bytes early)`);
+    done += n;
+  }
+  return buffer;
+}
+
+function parseArchitecture(text: unknown, path: string): Architecture {
+  let value: Partial<Architecture>;
+  try {
+    value = JSON.parse(String(text)) as Partial<Architecture>;
+  } catch {
+    throw new DataError(`${path}: the architecture in its metadata is not valid JSON`);
+  }
+  const { sizes, activations, loss, bias } = value;
+  const valid =
+    Array.isArray(sizes) &&
+    sizes.length >= 2 &&
+    sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 1 << 20) &&
+    Array.isArray(activations) &&
+    activations.length === sizes.length - 1 &&
+    activations.every((a) => (ACTIVATIONS as readonly string[]).includes(a)) &&
+    (LOSSES as readonly string[]).includes(loss as string) &&
+    typeof bias === 'boolean';
+  if (!valid) throw new DataError(`${path}: the architecture in its metadata is not one this version understands`);
+  return value as Architecture;
+}
+
+/**
+ * Reads a model file, checking everything before trusting it: the header length against the file,
+ * the format and version, the architecture, every tensor's dtype, shape and extent, and the
+ * checksum of the tensor bytes.
+ */
+export function loadModel(path: string): ModelFile {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new DataError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 8) throw new DataError(`${path}: not a safetensors file (${size} bytes)`);
+    const headerLength = readExactly(fd, 0, 8, path).readBigUInt64LE();
+    if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
+      throw new DataError(`${path}: not a safetensors file (header length ${headerLength} does not fit a ${size}-byte file)`);
+    }
+    const start = 8 + Number(headerLength);
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(readExactly(fd, 8, Number(headerLength), path).toString('utf8')) as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof DataError) throw err;
+      throw new DataError(`${path}: not a safetensors file (its header is not JSON)`);
+    }
+    const meta = (header.__metadata__ ?? {}) as Record<string, unknown>;
+    if (meta.format !== FORMAT) throw new DataError(`${path}: a safetensors file, but not a backprop model (no "format": "${FORMAT}")`);
+    const version = Number(meta.version);
+    if (!Number.isInteger(version) || version > FORMAT_VERSION) {
+      throw new DataError(`${path}: model format version ${String(meta.version)} is newer than this backprop reads (${FORMAT_VERSION}); upgrade backprop`);
+    }
+    const architecture = parseArchitecture(meta.architecture, path);
+    const count = parameterCount(architecture.sizes, architecture.bias);
+    const bodyLength = size - start;
+    const body = readExactly(fd, start, bodyLength, path);
+    if (createHash('sha256').update(body).digest('hex') !== meta.sha256) {
+      throw new DataError(`${path}: checksum mismatch: the tensor bytes are not the ones that were saved`);
+    }
+    const read = (name: string, shape: number[]): Float32Array => {
+      const entry = header[name] as TensorEntry | undefined;
+      if (!entry) throw new DataError(`${path}: tensor ${name} is missing`);
+      if (entry.dtype !== 'F32') throw new DataError(`${path}: tensor ${name} has dtype ${entry.dtype}, expected F32`);
+      if (!Array.isArray(entry.shape) || entry.shape.join() !== shape.join()) {
+        throw new DataError(`${path}: tensor ${name} has shape [${entry.shape}], the architecture needs [${shape}]`);
+      }
+      const [begin, end] = entry.data_offsets ?? [];
+      const elements = shape.reduce((a, b) => a * b, 1);
+      if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end > bodyLength || end - begin !== elements * 4) {
+        throw new DataError(`${path}: tensor ${name} has data offsets that do not fit the file`);
+      }
+      const values = new Float32Array(elements);
+      for (let i = 0; i < elements; i++) values[i] = body.readFloatLE(begin + i * 4);
+      return values;
+    };
+    const params = new Float32Array(count);
+    layerOffsets(architecture.sizes, architecture.bias).forEach((l, i) => {
+      params.set(read(`layers.${i}.weight`, [l.inputs, l.outputs]), l.weight);
+      if (architecture.bias) params.set(read(`layers.${i}.bias`, [l.outputs]), l.bias);
+    });
+    for (let i = 0; i < params.length; i++) {
+      if (!Number.isFinite(params[i])) throw new DataError(`${path}: holds a weight that is not a finite number`);
+    }
+    const scalars = JSON.parse(String(meta.optimizer_scalars ?? 'null')) as number[] | null;
+    const optimizer = scalars
+      ? {
+          first: header['optimizer.first'] ? read('optimizer.first', [count]) : new Float32Array(0),
+          second: header['optimizer.second'] ? read('optimizer.second', [count]) : new Float32Array(0),
+          scalars,
+        }
+      : undefined;
+    let extra: Record<string, unknown> = {};
+    try {
+      extra = JSON.parse(String(meta.extra ?? '{}')) as Record<string, unknown>;
+    } catch {
+      throw new DataError(`${path}: its metadata is not valid JSON`);
+    }
+    return { architecture, params, optimizer, extra };
+  } finally {
+    closeSync(fd);
+  }
+}
