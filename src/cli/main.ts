@@ -9,7 +9,8 @@ import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './o
 import { describeBackend, describeNetwork } from './report.js';
 import { buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
-import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { predictCommand } from './predict-command.js';
 import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
@@ -48,6 +49,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'time native (every ISA, 1 and all threads), ts and the optional peers; write bench/results/',
     options: BENCH_OPTIONS,
     run: (options, io) => bench(options, io),
+  },
+  predict: {
+    summary: 'evaluate a saved model: accuracy, error, confusion matrix, per-class precision and recall',
+    options: PREDICT_OPTIONS,
+    run: (options, io) => {
+      if (!options.has('model')) throw new UsageError('predict needs --model FILE');
+      return predictCommand(options, io);
+    },
   },
   example: {
     summary: 'run a worked example: `backprop example tutorial [--bias]`, the classic 3-2-1 network',

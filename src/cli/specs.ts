@@ -80,3 +80,10 @@ export const EXAMPLE_OPTIONS: readonly OptionSpec[] = [
   { name: 'lr', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate', default: '0.01' },
   ...TRAIN_OPTIONS.filter((spec) => ['seed', 'backend', 'isa', 'threads', 'json'].includes(spec.name)),
 ];
+
+/** Options of `backprop predict`. */
+export const PREDICT_OPTIONS: readonly OptionSpec[] = [
+  { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
+  { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'an IDX folder (its test images are used) or a CSV file; default: the bundled MNIST test set' },
+  ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads', 'json'].includes(spec.name)),
+];

@@ -1,0 +1,93 @@
+import { EVAL_ROWS, Workspace } from '../backends/backend.js';
+import { selectBackend } from '../backends/select.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadCsv } from '../data/csv.js';
+import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
+import { DataError, EXIT } from '../errors.js';
+import { argmaxRow } from '../model/metrics.js';
+import { loadModel } from '../model/safetensors.js';
+import type { Io } from './main.js';
+import type { ParsedOptions } from './options.js';
+import { networkFromFile } from './train-command.js';
+
+export interface ClassReport {
+  accuracy: number;
+  error: number;
+  /** confusion[true][predicted]: counts. */
+  confusion: number[][];
+  precision: number[];
+  recall: number[];
+}
+
+/** Accuracy, error, confusion matrix and per-class precision/recall of predicted outputs against labels. */
+export function classReport(outputs: Float32Array, labels: Uint8Array, classes: number, error: number): ClassReport {
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  let correct = 0;
+  for (let r = 0; r < labels.length; r++) {
+    const predicted = argmaxRow(outputs, r, classes);
+    confusion[labels[r]][predicted]++;
+    if (predicted === labels[r]) correct++;
+  }
+  const column = (j: number): number => confusion.reduce((sum, row) => sum + row[j], 0);
+  const row = (i: number): number => confusion[i].reduce((sum, v) => sum + v, 0);
+  return {
+    accuracy: correct / labels.length,
+    error,
+    confusion,
+    precision: confusion.map((_, j) => (column(j) ? confusion[j][j] / column(j) : 0)),
+    recall: confusion.map((_, i) => (row(i) ? confusion[i][i] / row(i) : 0)),
+  };
+}
+
+/** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
+function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
+  if (preprocessing?.kind === 'csv' || (dataPath && /\.(csv|tsv)$/.test(dataPath))) {
+    if (!dataPath) throw new DataError('the model was trained on CSV data: give --data FILE.csv');
+    const scaling = preprocessing?.kind === 'csv' ? { shift: preprocessing.shift, scale: preprocessing.scale } : undefined;
+    const target = preprocessing?.kind === 'csv' ? preprocessing.target : undefined;
+    return loadCsv(dataPath, { targetKind: loss === 'mse' ? 'values' : 'classes', target, scaling }).train;
+  }
+  const { test } = loadMnist(dataPath ?? bundledMnistDir());
+  return test!;
+}
+
+export async function predictCommand(options: ParsedOptions, io: Io): Promise<number> {
+  const modelPath = options.get('model') as string;
+  const file = loadModel(modelPath);
+  const { backend } = selectBackend(options.get('backend') as string | undefined, {
+    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
+    threads: options.get('threads') as number | undefined,
+  });
+  const net = networkFromFile(file.architecture, file.params, backend);
+  const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
+  const outputs = net.sizes[net.sizes.length - 1];
+  if (data.features !== net.sizes[0] || data.outputs > outputs) {
+    throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
+  }
+  const ws = new Workspace(net.sizes, EVAL_ROWS, net.bias);
+  const { error } = await backend.evaluate(net, data, ws);
+  const predictions = new Float32Array(data.count * outputs);
+  for (let start = 0; start < data.count; start += EVAL_ROWS) {
+    const rows = Math.min(EVAL_ROWS, data.count - start);
+    backend.forward(net, data.x.subarray(start * data.features, (start + rows) * data.features), rows, ws);
+    predictions.set(ws.acts[ws.acts.length - 1].subarray(0, rows * outputs), start * outputs);
+  }
+  if (!data.labels) {
+    if (options.has('json')) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
+    else io.out(`${data.count.toLocaleString('en-US')} samples: error ${error.toFixed(4)}`);
+    return EXIT.ok;
+  }
+  const report = classReport(predictions, data.labels, outputs, error);
+  if (options.has('json')) {
+    io.out(JSON.stringify({ event: 'predict', samples: data.count, ...report }));
+    return EXIT.ok;
+  }
+  io.out(`${data.count.toLocaleString('en-US')} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`);
+  io.out('confusion matrix (rows: true class, columns: predicted)');
+  const width = Math.max(5, String(data.count).length + 1);
+  io.out(`     ${report.confusion.map((_, j) => String(j).padStart(width)).join('')}`);
+  report.confusion.forEach((row, i) => io.out(`${String(i).padStart(4)} ${row.map((v) => String(v).padStart(width)).join('')}`));
+  io.out('class  precision  recall');
+  report.precision.forEach((p, i) => io.out(`${String(i).padStart(5)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`));
+  return EXIT.ok;
+}

@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OptimizerState, Workspace } from '../src/backends/backend.js';
+import { NativeBackend } from '../src/backends/native.js';
+import { TsBackend } from '../src/backends/ts.js';
+import { architectureOf, networkFromFile } from '../src/cli/train-command.js';
+import { Network } from '../src/model/network.js';
+import { loadModel, saveModel } from '../src/model/safetensors.js';
+import { realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
+
+function savedNetwork(): { net: Network; path: string } {
+  const net = new Network([6, 5, 3], { hidden: 'tanh', bias: true }).initialize({ scheme: 'xavier' }, 3);
+  const state = new OptimizerState(net.parameterCount, 'adam');
+  state.first.fill(0.25);
+  state.second.fill(0.5);
+  state.scalars.set([7, 0.9 ** 7, 0.999 ** 7]);
+  const path = join(tempDir(), 'm.safetensors');
+  saveModel(path, {
+    architecture: architectureOf(net),
+    params: net.params,
+    optimizer: { first: state.first, second: state.second, scalars: Array.from(state.scalars) },
+    extra: { note: 'test' },
+  });
+  return { net, path };
+}
+
+describe('model files (safetensors)', () => {
+  it('round-trips the architecture, the weights bit for bit, the optimizer state and the metadata', () => {
+    const { net, path } = savedNetwork();
+    const file = loadModel(path);
+    expect(file.architecture).toEqual({ sizes: [6, 5, 3], activations: ['tanh', 'softmax'], loss: 'cross-entropy', bias: true });
+    expect(Buffer.from(file.params.buffer).equals(Buffer.from(net.params.buffer))).toBe(true);
+    expect(file.optimizer!.first.every((v) => v === 0.25)).toBe(true);
+    expect(file.optimizer!.scalars[0]).toBe(7);
+    expect(file.extra).toEqual({ note: 'test' });
+    // The header is the safetensors layout: u64 length, JSON with dtype/shape/data_offsets, 8-byte aligned.
+    const bytes = readFileSync(path);
+    const length = Number(bytes.readBigUInt64LE(0));
+    expect(length % 8).toBe(0);
+    const header = JSON.parse(bytes.subarray(8, 8 + length).toString()) as Record<string, { dtype: string; shape: number[] }>;
+    expect(header['layers.0.weight']).toMatchObject({ dtype: 'F32', shape: [6, 5] });
+    expect(header['layers.1.bias']).toMatchObject({ dtype: 'F32', shape: [3] });
+  });
+
+  it.each(['ts', ...supportedIsas])('a loaded model predicts exactly what the saved one did (%s)', (isa) => {
+    const backend = isa === 'ts' ? new TsBackend() : new NativeBackend({ isa });
+    const { test } = realMnist();
+    const net = new Network([784, 32, 10], { backend }).initWeights(9);
+    const path = join(tempDir(), 'mnist.safetensors');
+    saveModel(path, { architecture: architectureOf(net), params: net.params, extra: {} });
+    const loaded = networkFromFile(loadModel(path).architecture, loadModel(path).params, backend);
+    const x = test!.x.subarray(0, 100 * 784);
+    const a = net.forward(x, new Workspace(net.sizes, 100)).at(-1)!;
+    const b = loaded.forward(x, new Workspace(net.sizes, 100)).at(-1)!;
+    expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+  });
+
+  it('refuses damaged and foreign files with one line naming the file and the problem', () => {
+    const { path } = savedNetwork();
+    const good = readFileSync(path);
+    const variant = (mutate: (bytes: Buffer) => Buffer): string => {
+      const target = join(tempDir(), 'bad.safetensors');
+      writeFileSync(target, mutate(Buffer.from(good)));
+      return target;
+    };
+    expect(() => loadModel(variant((b) => b.subarray(0, b.length - 3)))).toThrow(/checksum mismatch/);
+    expect(() => loadModel(variant((b) => b.subarray(0, 20)))).toThrow(/does not fit a 20-byte file/);
+    expect(() => loadModel(variant((b) => (b.writeBigUInt64LE(2n ** 60n, 0), b)))).toThrow(/header length .* does not fit/);
+    expect(() => loadModel(variant((b) => ((b[b.length - 1] ^= 0x40), b)))).toThrow(/checksum mismatch/);
+    expect(() => loadModel(variant((b) => Buffer.from(b.toString('latin1').replace('"version":"1"', '"version":"9"'), 'latin1')))).toThrow(
+      /format version 9 is newer than this backprop reads \(1\); upgrade backprop/,
+    );
+    expect(() => loadModel(variant((b) => Buffer.from(b.toString('latin1').replace('backprop-model', 'something-else'), 'latin1')))).toThrow(
+      /not a backprop model/,
+    );
+    expect(() => loadModel(variant(() => Buffer.from('plain text, not a model')))).toThrow(/not a safetensors file/);
+    expect(() => loadModel('/nonexistent/model.safetensors')).toThrow(/cannot read \(ENOENT\)/);
+  });
+});
+
+describe('train --save, predict, --resume', () => {
+  it('predict on the test set reports the validation accuracy the training printed', async () => {
+    const path = join(tempDir(), 'm.safetensors');
+    const trained = await runCli('--hidden', '16', '--epochs', '2', '--limit', '5000', '--save', path, '--json');
+    const last = JSON.parse(trained.out.at(-2)!) as { valAccuracy: number; valError: number };
+    const predicted = await runCli('predict', '--model', path, '--json');
+    expect(predicted.code).toBe(0);
+    const report = JSON.parse(predicted.out[0]) as { accuracy: number; error: number; confusion: number[][]; recall: number[] };
+    expect(report.accuracy).toBe(last.valAccuracy);
+    expect(report.error).toBeCloseTo(last.valError, 12);
+    expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10000);
+    expect(report.recall).toHaveLength(10);
+  });
+
+  it('a resumed run ends with bitwise the weights of an uninterrupted one (adam, shuffled)', async () => {
+    const dir = tempDir();
+    const base = ['--data', writeTinyIdxSet({ train: 40, test: 10 }), '--hidden', '6', '--batch', '4', '--lr', '0.01', '--shuffle'];
+    const args = [...base, '--optimizer', 'adam'];
+    await runCli(...args, '--epochs', '2', '--save', join(dir, 'part.safetensors'));
+    const resumed = await runCli(...args, '--epochs', '5', '--resume', join(dir, 'part.safetensors'), '--save', join(dir, 'part.safetensors'));
+    expect(resumed.code).toBe(0);
+    expect(resumed.err[0]).toMatch(/resuming .* after epoch 2/);
+    await runCli(...args, '--epochs', '5', '--save', join(dir, 'whole.safetensors'));
+    const a = loadModel(join(dir, 'part.safetensors'));
+    const b = loadModel(join(dir, 'whole.safetensors'));
+    expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
+    expect((a.extra.history as unknown[]).length).toBe(5);
+    const wrong = await runCli(...base, '--epochs', '5', '--resume', join(dir, 'whole.safetensors'), '--optimizer', 'sgd');
+    expect(wrong.code).toBe(2);
+    expect(wrong.err[0]).toMatch(/was trained with --optimizer adam/);
+  });
+
+  it('--patience stops when the validation error stops improving; --save-best keeps the best epoch', async () => {
+    const dir = tempDir();
+    const data = writeTinyIdxSet({ train: 40, test: 10 });
+    const run = await runCli('--data', data, '--hidden', '6', '--batch', '4', '--lr', '5', '--epochs', '30', '--patience', '2', '--save', join(dir, 'best.safetensors'), '--save-best');
+    expect(run.code).toBe(0);
+    expect(run.err.at(-1)).toMatch(/stopped after epoch \d+: the error has not improved for 2 epochs/);
+    const history = loadModel(join(dir, 'best.safetensors')).extra.history as { valAccuracy: number }[];
+    const epochs = run.out.filter((line) => line.startsWith('epoch '));
+    expect(epochs.length).toBeLessThan(30);
+    expect(history.at(-1)!.valAccuracy).toBe(Math.max(...history.map((m) => m.valAccuracy)));
+  });
+
+  it('Ctrl-C finishes the batch, saves, exits 130; resuming gives the uninterrupted weights', async () => {
+    const dir = tempDir();
+    const bin = join(__dirname, '..', 'bin', 'backprop.js');
+    const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000', '--json'];
+    const child = spawn(process.execPath, [bin, ...args, '--save', join(dir, 'a.safetensors')]);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk;
+        if (stdout.includes('"event":"epoch"')) child.kill('SIGINT');
+      });
+      child.on('exit', resolve);
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted in epoch [23] after [\d,]+ samples; saved to .*a\.safetensors/);
+    const resumed = await runCli(...args, '--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
+    expect(resumed.code).toBe(0);
+    await runCli(...args, '--save', join(dir, 'b.safetensors'));
+    const a = loadModel(join(dir, 'a.safetensors'));
+    const b = loadModel(join(dir, 'b.safetensors'));
+    expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
+  });
+});
