@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import sharp from 'sharp';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -147,5 +148,38 @@ describe('train --save, predict, --resume', () => {
     const a = loadModel(join(dir, 'a.safetensors'));
     const b = loadModel(join(dir, 'b.safetensors'));
     expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
+  });
+});
+
+describe('predict --image', () => {
+  /** A 200×200 PNG of a thick "1" or "7", drawn in `ink` on `paper`. */
+  async function drawDigit(path: string, digit: '1' | '7', ink: string, paper: string): Promise<void> {
+    const stroke = `stroke="${ink}" stroke-width="22" stroke-linecap="round" stroke-linejoin="round" fill="none"`;
+    const shape = digit === '1' ? `<line x1="100" y1="30" x2="100" y2="170" ${stroke}/>` : `<polyline points="50,40 150,40 85,170" ${stroke}/>`;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><rect width="200" height="200" fill="${paper}"/>${shape}</svg>`;
+    await sharp(Buffer.from(svg)).png().toFile(path);
+  }
+
+  it.runIf(supportedIsas.length)('reads digits drawn white on black and black on white, and refuses a file that is not an image', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    expect((await runCli('--hidden', '128', '--epochs', '5', '--shuffle', '--save', model)).code).toBe(0);
+    const images: string[] = [];
+    for (const digit of ['1', '7'] as const) {
+      for (const [ink, paper] of [['white', 'black'], ['black', 'white']]) {
+        const path = join(dir, `${digit}-${ink}.png`);
+        await drawDigit(path, digit, ink, paper);
+        images.push(path);
+      }
+    }
+    const { code, out } = await runCli('predict', '--model', model, '--image', ...images, '--json');
+    expect(code).toBe(0);
+    const digits = out.map((line) => (JSON.parse(line) as { digit: number; top3: [number, number][] }).digit);
+    expect(digits).toEqual([1, 1, 7, 7]);
+    const notImage = join(dir, 'note.png');
+    writeFileSync(notImage, 'this is text');
+    const bad = await runCli('predict', '--model', model, '--image', notImage);
+    expect(bad.code).toBe(1);
+    expect(bad.err[0]).toMatch(/note\.png: not an image that can be read/);
   });
 });

@@ -8,7 +8,9 @@ type Kind =
   | { type: 'intList'; min: number; max: number }
   | { type: 'choice'; choices: readonly string[] }
   | { type: 'choiceList'; choices: readonly string[] }
-  | { type: 'path' };
+  | { type: 'path' }
+  /** One or more paths: every following argument up to the next option. */
+  | { type: 'paths' };
 
 export interface OptionSpec {
   name: string;
@@ -50,6 +52,8 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
     case 'path':
       if (text === '') throw new UsageError(`--${spec.name} expects a path`);
       return text;
+    case 'paths':
+      return text.split('\0');
     case 'int':
       return parseInteger(text, spec.name, kind.min, kind.max);
     case 'intList':
@@ -100,6 +104,11 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
       text = 'true';
     } else if (eq !== -1) {
       text = arg.slice(eq + 1);
+    } else if (spec.kind.type === 'paths') {
+      const paths: string[] = [];
+      while (i + 1 < args.length && !args[i + 1].startsWith('--')) paths.push(args[++i]);
+      if (paths.length === 0) throw new UsageError(`--${name} needs at least one path`);
+      text = paths.join('\0');
     } else {
       const next = args[i + 1];
       if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value`);

@@ -4,7 +4,9 @@ import type { Dataset } from '../data/dataset.js';
 import { loadCsv } from '../data/csv.js';
 import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT } from '../errors.js';
+import { digitFromImage } from '../data/image.js';
 import { argmaxRow } from '../model/metrics.js';
+import type { Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
 import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
@@ -51,6 +53,25 @@ function evaluationData(dataPath: string | undefined, preprocessing: Preprocessi
   return test!;
 }
 
+/** The digit in each picture, with the three most probable classes. */
+async function predictImages(net: Network, paths: string[], modelPath: string, json: boolean, io: Io): Promise<number> {
+  if (net.sizes[0] !== 784 || net.loss !== 'cross-entropy') {
+    throw new DataError(`${modelPath}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has ${net.sizes[0]} inputs`);
+  }
+  const digits = await Promise.all(paths.map((path) => digitFromImage(path)));
+  const x = new Float32Array(digits.length * 784);
+  digits.forEach((digit, i) => x.set(digit, i * 784));
+  const probabilities = net.forward(x).at(-1)!;
+  const classes = net.sizes[net.sizes.length - 1];
+  paths.forEach((path, i) => {
+    const row = Array.from(probabilities.subarray(i * classes, (i + 1) * classes), (p, digit) => ({ digit, p }));
+    const top = row.sort((a, b) => b.p - a.p).slice(0, 3);
+    if (json) io.out(JSON.stringify({ event: 'image', path, digit: top[0].digit, top3: top.map((t) => [t.digit, t.p]) }));
+    else io.out(`${path}: ${top[0].digit}   (top 3: ${top.map((t) => `${t.digit} ${t.p.toFixed(3)}`).join(', ')})`);
+  });
+  return EXIT.ok;
+}
+
 export async function predictCommand(options: ParsedOptions, io: Io): Promise<number> {
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
@@ -59,6 +80,7 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
     threads: options.get('threads') as number | undefined,
   });
   const net = networkFromFile(file.architecture, file.params, backend);
+  if (options.has('image')) return predictImages(net, options.get('image') as string[], modelPath, options.has('json'), io);
   const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
   const outputs = net.sizes[net.sizes.length - 1];
   if (data.features !== net.sizes[0] || data.outputs > outputs) {

@@ -85,5 +85,6 @@ export const EXAMPLE_OPTIONS: readonly OptionSpec[] = [
 export const PREDICT_OPTIONS: readonly OptionSpec[] = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'an IDX folder (its test images are used) or a CSV file; default: the bundled MNIST test set' },
+  { name: 'image', kind: { type: 'paths' }, value: 'FILE…', help: 'pictures of handwritten digits (PNG, JPEG, …): the predicted digit and the top 3' },
   ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads', 'json'].includes(spec.name)),
 ];
