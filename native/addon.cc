@@ -323,7 +323,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   }
 
   // trainEpoch(net, data, { batchSize, optimizer, state, order, start?, stop? }, ws, onProgress?) → Promise<visits done>;
-  // onProgress(samplesDone) is called about 50 times an epoch.
+  // onProgress(samplesDone, errorSum) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
   Napi::Value evaluate(const Napi::CallbackInfo& info);
@@ -345,13 +345,19 @@ class Engine : public Napi::ObjectWrap<Engine> {
   bool busy_ = false;
 };
 
+// What an epoch reports while it runs: the samples done and their summed error.
+struct Progress {
+  std::int32_t done;
+  double error_sum;
+};
+
 // Runs one engine call on a libuv worker thread and settles its promise; the engine and every
-// borrowed array stay referenced until then. Execute() never touches JavaScript: progress (samples
-// done) is queued to the main thread, which passes it to the optional `onProgress` callback.
-class EngineWorker : public Napi::AsyncProgressQueueWorker<std::int32_t> {
+// borrowed array stay referenced until then. Execute() never touches JavaScript: progress is queued
+// to the main thread, which passes it to the optional `onProgress(samplesDone, errorSum)` callback.
+class EngineWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  public:
   EngineWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress)
-      : Napi::AsyncProgressQueueWorker<std::int32_t>(env),
+      : Napi::AsyncProgressQueueWorker<Progress>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         engine_(Engine::Unwrap(engine)),
         engine_ref_(Napi::Persistent(engine)),
@@ -371,10 +377,11 @@ class EngineWorker : public Napi::AsyncProgressQueueWorker<std::int32_t> {
   virtual void run(Engine& engine, const ExecutionProgress& progress) = 0;
   virtual Napi::Value result() { return Env().Undefined(); }
 
-  void OnProgress(const std::int32_t* done, std::size_t count) override {
+  void OnProgress(const Progress* progress, std::size_t count) override {
     if (on_progress_.IsEmpty() || count == 0) return;
     Napi::HandleScope scope(Env());
-    on_progress_.Call({Napi::Number::New(Env(), done[count - 1])});
+    const Progress& last = progress[count - 1];
+    on_progress_.Call({Napi::Number::New(Env(), last.done), Napi::Number::New(Env(), last.error_sum)});
   }
   void OnOK() override {
     engine_->release();
@@ -418,8 +425,9 @@ class TrainEpochWorker : public EngineWorker {
     const int every = batches < 50 ? 1 : batches / 50;
     int batch = 0;
     done_ = train_epoch(engine.context(), net_, data_, order_, first_, visits_, batch_size_, optimizer_, state_, ws_,
-                        [&](int done) {
-                          if (++batch % every == 0 || done == visits_) progress.Send(&done, 1);
+                        [&](int done, double error_sum) {
+                          const Progress report = {done, error_sum};
+                          if (++batch % every == 0 || done == visits_) progress.Send(&report, 1);
                           // The flag is written by the JavaScript thread (Ctrl-C); a relaxed read suffices.
                           return !(stop_ && __atomic_load_n(stop_, __ATOMIC_RELAXED));
                         });

@@ -435,12 +435,13 @@ void gradients(const Context& ctx, const Layers& net, const Samples& batch, Work
   backward_layers(ctx, net, input, batch, batch.count, ws, {false, 0.0f});
 }
 
-void train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
-                 OptimizerState& state, Workspace& ws) {
+double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
+                   OptimizerState& state, Workspace& ws) {
   const int rows = batch.count;
   const Input input = first_layer_input(ctx, batch.x, rows, net.sizes[0], net.sizes[1]);
   forward_layers(ctx, net, input, rows, ws);
-  output_step(ctx, net, rows, nullptr, ws, nullptr);
+  Evaluation eval = {0.0, 0};
+  output_step(ctx, net, rows, &batch, ws, &eval);
   const bool fused = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
   backward_layers(ctx, net, input, batch, rows, ws, {fused, opt.learning_rate});
   if (fused) {
@@ -448,6 +449,7 @@ void train_batch(const Context& ctx, const Layers& net, const Samples& batch, co
   } else {
     optimizer_step(ctx, net, opt, state, ws.grads);
   }
+  return eval.loss_sum;
 }
 
 Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,

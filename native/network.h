@@ -106,29 +106,32 @@ void forward(const Context& ctx, const Layers& net, const float* x, int rows, Wo
 void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws);
 
 // One batch: forward, backward and the optimizer step. Plain SGD without weight decay is fused into
-// the weight-gradient products; the other optimizers step from the gradient in ws.grads.
-void train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
-                 OptimizerState& state, Workspace& ws);
+// the weight-gradient products; the other optimizers step from the gradient in ws.grads. Returns the
+// batch's error summed over its rows (before the step), for a running average.
+double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
+                   OptimizerState& state, Workspace& ws);
 
 // Rows order[start…start+rows) of data, copied into the workspace's batch buffers.
 Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
                      Workspace& ws);
 
 // One epoch over the samples order[first…visits) (or first, first+1, … visits−1 when order is null);
-// the last batch may be short. `on_batch(done)` is called after each batch with the visits done so
-// far; when it returns false the epoch stops there. Returns the visits done.
+// the last batch may be short. `on_batch(done, error_sum)` is called after each batch with the
+// visits done so far and the error summed over them; when it returns false the epoch stops there.
+// Returns the visits done.
 template <typename OnBatch>
 int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
                 int visits, int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
   const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
   const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  double error_sum = 0.0;
   for (int start = first; start < visits; start += batch_size) {
     const int rows = visits - start < batch_size ? visits - start : batch_size;
     const Samples batch = order ? gather_batch(data, order, start, rows, net, ws)
                                 : Samples{data.x + start * features, data.labels ? data.labels + start : nullptr,
                                           data.targets ? data.targets + start * outputs : nullptr, rows};
-    train_batch(ctx, net, batch, opt, state, ws);
-    if (!on_batch(start + rows)) return start + rows;
+    error_sum += train_batch(ctx, net, batch, opt, state, ws);
+    if (!on_batch(start + rows, error_sum)) return start + rows;
   }
   return visits;
 }

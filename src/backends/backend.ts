@@ -79,8 +79,8 @@ export interface EpochOptions {
   state: OptimizerState;
   /** Sample indices in the order they are visited (as many as it holds); `null` visits 0, 1, 2, … like the seed. */
   order: Uint32Array | null;
-  /** Called about 50 times an epoch with the number of samples trained so far. */
-  onProgress?: (samplesDone: number) => void;
+  /** Called about 50 times an epoch with the samples trained so far and their summed error (each before its step). */
+  onProgress?: (samplesDone: number, errorSum: number) => void;
   /** The first visit: an epoch resumed part-way starts here (default 0). */
   start?: number;
   /** Checked after every batch: non-zero stops the epoch there (Ctrl-C finishes the current batch). */

@@ -22,7 +22,7 @@ interface Engine {
     data: Samples,
     options: EpochOptions,
     ws: Workspace,
-    onProgress: ((samplesDone: number) => void) | undefined,
+    onProgress: ((samplesDone: number, errorSum: number) => void) | undefined,
   ): Promise<number>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<{ lossSum: number; correct: number }>;
   peakGflops(seconds: number): Promise<number>;

@@ -349,14 +349,15 @@ export class TsBackend implements Backend {
     const visits = options.order?.length ?? data.count;
     const every = progressInterval(Math.ceil(visits / options.batchSize));
     let batchIndex = 0;
+    let errorSum = 0;
     for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
       const rows = Math.min(options.batchSize, visits - start);
       const batch = options.order ? gatherRows(ws, data, options.order, start, rows) : sliceRows(data, start, rows, features, outputs);
       forwardLayers(layers, batch.x, rows, ws);
-      outputLoss(net, layers, null, rows, ws);
+      errorSum += outputLoss(net, layers, batch, rows, ws).loss;
       backwardLayers(net, layers, batch, rows, ws);
       optimizerStep(net, ws.grads, options.optimizer, options.state);
-      if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows);
+      if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows, errorSum);
       if (options.stop?.[0]) return start + rows;
     }
     return visits;

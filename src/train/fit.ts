@@ -50,6 +50,8 @@ export interface FitOptions {
   patience?: number;
   /** Checked after every batch: non-zero stops training there (for Ctrl-C). */
   stop?: Int32Array;
+  /** Aborting it stops training after the current batch; `fit` then resolves with `interrupted`. */
+  signal?: AbortSignal;
   /** The optimizer's state, to keep (for checkpoints) or to resume from; a fresh one by default. */
   state?: OptimizerState;
   /** Continue a run that stopped at this point: the epochs it completed and the samples into the next. */
@@ -70,6 +72,8 @@ export interface Progress {
   epochs: number;
   samplesDone: number;
   samples: number;
+  /** The mean error of the epoch's batches so far, each measured before its step. */
+  runningError: number;
 }
 
 export interface FitResult {
@@ -107,7 +111,7 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
  * the error (and accuracy, with labels) on the training and validation data after every epoch.
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
-  const { validation, batchSize = 100, learningRate = 0.1, epochs = 20, steps, sampling = 'order', seed = 1, onEpoch, onProgress } = options;
+  const { batchSize = 100, learningRate = 0.1, epochs = 20, steps } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
   if (batchSize > train.count) {
     throw new UsageError(`batch size ${batchSize} is larger than the training set (${train.count} samples)`);
@@ -119,6 +123,31 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   const stepsPerEpoch = Math.ceil(train.count / batchSize);
   const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
   const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
+  const stop = options.stop ?? new Int32Array(1);
+  const abort = (): void => void (stop[0] = 1);
+  if (options.signal?.aborted) abort();
+  options.signal?.addEventListener('abort', abort);
+  try {
+    return await epochsOf(net, train, options, { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started });
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
+  }
+}
+
+interface RunState {
+  optimizer: OptimizerSettings;
+  ws: Workspace;
+  state: OptimizerState;
+  stepsPerEpoch: number;
+  totalEpochs: number;
+  history: EpochMetrics[];
+  stop: Int32Array;
+  started: number;
+}
+
+async function epochsOf(net: Network, train: Samples, options: FitOptions, run: RunState): Promise<FitResult> {
+  const { validation, batchSize = 100, steps, sampling = 'order', seed = 1, onEpoch, onProgress } = options;
+  const { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started } = run;
   let trainSeconds = 0;
   let stepsDone = history.at(-1)?.steps ?? 0;
   let resumeAt = options.resume?.samplesDone ?? 0;
@@ -129,11 +158,14 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
     const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
     const samples = Math.min(train.count, epochSteps * batchSize);
     const order = sampleOrder(sampling, train.count, samples, seed, epoch);
-    const progress = onProgress && ((samplesDone: number) => onProgress({ epoch, epochs: totalEpochs, samplesDone, samples }));
+    const progress =
+      onProgress &&
+      ((samplesDone: number, errorSum: number) =>
+        onProgress({ epoch, epochs: totalEpochs, samplesDone, samples, runningError: errorSum / Math.max(1, samplesDone - start) }));
     const epochStart = performance.now();
     const start = resumeAt;
     resumeAt = 0;
-    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress, start, stop: options.stop }, ws);
+    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress, start, stop }, ws);
     trainSeconds += (performance.now() - epochStart) / 1000;
     if (reached < samples) {
       return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000, interrupted: { reason: 'stopped', epoch, samplesDone: reached } };

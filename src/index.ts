@@ -1,0 +1,40 @@
+/**
+ * backprop as a library:
+ *
+ *   import { Network, loadMnist, train, saveModel, loadModel, selectBackend } from 'backprop';
+ *   const { train: data, test } = loadMnist();
+ *   const net = new Network([784, 30, 10], { backend: selectBackend('auto').backend }).initWeights(1);
+ *   await train(net, data, { validation: test, epochs: 5, onEpoch: (m) => console.log(m) });
+ *   saveModel('model.safetensors', net);
+ *   const again = loadModel('model.safetensors');
+ *   again.predict(test.x.subarray(0, 784 * 5));
+ */
+import type { Backend } from './backends/backend.js';
+import { selectBackend } from './backends/select.js';
+import { architectureOf, networkFromFile } from './cli/train-command.js';
+import { Network } from './model/network.js';
+import { loadModel as readModel, saveModel as writeModel } from './model/safetensors.js';
+
+export { Network, type NetworkOptions } from './model/network.js';
+export { loadMnist, bundledMnistDir, type MnistSplits } from './data/mnist.js';
+export { loadCsv } from './data/csv.js';
+export type { Dataset } from './data/dataset.js';
+export { fit, fit as train, type FitOptions, type FitResult, type EpochMetrics, type Progress } from './train/fit.js';
+export { gradcheck } from './train/gradcheck.js';
+export { selectBackend } from './backends/select.js';
+export { NativeBackend } from './backends/native.js';
+export { TsBackend } from './backends/ts.js';
+export type { Backend, Samples, Evaluation, OptimizerSettings } from './backends/backend.js';
+export type { Activation, Loss } from './backends/activations.js';
+export { UserError, UsageError, DataError, EXIT } from './errors.js';
+
+/** Saves `net` (its architecture and weights) as a safetensors file, atomically. */
+export function saveModel(path: string, net: Network, extra: Record<string, unknown> = {}): void {
+  writeModel(path, { architecture: architectureOf(net), params: net.params, extra });
+}
+
+/** The network saved in `path`, on `backend` (the best available by default), ready to predict or train on. */
+export function loadModel(path: string, backend: Backend = selectBackend('auto').backend): Network {
+  const file = readModel(path);
+  return networkFromFile(file.architecture, file.params, backend);
+}
