@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
+import { main } from '../src/cli/main.js';
 import { idxBytes, runCli, supportedIsas, writeTinyIdxSet } from './helpers.js';
 
 const bin = join(__dirname, '..', 'bin', 'backprop.js');
@@ -232,5 +233,38 @@ describe('examples/tutorial-3-2-1', () => {
     const epochs = out.slice(0, -1).map((line) => JSON.parse(line) as { trainError: number; steps: number });
     expect(epochs.at(-1)!.steps).toBe(10000);
     expect(epochs.at(-1)!.trainError).toBeLessThan(epochs[0].trainError);
+  });
+});
+
+describe('progress', () => {
+  it('--json --progress-json adds progress lines with the running error; without a terminal there is no bar', async () => {
+    const { code, out, err } = await runCli('--limit', '6000', '--epochs', '1', '--hidden', '10', '--json', '--progress-json');
+    expect(code).toBe(0);
+    expect(err).toEqual([]);
+    const events = out.map((line) => JSON.parse(line) as { event: string; samplesDone?: number; runningError?: number });
+    const progress = events.filter((e) => e.event === 'progress');
+    expect(progress.length).toBeGreaterThanOrEqual(10);
+    expect(progress.at(-1)!.samplesDone).toBe(6000);
+    expect(progress.at(-1)!.runningError).toBeGreaterThan(0);
+    expect(events.at(-1)!.event).toBe('done');
+    const plain = await runCli('--limit', '6000', '--epochs', '1', '--hidden', '10', '--json');
+    expect(plain.out.some((line) => line.includes('"progress"'))).toBe(false);
+    expect((await runCli('--progress-json')).err[0]).toMatch(/--progress-json goes with --json/);
+  });
+
+  it('on a terminal: a bar on stderr replaced by the epoch lines, then a chart', async () => {
+    const statuses: string[] = [];
+    const out: string[] = [];
+    const code = await main(['--limit', '6000', '--epochs', '3', '--hidden', '10'], {
+      out: (l) => out.push(l),
+      err: () => {},
+      status: (text) => statuses.push(text),
+      terminal: true,
+    });
+    expect(code).toBe(0);
+    expect(statuses.some((s) => /^epoch \d\/3 [█░]{24} [\d,]+\/6,000 .* samples\/s  ETA [\d.]+ s  error \d\.\d{4}$/.test(s))).toBe(true);
+    expect(statuses.at(-1)).toBe('');
+    expect(out.at(-2)).toMatch(/^train acc [▁▂▃▄▅▆▇█]{3} /);
+    expect(out.at(-1)).toMatch(/^val acc +[▁▂▃▄▅▆▇█]{3} /);
   });
 });

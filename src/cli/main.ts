@@ -21,11 +21,17 @@ import { join } from 'node:path';
 export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** A line that replaces itself on a terminal's stderr ('' clears it); absent when stderr is not a terminal. */
+  status?: (text: string) => void;
+  /** Whether stdout is a terminal (for the end-of-run chart). */
+  terminal?: boolean;
 }
 
 const stdio: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  status: process.stderr.isTTY ? (text) => process.stderr.write(`\r\x1b[2K${text}`) : undefined,
+  terminal: process.stdout.isTTY,
 };
 
 interface Command {
@@ -42,7 +48,7 @@ const COMMANDS: Record<string, Command> = {
   },
   compare: {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',
-    options: TRAIN_OPTIONS.filter((spec) => spec.name !== 'backend' && !SAVE_OPTIONS.includes(spec)),
+    options: TRAIN_OPTIONS.filter((spec) => !['backend', 'progress-json', 'quiet'].includes(spec.name) && !SAVE_OPTIONS.includes(spec)),
     run: (options, io) => compare(trainSettings(options), io),
   },
   bench: {

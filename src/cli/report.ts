@@ -1,6 +1,6 @@
 import type { Backend } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
-import type { EpochMetrics } from '../train/fit.js';
+import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { TrainSettings } from './setup.js';
 
 /** Everything the header lines describe. */
@@ -115,4 +115,25 @@ export function jsonReporter(write: Write): Reporter {
       );
     },
   };
+}
+
+/** A progress bar for the status line: `epoch 3/20 ████░░░░ 31,000/60,000  850,000 samples/s  ETA 0.4 s  error 0.2311`. */
+export function progressLine(p: Progress, samplesPerSecond: number): string {
+  const width = 24;
+  const filled = Math.round((width * p.samplesDone) / p.samples);
+  const eta = samplesPerSecond > 0 ? (p.samples - p.samplesDone) / samplesPerSecond : 0;
+  return (
+    `epoch ${p.epoch}/${p.epochs} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${count(p.samplesDone)}/${count(p.samples)}` +
+    `  ${count(Math.round(samplesPerSecond))} samples/s  ETA ${eta.toFixed(1)} s  error ${p.runningError.toFixed(4)}`
+  );
+}
+
+const BLOCKS = '▁▂▃▄▅▆▇█';
+
+/** One row of a small chart: the values as block characters scaled between their min and max. */
+export function sparkline(label: string, values: number[]): string {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const bars = values.map((v) => BLOCKS[max > min ? Math.round(((v - min) / (max - min)) * (BLOCKS.length - 1)) : BLOCKS.length - 1]).join('');
+  return `${label} ${bars} ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)}`;
 }

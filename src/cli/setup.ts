@@ -183,7 +183,10 @@ export function saveSettings(options: ParsedOptions): SaveSettings {
     if (options.has(name) && !save) throw new UsageError(`--${name} needs --save FILE`);
   }
   if (options.has('save-best') && options.has('checkpoint-every')) throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
+  if (options.has('progress-json') && !options.has('json')) throw new UsageError('--progress-json goes with --json');
   return {
+    quiet: options.has('quiet'),
+    progressJson: options.has('progress-json'),
     save,
     checkpointEvery: options.get('checkpoint-every') as number | undefined,
     saveBest: options.has('save-best'),

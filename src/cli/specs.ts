@@ -45,6 +45,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'force the native kernels to avx512, avx2, neon or scalar (env BACKPROP_ISA)' },
   { name: 'threads', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'native threads (default: all available)' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
+  { name: 'progress-json', kind: { type: 'flag' }, help: 'with --json: also {"event":"progress",…} lines while an epoch trains' },
+  { name: 'quiet', kind: { type: 'flag' }, help: 'no progress bar and no chart in a terminal' },
   ...SAVE_OPTIONS,
 ];
 

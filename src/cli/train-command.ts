@@ -3,13 +3,15 @@ import type { Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import { Network } from '../model/network.js';
 import { loadModel, saveModel, type Architecture } from '../model/safetensors.js';
-import { fit, type EpochMetrics } from '../train/fit.js';
-import { humanReporter, jsonReporter } from './report.js';
+import { fit, type EpochMetrics, type Progress } from '../train/fit.js';
+import { humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
 import { buildNetwork, fitOptions, prepareTraining, type TrainSettings } from './setup.js';
 import type { Io } from './main.js';
 
-/** Where and when `train` saves the model. */
+/** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
+  quiet: boolean;
+  progressJson: boolean;
   save?: string;
   checkpointEvery?: number;
   saveBest: boolean;
@@ -77,6 +79,29 @@ function catchSignals(stop: Int32Array): () => void {
   };
 }
 
+/**
+ * Progress while an epoch trains: a bar on a terminal's stderr (not with --json or --quiet), or with
+ * --json --progress-json a JSON line per report.
+ */
+function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Progress) => void) | undefined {
+  if (json) return saving.progressJson ? (p) => io.out(JSON.stringify({ event: 'progress', ...p })) : undefined;
+  if (!io.status || saving.quiet) return undefined;
+  let epochStart = 0;
+  let epoch = 0;
+  let firstDone = 0;
+  let shown = 0;
+  return (p) => {
+    const now = performance.now();
+    if (p.epoch !== epoch) {
+      [epoch, epochStart, firstDone] = [p.epoch, now, p.samplesDone];
+      return;
+    }
+    if (now - shown < 100 && p.samplesDone < p.samples) return;
+    shown = now;
+    io.status!(progressLine(p, ((p.samplesDone - firstDone) * 1000) / Math.max(1, now - epochStart)));
+  };
+}
+
 export async function trainCommand(settings: TrainSettings, saving: SaveSettings, io: Io): Promise<number> {
   const started = performance.now();
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
@@ -104,6 +129,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
     });
   };
   let bestAccuracy = -Infinity;
+  const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
   const stop = new Int32Array(1);
   const release = catchSignals(stop);
@@ -116,7 +142,9 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
       stop,
       patience: saving.patience,
       resume: resumed && { history: resumed.history, samplesDone: resumed.samplesDone },
+      onProgress,
       onEpoch: (metrics) => {
+        io.status?.('');
         reporter.epoch(metrics);
         history.push(metrics);
         const accuracy = metrics.valAccuracy ?? metrics.trainAccuracy ?? -metrics.trainError;
@@ -130,6 +158,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
     });
   } finally {
     release();
+    io.status?.('');
   }
   const { interrupted } = result;
   if (interrupted?.reason === 'stopped') {
@@ -145,5 +174,10 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
   }
   if (saving.save && !saving.saveBest) save(result.history, 0);
   reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000, last: result.history.at(-1) });
+  if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
+    const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
+    if (accuracies('trainAccuracy').length) io.out(sparkline('train acc', accuracies('trainAccuracy')));
+    if (accuracies('valAccuracy').length) io.out(sparkline('val acc  ', accuracies('valAccuracy')));
+  }
   return EXIT.ok;
 }
