@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,8 @@ import { OptimizerState, Workspace } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { architectureOf, networkFromFile } from '../src/cli/train-command.js';
-import { Network } from '../src/model/network.js';
+import { Network, type NetworkOptions } from '../src/model/network.js';
+import { argmaxRow } from '../src/model/metrics.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
@@ -181,5 +183,34 @@ describe('predict --image', () => {
     const bad = await runCli('predict', '--model', model, '--image', notImage);
     expect(bad.code).toBe(1);
     expect(bad.err[0]).toMatch(/note\.png: not an image that can be read/);
+  });
+});
+
+describe('export --format onnx', () => {
+  const architectures: { label: string; options: NetworkOptions; hidden: number[] }[] = [
+    { label: 'the seed network', options: {}, hidden: [30] },
+    { label: 'tanh, sigmoid; mse linear output', options: { hidden: ['tanh', 'sigmoid'], loss: 'mse' }, hidden: [32, 16] },
+    { label: 'bipolar, no biases; mse bipolar output', options: { hidden: 'bipolar', loss: 'mse', output: 'bipolar', bias: false }, hidden: [24] },
+    { label: 'relu; mse sigmoid output', options: { loss: 'mse', output: 'sigmoid' }, hidden: [20] },
+  ];
+
+  it.each(architectures)('onnxruntime-node gives our outputs within 1e-5 and the same argmax ($label)', async ({ options, hidden }) => {
+    const dir = tempDir();
+    const net = new Network([784, ...hidden, 10], options).initialize({ scheme: 'xavier' }, 4);
+    const model = join(dir, 'm.safetensors');
+    saveModel(model, { architecture: architectureOf(net), params: net.params, extra: {} });
+    const out = join(dir, 'm.onnx');
+    const exported = await runCli('export', '--model', model, '--out', out);
+    expect(exported.code).toBe(0);
+    const x = realMnist().test!.x.slice(0, 100 * 784);
+    const ours = net.forward(x).at(-1)!;
+    const session = await ort.InferenceSession.create(out);
+    const result = await session.run({ input: new ort.Tensor('float32', x, [100, 784]) });
+    const theirs = result.output.data as Float32Array;
+    expect(result.output.dims).toEqual([100, 10]);
+    let worst = 0;
+    for (let i = 0; i < theirs.length; i++) worst = Math.max(worst, Math.abs(theirs[i] - ours[i]));
+    expect(worst).toBeLessThan(1e-5);
+    for (let r = 0; r < 100; r++) expect(argmaxRow(theirs, r, 10)).toBe(argmaxRow(ours, r, 10));
   });
 });

@@ -9,7 +9,9 @@ import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './o
 import { describeBackend, describeNetwork } from './report.js';
 import { buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
-import { BENCH_OPTIONS, EXAMPLE_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { ONNX_OPSET, toOnnx } from '../export/onnx.js';
+import { loadModel } from '../model/safetensors.js';
 import { predictCommand } from './predict-command.js';
 import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
@@ -62,6 +64,18 @@ const COMMANDS: Record<string, Command> = {
     run: (options, io) => {
       if (!options.has('model')) throw new UsageError('predict needs --model FILE');
       return predictCommand(options, io);
+    },
+  },
+  export: {
+    summary: 'write a saved model as ONNX: input [N, inputs] scaled as in training, output [N, outputs]',
+    options: EXPORT_OPTIONS,
+    run: async (options, io) => {
+      if (!options.has('model') || !options.has('out')) throw new UsageError('export needs --model FILE and --out FILE');
+      const file = loadModel(options.get('model') as string);
+      const out = options.get('out') as string;
+      writeFileAtomic(out, toOnnx(file.architecture, file.params, version()));
+      io.out(`wrote ${out} (ONNX opset ${ONNX_OPSET}, ${file.architecture.sizes.join('-')}, input "input" [N, ${file.architecture.sizes[0]}], output "output" [N, ${file.architecture.sizes.at(-1)}])`);
+      return EXIT.ok;
     },
   },
   example: {

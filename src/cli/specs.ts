@@ -90,3 +90,10 @@ export const PREDICT_OPTIONS: readonly OptionSpec[] = [
   { name: 'image', kind: { type: 'paths' }, value: 'FILE…', help: 'pictures of handwritten digits (PNG, JPEG, …): the predicted digit and the top 3' },
   ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads', 'json'].includes(spec.name)),
 ];
+
+/** Options of `backprop export`. */
+export const EXPORT_OPTIONS: readonly OptionSpec[] = [
+  { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
+  { name: 'format', kind: { type: 'choice', choices: ['onnx'] }, value: 'NAME', help: 'onnx (opset 13)', default: 'onnx' },
+  { name: 'out', kind: { type: 'path' }, value: 'FILE', help: 'where to write it (required)' },
+];

@@ -1,0 +1,133 @@
+import type { Architecture } from '../model/safetensors.js';
+import { layerOffsets } from '../backends/backend.js';
+
+/**
+ * Writes a network as an ONNX model (opset 13): input `input` [N, inputs] scaled as in training,
+ * output `output` [N, outputs] — the softmax probabilities, or the outputs of an mse network.
+ * The protobuf is written by hand: the few messages an ONNX graph of MatMul, Add and activations
+ * needs are small, and a dependency for them would be larger than this file.
+ */
+export const ONNX_OPSET = 13;
+const IR_VERSION = 7; // the IR version of opset 13
+const FLOAT = 1; // TensorProto.DataType.FLOAT
+
+/** Protobuf wire format: varints, and length-delimited fields for strings, bytes and messages. */
+class Proto {
+  private readonly parts: Buffer[] = [];
+
+  private varint(value: number | bigint): void {
+    let v = BigInt(value);
+    const bytes: number[] = [];
+    do {
+      let byte = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v > 0n) byte |= 0x80;
+      bytes.push(byte);
+    } while (v > 0n);
+    this.parts.push(Buffer.from(bytes));
+  }
+
+  int(field: number, value: number): this {
+    this.varint((field << 3) | 0);
+    this.varint(value);
+    return this;
+  }
+
+  bytes(field: number, value: Buffer): this {
+    this.varint((field << 3) | 2);
+    this.varint(value.length);
+    this.parts.push(value);
+    return this;
+  }
+
+  string(field: number, value: string): this {
+    return this.bytes(field, Buffer.from(value, 'utf8'));
+  }
+
+  message(field: number, value: Proto): this {
+    return this.bytes(field, value.toBuffer());
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function tensor(name: string, dims: number[], values: Float32Array): Proto {
+  const raw = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => raw.writeFloatLE(v, i * 4));
+  const proto = new Proto();
+  for (const d of dims) proto.int(1, d);
+  return proto.int(2, FLOAT).string(8, name).bytes(9, raw);
+}
+
+function node(op: string, inputs: string[], output: string): Proto {
+  const proto = new Proto();
+  for (const input of inputs) proto.string(1, input);
+  return proto.string(2, output).string(3, `${op}_${output}`).string(4, op);
+}
+
+/** A float tensor [N, width] with a symbolic batch dimension. */
+function valueInfo(name: string, width: number): Proto {
+  const shape = new Proto().message(1, new Proto().string(2, 'N')).message(1, new Proto().int(1, width));
+  const tensorType = new Proto().int(1, FLOAT).message(2, shape);
+  return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
+}
+
+export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string): Buffer {
+  const { sizes, activations, bias } = architecture;
+  const graph = new Proto();
+  const initializers: Proto[] = [];
+  let current = 'input';
+  layerOffsets(sizes, bias).forEach((l, i) => {
+    const layer = `layer${i}`;
+    initializers.push(tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)));
+    graph.message(1, node('MatMul', [current, `${layer}.weight`], `${layer}.matmul`));
+    current = `${layer}.matmul`;
+    if (bias) {
+      initializers.push(tensor(`${layer}.bias`, [l.outputs], params.subarray(l.bias, l.bias + l.outputs)));
+      graph.message(1, node('Add', [current, `${layer}.bias`], `${layer}.z`));
+      current = `${layer}.z`;
+    }
+    const last = i === sizes.length - 2;
+    const out = last ? 'output' : `${layer}.out`;
+    switch (activations[i]) {
+      case 'relu':
+        graph.message(1, node('Relu', [current], out));
+        break;
+      case 'sigmoid':
+        graph.message(1, node('Sigmoid', [current], out));
+        break;
+      case 'tanh':
+        graph.message(1, node('Tanh', [current], out));
+        break;
+      case 'bipolar':
+        // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
+        graph.message(1, node('Sigmoid', [current], `${layer}.sigmoid`));
+        graph.message(1, node('Mul', [`${layer}.sigmoid`, 'two'], `${layer}.twice`));
+        graph.message(1, node('Sub', [`${layer}.twice`, 'one'], out));
+        break;
+      case 'softmax':
+        graph.message(1, node('Softmax', [current], out));
+        break;
+      case 'linear':
+        graph.message(1, node('Identity', [current], out));
+        break;
+    }
+    current = out;
+  });
+  if (activations.includes('bipolar')) {
+    initializers.push(tensor('two', [], Float32Array.of(2)), tensor('one', [], Float32Array.of(1)));
+  }
+  graph.string(2, 'backprop');
+  for (const initializer of initializers) graph.message(5, initializer);
+  graph.message(11, valueInfo('input', sizes[0]));
+  graph.message(12, valueInfo('output', sizes[sizes.length - 1]));
+  return new Proto()
+    .int(1, IR_VERSION)
+    .string(2, 'backprop')
+    .string(3, producerVersion)
+    .message(7, graph)
+    .message(8, new Proto().string(1, '').int(2, ONNX_OPSET))
+    .toBuffer();
+}
