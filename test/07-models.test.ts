@@ -214,3 +214,27 @@ describe('export --format onnx', () => {
     for (let r = 0; r < 100; r++) expect(argmaxRow(theirs, r, 10)).toBe(argmaxRow(ours, r, 10));
   });
 });
+
+describe('HTML reports', () => {
+  it('train --report and report --model write one self-contained file: curves, the confusion matrix, 36 wrong digits', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    const trained = await runCli('--hidden', '16', '--epochs', '3', '--limit', '5000', '--save', model, '--report', join(dir, 'train.html'));
+    expect(trained.code).toBe(0);
+    const again = await runCli('report', '--model', model, '--out', join(dir, 'model.html'));
+    expect(again.code).toBe(0);
+    for (const name of ['train.html', 'model.html']) {
+      const html = readFileSync(join(dir, name), 'utf8');
+      expect(html).toMatch(/Accuracy per epoch/);
+      expect(html).toMatch(/Error per epoch/);
+      expect(html).toMatch(/Confusion matrix/);
+      expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
+      expect(html.match(/<img alt="a \d read as \d" src="data:image\/png;base64,/g)).toHaveLength(36);
+      // Nothing to fetch: no scripts, no stylesheets or images from elsewhere.
+      expect(html).not.toMatch(/<script|<link|src="http/);
+    }
+    const compare = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '4', '--epochs', '1', '--batch', '4', '--report', join(dir, 'compare.html'));
+    expect(compare.code).toBe(0);
+    expect(readFileSync(join(dir, 'compare.html'), 'utf8')).toMatch(/Seconds per training epoch/);
+  });
+});

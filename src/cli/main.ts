@@ -9,14 +9,16 @@ import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './o
 import { describeBackend, describeNetwork } from './report.js';
 import { buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
-import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, REPORT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { flat, reportCommand } from './report-command.js';
 import { ONNX_OPSET, toOnnx } from '../export/onnx.js';
 import { loadModel } from '../model/safetensors.js';
 import { predictCommand } from './predict-command.js';
 import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
-import { markdown, terminalHeader, terminalLine } from '../bench/report.js';
+import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
+import { timingReport } from '../report/html.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 
@@ -51,7 +53,7 @@ const COMMANDS: Record<string, Command> = {
   compare: {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',
     options: TRAIN_OPTIONS.filter((spec) => !['backend', 'progress-json', 'quiet'].includes(spec.name) && !SAVE_OPTIONS.includes(spec)),
-    run: (options, io) => compare(trainSettings(options), io),
+    run: (options, io) => compare(trainSettings(options), options.get('report') as string | undefined, io),
   },
   bench: {
     summary: 'time native (every ISA, 1 and all threads), ts and the optional peers; write bench/results/',
@@ -77,6 +79,11 @@ const COMMANDS: Record<string, Command> = {
       io.out(`wrote ${out} (ONNX opset ${ONNX_OPSET}, ${file.architecture.sizes.join('-')}, input "input" [N, ${file.architecture.sizes[0]}], output "output" [N, ${file.architecture.sizes.at(-1)}])`);
       return EXIT.ok;
     },
+  },
+  report: {
+    summary: 'write the HTML report of a saved model (curves, confusion matrix, the most confidently wrong digits)',
+    options: REPORT_OPTIONS,
+    run: (options, io) => reportCommand(options, io),
   },
   example: {
     summary: 'run a worked example: `backprop example tutorial [--bias]`, the classic 3-2-1 network',
@@ -153,7 +160,7 @@ interface CompareRow {
   net: Network;
 }
 
-async function compare(settings: TrainSettings, io: Io): Promise<number> {
+async function compare(settings: TrainSettings, report: string | undefined, io: Io): Promise<number> {
   const rows: CompareRow[] = [];
   let trainCount = 0;
   for (const backendName of ['native', 'ts']) {
@@ -184,6 +191,14 @@ async function compare(settings: TrainSettings, io: Io): Promise<number> {
       valAccuracy: last.valAccuracy,
     };
   });
+  if (report) {
+    const html = await timingReport({
+      title: `backprop compare: ${native.net.sizes.join('-')}`,
+      config: { ...flat({ ...fitOptions(settings), hidden: settings.hidden }), 'largest weight difference': maxDifference },
+      bars: rows.map((row) => ({ label: row.label, seconds: perEpoch(row), group: row.net.backend.name })),
+    });
+    writeFileAtomic(report, html);
+  }
   if (settings.json) {
     for (const row of table) io.out(JSON.stringify({ event: 'compare', ...row }));
     io.out(JSON.stringify({ event: 'done', maxWeightDifference: maxDifference }));
@@ -256,6 +271,17 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
   const command = ['backprop bench', ...process.argv.slice(3)].join(' ');
   writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
+  const html = options.get('report') as string | undefined;
+  if (html) {
+    writeFileAtomic(
+      html,
+      await timingReport({
+        title: `backprop bench on ${cpu}`,
+        config: { command, date: report.date, ...Object.fromEntries(report.peaks.map((p) => [`FMA peak ${p.isa} ×${p.threads}`, `${p.gflops.toFixed(1)} GFLOP/s`])) },
+        bars: report.rows.map((row) => ({ label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`, seconds: row.secondsPerEpoch, group: row.backend === 'native' ? `native ${row.isa}` : row.backend })),
+      }),
+    );
+  }
   for (const note of report.notes) io.err(`backprop: ${note}`);
   if (!json) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
   return EXIT.ok;

@@ -5,44 +5,15 @@ import { loadCsv } from '../data/csv.js';
 import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
-import { argmaxRow } from '../model/metrics.js';
+import { classReport, predictAll } from '../train/evaluate.js';
 import type { Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
 import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { networkFromFile } from './train-command.js';
 
-export interface ClassReport {
-  accuracy: number;
-  error: number;
-  /** confusion[true][predicted]: counts. */
-  confusion: number[][];
-  precision: number[];
-  recall: number[];
-}
-
-/** Accuracy, error, confusion matrix and per-class precision/recall of predicted outputs against labels. */
-export function classReport(outputs: Float32Array, labels: Uint8Array, classes: number, error: number): ClassReport {
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let correct = 0;
-  for (let r = 0; r < labels.length; r++) {
-    const predicted = argmaxRow(outputs, r, classes);
-    confusion[labels[r]][predicted]++;
-    if (predicted === labels[r]) correct++;
-  }
-  const column = (j: number): number => confusion.reduce((sum, row) => sum + row[j], 0);
-  const row = (i: number): number => confusion[i].reduce((sum, v) => sum + v, 0);
-  return {
-    accuracy: correct / labels.length,
-    error,
-    confusion,
-    precision: confusion.map((_, j) => (column(j) ? confusion[j][j] / column(j) : 0)),
-    recall: confusion.map((_, i) => (row(i) ? confusion[i][i] / row(i) : 0)),
-  };
-}
-
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
-function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
+export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
   if (preprocessing?.kind === 'csv' || (dataPath && /\.(csv|tsv)$/.test(dataPath))) {
     if (!dataPath) throw new DataError('the model was trained on CSV data: give --data FILE.csv');
     const scaling = preprocessing?.kind === 'csv' ? { shift: preprocessing.shift, scale: preprocessing.scale } : undefined;
@@ -86,14 +57,8 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
   if (data.features !== net.sizes[0] || data.outputs > outputs) {
     throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
   }
-  const ws = new Workspace(net.sizes, EVAL_ROWS, net.bias);
-  const { error } = await backend.evaluate(net, data, ws);
-  const predictions = new Float32Array(data.count * outputs);
-  for (let start = 0; start < data.count; start += EVAL_ROWS) {
-    const rows = Math.min(EVAL_ROWS, data.count - start);
-    backend.forward(net, data.x.subarray(start * data.features, (start + rows) * data.features), rows, ws);
-    predictions.set(ws.acts[ws.acts.length - 1].subarray(0, rows * outputs), start * outputs);
-  }
+  const { error } = await backend.evaluate(net, data, new Workspace(net.sizes, EVAL_ROWS, net.bias));
+  const predictions = predictAll(net, data);
   if (!data.labels) {
     if (options.has('json')) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
     else io.out(`${data.count.toLocaleString('en-US')} samples: error ${error.toFixed(4)}`);

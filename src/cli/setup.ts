@@ -186,6 +186,7 @@ export function saveSettings(options: ParsedOptions): SaveSettings {
   if (options.has('progress-json') && !options.has('json')) throw new UsageError('--progress-json goes with --json');
   return {
     quiet: options.has('quiet'),
+    report: options.get('report') as string | undefined,
     progressJson: options.has('progress-json'),
     save,
     checkpointEvery: options.get('checkpoint-every') as number | undefined,

@@ -47,6 +47,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
   { name: 'progress-json', kind: { type: 'flag' }, help: 'with --json: also {"event":"progress",…} lines while an epoch trains' },
   { name: 'quiet', kind: { type: 'flag' }, help: 'no progress bar and no chart in a terminal' },
+  { name: 'report', kind: { type: 'path' }, value: 'FILE.html', help: 'write a self-contained HTML report (curves, confusion matrix, wrong digits)' },
   ...SAVE_OPTIONS,
 ];
 
@@ -62,6 +63,7 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'no-deeper', kind: { type: 'flag' }, help: 'skip the deeper network' },
   { name: 'no-peers', kind: { type: 'flag' }, help: 'skip numpy and TensorFlow.js' },
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'where latest.json and latest.md are written', default: 'bench/results' },
+  { name: 'report', kind: { type: 'path' }, value: 'FILE.html', help: 'also write an HTML report with bar charts of the timings' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
 ];
 
@@ -96,4 +98,12 @@ export const EXPORT_OPTIONS: readonly OptionSpec[] = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'format', kind: { type: 'choice', choices: ['onnx'] }, value: 'NAME', help: 'onnx (opset 13)', default: 'onnx' },
   { name: 'out', kind: { type: 'path' }, value: 'FILE', help: 'where to write it (required)' },
+];
+
+/** Options of `backprop report`. */
+export const REPORT_OPTIONS: readonly OptionSpec[] = [
+  { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
+  { name: 'out', kind: { type: 'path' }, value: 'FILE.html', help: 'where to write the report (required)' },
+  { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'evaluate on this data (default: the bundled MNIST test set)' },
+  ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads'].includes(spec.name)),
 ];

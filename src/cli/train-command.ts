@@ -7,10 +7,12 @@ import { fit, type EpochMetrics, type Progress } from '../train/fit.js';
 import { humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
 import { buildNetwork, fitOptions, prepareTraining, type TrainSettings } from './setup.js';
 import type { Io } from './main.js';
+import { flat, writeTrainingReport } from './report-command.js';
 
 /** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
   quiet: boolean;
+  report?: string;
   progressJson: boolean;
   save?: string;
   checkpointEvery?: number;
@@ -173,6 +175,13 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
     io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
   }
   if (saving.save && !saving.saveBest) save(result.history, 0);
+  if (saving.report) {
+    await writeTrainingReport(saving.report, net, result.history, data.test, {
+      data: data.dir,
+      ...flat({ ...fitOptions(settings), hidden: settings.hidden, limit: settings.limit }),
+      'training seconds': result.trainSeconds.toFixed(2),
+    });
+  }
   reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000, last: result.history.at(-1) });
   if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
     const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);

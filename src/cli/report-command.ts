@@ -1,0 +1,77 @@
+import { EVAL_ROWS, Workspace } from '../backends/backend.js';
+import { selectBackend } from '../backends/select.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Preprocessing } from '../data/mnist.js';
+import { EXIT, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { Network } from '../model/network.js';
+import { loadModel } from '../model/safetensors.js';
+import { trainingReport, type DigitTile } from '../report/html.js';
+import { classReport, mostConfidentlyWrong, predictAll } from '../train/evaluate.js';
+import type { EpochMetrics } from '../train/fit.js';
+import type { Io } from './main.js';
+import type { ParsedOptions } from './options.js';
+import { evaluationData } from './predict-command.js';
+import { describeBackend, describeNetwork } from './report.js';
+import { networkFromFile } from './train-command.js';
+
+const WRONG_DIGITS = 36;
+
+/** Writes the HTML report of a trained network: its history, and its results on `validation`. */
+export async function writeTrainingReport(
+  path: string,
+  net: Network,
+  history: EpochMetrics[],
+  validation: Dataset | undefined,
+  config: Record<string, string | number | boolean | undefined>,
+): Promise<void> {
+  let classes;
+  let wrong: DigitTile[] | undefined;
+  if (validation?.labels) {
+    const outputs = net.sizes[net.sizes.length - 1];
+    const predictions = predictAll(net, validation);
+    const { error } = await net.backend.evaluate(net, validation, new Workspace(net.sizes, EVAL_ROWS, net.bias));
+    classes = classReport(predictions, validation.labels, outputs, error);
+    if (validation.features === 784) {
+      wrong = mostConfidentlyWrong(predictions, validation.labels, outputs, WRONG_DIGITS).map((w) => ({
+        pixels: validation.x.subarray(w.index * 784, (w.index + 1) * 784),
+        label: w.label,
+        predicted: w.predicted,
+        confidence: w.confidence,
+      }));
+    }
+  }
+  const html = await trainingReport({
+    title: `backprop: ${net.sizes.join('-')} (${describeNetwork(net)})`,
+    config: { ...config, backend: describeBackend(net.backend), parameters: net.parameterCount },
+    history,
+    classes,
+    wrong,
+  });
+  writeFileAtomic(path, html);
+}
+
+/** `backprop report --model FILE --out FILE.html [--data …]`: the report of a saved model. */
+export async function reportCommand(options: ParsedOptions, io: Io): Promise<number> {
+  if (!options.has('model') || !options.has('out')) throw new UsageError('report needs --model FILE and --out FILE.html');
+  const modelPath = options.get('model') as string;
+  const file = loadModel(modelPath);
+  const { backend } = selectBackend(options.get('backend') as string | undefined, {
+    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
+    threads: options.get('threads') as number | undefined,
+  });
+  const net = networkFromFile(file.architecture, file.params, backend);
+  const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
+  const training = (file.extra.training ?? {}) as Record<string, string | number | boolean | undefined>;
+  const out = options.get('out') as string;
+  await writeTrainingReport(out, net, (file.extra.history as EpochMetrics[]) ?? [], data, { model: modelPath, ...flat(training) });
+  io.out(`wrote ${out}`);
+  return EXIT.ok;
+}
+
+/** Nested settings as `key: JSON` cells. */
+export function flat(values: Record<string, unknown>): Record<string, string | number | boolean | undefined> {
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : (v as string | number | boolean | undefined)]),
+  );
+}

@@ -1,0 +1,165 @@
+import sharp from 'sharp';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { ClassReport } from '../train/evaluate.js';
+import type { EpochMetrics } from '../train/fit.js';
+
+/**
+ * Self-contained HTML reports: the charts are vega-lite specifications rendered to SVG here, in
+ * Node, and the digits are inline PNGs, so the file opens offline in any browser (no scripts, no CDN).
+ */
+
+export interface DigitTile {
+  /** 28×28 values in [0, 1]. */
+  pixels: Float32Array;
+  label: number;
+  predicted: number;
+  confidence: number;
+}
+
+export interface TrainingReport {
+  title: string;
+  /** Shown as a two-column table. */
+  config: Record<string, string | number | boolean | undefined>;
+  history: EpochMetrics[];
+  classes?: ClassReport;
+  /** The most confidently wrong test digits (MNIST-shaped data only). */
+  wrong?: DigitTile[];
+}
+
+export interface TimingReport {
+  title: string;
+  config: Record<string, string | number | boolean | undefined>;
+  /** One bar each. */
+  bars: { label: string; seconds: number; group?: string }[];
+}
+
+async function svgOf(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+const escape = (text: string): string => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+function configTable(config: Record<string, string | number | boolean | undefined>): string {
+  const rows = Object.entries(config)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(String(v))}</td></tr>`);
+  return `<table class="config">${rows.join('')}</table>`;
+}
+
+function page(title: string, sections: string[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
+table.config th { text-align: left; padding-right: 1.5em; font-weight: 600; } table.config td { font-family: ui-monospace, monospace; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
+.digits { display: grid; grid-template-columns: repeat(9, 72px); gap: 10px; }
+.digit { text-align: center; font-size: 12px; } .digit img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; }
+.digit .wrong { color: #b00; font-weight: 600; }
+</style></head><body>
+<h1>${escape(title)}</h1>
+${sections.join('\n')}
+</body></html>
+`;
+}
+
+async function digitPng(pixels: Float32Array): Promise<string> {
+  const gray = Buffer.from(Array.from(pixels, (v) => Math.round(255 - 255 * Math.min(1, Math.max(0, v)))));
+  const png = await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'): TopLevelSpec {
+  const values = history.flatMap((m) => [
+    { epoch: m.epoch, set: 'train', value: measure === 'accuracy' ? m.trainAccuracy : m.trainError },
+    { epoch: m.epoch, set: 'validation', value: measure === 'accuracy' ? m.valAccuracy : m.valError },
+  ]).filter((v) => v.value !== undefined);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: measure === 'accuracy' ? 'Accuracy per epoch' : 'Error per epoch',
+    width: 420,
+    height: 260,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+      y: { field: 'value', type: 'quantitative', title: measure, scale: { zero: false } },
+      color: { field: 'set', type: 'nominal', title: null },
+    },
+  };
+}
+
+function confusionHeatmap(confusion: number[][]): TopLevelSpec {
+  const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label, predicted, count })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Confusion matrix (rows: true class)',
+    width: 360,
+    height: 360,
+    data: { values },
+    encoding: {
+      x: { field: 'predicted', type: 'ordinal', title: 'predicted' },
+      y: { field: 'label', type: 'ordinal', title: 'true class' },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' } } } },
+      {
+        mark: { type: 'text', fontSize: 10 },
+        encoding: {
+          text: { field: 'count', type: 'quantitative' },
+          color: { condition: { test: 'datum.count > 200', value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+  };
+}
+
+/** Learning curves, the confusion matrix as a heat map, the most confidently wrong digits, the configuration. */
+export async function trainingReport(report: TrainingReport): Promise<string> {
+  const sections = [`<h2>Configuration</h2>${configTable(report.config)}`];
+  if (report.history.length) {
+    const charts = await Promise.all([svgOf(learningCurves(report.history, 'accuracy')), svgOf(learningCurves(report.history, 'error'))]);
+    const hasAccuracy = report.history.some((m) => m.trainAccuracy !== undefined);
+    sections.push(`<h2>Learning curves</h2><div class="charts">${(hasAccuracy ? charts : charts.slice(1)).join('')}</div>`);
+  }
+  if (report.classes) {
+    const c = report.classes;
+    sections.push(
+      `<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c.confusion))}` +
+        `<table class="config"><tr><th>class</th><th>precision</th><th>recall</th></tr>${c.precision
+          .map((p, i) => `<tr><td>${i}</td><td>${p.toFixed(4)}</td><td>${c.recall[i].toFixed(4)}</td></tr>`)
+          .join('')}</table></div>`,
+    );
+  }
+  if (report.wrong?.length) {
+    const tiles = await Promise.all(
+      report.wrong.map(
+        async (d) =>
+          `<div class="digit"><img alt="a ${d.label} read as ${d.predicted}" src="${await digitPng(d.pixels)}"><br>true ${d.label}<br><span class="wrong">read ${d.predicted}</span> ${(d.confidence * 100).toFixed(0)}%</div>`,
+      ),
+    );
+    sections.push(`<h2>The ${report.wrong.length} most confidently wrong test digits</h2><div class="digits">${tiles.join('')}</div>`);
+  }
+  return page(report.title, sections);
+}
+
+/** Bar charts of seconds per epoch (for `compare` and `bench`). */
+export async function timingReport(report: TimingReport): Promise<string> {
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Seconds per training epoch (log scale)',
+    width: 640,
+    data: { values: report.bars },
+    mark: 'bar',
+    encoding: {
+      y: { field: 'label', type: 'nominal', sort: null, title: null },
+      x: { field: 'seconds', type: 'quantitative', scale: { type: 'log' } },
+      color: { field: 'group', type: 'nominal', title: null },
+      tooltip: [{ field: 'label' }, { field: 'seconds', format: '.4f' }],
+    },
+  };
+  return page(report.title, [`<h2>Configuration</h2>${configTable(report.config)}`, `<h2>Timings</h2>${await svgOf(spec)}`]);
+}
