@@ -24,6 +24,7 @@ export { gradcheck } from './train/gradcheck.js';
 export { selectBackend } from './backends/select.js';
 export { NativeBackend } from './backends/native.js';
 export { TsBackend } from './backends/ts.js';
+export { TsWorkerBackend } from './backends/ts-worker.js';
 export type { Backend, Samples, Evaluation, OptimizerSettings } from './backends/backend.js';
 export type { Activation, Loss } from './backends/activations.js';
 export { UserError, UsageError, DataError, EXIT } from './errors.js';

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EVAL_ROWS, OptimizerState, sgd, Workspace, type OptimizerSettings } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
+import { TsWorkerBackend } from '../src/backends/ts-worker.js';
 import { selectBackend } from '../src/backends/select.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
@@ -176,5 +177,29 @@ describe('native training off the event loop', () => {
     expect(progress.length).toBeGreaterThanOrEqual(10);
     expect(progress.at(-1)).toBe(train.count);
     expect(progress.every((n, i) => i === 0 || n > progress[i - 1])).toBe(true);
+  });
+});
+
+describe('ts training off the event loop', () => {
+  it('a 10 ms timer keeps firing while the ts backend trains an epoch on its worker thread', async () => {
+    const train = takeFirst(realMnist().train, 20000);
+    const backend = new TsWorkerBackend();
+    const net = new Network([784, 30, 10], { backend }).initWeights(1);
+    const ws = new Workspace(net.sizes, EVAL_ROWS);
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 10);
+    const started = performance.now();
+    const visits = await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, ws);
+    const ended = performance.now();
+    clearInterval(timer);
+    expect(visits).toBe(20000);
+    const marks = [started, ...ticks.filter((t) => t <= ended), ended];
+    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
+    expect(ended - started).toBeGreaterThan(100);
+    expect(Math.max(...gaps)).toBeLessThan(100);
+    // The worker trained the shared weights: the same as the TypeScript backend on this thread.
+    const local = new Network([784, 30, 10], { backend: new TsBackend() }).initWeights(1);
+    await local.backend.trainEpoch(local, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, new Workspace(local.sizes, EVAL_ROWS));
+    expect(Buffer.from(net.params.buffer).equals(Buffer.from(local.params.buffer))).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { sharedFloat32, sharedFloat64, sharedUint8 } from '../memory.js';
 import type { Activation, Loss } from './activations.js';
 
 /**
@@ -65,11 +66,12 @@ export function sgd(learningRate: number): OptimizerSettings {
 export class OptimizerState {
   readonly first: Float32Array;
   readonly second: Float32Array;
-  readonly scalars = Float64Array.of(0, 1, 1);
+  readonly scalars = sharedFloat64(3);
 
   constructor(parameterCount: number, name: OptimizerName) {
-    this.first = new Float32Array(name === 'sgd' ? 0 : parameterCount);
-    this.second = new Float32Array(name === 'adam' ? parameterCount : 0);
+    this.scalars.set([0, 1, 1]);
+    this.first = sharedFloat32(name === 'sgd' ? 0 : parameterCount);
+    this.second = sharedFloat32(name === 'adam' ? parameterCount : 0);
   }
 }
 
@@ -156,13 +158,13 @@ export class Workspace {
     readonly rows: number,
     bias = true,
   ) {
-    this.acts = sizes.slice(1).map((width) => new Float32Array(rows * width));
+    this.acts = sizes.slice(1).map((width) => sharedFloat32(rows * width));
     const widest = Math.max(...sizes.slice(1));
-    this.deltas = [new Float32Array(rows * widest), new Float32Array(rows * widest)];
-    this.grads = new Float32Array(parameterCount(sizes, bias));
-    this.batchX = new Float32Array(rows * sizes[0]);
-    this.batchLabels = new Uint8Array(rows);
-    this.batchTargets = new Float32Array(rows * sizes[sizes.length - 1]);
+    this.deltas = [sharedFloat32(rows * widest), sharedFloat32(rows * widest)];
+    this.grads = sharedFloat32(parameterCount(sizes, bias));
+    this.batchX = sharedFloat32(rows * sizes[0]);
+    this.batchLabels = sharedUint8(rows);
+    this.batchTargets = sharedFloat32(rows * sizes[sizes.length - 1]);
   }
 }
 

@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { loadAddon, NativeBackend, type NativeOptions } from './native.js';
-import { TsBackend } from './ts.js';
+import { TsWorkerBackend } from './ts-worker.js';
 
 export const BACKEND_NAMES = ['auto', 'native', 'ts'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -21,12 +21,12 @@ export function selectBackend(name: string | undefined, options: NativeOptions =
   if (!(BACKEND_NAMES as readonly string[]).includes(chosen)) {
     throw new UsageError(`unknown backend '${chosen}' (expected ${BACKEND_NAMES.join(', ')})`);
   }
-  if (chosen === 'ts') return { backend: new TsBackend() };
+  if (chosen === 'ts') return { backend: new TsWorkerBackend() };
   if (chosen === 'native') return { backend: new NativeBackend(options) };
   const addon = loadAddon();
   if ('error' in addon) {
     return {
-      backend: new TsBackend(),
+      backend: new TsWorkerBackend(),
       fallbackReason: `native addon not loaded (${addon.error}); using the ts backend. Build it with \`npm run build\`.`,
     };
   }

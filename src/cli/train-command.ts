@@ -133,7 +133,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
   let bestAccuracy = -Infinity;
   const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
-  const stop = new Int32Array(1);
+  const stop = new Int32Array(new SharedArrayBuffer(4));
   const release = catchSignals(stop);
   let result;
   try {

@@ -1,3 +1,4 @@
+import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { readFileSync } from 'node:fs';
 import { DataError, UsageError } from '../errors.js';
 import { slice, type Dataset } from './dataset.js';
@@ -87,11 +88,11 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   if (featureColumns.length === 0) throw new DataError(`${path}: every column is a target; no features are left`);
   const count = rows.length;
   const features = featureColumns.length;
-  const x = new Float32Array(count * features);
+  const x = sharedFloat32(count * features);
   rows.forEach((row, r) => featureColumns.forEach((c, j) => (x[r * features + j] = row[c])));
   let data: Dataset;
   if (options.targetKind === 'classes') {
-    const labels = new Uint8Array(count);
+    const labels = sharedUint8(count);
     rows.forEach((row, r) => {
       const label = row[targets[0]];
       if (!Number.isInteger(label) || label < 0 || label > 255) {
@@ -101,7 +102,7 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
     });
     data = { x, labels, count, features, outputs: Math.max(...labels) + 1 };
   } else {
-    const values = new Float32Array(count * targets.length);
+    const values = sharedFloat32(count * targets.length);
     rows.forEach((row, r) => targets.forEach((c, j) => (values[r * targets.length + j] = row[c])));
     data = { x, targets: values, count, features, outputs: targets.length };
   }

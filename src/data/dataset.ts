@@ -1,3 +1,4 @@
+import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { DataError } from '../errors.js';
 import type { IdxArray } from './idx.js';
 
@@ -28,12 +29,14 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { imag
   }
   if (count === 0) throw new DataError(`${names.images}: holds no images`);
   const features = images.data.length / count;
-  const x = new Float32Array(images.data.length);
+  const x = sharedFloat32(images.data.length);
   const pixels = images.data;
   for (let i = 0; i < pixels.length; i++) x[i] = pixels[i] / 255;
   let maxLabel = 0;
   for (const label of labels.data) if (label > maxLabel) maxLabel = label;
-  return { x, labels: labels.data, count, features, outputs: maxLabel + 1 };
+  const labelCopy = sharedUint8(count);
+  labelCopy.set(labels.data);
+  return { x, labels: labelCopy, count, features, outputs: maxLabel + 1 };
 }
 
 /** Samples `start…end` of `data` (views, no copy). */

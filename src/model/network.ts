@@ -1,6 +1,8 @@
+import { sharedFloat32 } from '../memory.js';
 import { HIDDEN_ACTIVATIONS, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
 import { layerOffsets, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
-import { optimizerStep, TsBackend } from '../backends/ts.js';
+import { optimizerStep } from '../backends/ts.js';
+import { TsWorkerBackend } from '../backends/ts-worker.js';
 import { UsageError } from '../errors.js';
 import { initialize, type Init } from './init.js';
 import { argmaxRow } from './metrics.js';
@@ -25,7 +27,7 @@ export interface NetworkOptions {
   loss?: Loss;
   /** Default true. */
   bias?: boolean;
-  /** Default the TypeScript backend. */
+  /** Default the TypeScript backend (training on a worker thread). */
   backend?: Backend;
 }
 
@@ -79,7 +81,7 @@ export class Network implements Layered {
     this.activations = activations;
     this.loss = loss;
     this.bias = options.bias ?? true;
-    this.params = new Float32Array(parameterCount(sizes, this.bias));
+    this.params = sharedFloat32(parameterCount(sizes, this.bias));
     this.layers = layerOffsets(sizes, this.bias).map((l, i) => ({
       inputs: l.inputs,
       outputs: l.outputs,
@@ -87,7 +89,7 @@ export class Network implements Layered {
       weight: this.params.subarray(l.weight, l.weight + l.inputs * l.outputs),
       bias: this.bias ? this.params.subarray(l.bias, l.bias + l.outputs) : null,
     }));
-    this.backend = options.backend ?? new TsBackend();
+    this.backend = options.backend ?? new TsWorkerBackend();
   }
 
   get parameterCount(): number {

@@ -123,7 +123,7 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   const stepsPerEpoch = Math.ceil(train.count / batchSize);
   const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
   const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
-  const stop = options.stop ?? new Int32Array(1);
+  const stop = options.stop ?? new Int32Array(new SharedArrayBuffer(4));
   const abort = (): void => void (stop[0] = 1);
   if (options.signal?.aborted) abort();
   options.signal?.addEventListener('abort', abort);

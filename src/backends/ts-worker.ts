@@ -1,0 +1,91 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { isShared } from '../memory.js';
+import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } from './backend.js';
+import type { Job, Reply } from './ts-thread.js';
+import { TsBackend } from './ts.js';
+
+/** The compiled worker entry (the tests run the sources, the worker always runs the build). */
+const THREAD = fileURLToPath(new URL('../../dist/backends/ts-thread.js', import.meta.url));
+
+/**
+ * The TypeScript backend with its epochs and evaluations on a worker thread, so that `fit` does not
+ * block the caller's event loop. The work is TsBackend's, on the same shared memory; arrays that are
+ * not on a SharedArrayBuffer (which a worker cannot write back) are trained on this thread instead.
+ * The small synchronous calls (forward, gradients) stay on this thread.
+ */
+export class TsWorkerBackend implements Backend {
+  readonly name = 'ts' as const;
+  readonly isa = 'js';
+  readonly threads = 1;
+  private readonly local = new TsBackend();
+  private worker?: Worker;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; onProgress?: EpochOptions['onProgress'] }>();
+
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
+    this.local.forward(net, x, rows, ws);
+  }
+
+  gradients(net: Layered, batch: Samples, ws: Workspace): void {
+    this.local.gradients(net, batch, ws);
+  }
+
+  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
+    if (!shareable(net, data, ws, options)) return this.local.trainEpoch(net, data, options, ws);
+    const { onProgress, ...rest } = options;
+    return this.run({ kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined }, onProgress) as Promise<number>;
+  }
+
+  evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
+    if (!shareable(net, data, ws)) return this.local.evaluate(net, data, ws);
+    return this.run({ kind: 'evaluate', net: plain(net), data, ws }) as Promise<Evaluation>;
+  }
+
+  private run(job: WithoutId<Job>, onProgress?: EpochOptions['onProgress']): Promise<unknown> {
+    const worker = this.thread();
+    const id = this.nextId++;
+    worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      worker.postMessage({ ...job, id });
+    });
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(THREAD);
+    worker.on('message', (reply: Reply) => {
+      const job = this.pending.get(reply.id);
+      if (!job) return;
+      if (reply.kind === 'progress') {
+        job.onProgress?.(reply.samplesDone, reply.errorSum);
+        return;
+      }
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.kind === 'done') job.resolve(reply.result);
+      else job.reject(new Error(reply.message));
+    });
+    worker.on('error', (err) => {
+      for (const job of this.pending.values()) job.reject(err);
+      this.pending.clear();
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+}
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** The network's plain data (a class instance with a backend does not cross to a worker). */
+function plain(net: Layered): Layered {
+  return { sizes: net.sizes, activations: net.activations, loss: net.loss, bias: net.bias, params: net.params };
+}
+
+function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOptions): boolean {
+  const arrays: (ArrayBufferView | undefined)[] = [net.params, data.x, data.labels, data.targets, ws.grads, ws.batchX, ...ws.acts];
+  if (options) arrays.push(options.state.first, options.state.second, options.state.scalars, options.stop);
+  return arrays.every((a) => a === undefined || isShared(a));
+}
