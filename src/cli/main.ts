@@ -116,7 +116,7 @@ function usage(): string {
     'commands:',
     ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
     '',
-    'run `backprop <command> --help` for its options; exit codes: 0 done, 1 runtime error (or a failed gradcheck), 2 usage error',
+    'run `backprop <command> --help` for its options; exit codes: 0 done, 1 runtime error (or a failed gradcheck), 2 usage error, 130/143 interrupted',
   ].join('\n');
 }
 
