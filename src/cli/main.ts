@@ -7,7 +7,7 @@ import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, describeNetwork } from './report.js';
-import { buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
+import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
 import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, REPORT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { flat, reportCommand } from './report-command.js';
@@ -290,10 +290,7 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
 async function gradcheckCommand(options: ParsedOptions, io: Io): Promise<number> {
   const hidden = options.get('hidden') as number[];
   const sizes = [options.get('inputs') as number, ...hidden, options.get('outputs') as number];
-  const { backend } = selectBackend(options.get('backend') as string | undefined, {
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-  });
+  const backend = backendFrom(options);
   const network = networkOf(options, hidden.length);
   const tolerance = options.get('tolerance') as number;
   const checks = gradcheck({ sizes, network, backend, rows: options.get('rows') as number, seed: options.get('seed') as number });
@@ -311,10 +308,7 @@ async function gradcheckCommand(options: ParsedOptions, io: Io): Promise<number>
 }
 
 async function tutorialCommand(options: ParsedOptions, io: Io): Promise<number> {
-  const { backend } = selectBackend(options.get('backend') as string | undefined, {
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-  });
+  const backend = backendFrom(options);
   const bias = options.has('bias');
   const steps = options.get('steps') as number;
   const rows = await runTutorial({ bias, steps, learningRate: options.get('lr') as number, seed: options.get('seed') as number, backend });

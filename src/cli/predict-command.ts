@@ -1,5 +1,4 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
-import { selectBackend } from '../backends/select.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadCsv } from '../data/csv.js';
 import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
@@ -10,6 +9,7 @@ import type { Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
 import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
+import { backendFrom } from './setup.js';
 import { networkFromFile } from './train-command.js';
 
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
@@ -46,10 +46,7 @@ async function predictImages(net: Network, paths: string[], modelPath: string, j
 export async function predictCommand(options: ParsedOptions, io: Io): Promise<number> {
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
-  const { backend } = selectBackend(options.get('backend') as string | undefined, {
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-  });
+  const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
   if (options.has('image')) return predictImages(net, options.get('image') as string[], modelPath, options.has('json'), io);
   const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);

@@ -1,5 +1,4 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
-import { selectBackend } from '../backends/select.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Preprocessing } from '../data/mnist.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -11,6 +10,7 @@ import { classReport, mostConfidentlyWrong, predictAll } from '../train/evaluate
 import type { EpochMetrics } from '../train/fit.js';
 import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
+import { backendFrom } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork } from './report.js';
 import { networkFromFile } from './train-command.js';
@@ -56,10 +56,7 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   if (!options.has('model') || !options.has('out')) throw new UsageError('report needs --model FILE and --out FILE.html');
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
-  const { backend } = selectBackend(options.get('backend') as string | undefined, {
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-  });
+  const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
   const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
   const training = (file.extra.training ?? {}) as Record<string, string | number | boolean | undefined>;

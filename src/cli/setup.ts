@@ -195,3 +195,11 @@ export function saveSettings(options: ParsedOptions): SaveSettings {
     resume: options.get('resume') as string | undefined,
   };
 }
+
+/** The backend a command's --backend, --isa (or BACKPROP_ISA) and --threads ask for. */
+export function backendFrom(options: ParsedOptions): Backend {
+  return selectBackend(options.get('backend') as string | undefined, {
+    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
+    threads: options.get('threads') as number | undefined,
+  }).backend;
+}
