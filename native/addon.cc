@@ -19,6 +19,9 @@ namespace {
 
 constexpr int kMaxLayerSize = 1 << 20;
 constexpr int kMaxThreads = 256;
+// Written to options.stop[0] when an epoch stops because the error became NaN or infinite (see
+// DIVERGED in backend.ts).
+constexpr std::int32_t kDiverged = -1;
 
 // Typed arrays borrowed for one call, kept alive (and so not collected) until the call has ended.
 class Borrowed {
@@ -323,6 +326,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   }
 
   // trainEpoch(net, data, { batchSize, optimizer, state, order, start?, stop? }, ws, onProgress?) → Promise<visits done>;
+  // A non-zero stop[0] stops the epoch after the current batch; a diverging error sets it to -1.
   // onProgress(samplesDone, errorSum) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
@@ -404,7 +408,7 @@ class TrainEpochWorker : public EngineWorker {
  public:
   TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress,
                    Layers net, Samples data, const std::uint32_t* order, int first, int visits, int batch_size,
-                   Optimizer optimizer, OptimizerState state, Workspace ws, const std::int32_t* stop)
+                   Optimizer optimizer, OptimizerState state, Workspace ws, std::int32_t* stop)
       : EngineWorker(env, engine, std::move(borrowed), on_progress),
         net_(std::move(net)),
         data_(data),
@@ -428,6 +432,11 @@ class TrainEpochWorker : public EngineWorker {
                         [&](int done, double error_sum) {
                           const Progress report = {done, error_sum};
                           if (++batch % every == 0 || done == visits_) progress.Send(&report, 1);
+                          // A NaN or infinite error means the weights diverged: stop at this batch and say so.
+                          if (!std::isfinite(error_sum)) {
+                            if (stop_) __atomic_store_n(stop_, kDiverged, __ATOMIC_RELAXED);
+                            return false;
+                          }
                           // The flag is written by the JavaScript thread (Ctrl-C); a relaxed read suffices.
                           return !(stop_ && __atomic_load_n(stop_, __ATOMIC_RELAXED));
                         });
@@ -444,7 +453,7 @@ class TrainEpochWorker : public EngineWorker {
   Optimizer optimizer_;
   OptimizerState state_;
   Workspace ws_;
-  const std::int32_t* stop_;
+  std::int32_t* stop_;
   int done_ = 0;
 };
 
@@ -504,7 +513,7 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
   }
   const Napi::Value start_value = options.Get("start");
   const int first = start_value.IsUndefined() ? 0 : int_field(env, options, "start", 0, visits);
-  const std::int32_t* stop = nullptr;
+  std::int32_t* stop = nullptr;
   const Napi::Value stop_value = options.Get("stop");
   if (!stop_value.IsUndefined() && !stop_value.IsNull()) stop = borrowed->take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
   claim(env);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
@@ -206,6 +206,14 @@ describe('general networks from the command line', () => {
     [['--shuffle', '--sampling', 'random'], /contradict/],
     [['--target', 'label'], /--target applies to CSV data only/],
     [['example', 'xor'], /unknown example 'xor'/],
+    [['--backend', 'ts', '--isa', 'avx2'], /--isa applies to the native backend, not --backend ts/],
+    [['--backend', 'ts', '--threads', '2'], /--threads applies to the native backend/],
+    [['--hidden', '30', '--batch', '1e12'], /--batch must be at most 16777216/],
+    [['--epochs', '1e9'], /--epochs must be at most 1000000/],
+    [['--lr', 'Infinity'], /--lr expects a number/],
+    [['--save-best'], /--save-best needs --save FILE/],
+    [['predict'], /predict needs --model FILE/],
+    [['--seed', '-3'], /--seed must be at least 0/],
   ])('%j → exit 2', async (args, message) => {
     const { code, err } = await runCli(...args);
     expect(code).toBe(2);
@@ -266,5 +274,19 @@ describe('progress', () => {
     expect(statuses.at(-1)).toBe('');
     expect(out.at(-2)).toMatch(/^train acc [▁▂▃▄▅▆▇█]{3} /);
     expect(out.at(-1)).toMatch(/^val acc +[▁▂▃▄▅▆▇█]{3} /);
+  });
+});
+
+describe('divergence', () => {
+  it.each(['native', 'ts'])('a NaN error stops training with where and what to try, exit 3, and the saved model is kept (%s)', async (backend) => {
+    if (backend === 'native' && !supportedIsas.length) return;
+    const model = join(writeTinyIdxSet(), 'kept.safetensors');
+    const good = await runCli('--limit', '2000', '--epochs', '1', '--hidden', '8', '--save', model, '--backend', backend);
+    expect(good.code).toBe(0);
+    const before = readFileSync(model);
+    const { code, err } = await runCli('--limit', '5000', '--epochs', '3', '--loss', 'mse', '--lr', '10', '--save', model, '--backend', backend);
+    expect(code).toBe(3);
+    expect(err.at(-1)).toMatch(/^backprop: training diverged in epoch 1, batch \d+: the error became NaN or infinite at learning rate 10; try a smaller --lr \(e\.g\. 1\)/);
+    expect(readFileSync(model).equals(before)).toBe(true);
   });
 });

@@ -85,9 +85,15 @@ export interface EpochOptions {
   onProgress?: (samplesDone: number, errorSum: number) => void;
   /** The first visit: an epoch resumed part-way starts here (default 0). */
   start?: number;
-  /** Checked after every batch: non-zero stops the epoch there (Ctrl-C finishes the current batch). */
+  /**
+   * Checked after every batch: non-zero stops the epoch there (Ctrl-C finishes the current batch).
+   * The backend sets it to DIVERGED when a batch's error is NaN or infinite, and stops.
+   */
   stop?: Int32Array;
 }
+
+/** The value of `EpochOptions.stop[0]` after an epoch stopped because the error became NaN or infinite. */
+export const DIVERGED = -1;
 
 /** How many batches go between two progress reports: about 50 reports an epoch. */
 export function progressInterval(batches: number): number {

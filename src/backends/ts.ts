@@ -1,5 +1,6 @@
 import { activate, derivative, offTarget, type Activation } from './activations.js';
 import {
+  DIVERGED,
   EVAL_ROWS,
   layerOffsets,
   progressInterval,
@@ -358,6 +359,10 @@ export class TsBackend implements Backend {
       backwardLayers(net, layers, batch, rows, ws);
       optimizerStep(net, ws.grads, options.optimizer, options.state);
       if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows, errorSum);
+      if (!Number.isFinite(errorSum)) {
+        if (options.stop) options.stop[0] = DIVERGED;
+        return start + rows;
+      }
       if (options.stop?.[0]) return start + rows;
     }
     return visits;

@@ -91,7 +91,16 @@ function csvOf(options: ParsedOptions): TrainSettings['csv'] {
   };
 }
 
+/** --isa and --threads choose among native kernels: with --backend ts they would silently do nothing. */
+function checkBackendOptions(options: ParsedOptions): void {
+  if (options.get('backend') !== 'ts') return;
+  for (const name of ['isa', 'threads']) {
+    if (options.has(name)) throw new UsageError(`--${name} applies to the native backend, not --backend ts`);
+  }
+}
+
 export function trainSettings(options: ParsedOptions): TrainSettings {
+  checkBackendOptions(options);
   const hidden = options.get('hidden') as number[];
   if (options.has('steps') && options.has('epochs')) throw new UsageError('--steps and --epochs contradict each other (give one)');
   return {
@@ -198,6 +207,7 @@ export function saveSettings(options: ParsedOptions): SaveSettings {
 
 /** The backend a command's --backend, --isa (or BACKPROP_ISA) and --threads ask for. */
 export function backendFrom(options: ParsedOptions): Backend {
+  checkBackendOptions(options);
   return selectBackend(options.get('backend') as string | undefined, {
     isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
     threads: options.get('threads') as number | undefined,

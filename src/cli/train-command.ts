@@ -163,6 +163,15 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
     io.status?.('');
   }
   const { interrupted } = result;
+  if (interrupted?.reason === 'diverged') {
+    // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
+    const batch = Math.max(1, Math.ceil(interrupted.samplesDone / settings.batchSize));
+    io.err(
+      `backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite at learning rate ${settings.learningRate}; ` +
+        `try a smaller --lr (e.g. ${Number((settings.learningRate / 10).toPrecision(3))}), a smaller --init-scale, or --optimizer adam`,
+    );
+    return EXIT.diverged;
+  }
   if (interrupted?.reason === 'stopped') {
     // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
     if (saving.save && !saving.saveBest) save(result.history, interrupted.samplesDone);

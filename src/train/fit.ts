@@ -1,4 +1,4 @@
-import { OPTIMIZERS, OptimizerState, sgd, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
+import { DIVERGED, OPTIMIZERS, OptimizerState, sgd, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
 import { UsageError } from '../errors.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
@@ -60,7 +60,8 @@ export interface FitOptions {
 
 /** Where a run stopped early. */
 export interface Interruption {
-  reason: 'stopped' | 'patience';
+  /** `diverged`: the error became NaN or infinite (the weights are not worth keeping). */
+  reason: 'stopped' | 'patience' | 'diverged';
   /** The epoch in progress (stopped) or the last one completed (patience). */
   epoch: number;
   /** Samples into that epoch (0 after a completed epoch). */
@@ -167,12 +168,19 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     resumeAt = 0;
     const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress, start, stop }, ws);
     trainSeconds += (performance.now() - epochStart) / 1000;
-    if (reached < samples) {
-      return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000, interrupted: { reason: 'stopped', epoch, samplesDone: reached } };
-    }
+    const ended = (reason: Interruption['reason'], samplesDone: number): FitResult => ({
+      history,
+      trainSeconds,
+      totalSeconds: (performance.now() - started) / 1000,
+      interrupted: { reason, epoch, samplesDone },
+    });
+    if (stop[0] === DIVERGED) return ended('diverged', reached);
+    if (reached < samples) return ended('stopped', reached);
     stepsDone = (epoch - 1) * stepsPerEpoch + epochSteps;
     const evalStart = performance.now();
     const onTrain = await net.backend.evaluate(net, train, ws);
+    // Weights that went infinite without a NaN error yet show here.
+    if (!Number.isFinite(onTrain.error)) return ended('diverged', reached);
     const onValidation = validation ? await net.backend.evaluate(net, validation, ws) : undefined;
     const metrics: EpochMetrics = {
       epoch,
@@ -189,9 +197,7 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     onEpoch?.(metrics);
     const error = metrics.valError ?? metrics.trainError;
     [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
-    if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) {
-      return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000, interrupted: { reason: 'patience', epoch, samplesDone: 0 } };
-    }
+    if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) return ended('patience', 0);
   }
   return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000 };
 }
