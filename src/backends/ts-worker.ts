@@ -8,42 +8,19 @@ import { TsBackend } from './ts.js';
 /** The compiled worker entry (the tests run the sources, the worker always runs the build). */
 const THREAD = fileURLToPath(new URL('../../dist/backends/ts-thread.js', import.meta.url));
 
+type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void; onProgress?: EpochOptions['onProgress'] };
+
 /**
- * The TypeScript backend with its epochs and evaluations on a worker thread, so that `fit` does not
- * block the caller's event loop. The work is TsBackend's, on the same shared memory; arrays that are
- * not on a SharedArrayBuffer (which a worker cannot write back) are trained on this thread instead.
- * The small synchronous calls (forward, gradients) stay on this thread.
+ * The one worker thread every TsWorkerBackend hands its jobs to, started on first use and unref'd
+ * while idle, so that it neither multiplies with networks nor keeps the process alive.
  */
-export class TsWorkerBackend implements Backend {
-  readonly name = 'ts' as const;
-  readonly isa = 'js';
-  readonly threads = 1;
-  private readonly local = new TsBackend();
+class TrainingThread {
   private worker?: Worker;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; onProgress?: EpochOptions['onProgress'] }>();
+  private readonly pending = new Map<number, Pending>();
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
-    this.local.forward(net, x, rows, ws);
-  }
-
-  gradients(net: Layered, batch: Samples, ws: Workspace): void {
-    this.local.gradients(net, batch, ws);
-  }
-
-  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
-    if (!shareable(net, data, ws, options)) return this.local.trainEpoch(net, data, options, ws);
-    const { onProgress, ...rest } = options;
-    return this.run({ kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined }, onProgress) as Promise<number>;
-  }
-
-  evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
-    if (!shareable(net, data, ws)) return this.local.evaluate(net, data, ws);
-    return this.run({ kind: 'evaluate', net: plain(net), data, ws }) as Promise<Evaluation>;
-  }
-
-  private run(job: WithoutId<Job>, onProgress?: EpochOptions['onProgress']): Promise<unknown> {
-    const worker = this.thread();
+  run(job: WithoutId<Job>, onProgress?: EpochOptions['onProgress']): Promise<unknown> {
+    const worker = this.start();
     const id = this.nextId++;
     worker.ref();
     return new Promise((resolve, reject) => {
@@ -52,7 +29,7 @@ export class TsWorkerBackend implements Backend {
     });
   }
 
-  private thread(): Worker {
+  private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(THREAD);
     worker.on('message', (reply: Reply) => {
@@ -70,10 +47,45 @@ export class TsWorkerBackend implements Backend {
     worker.on('error', (err) => {
       for (const job of this.pending.values()) job.reject(err);
       this.pending.clear();
+      this.worker = undefined;
     });
     worker.unref();
     this.worker = worker;
     return worker;
+  }
+}
+
+const thread = new TrainingThread();
+
+/**
+ * The TypeScript backend with its epochs and evaluations on a worker thread, so that `fit` does not
+ * block the caller's event loop. The work is TsBackend's, on the same shared memory; arrays that are
+ * not on a SharedArrayBuffer (which a worker cannot write back) are trained on this thread instead.
+ * The small synchronous calls (forward, gradients) stay on this thread.
+ */
+export class TsWorkerBackend implements Backend {
+  readonly name = 'ts' as const;
+  readonly isa = 'js';
+  readonly threads = 1;
+  private readonly local = new TsBackend();
+
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
+    this.local.forward(net, x, rows, ws);
+  }
+
+  gradients(net: Layered, batch: Samples, ws: Workspace): void {
+    this.local.gradients(net, batch, ws);
+  }
+
+  trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
+    if (!shareable(net, data, ws, options)) return this.local.trainEpoch(net, data, options, ws);
+    const { onProgress, ...rest } = options;
+    return thread.run({ kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined }, onProgress) as Promise<number>;
+  }
+
+  evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
+    if (!shareable(net, data, ws)) return this.local.evaluate(net, data, ws);
+    return thread.run({ kind: 'evaluate', net: plain(net), data, ws }) as Promise<Evaluation>;
   }
 }
 

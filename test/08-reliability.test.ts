@@ -1,0 +1,178 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { NativeBackend } from '../src/backends/native.js';
+import { loadCsv } from '../src/data/csv.js';
+import { digitFromImage } from '../src/data/image.js';
+import { parseIdx, readIdx } from '../src/data/idx.js';
+import { UserError } from '../src/errors.js';
+import { Network } from '../src/model/network.js';
+import { loadModel, saveModel } from '../src/model/safetensors.js';
+import { takeFirst } from '../src/data/dataset.js';
+import { fit } from '../src/train/fit.js';
+import { idxBytes, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+
+/** Runs `parse` on mutated copies of `valid`: it may succeed or throw a UserError, nothing else. */
+function mutations(valid: Uint8Array, parse: (bytes: Uint8Array) => unknown, runs = 300): void {
+  const mutated = fc.oneof(
+    // bit flips
+    fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 7 })), { minLength: 1, maxLength: 8 }).map((flips) => {
+      const bytes = Uint8Array.from(valid);
+      for (const [at, bit] of flips) bytes[at] ^= 1 << bit;
+      return bytes;
+    }),
+    // truncations
+    fc.nat(valid.length - 1).map((length) => valid.slice(0, length)),
+    // a 32-bit field set to an extreme
+    fc.tuple(fc.nat(Math.max(0, valid.length - 4)), fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff)).map(([at, value]) => {
+      const bytes = Uint8Array.from(valid);
+      new DataView(bytes.buffer).setUint32(at, value, at % 2 === 0);
+      return bytes;
+    }),
+  );
+  fc.assert(
+    fc.property(mutated, (bytes) => {
+      try {
+        parse(bytes);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+      }
+    }),
+    { numRuns: runs, seed: 42 },
+  );
+}
+
+describe('mutated files give typed errors only (fast-check)', () => {
+  it('IDX, plain and gzipped', () => {
+    const valid = idxBytes([3, 4, 4], Array.from({ length: 48 }, (_, i) => i));
+    mutations(valid, (bytes) => parseIdx(bytes, 'mutated.idx'));
+    const dir = tempDir();
+    const gz = gzipSync(valid);
+    mutations(gz, (bytes) => {
+      const path = join(dir, 'm.idx.gz');
+      writeFileSync(path, bytes);
+      return readIdx(path);
+    });
+  });
+
+  it('CSV', () => {
+    const dir = tempDir();
+    const valid = Buffer.from('a,b,label\n1.5,2,0\n3,4e-1,1\n-5,6,2\n');
+    mutations(valid, (bytes) => {
+      const path = join(dir, 'm.csv');
+      writeFileSync(path, bytes);
+      return loadCsv(path, { targetKind: 'classes', normalize: 'zscore' });
+    });
+  });
+
+  it('safetensors models', () => {
+    const dir = tempDir();
+    const path = join(dir, 'valid.safetensors');
+    const net = new Network([5, 4, 3]).initWeights(1);
+    saveModel(path, { architecture: { sizes: [5, 4, 3], activations: ['relu', 'softmax'], loss: 'cross-entropy', bias: true }, params: net.params, extra: {} });
+    const valid = readFileSync(path);
+    mutations(valid, (bytes) => {
+      const target = join(dir, 'm.safetensors');
+      writeFileSync(target, bytes);
+      const file = loadModel(target);
+      // A file that loads is the saved one: its checksum held.
+      expect(Array.from(file.params)).toEqual(Array.from(net.params));
+    });
+  });
+
+  it('PNG images', async () => {
+    const dir = tempDir();
+    const valid = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#ffffff' } })
+      .composite([{ input: Buffer.from('<svg width="40" height="40"><circle cx="20" cy="20" r="10" fill="black"/></svg>') }])
+      .png()
+      .toBuffer();
+    await fc.assert(
+      fc.asyncProperty(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 7 }), async (at, bit) => {
+        const bytes = Buffer.from(valid);
+        bytes[at] ^= 1 << bit;
+        const path = join(dir, 'm.png');
+        writeFileSync(path, bytes);
+        try {
+          const digit = await digitFromImage(path);
+          expect(digit).toHaveLength(784);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+        }
+      }),
+      { numRuns: 100, seed: 42 },
+    );
+  });
+});
+
+describe('faults', () => {
+  it('kill -9 at any moment of a save leaves the old or the new model, whole', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'big.safetensors');
+    const script = join(__dirname, 'fixtures', 'save-loop.mjs');
+    for (const delay of [30, 75, 120, 170, 230, 300, 380, 460]) {
+      const child = spawn(process.execPath, [script, path]);
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      if (!existsSync(path)) continue; // killed before the first save was renamed into place
+      const file = loadModel(path);
+      expect([1, 2]).toContain(file.extra.seed);
+      const expected = new Network([784, 2048, 10]).initWeights(file.extra.seed as number);
+      expect(Buffer.from(file.params.buffer).equals(Buffer.from(expected.params.buffer))).toBe(true);
+    }
+    expect(existsSync(path)).toBe(true);
+    // Only the model and, at most, the temporary file of the last killed save are left.
+    expect(readdirSync(dir).filter((name) => !name.startsWith('.big.safetensors.')).sort()).toEqual(['big.safetensors']);
+  }, 60_000);
+
+  it('a full disk (/dev/full) is one line and exit 1', async () => {
+    const { code, err } = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/dev/full');
+    expect(code).toBe(1);
+    expect(err).toEqual(['backprop: /dev/full: cannot write (ENOSPC)']);
+  });
+
+  it.runIf(supportedIsas.length)('the addon loads and trains in several worker threads at once, and agrees with this thread', async () => {
+    const train = takeFirst(realMnist().train, 3000);
+    const here = new Network([784, 16, 10], { backend: new NativeBackend({ threads: 1 }) }).initWeights(5);
+    await fit(here, train, { epochs: 1 });
+    const source = `
+      const { parentPort } = require('node:worker_threads');
+      (async () => {
+        const { loadMnist, Network, NativeBackend, train } = await import(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+        const data = loadMnist().train;
+        const small = { ...data, x: data.x.subarray(0, 3000 * 784), labels: data.labels.subarray(0, 3000), count: 3000 };
+        const net = new Network([784, 16, 10], { backend: new NativeBackend({ threads: 1 }) }).initWeights(5);
+        await train(net, small, { epochs: 1 });
+        parentPort.postMessage(Array.from(net.params));
+      })().catch((err) => parentPort.postMessage(String(err)));`;
+    const results = await Promise.all(
+      [1, 2, 3].map(
+        () =>
+          new Promise<unknown>((resolve, reject) => {
+            const worker = new Worker(source, { eval: true });
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          }),
+      ),
+    );
+    for (const params of results) expect(params).toEqual(Array.from(here.params));
+  }, 60_000);
+
+  it.each(['native', 'ts'])('200 successive fit calls on one small network keep the RSS flat (%s)', async (backend) => {
+    if (backend === 'native' && !supportedIsas.length) return;
+    const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'fit-loop.mjs'), backend]);
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    await new Promise((resolve) => child.once('exit', resolve));
+    const rss = JSON.parse(out) as number[];
+    // 100 fits warm the allocators and the garbage collector up; the next 100 leave the RSS flat.
+    expect(rss).toHaveLength(8);
+    expect(Math.abs(rss[7] - rss[3])).toBeLessThan(64 * 1024 * 1024);
+  }, 120_000);
+});
