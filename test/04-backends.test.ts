@@ -150,6 +150,9 @@ describe('native argument checks', () => {
     );
     const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 2, 0, 1), count: 5 };
     await expect(b.evaluate(net, data, ws)).rejects.toThrow(/data\.labels\[2\] is 2, but the network has 2 classes/);
+    const detached = new Float32Array(20);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expect(() => b.forward(net, detached, 5, ws)).toThrow(/x has 0 elements, needs at least 20/);
     const order = Uint32Array.of(0, 1, 2, 3, 9);
     const good = { ...data, labels: Uint8Array.of(0, 1, 1, 0, 1) };
     await expect(b.trainEpoch(net, good, { batchSize: 5, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws)).rejects.toThrow(

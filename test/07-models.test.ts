@@ -79,6 +79,23 @@ describe('model files (safetensors)', () => {
       /not a backprop model/,
     );
     expect(() => loadModel(variant(() => Buffer.from('plain text, not a model')))).toThrow(/not a safetensors file/);
+    // A header rewritten to claim a vast architecture (its length prefix and checksum still right).
+    const withHeader = (edit: (header: Record<string, Record<string, string>>) => void): string => {
+      const length = Number(good.readBigUInt64LE(0));
+      const header = JSON.parse(good.subarray(8, 8 + length).toString()) as Record<string, Record<string, string>>;
+      edit(header);
+      const json = Buffer.from(JSON.stringify(header));
+      const prefix = Buffer.alloc(8);
+      prefix.writeBigUInt64LE(BigInt(json.length));
+      const target = join(tempDir(), 'edited.safetensors');
+      writeFileSync(target, Buffer.concat([prefix, json, good.subarray(8 + length)]));
+      return target;
+    };
+    const huge = { sizes: [1 << 20, 1 << 20, 10], activations: ['relu', 'softmax'], loss: 'cross-entropy', bias: true };
+    expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = JSON.stringify(huge))))).toThrow(
+      /needs 1099523162122 parameters, more than the file holds/,
+    );
+    expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = '{"sizes":[6,5]}')))).toThrow(/not one this version understands/);
     expect(() => loadModel('/nonexistent/model.safetensors')).toThrow(/cannot read \(ENOENT\)/);
   });
 });

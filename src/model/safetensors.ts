@@ -154,6 +154,10 @@ export function loadModel(path: string): ModelFile {
     const architecture = parseArchitecture(meta.architecture, path);
     const count = parameterCount(architecture.sizes, architecture.bias);
     const bodyLength = size - start;
+    // The parameters must be in the file: a header claiming more is refused before anything is allocated.
+    if (count * 4 > bodyLength) {
+      throw new DataError(`${path}: its architecture needs ${count} parameters, more than the file holds`);
+    }
     const body = readExactly(fd, start, bodyLength, path);
     if (createHash('sha256').update(body).digest('hex') !== meta.sha256) {
       throw new DataError(`${path}: checksum mismatch: the tensor bytes are not the ones that were saved`);
