@@ -131,10 +131,33 @@ describe('faults', () => {
     expect(readdirSync(dir).filter((name) => !name.startsWith('.big.safetensors.')).sort()).toEqual(['big.safetensors']);
   }, 60_000);
 
-  it('a full disk (/dev/full) is one line and exit 1', async () => {
+  it('a full disk (/dev/full) or a folder that cannot be written is one line and exit 1', async () => {
     const { code, err } = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/dev/full');
     expect(code).toBe(1);
     expect(err).toEqual(['backprop: /dev/full: cannot write (ENOSPC)']);
+    // Root ignores permission bits, so /proc (which takes no new files) stands in for a read-only folder.
+    const readOnly = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/proc/model.safetensors');
+    expect(readOnly.code).toBe(1);
+    expect(readOnly.err).toHaveLength(1);
+    expect(readOnly.err[0]).toMatch(/^backprop: \/proc\/model\.safetensors: cannot write \(\w+\); the previous file, if any, is unchanged$/);
+  });
+
+  it('SIGTERM during training saves and exits 143', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), '--hidden', '256', '--epochs', '3', '--json', '--save', join(dir, 't.safetensors')]);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk;
+        if (stdout.includes('"event":"epoch"')) child.kill('SIGTERM');
+      });
+      child.on('exit', resolve);
+    });
+    expect(code).toBe(143);
+    expect(stderr).toMatch(/interrupted in epoch \d after [\d,]+ samples; saved to/);
+    expect(loadModel(join(dir, 't.safetensors')).architecture.sizes).toEqual([784, 256, 10]);
   });
 
   it.runIf(supportedIsas.length)('the addon loads and trains in several worker threads at once, and agrees with this thread', async () => {

@@ -57,8 +57,9 @@ function parseTable(path: string): { header: string[]; rows: number[][]; lineNum
       throw new DataError(`${path}: line ${lineNumber} has ${cells.length} cells, expected ${width} (a ragged row)`);
     }
     const row = cells.map((cell, column) => {
-      if (!NUMBER.test(cell)) throw new DataError(`${path}: line ${lineNumber}, column ${column + 1}: '${cell}' is not a number`);
-      return Number(cell);
+      const value = NUMBER.test(cell) ? Number(cell) : NaN;
+      if (!Number.isFinite(value)) throw new DataError(`${path}: line ${lineNumber}, column ${column + 1}: '${cell}' is not a finite number`);
+      return value;
     });
     rows.push(row);
     lineNumbers.push(lineNumber);
