@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +10,7 @@ import { architectureOf, networkFromFile } from '../src/cli/train-command.js';
 import { Network, type NetworkOptions } from '../src/model/network.js';
 import { argmaxRow } from '../src/model/metrics.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
-import { realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
+import { interruptAfterFirstEpoch, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
 function savedNetwork(): { net: Network; path: string } {
   const net = new Network([6, 5, 3], { hidden: 'tanh', bias: true }).initialize({ scheme: 'xavier' }, 3);
@@ -146,24 +145,13 @@ describe('train --save, predict, --resume', () => {
 
   it('Ctrl-C finishes the batch, saves, exits 130; resuming gives the uninterrupted weights', async () => {
     const dir = tempDir();
-    const bin = join(__dirname, '..', 'bin', 'backprop.js');
-    const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000', '--json'];
-    const child = spawn(process.execPath, [bin, ...args, '--save', join(dir, 'a.safetensors')]);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk;
-        if (stdout.includes('"event":"epoch"')) child.kill('SIGINT');
-      });
-      child.on('exit', resolve);
-    });
+    const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000'];
+    const { code, stderr } = await interruptAfterFirstEpoch([...args, '--save', join(dir, 'a.safetensors')], 'SIGINT');
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted in epoch [23] after [\d,]+ samples; saved to .*a\.safetensors/);
-    const resumed = await runCli(...args, '--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
+    const resumed = await runCli(...args, '--json', '--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
     expect(resumed.code).toBe(0);
-    await runCli(...args, '--save', join(dir, 'b.safetensors'));
+    await runCli(...args, '--json', '--save', join(dir, 'b.safetensors'));
     const a = loadModel(join(dir, 'a.safetensors'));
     const b = loadModel(join(dir, 'b.safetensors'));
     expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);

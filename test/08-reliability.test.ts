@@ -15,7 +15,7 @@ import { Network } from '../src/model/network.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { fit } from '../src/train/fit.js';
-import { idxBytes, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+import { idxBytes, interruptAfterFirstEpoch, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 
 /** Runs `parse` on mutated copies of `valid`: it may succeed or throw a UserError, nothing else. */
 function mutations(valid: Uint8Array, parse: (bytes: Uint8Array) => unknown, runs = 300): void {
@@ -144,17 +144,7 @@ describe('faults', () => {
 
   it('SIGTERM during training saves and exits 143', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), '--hidden', '256', '--epochs', '3', '--json', '--save', join(dir, 't.safetensors')]);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk;
-        if (stdout.includes('"event":"epoch"')) child.kill('SIGTERM');
-      });
-      child.on('exit', resolve);
-    });
+    const { code, stderr } = await interruptAfterFirstEpoch(['--hidden', '256', '--epochs', '3', '--save', join(dir, 't.safetensors')], 'SIGTERM');
     expect(code).toBe(143);
     expect(stderr).toMatch(/interrupted in epoch \d after [\d,]+ samples; saved to/);
     expect(loadModel(join(dir, 't.safetensors')).architecture.sizes).toEqual([784, 256, 10]);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,4 +63,20 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
   const err: string[] = [];
   const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
+}
+
+/** Runs the CLI (`--json`) in a child process and sends it `signal` once the first epoch line is out. */
+export async function interruptAfterFirstEpoch(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), ...args, '--json']);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+      if (stdout.includes('"event":"epoch"')) child.kill(signal);
+    });
+    child.on('exit', resolve);
+  });
+  return { code, stderr };
 }
