@@ -6,7 +6,7 @@ import { TsWorkerBackend } from '../src/backends/ts-worker.js';
 import { selectBackend } from '../src/backends/select.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
-import { sampleOrder, shuffledOrder, type Sampling } from '../src/train/fit.js';
+import { sampleOrder, type Sampling } from '../src/train/fit.js';
 import type { NetworkOptions } from '../src/model/network.js';
 import { addon, addonBuilds, realMnist, supportedIsas } from './helpers.js';
 
@@ -15,7 +15,7 @@ async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuff
   const train = takeFirst(realMnist().train, 5000);
   const net = new Network([784, hidden, 10], { backend }).initWeights(1);
   const ws = new Workspace(net.sizes, EVAL_ROWS);
-  const order = shuffle ? shuffledOrder(train.count, 1, 1) : null;
+  const order = shuffle ? sampleOrder('shuffle', train.count, train.count, 1, 1) : null;
   await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws);
   return net.params;
 }

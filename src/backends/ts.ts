@@ -246,12 +246,6 @@ function backwardLayers(net: Layered, layers: LayerViews[], batch: Samples, rows
   }
 }
 
-/** `params ← params − lr · grads` (the seed's `backprop` update). */
-export function sgdUpdate(params: Float32Array, grads: Float32Array, learningRate: number): void {
-  const lr = Math.fround(learningRate);
-  for (let i = 0; i < params.length; i++) params[i] -= lr * grads[i];
-}
-
 /**
  * One optimizer step over every parameter, from the gradient in `grads`. Weight decay applies to
  * the weights only. Each update is computed in double and rounded once, as the native backend does.

@@ -17,7 +17,6 @@ export interface Summary {
   backend: Backend;
   trainSeconds: number;
   totalSeconds: number;
-  last?: EpochMetrics;
 }
 
 export interface Reporter {

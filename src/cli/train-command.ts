@@ -191,7 +191,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
       'training seconds': result.trainSeconds.toFixed(2),
     });
   }
-  reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000, last: result.history.at(-1) });
+  reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
   if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
     const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
     if (accuracies('trainAccuracy').length) io.out(sparkline('train acc', accuracies('trainAccuracy')));

@@ -96,11 +96,6 @@ export function sampleOrder(sampling: Sampling, count: number, length: number, s
   return order.subarray(0, length);
 }
 
-/** The seed's shuffle of epoch `epoch`. */
-export function shuffledOrder(count: number, seed: number, epoch: number): Uint32Array {
-  return sampleOrder('shuffle', count, count, seed, epoch)!;
-}
-
 function optimizerSettings(learningRate: number, overrides: FitOptions['optimizer'] = {}): OptimizerSettings {
   const settings = { ...sgd(learningRate), ...overrides };
   if (!(OPTIMIZERS as readonly string[]).includes(settings.name)) throw new UsageError(`unknown optimizer '${settings.name}'`);
@@ -152,9 +147,14 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
   let trainSeconds = 0;
   let stepsDone = history.at(-1)?.steps ?? 0;
   let resumeAt = options.resume?.samplesDone ?? 0;
+  // The best error so far (validation, else training) and the epochs since it, for --patience.
   let best = Infinity;
   let sinceBest = 0;
-  for (const m of history) [best, sinceBest] = (m.valError ?? m.trainError) < best ? [m.valError ?? m.trainError, 0] : [best, sinceBest + 1];
+  const track = (m: EpochMetrics): void => {
+    const error = m.valError ?? m.trainError;
+    [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
+  };
+  history.forEach(track);
   for (let epoch = history.length + 1; epoch <= totalEpochs; epoch++) {
     const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
     const samples = Math.min(train.count, epochSteps * batchSize);
@@ -195,8 +195,7 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     };
     history.push(metrics);
     onEpoch?.(metrics);
-    const error = metrics.valError ?? metrics.trainError;
-    [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
+    track(metrics);
     if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) return ended('patience', 0);
   }
   return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000 };
