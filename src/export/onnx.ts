@@ -1,5 +1,6 @@
 import type { Architecture } from '../model/safetensors.js';
 import { layerOffsets } from '../backends/backend.js';
+import type { Activation } from '../backends/activations.js';
 
 /**
  * Writes a network as an ONNX model (opset 13): input `input` [N, inputs] scaled as in training,
@@ -74,6 +75,15 @@ function valueInfo(name: string, width: number): Proto {
   return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
 }
 
+/** The ONNX operator of each activation that is one operator (bipolar is three). */
+const ONNX_OPS: Record<Exclude<Activation, 'bipolar'>, string> = {
+  relu: 'Relu',
+  sigmoid: 'Sigmoid',
+  tanh: 'Tanh',
+  softmax: 'Softmax',
+  linear: 'Identity',
+};
+
 export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string): Buffer {
   const { sizes, activations, bias } = architecture;
   const graph = new Proto();
@@ -91,28 +101,13 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
     }
     const last = i === sizes.length - 2;
     const out = last ? 'output' : `${layer}.out`;
-    switch (activations[i]) {
-      case 'relu':
-        graph.message(1, node('Relu', [current], out));
-        break;
-      case 'sigmoid':
-        graph.message(1, node('Sigmoid', [current], out));
-        break;
-      case 'tanh':
-        graph.message(1, node('Tanh', [current], out));
-        break;
-      case 'bipolar':
-        // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
-        graph.message(1, node('Sigmoid', [current], `${layer}.sigmoid`));
-        graph.message(1, node('Mul', [`${layer}.sigmoid`, 'two'], `${layer}.twice`));
-        graph.message(1, node('Sub', [`${layer}.twice`, 'one'], out));
-        break;
-      case 'softmax':
-        graph.message(1, node('Softmax', [current], out));
-        break;
-      case 'linear':
-        graph.message(1, node('Identity', [current], out));
-        break;
+    if (activations[i] === 'bipolar') {
+      // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
+      graph.message(1, node('Sigmoid', [current], `${layer}.sigmoid`));
+      graph.message(1, node('Mul', [`${layer}.sigmoid`, 'two'], `${layer}.twice`));
+      graph.message(1, node('Sub', [`${layer}.twice`, 'one'], out));
+    } else {
+      graph.message(1, node(ONNX_OPS[activations[i]], [current], out));
     }
     current = out;
   });
