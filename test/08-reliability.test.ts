@@ -134,7 +134,7 @@ describe('faults', () => {
   it('a full disk (/dev/full) or a folder that cannot be written is one line and exit 1', async () => {
     const { code, err } = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/dev/full');
     expect(code).toBe(1);
-    expect(err).toEqual(['backprop: /dev/full: cannot write (ENOSPC)']);
+    expect(err).toEqual(['backprop: /dev/full: cannot write (no space left on the device)']);
     // Root ignores permission bits, so /proc (which takes no new files) stands in for a read-only folder.
     const readOnly = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/proc/model.safetensors');
     expect(readOnly.code).toBe(1);

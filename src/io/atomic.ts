@@ -1,10 +1,11 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
 
 /**
  * Writes `path` so that it is always either the old file or the whole new one: the bytes go to a
  * temporary file in the same folder, are flushed to disk, and the temporary file is renamed over.
+ * A temporary file that a killed process left behind is removed on the next write of the same path.
  */
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   // A device or pipe (/dev/stdout, /dev/full) is written in place: renaming over it would replace it.
@@ -13,26 +14,80 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
       writeFileSync(path, content);
       return;
     } catch (err) {
-      throw new DataError(`${path}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new DataError(`${path}: cannot write (${reason(err)})`);
     }
   }
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   try {
     mkdirSync(dir, { recursive: true });
+    removeOrphans(dir, basename(path));
     const fd = openSync(temp, 'w');
     try {
-      writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+      writeAll(fd, typeof content === 'string' ? Buffer.from(content) : content);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, path);
+    syncFolder(dir);
   } catch (err) {
-    rmSync(temp, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(`${path}: cannot write (${code ?? (err as Error).message}); the previous file, if any, is unchanged`);
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // The temporary file could not have been created either (a parent is a file, or not writable).
+    }
+    throw new DataError(`${path}: cannot write (${reason(err)}); the previous file, if any, is unchanged`);
   }
+}
+
+/** `writeSync` may write fewer bytes than asked (a disk filling up): write the rest until done or refused. */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const written = writeSync(fd, bytes, done, bytes.length - done);
+    if (written <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += written;
+  }
+}
+
+/** The rename itself is on disk only once the folder is flushed; some file systems cannot, which is fine. */
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Not every platform can open or flush a folder (Windows); the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Temporary files of `name` whose writing process no longer runs (killed mid-write). */
+function removeOrphans(dir: string, name: string): void {
+  const prefix = `.${name}.`;
+  for (const entry of readdirSync(dir)) {
+    if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) continue;
+    const pid = Number(entry.slice(prefix.length, -'.tmp'.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !isRunning(pid)) rmSync(join(dir, entry), { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function reason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return 'no space left on the device';
+  if (code === 'ENOTDIR') return 'a parent of the path is a file, not a folder';
+  return code ?? (err as Error).message;
 }
 
 function isSpecialFile(path: string): boolean {
