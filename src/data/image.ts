@@ -1,42 +1,113 @@
-import sharp, { type OutputInfo } from 'sharp';
 import { DataError } from '../errors.js';
+import { regularFile } from './files.js';
 
-/** Pixels darker than this (0–255, after making the ink light) are background when finding the digit. */
-const INK_THRESHOLD = 40;
+/** A plane of ink intensities, one float per pixel, row-major. */
+interface Plane {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** MNIST's digits fit a 20×20 box inside the 28×28 field. */
+const BOX = 20;
+const FIELD = 28;
 
 /**
- * Turns a picture of one handwritten digit — any size, colour or background — into a 28×28 input the
- * way MNIST was made: grayscale, ink light on dark (inverted when the background is light), cropped
- * to the ink, scaled to fit 20×20 keeping its aspect, and placed in 28×28 with its centre of mass at
- * the centre. Values are in [0, 1], row-major.
+ * Turns a picture of one handwritten digit — any size, colour, background or transparency — into a
+ * 28×28 input the way MNIST was made: ink light on dark, cropped to the ink, scaled to fit 20×20
+ * keeping its aspect (area-averaged, so strokes keep their weight at any size), and placed in 28×28
+ * with its centre of mass at the centre. Values are in [0, 1], row-major.
  */
 export async function digitFromImage(path: string): Promise<Float32Array> {
-  let gray: { data: Buffer; info: OutputInfo };
+  const ink = cropToInk(inkOf(await decode(path)), path);
+  const scale = BOX / Math.max(ink.width, ink.height);
+  const box = resample(ink, Math.max(1, Math.round(ink.width * scale)), Math.max(1, Math.round(ink.height * scale)));
+  return centreByMass(box);
+}
+
+/** The pixels as 8-bit channels (1 to 4 of them), upright by the photo's EXIF orientation. */
+async function decode(path: string): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+  regularFile(path);
+  // sharp is loaded only by the commands that read pictures: training starts without it.
+  const { default: sharp } = await import('sharp');
   try {
-    gray = await sharp(path).flatten({ background: '#ffffff' }).grayscale().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(path).rotate().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, channels: info.channels };
   } catch (err) {
     throw new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
   }
-  const { width, height } = gray.info;
-  const pixels = gray.data;
-  // The border says what the background is: light borders mean dark ink, which is inverted.
-  let border = 0;
-  let borderCount = 0;
-  for (let x = 0; x < width; x++) {
-    border += pixels[x] + pixels[(height - 1) * width + x];
-    borderCount += 2;
+}
+
+/**
+ * How much ink each pixel holds, 0–255. On a transparent background the ink is what is opaque,
+ * whatever its colour. Otherwise the background is the typical border value, and ink is the distance
+ * from it (so dark ink on paper and light ink on a board both count); the border's own spread is
+ * the noise floor of paper and lighting, and is subtracted before the ink is stretched to 255.
+ */
+function inkOf(image: { data: Buffer; width: number; height: number; channels: number }): Plane {
+  const { data, width, height, channels } = image;
+  const count = width * height;
+  const hasAlpha = channels === 2 || channels === 4;
+  const alpha = (i: number): number => (hasAlpha ? data[i * channels + channels - 1] : 255);
+  const border = borderIndices(width, height);
+  const ink = new Float32Array(count);
+  const borderAlpha = median(border.map(alpha));
+  if (borderAlpha < 128) {
+    for (let i = 0; i < count; i++) ink[i] = alpha(i);
+  } else {
+    // Luminance over a white page for partly transparent pixels.
+    const luminance = (i: number): number => {
+      const p = i * channels;
+      const value = channels >= 3 ? 0.299 * data[p] + 0.587 * data[p + 1] + 0.114 * data[p + 2] : data[p];
+      const a = alpha(i) / 255;
+      return value * a + 255 * (1 - a);
+    };
+    const background = median(border.map(luminance));
+    const distance = (i: number): number => Math.abs(luminance(i) - background);
+    const noise = percentile(border.map(distance), 0.9);
+    for (let i = 0; i < count; i++) {
+      const light = luminance(i) > background;
+      // Only the side of the background the ink is on: a light board's chalk, a white page's pencil.
+      ink[i] = (background > 127) !== light ? Math.max(0, distance(i) - noise) : 0;
+    }
   }
-  for (let y = 0; y < height; y++) {
-    border += pixels[y * width] + pixels[y * width + width - 1];
-    borderCount += 2;
-  }
-  const invert = border / borderCount > 127;
-  const ink = new Uint8Array(width * height);
-  for (let i = 0; i < ink.length; i++) ink[i] = invert ? 255 - pixels[i] : pixels[i];
+  // Full strength is where most strokes are, not the brightest pixel: resizing and JPEG ring around
+  // edges, and stretching by such a peak would leave every stroke faint.
+  const inked = Array.from(ink.filter((v) => v > 0));
+  const full = inked.length ? percentile(inked, 0.95) : 0;
+  for (let i = 0; i < count; i++) ink[i] = Math.min(255, (ink[i] * 255) / full);
+  return { data: ink, width, height };
+}
+
+function borderIndices(width: number, height: number): number[] {
+  const indices: number[] = [];
+  for (let x = 0; x < width; x++) indices.push(x, (height - 1) * width + x);
+  for (let y = 1; y + 1 < height; y++) indices.push(y * width, y * width + width - 1);
+  return indices;
+}
+
+function median(values: number[]): number {
+  return percentile(values, 0.5);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+/**
+ * Ink fainter than this (of 255) does not widen the crop: JPEG leaves such specks around strokes,
+ * and one of them far away would shrink the digit.
+ */
+const CROP_THRESHOLD = 26;
+
+/** The smallest rectangle holding every pixel of clear ink. */
+function cropToInk(plane: Plane, path: string): Plane {
+  const { data, width, height } = plane;
   let [left, top, right, bottom] = [width, height, -1, -1];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (ink[y * width + x] > INK_THRESHOLD) {
+      if (data[y * width + x] > CROP_THRESHOLD) {
         left = Math.min(left, x);
         right = Math.max(right, x);
         top = Math.min(top, y);
@@ -47,33 +118,64 @@ export async function digitFromImage(path: string): Promise<Float32Array> {
   if (right < 0) throw new DataError(`${path}: no digit found (the image is blank)`);
   const cropWidth = right - left + 1;
   const cropHeight = bottom - top + 1;
-  const scale = 20 / Math.max(cropWidth, cropHeight);
-  const boxWidth = Math.max(1, Math.round(cropWidth * scale));
-  const boxHeight = Math.max(1, Math.round(cropHeight * scale));
-  const box = await sharp(Buffer.from(ink), { raw: { width, height, channels: 1 } })
-    .extract({ left, top, width: cropWidth, height: cropHeight })
-    .resize(boxWidth, boxHeight, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer();
+  const crop = new Float32Array(cropWidth * cropHeight);
+  for (let y = 0; y < cropHeight; y++) crop.set(data.subarray((top + y) * width + left, (top + y) * width + right + 1), y * cropWidth);
+  return { data: crop, width: cropWidth, height: cropHeight };
+}
+
+/**
+ * Each output pixel is the mean of the source area it covers (fractional pixels weighted by their
+ * overlap): anti-aliased shrinking from any size, and smooth enlarging. Rows, then columns.
+ */
+function resample(plane: Plane, width: number, height: number): Plane {
+  const rows = resampleAxis(plane.data, plane.width, plane.height, width, true);
+  return { data: resampleAxis(rows, width, plane.height, height, false), width, height };
+}
+
+/** Resamples along x (`horizontal`) or y, from `from` to `to` pixels; the other axis is unchanged. */
+function resampleAxis(source: Float32Array, width: number, height: number, to: number, horizontal: boolean): Float32Array {
+  const from = horizontal ? width : height;
+  const lines = horizontal ? height : width;
+  const outWidth = horizontal ? to : width;
+  const out = new Float32Array(horizontal ? to * height : width * to);
+  const step = from / to;
+  const at = (line: number, i: number): number => (horizontal ? source[line * width + i] : source[i * width + line]);
+  for (let j = 0; j < to; j++) {
+    const start = j * step;
+    const end = start + step;
+    for (let line = 0; line < lines; line++) {
+      let sum = 0;
+      for (let i = Math.floor(start); i < Math.min(from, Math.ceil(end)); i++) sum += at(line, i) * (Math.min(end, i + 1) - Math.max(start, i));
+      out[horizontal ? line * outWidth + j : j * outWidth + line] = sum / step;
+    }
+  }
+  return out;
+}
+
+/** The box in a 28×28 field, shifted by whole pixels so that its centre of mass is at the centre. */
+function centreByMass(box: Plane): Float32Array {
+  const { data, width, height } = box;
   let mass = 0;
   let cx = 0;
   let cy = 0;
-  for (let y = 0; y < boxHeight; y++) {
-    for (let x = 0; x < boxWidth; x++) {
-      const v = box[y * boxWidth + x];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = data[y * width + x];
       mass += v;
       cx += v * x;
       cy += v * y;
     }
   }
-  const offsetX = Math.round(14 - (mass ? cx / mass : boxWidth / 2) - 0.5);
-  const offsetY = Math.round(14 - (mass ? cy / mass : boxHeight / 2) - 0.5);
-  const digit = new Float32Array(28 * 28);
-  for (let y = 0; y < boxHeight; y++) {
-    for (let x = 0; x < boxWidth; x++) {
+  // MNIST's centres of mass sit at pixel (14, 14) counted from 0, within half a pixel.
+  const centre = FIELD / 2;
+  const offsetX = Math.round(centre - cx / mass);
+  const offsetY = Math.round(centre - cy / mass);
+  const digit = new Float32Array(FIELD * FIELD);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
       const tx = x + offsetX;
       const ty = y + offsetY;
-      if (tx >= 0 && tx < 28 && ty >= 0 && ty < 28) digit[ty * 28 + tx] = box[y * boxWidth + x] / 255;
+      if (tx >= 0 && tx < FIELD && ty >= 0 && ty < FIELD) digit[ty * FIELD + tx] = data[y * width + x] / 255;
     }
   }
   return digit;
