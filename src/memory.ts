@@ -1,18 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { freemem, totalmem } from 'node:os';
+import { UserError, EXIT } from './errors.js';
+
+/** An allocation the machine or the process limit (`ulimit -v`) refused. Exit code 1. */
+export class MemoryError extends UserError {
+  constructor(message: string) {
+    super(message, EXIT.runtime);
+  }
+}
+
 /**
  * Typed arrays on SharedArrayBuffers. The parameters, the optimizer state, the workspace and the
  * data live in these, so that the TypeScript backend can train in a worker thread on the very same
  * memory (the native addon borrows them like any typed array).
  */
 export function sharedFloat32(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  return new Float32Array(sharedBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
 export function sharedFloat64(length: number): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(length * Float64Array.BYTES_PER_ELEMENT));
+  return new Float64Array(sharedBuffer(length * Float64Array.BYTES_PER_ELEMENT));
 }
 
 export function sharedUint8(length: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(length));
+  return new Uint8Array(sharedBuffer(length));
+}
+
+function sharedBuffer(bytes: number): SharedArrayBuffer {
+  try {
+    return new SharedArrayBuffer(bytes);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new MemoryError(`out of memory: ${megabytes(bytes)} could not be allocated (${describeLimit()})`);
+  }
+}
+
+const MiB = 1024 * 1024;
+
+function megabytes(bytes: number): string {
+  return bytes >= 1024 * MiB ? `${(bytes / 1024 / MiB).toFixed(1)} GiB` : `${Math.ceil(bytes / MiB)} MiB`;
+}
+
+/** The process's address-space limit (`ulimit -v`) in bytes, and how much of it is in use; Linux only. */
+function addressSpace(): { limit: number; used: number } | undefined {
+  try {
+    const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max address space\s+(\S+)/m)?.[1];
+    const used = readFileSync('/proc/self/status', 'utf8').match(/^VmSize:\s+(\d+) kB/m)?.[1];
+    if (!limits || limits === 'unlimited' || !used) return undefined;
+    return { limit: Number(limits), used: Number(used) * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+function describeLimit(): string {
+  const space = addressSpace();
+  const free = `${megabytes(freemem())} of the machine's memory is free`;
+  return space ? `${free}; the process limit (ulimit -v) leaves ${megabytes(Math.max(0, space.limit - space.used))}` : free;
+}
+
+/**
+ * Bytes this process can expect to allocate: three quarters of the machine's memory (or what is
+ * free, if more), and no more than its address-space limit leaves.
+ */
+export function allocatable(): { bytes: number; why: string } {
+  const machine = Math.min(totalmem() * 0.75, Math.max(freemem(), 2 * 1024 * MiB));
+  const space = addressSpace();
+  if (space && space.limit - space.used < machine) {
+    return { bytes: Math.max(0, space.limit - space.used), why: `the process memory limit (ulimit -v) leaves about ${megabytes(Math.max(0, space.limit - space.used))}` };
+  }
+  return { bytes: machine, why: `this machine can spare about ${megabytes(machine)}` };
 }
 
 export function isShared(array: ArrayBufferView): boolean {

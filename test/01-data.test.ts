@@ -135,11 +135,12 @@ describe('CSV files', () => {
 
   it('names the line of a ragged row, a non-numeric cell, a bad label; refuses an empty file', () => {
     expect(() => loadCsv(write('d.csv', 'x,y\n1,2\n3\n'), { targetKind: 'classes' })).toThrow(/d\.csv: line 3 has 1 cells, expected 2/);
-    expect(() => loadCsv(write('e.csv', 'x,y\n1,2\n\n3,abc\n'), { targetKind: 'classes' })).toThrow(/e\.csv: line 4, column 2: 'abc' is not a finite number/);
-    expect(() => loadCsv(write('i.csv', 'x,y\n1e999,2\n'), { targetKind: 'classes' })).toThrow(/line 2, column 1: '1e999' is not a finite number/);
-    expect(() => loadCsv(write('j.csv', 'x,y\nNaN,2\n'), { targetKind: 'classes' })).toThrow(/'NaN' is not a finite number/);
+    expect(() => loadCsv(write('e.csv', 'x,y\n1,2\n\nabc,1\n'), { targetKind: 'classes' })).toThrow(/e\.csv: line 4, column 1: 'abc' is not a number/);
+    expect(() => loadCsv(write('k.csv', 'x,y\n1,2\n\n3,abc\n'), { targetKind: 'classes' })).toThrow(/k\.csv: line 4: class label 'abc' among numeric labels/);
+    expect(() => loadCsv(write('i.csv', 'x,y\n1e999,2\n'), { targetKind: 'classes' })).toThrow(/line 2, column 1: '1e999' is beyond the float32 range/);
+    expect(() => loadCsv(write('j.csv', 'x,y\nNaN,2\n'), { targetKind: 'classes' })).toThrow(/'NaN' is not a number/);
     expect(() => loadCsv(write('f.csv', 'x,y\n1,2.5\n'), { targetKind: 'classes' })).toThrow(/line 2: class label 2\.5 is not an integer/);
     expect(() => loadCsv(write('g.csv', ''), { targetKind: 'classes' })).toThrow(/holds no data rows/);
-    expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(/no such column/);
+    expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(/has no column 'z'/);
   });
 });

@@ -106,7 +106,7 @@ describe('bad input: one line, a documented exit code, no stack trace', () => {
 
   it('data problems → exit 1, naming the file', async () => {
     const missing = await runCli('--data', '/nonexistent/mnist');
-    expect([missing.code, missing.err]).toEqual([1, ['backprop: /nonexistent/mnist: data folder not found (give --data a folder holding the four MNIST IDX files)']]);
+    expect([missing.code, missing.err]).toEqual([1, ['backprop: /nonexistent/mnist: data folder not found (expected a folder holding the four MNIST IDX files)']]);
 
     const truncated = writeTinyIdxSet();
     writeFileSync(join(truncated, 'train-images-idx3-ubyte'), idxBytes([12, 4, 4], new Array(100).fill(0)));

@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TsBackend } from '../src/backends/ts.js';
+import { loadCsv } from '../src/data/csv.js';
 import { takeFirst } from '../src/data/dataset.js';
+import { readIdx } from '../src/data/idx.js';
+import { bundledMnistDir } from '../src/data/mnist.js';
 import { digitFromImage } from '../src/data/image.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { Network } from '../src/model/network.js';
@@ -165,5 +169,226 @@ describe('predict --image on real digits', () => {
   it('special files and folders are refused in one line, before reading', async () => {
     await expect(digitFromImage('/dev/zero')).rejects.toThrow(/\/dev\/zero: not a regular file/);
     await expect(digitFromImage(dir)).rejects.toThrow(/is a folder, not a file/);
+  });
+});
+
+/** A copy of the bundled MNIST folder (images linked), with `edit` applied to the training labels' bytes. */
+function mnistWithTrainLabels(edit: (labels: Buffer) => void, testEdit?: (labels: Buffer) => void): string {
+  const dir = tempDir();
+  const source = bundledMnistDir();
+  for (const name of ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte']) symlinkSync(join(source, name), join(dir, name));
+  const train = readFileSync(join(source, 'train-labels-idx1-ubyte'));
+  const test = readFileSync(join(source, 't10k-labels-idx1-ubyte'));
+  edit(train.subarray(8));
+  testEdit?.(test.subarray(8));
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), train);
+  writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), test);
+  return dir;
+}
+
+describe('labels and classes', () => {
+  it('one stray label of 200 in MNIST is refused, naming it and its sample; --classes 201 accepts it', async () => {
+    const dir = mnistWithTrainLabels((labels) => (labels[31337] = 200));
+    const { code, err } = await runCli('--data', dir, '--epochs', '1', '--limit', '100');
+    expect(code).toBe(1);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/train-labels-idx1-ubyte: classes 10, 11, 12, … 199 have no samples, yet label 200 \(sample 31338\) makes 201 classes/);
+    const declared = await runCli('--data', dir, '--epochs', '1', '--limit', '100', '--classes', '201', '--json');
+    expect(declared.code).toBe(0);
+    expect(declared.err).toEqual([]);
+  });
+
+  it('a test label the training labels never have is refused, naming it', async () => {
+    const noNines = (labels: Buffer): void => labels.forEach((v, i) => (labels[i] = v === 9 ? 8 : v));
+    const dir = mnistWithTrainLabels(noNines, (labels) => {
+      noNines(labels);
+      labels[4321] = 9;
+    });
+    const { code, err } = await runCli('--data', dir, '--epochs', '1', '--limit', '100');
+    expect(code).toBe(1);
+    expect(err[0]).toMatch(/t10k-labels-idx1-ubyte: label 9 \(sample 4322\) is not one of the 9 classes \(0–8\) of the training data/);
+  });
+
+  it('CSV classes numbered from 1 are refused; a validation label outside the training rows\' classes too', () => {
+    const dir = tempDir();
+    const rows = (labels: number[]): string => `a,b,label\n${labels.map((l, i) => `${i},${i * 2},${l}`).join('\n')}\n`;
+    writeFileSync(join(dir, 'one.csv'), rows([1, 2, 3, 1, 2, 3]));
+    expect(() => loadCsv(join(dir, 'one.csv'), { targetKind: 'classes' })).toThrow(/class 0 has no samples, yet label 3 \(row 3\) makes 4 classes/);
+    expect(loadCsv(join(dir, 'one.csv'), { targetKind: 'classes', classes: 4 }).train.outputs).toBe(4);
+    writeFileSync(join(dir, 'val.csv'), rows([0, 1, 0, 1, 0, 2]));
+    expect(() => loadCsv(join(dir, 'val.csv'), { targetKind: 'classes', valSplit: 0.2 })).toThrow(/validation rows\): label 2 \(row 6\) is not one of the 2 classes/);
+  });
+
+  it('class names (the iris example): sorted classes, kept in the model, printed by predict', async () => {
+    const dir = tempDir();
+    const species = ['setosa', 'versicolor', 'virginica'];
+    const lines = ['sepal_length,sepal_width,species'];
+    for (let i = 0; i < 60; i++) lines.push(`${(4 + (i % 3) * 1.5 + (i % 7) * 0.05).toFixed(2)},${(3 - (i % 3) * 0.4).toFixed(2)},${species[(i * 2) % 3]}`);
+    // They first appear as setosa, virginica, versicolor; classes are numbered in sorted order.
+    writeFileSync(join(dir, 'iris.csv'), `${lines.join('\n')}\n`);
+    const data = loadCsv(join(dir, 'iris.csv'), { targetKind: 'classes' });
+    expect(data.classNames).toEqual(species);
+    expect(data.train.outputs).toBe(3);
+    expect(Array.from(data.train.labels!.subarray(0, 3))).toEqual([0, 2, 1]);
+    const model = join(dir, 'iris.safetensors');
+    const trained = await runCli('--data', join(dir, 'iris.csv'), '--hidden', '8', '--epochs', '40', '--batch', '6', '--normalize', 'zscore', '--save', model);
+    expect(trained.code).toBe(0);
+    const predicted = await runCli('predict', '--model', model, '--data', join(dir, 'iris.csv'));
+    expect(predicted.code).toBe(0);
+    expect(predicted.out[2]).toMatch(/^\s+setosa\s+versicolor\s+virginica$/);
+    expect(predicted.out[3]).toMatch(/^\s*setosa\s+\d+/);
+    const json = await runCli('predict', '--model', model, '--data', join(dir, 'iris.csv'), '--json');
+    expect(JSON.parse(json.out[0]).classNames).toEqual(species);
+    // A file with a class the model does not know is refused by name.
+    writeFileSync(join(dir, 'new.csv'), 'sepal_length,sepal_width,species\n5,3,setosa\n6,2,unknown\n');
+    const unknown = await runCli('predict', '--model', model, '--data', join(dir, 'new.csv'));
+    expect([unknown.code, unknown.err]).toEqual([1, [`backprop: ${join(dir, 'new.csv')}: line 3: class 'unknown' is not one of the model's classes (setosa, versicolor, virginica)`]]);
+  });
+});
+
+describe('real-world CSV files', () => {
+  const dir = tempDir();
+  const header = ['x 1', 'x,2', 'label'];
+  const rows = [
+    [1.5, -2, 0],
+    [0.25, 3e-3, 1],
+    [-7, 1e5, 2],
+    [4, 0.5, 1],
+  ];
+  const expected = loadCsv(
+    (() => {
+      const path = join(dir, 'plain.csv');
+      writeFileSync(path, `"x 1","x,2",label\n${rows.map((r) => r.join(',')).join('\n')}\n`);
+      return path;
+    })(),
+    { targetKind: 'classes' },
+  );
+
+  it.each([
+    ['BOM and CRLF', 'a.csv', `\uFEFF"x 1","x,2",label\r\n${rows.map((r) => r.join(',')).join('\r\n')}\r\n`],
+    ['CR only (old Mac)', 'b.csv', `"x 1","x,2",label\r${rows.map((r) => r.join(',')).join('\r')}`],
+    ['every cell quoted, spaces around', 'c.CSV', `"x 1" , "x,2", "label"\n${rows.map((r) => r.map((v) => ` "${v}" `).join(',')).join('\n')}\n`],
+    ['semicolons and decimal commas', 'd.csv', `x 1;"x,2";label\n${rows.map((r) => r.map((v) => String(v).replace('.', ',')).join(';')).join('\n')}\n`],
+    ['tabs (.tsv)', 'e.tsv', `x 1\tx,2\tlabel\n${rows.map((r) => r.join('\t')).join('\n')}\n`],
+    ['blank lines and no final newline', 'f.csv', `"x 1","x,2",label\n\n${rows.map((r) => r.join(',')).join('\n\n')}`],
+  ])('%s: the same samples as the plain file', (_, name, text) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    const data = loadCsv(path, { targetKind: 'classes' });
+    expect(data.features).toEqual(header.slice(0, 2));
+    expect(Array.from(data.train.x)).toEqual(Array.from(expected.train.x));
+    expect(Array.from(data.train.labels!)).toEqual(Array.from(expected.train.labels!));
+  });
+
+  it('a quoted cell holding the delimiter, a quote and a line break counts lines right', () => {
+    const path = join(dir, 'q.csv');
+    writeFileSync(path, 'x,label\n1,"a, ""b""\nc"\n2,"a, ""b""\nc"\n3,d\n');
+    const data = loadCsv(path, { targetKind: 'classes' });
+    expect(data.classNames).toEqual(['a, "b"\nc', 'd']);
+    expect(Array.from(data.train.labels!)).toEqual([0, 0, 1]);
+    writeFileSync(path, 'x,label\n1,"a, ""b""\nc"\n2,"a, ""b""\nc"\nd,x\n');
+    expect(() => loadCsv(path, { targetKind: 'classes' })).toThrow(/q\.csv: line 6, column 1: 'd' is not a number/);
+    writeFileSync(path, 'x,label\n"1,0\n');
+    expect(() => loadCsv(path, { targetKind: 'classes' })).toThrow(/line 2: a quoted cell is never closed/);
+  });
+
+  it('--delimiter and an upper-case .CSV from the command line', async () => {
+    const path = join(dir, 'SEMI.CSV');
+    writeFileSync(path, `a;b;label\n${Array.from({ length: 30 }, (_, i) => `${i % 5},${i % 3};${(i % 7) / 10};${i % 2}`).join('\n')}\n`);
+    const run = await runCli('--data', path, '--delimiter', 'semicolon', '--hidden', '3', '--epochs', '1', '--batch', '5', '--json');
+    expect(run.code).toBe(0);
+    expect(run.err).toEqual([]);
+  });
+
+  it('a cell beyond float32 (1e39) is a data error naming it, not a divergence', async () => {
+    const path = join(dir, 'big.csv');
+    writeFileSync(path, 'a,label\n1,0\n1e39,1\n');
+    const { code, err } = await runCli('--data', path, '--hidden', '2', '--epochs', '1', '--batch', '1');
+    expect([code, err]).toEqual([1, [`backprop: ${path}: line 3, column 1: '1e39' is beyond the float32 range (±3.4e38)`]]);
+  });
+
+  it('200,000 rows load (no argument-count limit), every label and value in place', () => {
+    const path = join(dir, 'many.csv');
+    const n = 200_000;
+    const lines = ['a,b,label'];
+    for (let i = 0; i < n; i++) lines.push(`${i},${(i % 1000) / 8},${i % 10}`);
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const data = loadCsv(path, { targetKind: 'classes' });
+    expect(data.train.count).toBe(n);
+    expect(data.train.outputs).toBe(10);
+    for (const i of [0, 1, 122_001, 199_999]) {
+      expect(data.train.x[i * 2]).toBe(i);
+      expect(data.train.x[i * 2 + 1]).toBe((i % 1000) / 8);
+      expect(data.train.labels![i]).toBe(i % 10);
+    }
+  });
+
+  it('records longer than the read window, and numbers of every form, parse as Number() does', () => {
+    const path = join(dir, 'wide.csv');
+    const width = 600_000;
+    const values = Array.from({ length: width }, (_, i) => [`${i}.125`, `-${i}e-3`, `.5`, `1234567890123456789`, `0.1000000000000000055511151231257827`, `+7`, `2E+2`][i % 7]);
+    writeFileSync(path, `${values.join(',')},0\n${values.join(',')},1\n`);
+    const data = loadCsv(path, { targetKind: 'classes' });
+    expect(data.train.count).toBe(2);
+    expect(Array.from(data.train.x.subarray(0, width))).toEqual(values.map((v) => Math.fround(Number(v))));
+  });
+});
+
+describe('special files never hang or flood memory', () => {
+  const fifo = join(tempDir(), 'pipe');
+  execFileSync('mkfifo', [fifo]);
+
+  it.each([
+    ['--data', '/dev/zero/'],
+    ['--data', '/dev/zero.csv'],
+  ])('%s %s: one line, exit 1', async (...args) => {
+    const { code, err } = await runCli(...args, '--epochs', '1');
+    expect(code).toBe(1);
+    expect(err).toHaveLength(1);
+  });
+
+  it('/dev/zero and a FIFO as IDX, CSV, model or image are refused before reading', async () => {
+    expect(() => readIdx('/dev/zero')).toThrow(/\/dev\/zero: not a regular file/);
+    expect(() => loadCsv(fifo, { targetKind: 'classes' })).toThrow(/pipe: not a regular file/);
+    const model = await runCli('predict', '--model', fifo);
+    expect([model.code, model.err]).toEqual([1, [`backprop: ${fifo}: not a regular file (a device, pipe or socket cannot be read as data)`]]);
+    const folder = await runCli('predict', '--model', tempDir());
+    expect(folder.code).toBe(1);
+    expect(folder.err[0]).toMatch(/is a folder, not a file$/);
+  });
+
+  it('a gzip bomb is refused from its trailer, or at the size its trailer declares', () => {
+    const dir = tempDir();
+    // 16 members of 64 MiB of zeros each: a 1 GiB stream whose trailer speaks of the last 64 MiB only.
+    const member = gzipSync(Buffer.alloc(64 << 20));
+    writeFileSync(join(dir, 'bomb.gz'), Buffer.concat(Array.from({ length: 16 }, () => member)));
+    expect(() => readIdx(join(dir, 'bomb.gz'))).toThrow(/inflates to more than the 67108864 bytes its gzip trailer says/);
+    // A trailer that declares 4 GiB is refused without inflating anything.
+    const huge = Buffer.from(member);
+    huge.writeUInt32LE(0xffffffff, huge.length - 4);
+    writeFileSync(join(dir, 'huge.gz'), huge);
+    expect(() => readIdx(join(dir, 'huge.gz'))).toThrow(/more than 1 GiB \(its trailer says 4294967295 bytes\)/);
+  });
+
+  it('a process memory limit (ulimit -v) gives one line, whatever runs out', () => {
+    const cli = join(__dirname, '..', 'bin', 'backprop.js');
+    const run = (limitKb: number, args: string): { status: number | null; stderr: string } => {
+      try {
+        execFileSync('bash', ['-c', `ulimit -v ${limitKb}; exec "${process.execPath}" "${cli}" ${args}`], { stdio: 'pipe' });
+        return { status: 0, stderr: '' };
+      } catch (err) {
+        const e = err as { status: number | null; stderr: Buffer };
+        return { status: e.status, stderr: e.stderr.toString() };
+      }
+    };
+    for (const [limit, args, message] of [
+      [1_000_000, '--limit 100 --epochs 1', /out of memory/],
+      [1_500_000, '--hidden 20000 --limit 100 --epochs 1', /the process memory limit \(ulimit -v\) leaves about/],
+    ] as const) {
+      const { status, stderr } = run(limit, args);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(message);
+      expect([1, 2]).toContain(status);
+    }
   });
 });

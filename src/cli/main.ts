@@ -18,7 +18,6 @@ import { runTutorial } from '../examples/tutorial.js';
 import { gradcheck } from '../train/gradcheck.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
-import { timingReport } from '../report/html.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 
@@ -192,6 +191,7 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     };
   });
   if (report) {
+    const { timingReport } = await import('../report/html.js');
     const html = await timingReport({
       title: `backprop compare: ${native.net.sizes.join('-')}`,
       config: { ...flat({ ...fitOptions(settings), hidden: settings.hidden }), 'largest weight difference': maxDifference },
@@ -273,6 +273,7 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
   writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
   const html = options.get('report') as string | undefined;
   if (html) {
+    const { timingReport } = await import('../report/html.js');
     writeFileAtomic(
       html,
       await timingReport({

@@ -1,6 +1,6 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
-import { loadCsv } from '../data/csv.js';
+import { isDelimitedFile, loadCsv } from '../data/csv.js';
 import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
@@ -14,14 +14,20 @@ import { networkFromFile } from './train-command.js';
 
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
 export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
-  if (preprocessing?.kind === 'csv' || (dataPath && /\.(csv|tsv)$/.test(dataPath))) {
+  if (preprocessing?.kind === 'csv' || (dataPath && isDelimitedFile(dataPath))) {
     if (!dataPath) throw new DataError('the model was trained on CSV data: give --data FILE.csv');
-    const scaling = preprocessing?.kind === 'csv' ? { shift: preprocessing.shift, scale: preprocessing.scale } : undefined;
-    const target = preprocessing?.kind === 'csv' ? preprocessing.target : undefined;
-    return loadCsv(dataPath, { targetKind: loss === 'mse' ? 'values' : 'classes', target, scaling }).train;
+    const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
+    const scaling = csv && { shift: csv.shift, scale: csv.scale };
+    return loadCsv(dataPath, { targetKind: loss === 'mse' ? 'values' : 'classes', target: csv?.target, scaling, classNames: csv?.classNames, delimiter: csv?.delimiter }).train;
   }
   const { test } = loadMnist(dataPath ?? bundledMnistDir());
   return test!;
+}
+
+/** The names of a model's classes: those of its CSV file, else the class numbers. */
+export function classNamesOf(preprocessing: Preprocessing | undefined, classes: number): string[] {
+  if (preprocessing?.kind === 'csv' && preprocessing.classNames) return preprocessing.classNames;
+  return Array.from({ length: classes }, (_, i) => String(i));
 }
 
 /** The digit in each picture, with the three most probable classes. */
@@ -62,16 +68,18 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
     return EXIT.ok;
   }
   const report = classReport(predictions, data.labels, outputs, error);
+  const names = classNamesOf(file.extra.preprocessing as Preprocessing | undefined, outputs);
   if (options.has('json')) {
-    io.out(JSON.stringify({ event: 'predict', samples: data.count, ...report }));
+    io.out(JSON.stringify({ event: 'predict', samples: data.count, classNames: names, ...report }));
     return EXIT.ok;
   }
   io.out(`${data.count.toLocaleString('en-US')} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`);
   io.out('confusion matrix (rows: true class, columns: predicted)');
-  const width = Math.max(5, String(data.count).length + 1);
-  io.out(`     ${report.confusion.map((_, j) => String(j).padStart(width)).join('')}`);
-  report.confusion.forEach((row, i) => io.out(`${String(i).padStart(4)} ${row.map((v) => String(v).padStart(width)).join('')}`));
-  io.out('class  precision  recall');
-  report.precision.forEach((p, i) => io.out(`${String(i).padStart(5)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`));
+  const nameWidth = Math.max(4, ...names.map((n) => n.length));
+  const width = Math.max(5, String(data.count).length + 1, ...names.map((n) => n.length + 1));
+  io.out(`${' '.repeat(nameWidth + 1)}${names.map((n) => n.padStart(width)).join('')}`);
+  report.confusion.forEach((row, i) => io.out(`${names[i].padStart(nameWidth)} ${row.map((v) => String(v).padStart(width)).join('')}`));
+  io.out(`${'class'.padStart(nameWidth)}  precision  recall`);
+  report.precision.forEach((p, i) => io.out(`${names[i].padStart(nameWidth)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`));
   return EXIT.ok;
 }

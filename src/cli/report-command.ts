@@ -5,7 +5,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
-import { trainingReport, type DigitTile } from '../report/html.js';
+import type { DigitTile } from '../report/html.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
 import type { Io } from './main.js';
@@ -24,6 +24,7 @@ export async function writeTrainingReport(
   history: EpochMetrics[],
   validation: Dataset | undefined,
   config: Record<string, string | number | boolean | undefined>,
+  classNames?: string[],
 ): Promise<void> {
   let classes;
   let wrong: DigitTile[] | undefined;
@@ -41,11 +42,14 @@ export async function writeTrainingReport(
       }));
     }
   }
+  // The charting and image libraries are loaded only by the commands that write reports.
+  const { trainingReport } = await import('../report/html.js');
   const html = await trainingReport({
     title: `backprop: ${net.sizes.join('-')} (${describeNetwork(net)})`,
     config: { ...config, backend: describeBackend(net.backend), parameters: net.parameterCount },
     history,
     classes,
+    classNames,
     wrong,
   });
   writeFileAtomic(path, html);
@@ -61,7 +65,9 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
   const training = (file.extra.training ?? {}) as Record<string, string | number | boolean | undefined>;
   const out = options.get('out') as string;
-  await writeTrainingReport(out, net, (file.extra.history as EpochMetrics[]) ?? [], data, { model: modelPath, ...flat(training) });
+  const preprocessing = file.extra.preprocessing as Preprocessing | undefined;
+  const names = preprocessing?.kind === 'csv' ? preprocessing.classNames : undefined;
+  await writeTrainingReport(out, net, (file.extra.history as EpochMetrics[]) ?? [], data, { model: modelPath, ...flat(training) }, names);
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }

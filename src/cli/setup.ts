@@ -1,10 +1,10 @@
-import { freemem, totalmem } from 'node:os';
 import { EVAL_ROWS, parameterCount, type Backend } from '../backends/backend.js';
 import { selectBackend } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
-import { loadCsv, type Normalization } from '../data/csv.js';
+import { isDelimitedFile, loadCsv, type DelimiterName, type Normalization } from '../data/csv.js';
 import { UsageError } from '../errors.js';
+import { allocatable } from '../memory.js';
 import type { Activation, Loss } from '../backends/activations.js';
 import type { OptimizerName } from '../backends/backend.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
@@ -26,7 +26,9 @@ export interface TrainSettings {
   seed: number;
   sampling: Sampling;
   dataDir: string;
-  csv: { target?: string[]; normalize?: Normalization; valSplit?: number };
+  csv: { target?: string[]; normalize?: Normalization; valSplit?: number; delimiter?: DelimiterName };
+  /** Declared classes, when some have no samples. */
+  classes?: number;
   limit?: number;
   backendName?: string;
   isa?: string;
@@ -80,14 +82,15 @@ function csvOf(options: ParsedOptions): TrainSettings['csv'] {
   const valSplit = options.get('val-split') as number | undefined;
   if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
   const data = options.get('data') as string | undefined;
-  const csv = data !== undefined && /\.(csv|tsv)$/.test(data);
-  for (const name of ['target', 'normalize', 'val-split']) {
+  const csv = data !== undefined && isDelimitedFile(data);
+  for (const name of ['target', 'normalize', 'val-split', 'delimiter']) {
     if (options.has(name) && !csv) throw new UsageError(`--${name} applies to CSV data only (--data file.csv)`);
   }
   return {
     target: (options.get('target') as string | undefined)?.split(','),
     normalize: options.get('normalize') as Normalization | undefined,
     valSplit,
+    delimiter: options.get('delimiter') as DelimiterName | undefined,
   };
 }
 
@@ -120,6 +123,7 @@ export function trainSettings(options: ParsedOptions): TrainSettings {
     sampling: samplingOf(options),
     dataDir: (options.get('data') as string | undefined) ?? bundledMnistDir(),
     csv: csvOf(options),
+    classes: options.get('classes') as number | undefined,
     limit: options.get('limit') as number | undefined,
     backendName: options.get('backend') as string | undefined,
     isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
@@ -127,8 +131,6 @@ export function trainSettings(options: ParsedOptions): TrainSettings {
     json: options.has('json'),
   };
 }
-
-const GiB = 1024 ** 3;
 
 /**
  * Refuses a network whose buffers (parameters, gradients, activations and error signals of a batch)
@@ -138,21 +140,19 @@ export function checkMemory(sizes: readonly number[], rows: number, optimizerSta
   const widest = Math.max(...sizes.slice(1));
   const floats = (2 + optimizerStates) * parameterCount(sizes) + rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
   const bytes = 4 * floats;
-  const limit = Math.min(totalmem() * 0.75, Math.max(freemem(), 2 * GiB));
+  const { bytes: limit, why } = allocatable();
   if (bytes > limit) {
-    throw new UsageError(
-      `a ${sizes.join('-')} network needs ${(bytes / GiB).toFixed(1)} GiB for its parameters, gradients and activations; ` +
-        `this machine can spare about ${(limit / GiB).toFixed(1)} GiB — use smaller layers`,
-    );
+    throw new UsageError(`a ${sizes.join('-')} network needs ${(bytes / 1024 ** 3).toFixed(1)} GiB for its parameters, gradients and activations; ${why} — use smaller layers`);
   }
 }
 
 /** MNIST-style IDX folders, or a CSV/TSV file. */
-export function loadData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv'>): MnistSplits {
-  if (!/\.(csv|tsv)$/.test(settings.dataDir)) return loadMnist(settings.dataDir);
+export function loadData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv' | 'classes'>): MnistSplits {
+  if (!isDelimitedFile(settings.dataDir)) return loadMnist(settings.dataDir, settings.classes);
   const targetKind = settings.network.loss === 'mse' ? 'values' : 'classes';
-  const { train, test, features, scaling } = loadCsv(settings.dataDir, { ...settings.csv, targetKind });
-  return { train, test, dir: settings.dataDir, preprocessing: { kind: 'csv', target: settings.csv.target, features, ...scaling } };
+  const { train, test, features, scaling, classNames } = loadCsv(settings.dataDir, { ...settings.csv, targetKind, classes: settings.classes });
+  const { target, delimiter } = settings.csv;
+  return { train, test, dir: settings.dataDir, preprocessing: { kind: 'csv', target, features, ...scaling, classNames, delimiter } };
 }
 
 export interface Prepared {

@@ -2,7 +2,7 @@ import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES } from '../backends/activations
 import { OPTIMIZERS } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
-import { NORMALIZATIONS } from '../data/csv.js';
+import { DELIMITERS, NORMALIZATIONS } from '../data/csv.js';
 import type { OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
@@ -40,6 +40,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'limit', kind: { type: 'int', min: 1, max: 2 ** 31 }, value: 'N', help: 'use only the first N training samples' },
   { name: 'target', kind: { type: 'path' }, value: 'COL[,COL…]', help: 'CSV: the label column (cross-entropy) or target columns (mse); default the last' },
   { name: 'normalize', kind: { type: 'choice', choices: NORMALIZATIONS }, value: 'NAME', help: 'CSV: scale features by minmax or zscore, fitted on the training rows' },
+  { name: 'delimiter', kind: { type: 'choice', choices: Object.keys(DELIMITERS) }, value: 'NAME', help: 'CSV: comma, semicolon (decimal commas allowed) or tab; default: detected from the first line' },
+  { name: 'classes', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'the number of classes, when some have no training samples (default: labels 0…max, all present)' },
   { name: 'val-split', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'CSV: hold out the last fraction X of the rows for validation' },
   { name: 'backend', kind: { type: 'choice', choices: BACKEND_NAMES }, value: 'NAME', help: 'native, ts, or auto (native if built; env BACKPROP_BACKEND)' },
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'force the native kernels to avx512, avx2, neon or scalar (env BACKPROP_ISA)' },

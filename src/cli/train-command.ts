@@ -189,7 +189,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
       data: data.dir,
       ...flat({ ...fitOptions(settings), hidden: settings.hidden, limit: settings.limit }),
       'training seconds': result.trainSeconds.toFixed(2),
-    });
+    }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
   }
   reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
   if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {

@@ -1,10 +1,21 @@
 import { sharedFloat32, sharedUint8 } from '../memory.js';
-import { readFileSync } from 'node:fs';
-import { DataError, UsageError } from '../errors.js';
+import { DataError } from '../errors.js';
+import { classCount, checkLabelsWithin } from './classes.js';
+import { readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
 export type Normalization = (typeof NORMALIZATIONS)[number];
+
+export { DELIMITERS, type DelimiterName } from './csv-reader.js';
+
+/** Whether `path` names a delimited text file (by its extension, in any case) rather than an IDX folder. */
+export function isDelimitedFile(path: string): boolean {
+  return /\.(csv|tsv)$/i.test(path);
+}
+
+/** The largest float32: a value beyond it would become infinite in training. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 export interface CsvOptions {
   /** Target column names (or 0-based indices); default the last column. */
@@ -16,6 +27,12 @@ export interface CsvOptions {
   valSplit?: number;
   /** Apply this scaling (a model's, when predicting) instead of fitting one. */
   scaling?: CsvData['scaling'];
+  /** Default: detected from the first line (`.tsv`: tab). */
+  delimiter?: DelimiterName;
+  /** The number of classes, when some have no samples (default: the labels 0…max must all appear). */
+  classes?: number;
+  /** The class names of a model trained on named classes: the same name gets the same class. */
+  classNames?: string[];
 }
 
 export interface CsvData {
@@ -25,98 +42,170 @@ export interface CsvData {
   features: string[];
   /** The fitted scaling of each feature, `(x − shift) / scale` (identity without --normalize). */
   scaling: { shift: number[]; scale: number[] };
+  /** When the classes are named in the file (`setosa`, …): class i's name, in sorted order. */
+  classNames?: string[];
 }
 
-const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** The shape of a file, from a first pass: its header, width and number of data rows. */
+interface Shape {
+  header: string[];
+  hasHeader: boolean;
+  width: number;
+  rows: number;
+}
 
-/** Rows of numbers from a CSV or TSV file; a first row that is not all numbers is the header. */
-function parseTable(path: string): { header: string[]; rows: number[][]; lineNumbers: number[] } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new DataError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const delimiter = path.endsWith('.tsv') ? '\t' : ',';
-  const lines = text.split(/\r?\n/);
-  const rows: number[][] = [];
-  const lineNumbers: number[] = [];
-  let header: string[] | undefined;
+function shapeOf(path: string, delimiter: DelimiterName | undefined): Shape {
+  let first: { texts: string[]; numeric: boolean[] } | undefined;
+  let second: boolean[] | undefined;
+  let records = 0;
   let width = 0;
-  lines.forEach((line, index) => {
-    if (line.trim() === '') return;
-    const cells = line.split(delimiter).map((cell) => cell.trim().replace(/^"(.*)"$/, '$1'));
-    const lineNumber = index + 1;
-    if (header === undefined && rows.length === 0 && cells.some((cell) => !NUMBER.test(cell))) {
-      header = cells;
-      width = cells.length;
-      return;
+  readRecords(path, delimiter, (record) => {
+    if (records === 0) {
+      width = record.count;
+      first = { texts: cells(record, (i) => record.text(i)), numeric: cells(record, (i) => !Number.isNaN(record.number(i))) };
+    } else if (record.count !== width) {
+      throw new DataError(`${path}: line ${record.line} has ${record.count} cells, expected ${width} (a ragged row)`);
+    } else if (records === 1) {
+      second = cells(record, (i) => !Number.isNaN(record.number(i)));
     }
-    if (width === 0) width = cells.length;
-    if (cells.length !== width) {
-      throw new DataError(`${path}: line ${lineNumber} has ${cells.length} cells, expected ${width} (a ragged row)`);
-    }
-    const row = cells.map((cell, column) => {
-      const value = NUMBER.test(cell) ? Number(cell) : NaN;
-      if (!Number.isFinite(value)) throw new DataError(`${path}: line ${lineNumber}, column ${column + 1}: '${cell}' is not a finite number`);
-      return value;
-    });
-    rows.push(row);
-    lineNumbers.push(lineNumber);
+    records++;
   });
-  if (rows.length === 0) throw new DataError(`${path}: holds no data rows`);
-  return { header: header ?? Array.from({ length: width }, (_, i) => String(i)), rows, lineNumbers };
+  if (!first) throw new DataError(`${path}: holds no data rows`);
+  // A header names columns that hold numbers below it; a first row of names alone is a header too.
+  const hasHeader = second ? first.numeric.some((numeric, i) => !numeric && second![i]) : first.numeric.some((numeric) => !numeric);
+  const rows = records - (hasHeader ? 1 : 0);
+  if (rows === 0) throw new DataError(`${path}: holds no data rows`);
+  return { header: hasHeader ? first.texts : Array.from({ length: width }, (_, i) => String(i)), hasHeader, width, rows };
+}
+
+function cells<T>(record: CsvRecord, of: (i: number) => T): T[] {
+  return Array.from({ length: record.count }, (_, i) => of(i));
 }
 
 function columnIndex(header: string[], name: string, path: string): number {
   const byName = header.indexOf(name);
   if (byName >= 0) return byName;
   if (/^\d+$/.test(name) && Number(name) < header.length) return Number(name);
-  throw new UsageError(`--target ${name}: ${path} has no such column (columns: ${header.join(', ')})`);
+  throw new DataError(`${path}: has no column '${name}' to use as the target (columns: ${header.join(', ')})`);
+}
+
+/** Text labels, numbered in the order they first appear, and renumbered once all are known. */
+class LabelTexts {
+  readonly ids = new Map<string, number>();
+  readonly lines: number[] = [];
+
+  id(text: string, line: number, path: string): number {
+    let id = this.ids.get(text);
+    if (id === undefined) {
+      id = this.ids.size;
+      if (id === 256) throw new DataError(`${path}: line ${line}: more than 256 different class labels (for a numeric target, use --loss mse)`);
+      this.ids.set(text, id);
+      this.lines.push(line);
+    }
+    return id;
+  }
 }
 
 /**
- * Reads a CSV (or `.tsv`) file of numbers into a data set: the target columns become labels or
- * target values, the rest features. Normalisation is fitted on the training rows only.
+ * Maps the labels' texts to classes: numbers are the classes themselves (0…255); names are numbered
+ * in sorted order (or by a model's names). Returns the lookup from first-appearance id to class.
+ */
+function classesOf(texts: LabelTexts, path: string, known: string[] | undefined): { lookup: Uint8Array; names?: string[] } {
+  const entries = [...texts.ids];
+  const lookup = new Uint8Array(entries.length);
+  const numeric = entries.map(([text]) => text !== '' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text));
+  if (!known && numeric.every(Boolean)) {
+    for (const [text, id] of entries) {
+      const label = Number(text);
+      if (!Number.isInteger(label) || label < 0 || label > 255) {
+        throw new DataError(`${path}: line ${texts.lines[id]}: class label ${text} is not an integer from 0 to 255`);
+      }
+      lookup[id] = label;
+    }
+    return { lookup };
+  }
+  if (!known && numeric.some(Boolean)) {
+    const [text, id] = entries[numeric.indexOf(false)];
+    throw new DataError(`${path}: line ${texts.lines[id]}: class label '${text}' among numeric labels (name every class, or number every class)`);
+  }
+  const names = known ?? entries.map(([text]) => text).sort();
+  for (const [text, id] of entries) {
+    const index = names.indexOf(text);
+    if (index < 0) throw new DataError(`${path}: line ${texts.lines[id]}: class '${text}' is not one of the model's classes (${names.join(', ')})`);
+    lookup[id] = index;
+  }
+  return { lookup, names };
+}
+
+/**
+ * Reads a delimited file (CSV, TSV, semicolons with decimal commas) into a data set: the target
+ * columns become class labels (numbers or names) or target values, the rest features.
+ * Normalisation is fitted on the training rows only. The file is read twice in chunks, and the
+ * samples go straight into their final float32 arrays.
  */
 export function loadCsv(path: string, options: CsvOptions): CsvData {
-  const { header, rows, lineNumbers } = parseTable(path);
+  const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter);
   const targets = (options.target ?? [header[header.length - 1]]).map((name) => columnIndex(header, name, path));
   if (options.targetKind === 'classes' && targets.length !== 1) {
-    throw new UsageError('--target names one column of class labels for cross-entropy (use --loss mse for several target columns)');
+    throw new DataError(`${path}: class labels come from one target column, ${targets.length} were given (several target columns need --loss mse)`);
   }
   const featureColumns = header.map((_, i) => i).filter((i) => !targets.includes(i));
   if (featureColumns.length === 0) throw new DataError(`${path}: every column is a target; no features are left`);
-  const count = rows.length;
   const features = featureColumns.length;
-  const x = sharedFloat32(count * features);
-  rows.forEach((row, r) => featureColumns.forEach((c, j) => (x[r * features + j] = row[c])));
-  let data: Dataset;
-  if (options.targetKind === 'classes') {
-    const labels = sharedUint8(count);
-    rows.forEach((row, r) => {
-      const label = row[targets[0]];
-      if (!Number.isInteger(label) || label < 0 || label > 255) {
-        throw new DataError(`${path}: line ${lineNumbers[r]}: class label ${label} is not an integer from 0 to 255`);
+  const x = sharedFloat32(rows * features);
+  const classes = options.targetKind === 'classes';
+  const labels = classes ? sharedUint8(rows) : undefined;
+  const values = classes ? undefined : sharedFloat32(rows * targets.length);
+  const texts = new LabelTexts();
+  // Where each column goes: a feature index, or (as −1 − j) target j.
+  const role = new Int32Array(width);
+  featureColumns.forEach((c, j) => (role[c] = j));
+  targets.forEach((c, j) => (role[c] = -1 - j));
+  let r = -(hasHeader ? 1 : 0);
+  readRecords(path, options.delimiter, (record) => {
+    if (r >= 0) {
+      for (let c = 0; c < width; c++) {
+        const to = role[c];
+        if (classes && to < 0) {
+          labels![r] = texts.id(record.text(c), record.line, path);
+          continue;
+        }
+        const value = record.number(c);
+        if (!(Math.abs(value) <= FLOAT32_MAX)) {
+          const why = Number.isNaN(value) ? 'is not a number' : 'is beyond the float32 range (±3.4e38)';
+          throw new DataError(`${path}: line ${record.line}, column ${c + 1}: '${record.text(c)}' ${why}`);
+        }
+        if (to >= 0) x[r * features + to] = value;
+        else values![r * targets.length - 1 - to] = value;
       }
-      labels[r] = label;
-    });
-    data = { x, labels, count, features, outputs: Math.max(...labels) + 1 };
+    }
+    r++;
+  });
+  const validation = options.valSplit ? Math.round(rows * options.valSplit) : 0;
+  if (validation >= rows) throw new DataError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
+  const trainRows = rows - validation;
+  let data: Dataset;
+  let classNames: string[] | undefined;
+  if (labels) {
+    const { lookup, names } = classesOf(texts, path, options.classNames);
+    for (let i = 0; i < rows; i++) labels[i] = lookup[labels[i]];
+    classNames = names;
+    const where = (i: number): string => `row ${i + 1}`;
+    const label = (v: number): string => (names ? `'${names[v]}'` : String(v));
+    const outputs = names ? names.length : classCount(labels.subarray(0, trainRows), { name: path, classes: options.classes, where, label });
+    checkLabelsWithin(labels.subarray(trainRows), outputs, { name: `${path} (validation rows)`, where: (i) => where(trainRows + i), label });
+    data = { x, labels, count: rows, features, outputs };
   } else {
-    const values = sharedFloat32(count * targets.length);
-    rows.forEach((row, r) => targets.forEach((c, j) => (values[r * targets.length + j] = row[c])));
-    data = { x, targets: values, count, features, outputs: targets.length };
+    data = { x, targets: values, count: rows, features, outputs: targets.length };
   }
-  const validation = options.valSplit ? Math.round(count * options.valSplit) : 0;
-  if (validation >= count) throw new UsageError(`--val-split ${options.valSplit} leaves no training rows of ${count}`);
-  const train = slice(data, 0, count - validation);
-  const test = validation > 0 ? slice(data, count - validation, count) : undefined;
+  const train = slice(data, 0, trainRows);
+  const test = validation > 0 ? slice(data, trainRows, rows) : undefined;
   const scaling = options.scaling ?? fitScaling(train, options.normalize);
   if (scaling.shift.length !== train.features) {
     throw new DataError(`${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`);
   }
   for (const part of [train, test]) if (part) applyScaling(part, scaling);
-  return { train, test, features: featureColumns.map((c) => header[c]), scaling };
+  return { train, test, features: featureColumns.map((c) => header[c]), scaling, classNames };
 }
 
 function fitScaling(train: Dataset, normalize: Normalization | undefined): CsvData['scaling'] {

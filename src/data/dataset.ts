@@ -11,12 +11,15 @@ export interface Dataset {
   targets?: Float32Array;
   count: number;
   features: number;
-  /** The network's outputs: the number of classes (`max label + 1` over the whole set), or of target columns. */
+  /** The network's outputs: the number of classes (of the training labels), or of target columns. */
   outputs: number;
 }
 
-/** Pairs an images IDX array (N × rows × cols) with a labels IDX array (N); pixels are scaled to [0, 1]. */
-export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { images: string; labels: string }): Dataset {
+/**
+ * Pairs an images IDX array (N × rows × cols) with a labels IDX array (N); pixels are scaled to [0, 1].
+ * `outputs` is left to the caller, who knows the classes of the whole data set.
+ */
+export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { images: string; labels: string }): Omit<Dataset, 'outputs'> & { labels: Uint8Array } {
   if (images.dims.length < 2) {
     throw new DataError(`${names.images}: expected an image array (N × rows × cols), got ${images.dims.length} dimension(s)`);
   }
@@ -32,11 +35,9 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { imag
   const x = sharedFloat32(images.data.length);
   const pixels = images.data;
   for (let i = 0; i < pixels.length; i++) x[i] = pixels[i] / 255;
-  let maxLabel = 0;
-  for (const label of labels.data) if (label > maxLabel) maxLabel = label;
   const labelCopy = sharedUint8(count);
   labelCopy.set(labels.data);
-  return { x, labels: labelCopy, count, features, outputs: maxLabel + 1 };
+  return { x, labels: labelCopy, count, features };
 }
 
 /** Samples `start…end` of `data` (views, no copy). */

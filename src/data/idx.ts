@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
+import { regularFile } from '../io/files.js';
+import { MemoryError } from '../memory.js';
 
 /** An IDX array of unsigned bytes: its dimensions and the raw values, row-major. */
 export interface IdxArray {
@@ -9,26 +11,44 @@ export interface IdxArray {
 }
 
 const UBYTE = 0x08;
-/** Larger inflated files are refused before zlib allocates them (60,000 MNIST images are 47 MB). */
+/** Larger inflated files are refused (60,000 MNIST images are 47 MB; EMNIST's largest, 550 MB). */
 const MAX_INFLATED_BYTES = 1 << 30;
 
 /** Reads an IDX file (`.gz` is inflated), checking its header against its length. */
 export function readIdx(path: string): IdxArray {
+  const size = regularFile(path);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (err) {
+    if (err instanceof RangeError) throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
     const code = (err as NodeJS.ErrnoException).code;
     throw new DataError(`${path}: cannot read (${code ?? String(err)})`);
   }
-  if (path.endsWith('.gz')) {
-    try {
-      bytes = gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES });
-    } catch (err) {
-      throw new DataError(`${path}: not a valid gzip stream (${(err as Error).message})`);
-    }
-  }
+  if (path.endsWith('.gz')) bytes = inflate(bytes, path);
+  else if (size > MAX_INFLATED_BYTES + 4 + 4 * 255) throw new DataError(`${path}: ${size} bytes is larger than an IDX file this reader takes (1 GiB)`);
   return parseIdx(bytes, path);
+}
+
+/**
+ * Inflates a gzip file, never to more than its trailer says (the inflated size mod 2³², which gzip
+ * checks) nor more than 1 GiB: a small file that would inflate to gigabytes (a gzip bomb) is
+ * refused before it is inflated.
+ */
+function inflate(gz: Uint8Array, path: string): Uint8Array {
+  if (gz.length < 18) throw new DataError(`${path}: not a valid gzip stream (${gz.length} bytes)`);
+  const declared = new DataView(gz.buffer, gz.byteOffset + gz.length - 4, 4).getUint32(0, true);
+  if (declared > MAX_INFLATED_BYTES) {
+    throw new DataError(`${path}: not a valid gzip stream, or one that inflates to more than 1 GiB (its trailer says ${declared} bytes)`);
+  }
+  try {
+    return gunzipSync(gz, { maxOutputLength: Math.max(declared, 1) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(`${path}: inflates to more than the ${declared} bytes its gzip trailer says (a damaged file or a gzip bomb)`);
+    }
+    throw new DataError(`${path}: not a valid gzip stream (${(err as Error).message})`);
+  }
 }
 
 /** Parses the bytes of an IDX file; `name` is used in error messages. */

@@ -1,5 +1,5 @@
 import { DataError } from '../errors.js';
-import { regularFile } from './files.js';
+import { regularFile } from '../io/files.js';
 
 /** A plane of ink intensities, one float per pixel, row-major. */
 interface Plane {

@@ -2,8 +2,10 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
+import { checkLabelsWithin, classCount } from './classes.js';
 import { datasetFromIdx, type Dataset } from './dataset.js';
 import { readIdx } from './idx.js';
+import type { DelimiterName } from './csv-reader.js';
 
 export interface MnistSplits {
   train: Dataset;
@@ -18,7 +20,7 @@ export interface MnistSplits {
 /** IDX pixels are divided by 255; CSV features are shifted and scaled per column. */
 export type Preprocessing =
   | { kind: 'idx'; scale: number }
-  | { kind: 'csv'; target?: string[]; features: string[]; shift: number[]; scale: number[] };
+  | { kind: 'csv'; target?: string[]; features: string[]; shift: number[]; scale: number[]; classNames?: string[]; delimiter?: DelimiterName };
 
 const FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -35,11 +37,12 @@ export function bundledMnistDir(): string {
 
 /**
  * Loads the four standard MNIST files (plain or `.gz`) from `dir`, or the bundled MNIST.
- * Any IDX set that uses these file names works (Fashion-MNIST, KMNIST, …).
+ * Any IDX set that uses these file names works (Fashion-MNIST, KMNIST, …). The classes are those of
+ * the training labels (or `classes`, declared); a test label outside them is refused.
  */
-export function loadMnist(dir: string = bundledMnistDir()): MnistSplits {
-  if (!existsSync(dir)) throw new DataError(`${dir}: data folder not found (give --data a folder holding the four MNIST IDX files)`);
-  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder (--data expects a folder holding the four MNIST IDX files)`);
+export function loadMnist(dir: string = bundledMnistDir(), classes?: number): MnistSplits {
+  if (!existsSync(dir)) throw new DataError(`${dir}: data folder not found (expected a folder holding the four MNIST IDX files)`);
+  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder (expected a folder holding the four MNIST IDX files)`);
   const find = (name: string): string => {
     for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) if (existsSync(candidate)) return candidate;
     throw new DataError(`${dir}: missing ${name} (or ${name}.gz)`);
@@ -61,6 +64,8 @@ export function loadMnist(dir: string = bundledMnistDir()): MnistSplits {
   if (train.features !== test.features) {
     throw new DataError(`${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`);
   }
-  const outputs = Math.max(train.outputs, test.outputs);
+  const where = (i: number): string => `sample ${i + 1}`;
+  const outputs = classCount(train.labels, { name: paths.trainLabels, where, classes });
+  checkLabelsWithin(test.labels, outputs, { name: paths.testLabels, where });
   return { train: { ...train, outputs }, test: { ...test, outputs }, dir, preprocessing: { kind: 'idx', scale: 1 / 255 } };
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../backends/activations.js';
 import { layerOffsets, parameterCount } from '../backends/backend.js';
 import { DataError } from '../errors.js';
+import { regularFile } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 
 /**
@@ -98,13 +99,8 @@ function readExactly(fd: number, position: number, length: number, path: string)
 }
 
 function parseArchitecture(text: unknown, path: string): Architecture {
-  let value: Partial<Architecture>;
-  try {
-    value = JSON.parse(String(text)) as Partial<Architecture>;
-  } catch {
-    throw new DataError(`${path}: the architecture in its metadata is not valid JSON`);
-  }
-  const { sizes, activations, loss, bias } = value;
+  const value = parseJson(text, 'the architecture', path) as Partial<Architecture> | null;
+  const { sizes, activations, loss, bias } = value ?? {};
   const valid =
     Array.isArray(sizes) &&
     sizes.length >= 2 &&
@@ -118,12 +114,66 @@ function parseArchitecture(text: unknown, path: string): Architecture {
   return value as Architecture;
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every tensor entry of a header, checked: dtype, shape and offsets that lie in the body without overlapping. */
+function tensorEntries(header: Record<string, unknown>, bodyLength: number, path: string): Map<string, TensorEntry> {
+  const entries = new Map<string, TensorEntry>();
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const entry = value as Partial<TensorEntry>;
+    const [begin, end]: unknown[] = Array.isArray(entry?.data_offsets) ? entry.data_offsets : [];
+    const valid =
+      isObject(value) &&
+      typeof entry.dtype === 'string' &&
+      Array.isArray(entry.shape) &&
+      entry.shape.every((n) => Number.isInteger(n) && n >= 0) &&
+      Number.isInteger(begin) &&
+      Number.isInteger(end) &&
+      (begin as number) >= 0 &&
+      (begin as number) <= (end as number) &&
+      (end as number) <= bodyLength;
+    if (!valid) throw new DataError(`${path}: tensor ${name} has an entry that does not fit the file (dtype, shape or data offsets)`);
+    entries.set(name, entry as TensorEntry);
+  }
+  const spans = [...entries].sort(([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0]);
+  let covered = 0;
+  for (const [name, { data_offsets: [begin, end] }] of spans) {
+    if (begin < covered) throw new DataError(`${path}: tensor ${name} overlaps another tensor's bytes`);
+    covered = end;
+  }
+  if (covered !== bodyLength) {
+    throw new DataError(`${path}: ${bodyLength - covered} bytes after the last tensor (the file is longer than its header says)`);
+  }
+  return entries;
+}
+
+function parseJson(text: unknown, what: string, path: string): unknown {
+  try {
+    return JSON.parse(String(text));
+  } catch {
+    throw new DataError(`${path}: ${what} in its metadata is not valid JSON`);
+  }
+}
+
+function optimizerScalars(text: unknown, path: string): number[] | null {
+  const scalars = parseJson(text ?? 'null', 'optimizer_scalars', path);
+  if (scalars === null) return null;
+  const valid = Array.isArray(scalars) && scalars.length === 3 && scalars.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) && Number.isInteger(scalars[0]);
+  if (!valid) throw new DataError(`${path}: optimizer_scalars in its metadata is not [steps, β1^t, β2^t]`);
+  return scalars as number[];
+}
+
 /**
- * Reads a model file, checking everything before trusting it: the header length against the file,
- * the format and version, the architecture, every tensor's dtype, shape and extent, and the
- * checksum of the tensor bytes.
+ * Reads a model file, checking everything before trusting it: that it is a regular file, the header
+ * length against the file, the format and version, every metadata field, the architecture, every
+ * tensor's dtype, shape and extent (no overlaps, nothing after them), and the checksum of the
+ * tensor bytes.
  */
 export function loadModel(path: string): ModelFile {
+  const size = regularFile(path);
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -131,21 +181,18 @@ export function loadModel(path: string): ModelFile {
     throw new DataError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   try {
-    const size = fstatSync(fd).size;
     if (size < 8) throw new DataError(`${path}: not a safetensors file (${size} bytes)`);
     const headerLength = readExactly(fd, 0, 8, path).readBigUInt64LE();
     if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
       throw new DataError(`${path}: not a safetensors file (header length ${headerLength} does not fit a ${size}-byte file)`);
     }
     const start = 8 + Number(headerLength);
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(readExactly(fd, 8, Number(headerLength), path).toString('utf8')) as Record<string, unknown>;
-    } catch (err) {
-      if (err instanceof DataError) throw err;
-      throw new DataError(`${path}: not a safetensors file (its header is not JSON)`);
+    const header = parseJson(readExactly(fd, 8, Number(headerLength), path).toString('utf8'), 'the header', path);
+    if (!isObject(header)) throw new DataError(`${path}: not a safetensors file (its header is not a JSON object)`);
+    const meta = header.__metadata__ ?? {};
+    if (!isObject(meta) || !Object.values(meta).every((v) => typeof v === 'string')) {
+      throw new DataError(`${path}: its __metadata__ is not a table of strings`);
     }
-    const meta = (header.__metadata__ ?? {}) as Record<string, unknown>;
     if (meta.format !== FORMAT) throw new DataError(`${path}: a safetensors file, but not a backprop model (no "format": "${FORMAT}")`);
     const version = Number(meta.version);
     if (!Number.isInteger(version) || version > FORMAT_VERSION) {
@@ -158,22 +205,24 @@ export function loadModel(path: string): ModelFile {
     if (count * 4 > bodyLength) {
       throw new DataError(`${path}: its architecture needs ${count} parameters, more than the file holds`);
     }
+    const entries = tensorEntries(header, bodyLength, path);
+    const scalars = optimizerScalars(meta.optimizer_scalars, path);
+    const extra = parseJson(meta.extra ?? '{}', 'extra', path);
+    if (!isObject(extra)) throw new DataError(`${path}: extra in its metadata is not a JSON object`);
     const body = readExactly(fd, start, bodyLength, path);
     if (createHash('sha256').update(body).digest('hex') !== meta.sha256) {
       throw new DataError(`${path}: checksum mismatch: the tensor bytes are not the ones that were saved`);
     }
     const read = (name: string, shape: number[]): Float32Array => {
-      const entry = header[name] as TensorEntry | undefined;
+      const entry = entries.get(name);
       if (!entry) throw new DataError(`${path}: tensor ${name} is missing`);
       if (entry.dtype !== 'F32') throw new DataError(`${path}: tensor ${name} has dtype ${entry.dtype}, expected F32`);
-      if (!Array.isArray(entry.shape) || entry.shape.join() !== shape.join()) {
+      if (entry.shape.join() !== shape.join()) {
         throw new DataError(`${path}: tensor ${name} has shape [${entry.shape}], the architecture needs [${shape}]`);
       }
-      const [begin, end] = entry.data_offsets ?? [];
+      const [begin, end] = entry.data_offsets;
       const elements = shape.reduce((a, b) => a * b, 1);
-      if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end > bodyLength || end - begin !== elements * 4) {
-        throw new DataError(`${path}: tensor ${name} has data offsets that do not fit the file`);
-      }
+      if (end - begin !== elements * 4) throw new DataError(`${path}: tensor ${name} has data offsets that do not fit its shape`);
       const values = new Float32Array(elements);
       for (let i = 0; i < elements; i++) values[i] = body.readFloatLE(begin + i * 4);
       return values;
@@ -186,20 +235,13 @@ export function loadModel(path: string): ModelFile {
     for (let i = 0; i < params.length; i++) {
       if (!Number.isFinite(params[i])) throw new DataError(`${path}: holds a weight that is not a finite number`);
     }
-    const scalars = JSON.parse(String(meta.optimizer_scalars ?? 'null')) as number[] | null;
     const optimizer = scalars
       ? {
-          first: header['optimizer.first'] ? read('optimizer.first', [count]) : new Float32Array(0),
-          second: header['optimizer.second'] ? read('optimizer.second', [count]) : new Float32Array(0),
+          first: entries.has('optimizer.first') ? read('optimizer.first', [count]) : new Float32Array(0),
+          second: entries.has('optimizer.second') ? read('optimizer.second', [count]) : new Float32Array(0),
           scalars,
         }
       : undefined;
-    let extra: Record<string, unknown> = {};
-    try {
-      extra = JSON.parse(String(meta.extra ?? '{}')) as Record<string, unknown>;
-    } catch {
-      throw new DataError(`${path}: its metadata is not valid JSON`);
-    }
     return { architecture, params, optimizer, extra };
   } finally {
     closeSync(fd);

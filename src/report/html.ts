@@ -23,6 +23,8 @@ export interface TrainingReport {
   config: Record<string, string | number | boolean | undefined>;
   history: EpochMetrics[];
   classes?: ClassReport;
+  /** Class i's name (a CSV's named classes); default the class numbers. */
+  classNames?: string[];
   /** The most confidently wrong test digits (MNIST-shaped data only). */
   wrong?: DigitTile[];
 }
@@ -92,8 +94,8 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
   };
 }
 
-function confusionHeatmap(confusion: number[][]): TopLevelSpec {
-  const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label, predicted, count })));
+function confusionHeatmap(confusion: number[][], names: string[]): TopLevelSpec {
+  const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label: names[label], predicted: names[predicted], count })));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Confusion matrix (rows: true class)',
@@ -101,8 +103,8 @@ function confusionHeatmap(confusion: number[][]): TopLevelSpec {
     height: 360,
     data: { values },
     encoding: {
-      x: { field: 'predicted', type: 'ordinal', title: 'predicted' },
-      y: { field: 'label', type: 'ordinal', title: 'true class' },
+      x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names },
+      y: { field: 'label', type: 'ordinal', title: 'true class', sort: names },
     },
     layer: [
       { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' } } } },
@@ -127,10 +129,11 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
   }
   if (report.classes) {
     const c = report.classes;
+    const names = report.classNames ?? c.precision.map((_, i) => String(i));
     sections.push(
-      `<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c.confusion))}` +
+      `<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c.confusion, names))}` +
         `<table class="config"><tr><th>class</th><th>precision</th><th>recall</th></tr>${c.precision
-          .map((p, i) => `<tr><td>${i}</td><td>${p.toFixed(4)}</td><td>${c.recall[i].toFixed(4)}</td></tr>`)
+          .map((p, i) => `<tr><td>${escape(names[i])}</td><td>${p.toFixed(4)}</td><td>${c.recall[i].toFixed(4)}</td></tr>`)
           .join('')}</table></div>`,
     );
   }
