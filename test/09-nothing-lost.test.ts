@@ -1,10 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Loss } from '../src/backends/activations.js';
+import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
+import { TsWorkerBackend } from '../src/backends/ts-worker.js';
+import { savedRunOf } from '../src/cli/saved-run.js';
 import { loadCsv } from '../src/data/csv.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { readIdx } from '../src/data/idx.js';
@@ -12,9 +16,9 @@ import { bundledMnistDir } from '../src/data/mnist.js';
 import { digitFromImage } from '../src/data/image.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { Network } from '../src/model/network.js';
-import { loadModel } from '../src/model/safetensors.js';
-import { fit } from '../src/train/fit.js';
-import { realMnist, runCli, tempDir } from './helpers.js';
+import { loadModel, saveModel } from '../src/model/safetensors.js';
+import { fit, type FitOptions } from '../src/train/fit.js';
+import { realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 
 /** A 4 MiB tmpfs, mounted where this user may mount (root, as CI runs); undefined elsewhere. */
 function smallFilesystem(): string | undefined {
@@ -255,14 +259,12 @@ describe('real-world CSV files', () => {
     [-7, 1e5, 2],
     [4, 0.5, 1],
   ];
-  const expected = loadCsv(
-    (() => {
-      const path = join(dir, 'plain.csv');
-      writeFileSync(path, `"x 1","x,2",label\n${rows.map((r) => r.join(',')).join('\n')}\n`);
-      return path;
-    })(),
-    { targetKind: 'classes' },
-  );
+  let expected: ReturnType<typeof loadCsv>;
+  beforeAll(() => {
+    const path = join(dir, 'plain.csv');
+    writeFileSync(path, `"x 1","x,2",label\n${rows.map((r) => r.join(',')).join('\n')}\n`);
+    expected = loadCsv(path, { targetKind: 'classes' });
+  });
 
   it.each([
     ['BOM and CRLF', 'a.csv', `\uFEFF"x 1","x,2",label\r\n${rows.map((r) => r.join(',')).join('\r\n')}\r\n`],
@@ -390,5 +392,229 @@ describe('special files never hang or flood memory', () => {
       expect(stderr).toMatch(message);
       expect([1, 2]).toContain(status);
     }
+  });
+});
+
+describe('resume continues the saved run', () => {
+  const dir = tempDir();
+  const model = join(dir, 'run.safetensors');
+  const run = ['--hidden', '12', '--limit', '1000', '--batch', '50', '--shuffle', '--lr', '0.05', '--optimizer', 'momentum', '--momentum', '0.8'];
+
+  beforeAll(async () => {
+    expect((await runCli(...run, '--epochs', '2', '--save', model, '--json')).code).toBe(0);
+  });
+
+  it('with only --resume and more --epochs, the saved options are used: the weights of one uninterrupted run', async () => {
+    const resumed = join(dir, 'resumed.safetensors');
+    const continued = await runCli('--resume', model, '--epochs', '3', '--save', resumed, '--json');
+    expect(continued.code).toBe(0);
+    expect(continued.err).toEqual([`backprop: resuming ${model} after epoch 2, with its saved settings`]);
+    const straight = join(dir, 'straight.safetensors');
+    expect((await runCli(...run, '--epochs', '3', '--save', straight, '--json')).code).toBe(0);
+    const [a, b] = [loadModel(resumed), loadModel(straight)];
+    expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
+    expect(a.extra.training).toEqual(b.extra.training);
+    expect((a.extra.training as { hidden: number[] }).hidden).toEqual([12]);
+  });
+
+  it.each([
+    [['--hidden', '64'], '--hidden 64 contradicts', 'trained with 12'],
+    [['--lr', '0.1'], '--lr 0.1 contradicts', 'trained with 0.05'],
+    [['--sampling', 'order'], '--sampling order contradicts', 'trained with shuffle'],
+    [['--momentum', '0.9'], '--momentum 0.9 contradicts', 'trained with 0.8'],
+    [['--limit', '500'], '--limit 500 contradicts', 'trained with 1000'],
+    [['--epochs', '1'], 'has 2 epochs done; --epochs 1 would train nothing', ''],
+    [['--epochs', '2'], 'has 2 epochs done; --epochs 2 would train nothing', ''],
+  ])('--resume with %j is refused, naming both values', async (extra, first, second) => {
+    const { code, err } = await runCli('--resume', model, ...extra);
+    expect(code).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toContain(first);
+    expect(err[0]).toContain(second);
+  });
+
+  it('a mid-epoch checkpoint on fewer samples than it was saved in is refused in one line', async () => {
+    const file = loadModel(model);
+    const edited = join(dir, 'midway.safetensors');
+    saveModel(edited, { ...file, extra: { ...file.extra, training: undefined, samplesDone: 900 } });
+    const { code, err } = await runCli('--resume', edited, '--limit', '500', '--hidden', '12', '--batch', '50', '--optimizer', 'momentum', '--momentum', '0.8', '--lr', '0.05');
+    expect([code, err]).toEqual([1, [`backprop: ${edited} was saved 900 samples into an epoch, and the training data have 500: they are not the data it trained on`]]);
+  });
+
+  it('Ctrl-C during the last epoch\'s evaluation stops there: exit 130, the complete run saved', async () => {
+    const path = join(dir, 'eval.safetensors');
+    const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), '--hidden', '2048', '--limit', '600', '--epochs', '1', '--json', '--progress-json', '--save', path]);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk;
+        // The last batch's progress: training is over, the evaluation of 10,600 samples begins.
+        if (stdout.includes('"samplesDone":600,"samples":600')) child.kill('SIGINT');
+      });
+      child.on('exit', resolve);
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted after (epoch 1; saved to|the last epoch; the finished run is saved to) /);
+    expect(savedRunOf(loadModel(path), path).history).toHaveLength(1);
+  });
+});
+
+describe('model files edited or damaged', () => {
+  const dir = tempDir();
+  const good = join(dir, 'good.safetensors');
+  beforeAll(async () => {
+    expect((await runCli('--hidden', '4', '--limit', '200', '--epochs', '1', '--optimizer', 'adam', '--save', good)).code).toBe(0);
+  });
+
+  /** The good file with its JSON header edited (the tensors, and so the checksum, unchanged). */
+  function edited(name: string, edit: (header: Record<string, unknown>, meta: Record<string, string>) => unknown): string {
+    const bytes = readFileSync(good);
+    const length = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + length).toString()) as Record<string, unknown>;
+    const replaced = edit(header, header.__metadata__ as Record<string, string>);
+    const json = Buffer.from(JSON.stringify(replaced === undefined ? header : replaced));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length));
+    const path = join(dir, name);
+    writeFileSync(path, Buffer.concat([prefix, json, bytes.subarray(8 + length)]));
+    return path;
+  }
+
+  const extra = (meta: Record<string, string>, change: Record<string, unknown>): void => {
+    meta.extra = JSON.stringify({ ...JSON.parse(meta.extra), ...change });
+  };
+
+  it.each([
+    ['header null', () => edited('a', () => null), /not a safetensors file \(its header is not a JSON object\)/],
+    ['optimizer_scalars "{"', () => edited('b', (_, m) => void (m.optimizer_scalars = '{')), /optimizer_scalars in its metadata is not valid JSON/],
+    ['optimizer_scalars of 2', () => edited('c', (_, m) => void (m.optimizer_scalars = '[1,2]')), /optimizer_scalars in its metadata is not \[steps/],
+    ['extra "null"', () => edited('d', (_, m) => void (m.extra = 'null')), /extra in its metadata is not a JSON object/],
+    ['a history that is not an array', () => edited('e', (_, m) => extra(m, { history: 'lots' })), /metadata field history is not what backprop saves/],
+    ['samplesDone −5', () => edited('f', (_, m) => extra(m, { samplesDone: -5 })), /metadata field samplesDone/],
+    ['a metadata value that is not a string', () => edited('g', (h) => void ((h.__metadata__ as Record<string, unknown>).version = 1)), /__metadata__ is not a table of strings/],
+    [
+      'overlapping data_offsets',
+      () =>
+        edited('h', (h) => {
+          const bias = h['layers.0.bias'] as { data_offsets: number[] };
+          bias.data_offsets = [0, bias.data_offsets[1] - bias.data_offsets[0]];
+        }),
+      /overlaps another tensor's bytes/,
+    ],
+  ])('%s: one line, exit 1, for predict and --resume', async (_, make, message) => {
+    const path = make();
+    for (const args of [['predict', '--model', path], ['--resume', path, '--epochs', '3']]) {
+      const { code, err } = await runCli(...args);
+      expect(code).toBe(1);
+      expect(err).toHaveLength(1);
+      expect(err[0]).toMatch(message);
+    }
+  });
+
+  it('a 5 GiB file is refused from its header, before anything is read', async () => {
+    const path = join(dir, 'huge.safetensors');
+    writeFileSync(path, readFileSync(good));
+    truncateSync(path, 5 * 1024 ** 3);
+    const { code, err } = await runCli('predict', '--model', path);
+    expect(code).toBe(1);
+    expect(err[0]).toMatch(/bytes after the last tensor \(the file is longer than its header says\)/);
+  });
+});
+
+describe('the library API refuses what it cannot do', () => {
+  const data = takeFirst(realMnist().train, 300);
+  const backends = [['ts', () => new TsWorkerBackend()], ...(supportedIsas.length ? [['native', () => new NativeBackend({ threads: 1 })] as const] : [])] as const;
+
+  it.each([
+    [{ learningRate: -1 }, RangeError, /learningRate must be a positive finite number/],
+    [{ learningRate: 1e-320 }, RangeError, /learningRate must be a positive finite number that float32 can hold/],
+    [{ epochs: NaN }, RangeError, /epochs must be a whole number/],
+    [{ steps: -5 }, RangeError, /steps must be a whole number from 1/],
+    [{ sampling: 'sideways' }, RangeError, /sampling must be one of order, shuffle, random/],
+    [{ batchSize: '10' }, TypeError, /batchSize must be a number/],
+    [{ optimizer: { name: 'adamw' } }, RangeError, /optimizer.name must be one of/],
+    [{ optimizer: { name: 'momentum', momentum: Infinity } }, RangeError, /optimizer.momentum must be a number/],
+    [{ onProgress: 'yes' }, TypeError, /onProgress must be a function/],
+  ])('fit(%j) rejects with a %s naming the field', async (options, type, message) => {
+    const net = new Network([784, 4, 10]).initWeights(1);
+    const before = net.params.slice();
+    const promise = fit(net, data, options as FitOptions);
+    await expect(promise).rejects.toThrow(type);
+    await expect(promise).rejects.toThrow(message);
+    expect(net.params).toEqual(before);
+  });
+
+  it('NaN or infinite inputs and labels beyond the outputs are refused before training', async () => {
+    const x = data.x.slice();
+    x[5 * 784 + 17] = NaN;
+    await expect(fit(new Network([784, 4, 10]), { ...data, x })).rejects.toThrow(/train\.x holds NaN at sample 5, feature 17/);
+    const labels = data.labels!.slice();
+    labels[3] = 10;
+    await expect(fit(new Network([784, 4, 10]), data, { validation: { ...data, labels } })).rejects.toThrow(/validation\.labels\[3\] is 10, but the network has 10 outputs/);
+    expect(() => new Network([3, 2], { loss: 'hinge' as Loss })).toThrow(/unknown loss 'hinge'/);
+  });
+
+  it.each(backends)('two fit calls on one network at once: the second is refused (%s)', async (_, make) => {
+    const net = new Network([784, 8, 10], { backend: make() }).initWeights(1);
+    const first = fit(net, data, { epochs: 2 });
+    await expect(fit(net, data, { epochs: 1 })).rejects.toThrow(/already|being trained/);
+    await first;
+    await expect(fit(net, data, { epochs: 1 })).resolves.toBeDefined();
+  });
+
+  it.each(backends)('an already-aborted signal trains nothing (%s)', async (_, make) => {
+    const net = new Network([784, 8, 10], { backend: make() }).initWeights(1);
+    const before = net.params.slice();
+    const result = await fit(net, data, { epochs: 1, signal: AbortSignal.abort() });
+    expect(result.interrupted).toEqual({ reason: 'stopped', epoch: 1, samplesDone: 0 });
+    expect(net.params).toEqual(before);
+  });
+
+  it.each(backends)('an exception in onProgress rejects fit with it, and no warning is printed (%s)', async (_, make) => {
+    const net = new Network([784, 8, 10], { backend: make() }).initWeights(1);
+    const warnings: unknown[] = [];
+    const onWarning = (w: unknown): number => warnings.push(w);
+    process.on('warning', onWarning);
+    const failure = new Error('the callback broke');
+    let calls = 0;
+    await expect(
+      fit(net, data, {
+        batchSize: 10,
+        epochs: 3,
+        onProgress: () => {
+          calls++;
+          throw failure;
+        },
+      }),
+    ).rejects.toBe(failure);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    process.off('warning', onWarning);
+    expect(calls).toBe(1);
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe('options that cannot act are errors', () => {
+  it.each([
+    [['--momentum', '0.5'], /--momentum applies to --optimizer momentum, not sgd/],
+    [['--optimizer', 'adam', '--momentum', '0.5'], /--momentum applies to --optimizer momentum, not adam/],
+    [['--lr', '1e-320'], /--lr 1e-320 is 0 in float32/],
+  ])('%j: exit 2, one line', async (args, message) => {
+    const { code, err } = await runCli(...args, '--limit', '100', '--epochs', '1');
+    expect(code).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(message);
+  });
+
+  it('a divergence names the option most likely at fault', async () => {
+    const network = ['--loss', 'mse', '--activation', 'tanh', '--limit', '2000', '--epochs', '3', '--hidden', '8'];
+    const momentum = await runCli(...network, '--optimizer', 'momentum', '--momentum', '0.999', '--lr', '2');
+    expect(momentum.code).toBe(3);
+    expect(momentum.err.at(-1)).toMatch(/with momentum 0\.999, learning rate 2; try a smaller --momentum than 0\.999 \(e\.g\. 0\.9\), a smaller --lr/);
+    const decay = await runCli('--weight-decay', '50', '--lr', '1', '--limit', '2000', '--epochs', '3', '--hidden', '8');
+    expect(decay.code).toBe(3);
+    expect(decay.err.at(-1)).toMatch(/with sgd, learning rate 1, weight decay 50; try a smaller --weight-decay than 50 \(e\.g\. 5\), a smaller --lr/);
   });
 });

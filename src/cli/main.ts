@@ -7,7 +7,7 @@ import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, describeNetwork } from './report.js';
-import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
+import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
 import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, REPORT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { flat, reportCommand } from './report-command.js';
@@ -47,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
   train: {
     summary: 'train on MNIST (the default command)',
     options: TRAIN_OPTIONS,
-    run: (options, io) => trainCommand(trainSettings(options), saveSettings(options), io),
+    run: (options, io) => trainCommand(options, io),
   },
   compare: {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',

@@ -22,7 +22,10 @@ export interface OptionSpec {
 }
 
 export type OptionValue = boolean | number | number[] | string | string[];
-export type ParsedOptions = Map<string, OptionValue>;
+/** Option values by name, defaults included; `given` holds the names the user typed. */
+export class ParsedOptions extends Map<string, OptionValue> {
+  readonly given = new Set<string>();
+}
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -87,7 +90,7 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
  */
 export function parseOptions(args: readonly string[], specs: readonly OptionSpec[], command: string): ParsedOptions {
   const byName = new Map(specs.map((spec) => [spec.name, spec]));
-  const parsed: ParsedOptions = new Map();
+  const parsed = new ParsedOptions();
   const given = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -120,6 +123,7 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
       throw new UsageError(`--${name} is given twice with different values ('${previous}' and '${text}')`);
     }
     given.set(name, text);
+    parsed.given.add(name);
     parsed.set(name, parseValue(spec, text));
   }
   for (const spec of specs) {

@@ -11,6 +11,7 @@ import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { backendFrom } from './setup.js';
 import { networkFromFile } from './train-command.js';
+import { savedRunOf } from './saved-run.js';
 
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
 export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
@@ -52,10 +53,11 @@ async function predictImages(net: Network, paths: string[], modelPath: string, j
 export async function predictCommand(options: ParsedOptions, io: Io): Promise<number> {
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
+  const { preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
   if (options.has('image')) return predictImages(net, options.get('image') as string[], modelPath, options.has('json'), io);
-  const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
+  const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
   const outputs = net.sizes[net.sizes.length - 1];
   if (data.features !== net.sizes[0] || data.outputs > outputs) {
     throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
@@ -68,7 +70,7 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
     return EXIT.ok;
   }
   const report = classReport(predictions, data.labels, outputs, error);
-  const names = classNamesOf(file.extra.preprocessing as Preprocessing | undefined, outputs);
+  const names = classNamesOf(preprocessing, outputs);
   if (options.has('json')) {
     io.out(JSON.stringify({ event: 'predict', samples: data.count, classNames: names, ...report }));
     return EXIT.ok;

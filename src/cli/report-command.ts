@@ -1,6 +1,5 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
-import type { Preprocessing } from '../data/mnist.js';
 import { EXIT, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Network } from '../model/network.js';
@@ -14,6 +13,7 @@ import { backendFrom } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork } from './report.js';
 import { networkFromFile } from './train-command.js';
+import { savedRunOf } from './saved-run.js';
 
 const WRONG_DIGITS = 36;
 
@@ -60,14 +60,13 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   if (!options.has('model') || !options.has('out')) throw new UsageError('report needs --model FILE and --out FILE.html');
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
+  const { history, training, preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
-  const data = evaluationData(options.get('data') as string | undefined, file.extra.preprocessing as Preprocessing | undefined, net.loss);
-  const training = (file.extra.training ?? {}) as Record<string, string | number | boolean | undefined>;
+  const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
   const out = options.get('out') as string;
-  const preprocessing = file.extra.preprocessing as Preprocessing | undefined;
   const names = preprocessing?.kind === 'csv' ? preprocessing.classNames : undefined;
-  await writeTrainingReport(out, net, (file.extra.history as EpochMetrics[]) ?? [], data, { model: modelPath, ...flat(training) }, names);
+  await writeTrainingReport(out, net, history, data, { model: modelPath, ...flat({ ...training }) }, names);
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }

@@ -102,8 +102,19 @@ function checkBackendOptions(options: ParsedOptions): void {
   }
 }
 
+/** Options that would change nothing are errors, not silence. */
+function checkOptionsAct(options: ParsedOptions): void {
+  // A resumed run's optimizer is the saved one: checked against it when resuming.
+  if (options.given.has('momentum') && options.get('optimizer') !== 'momentum' && !options.has('resume')) {
+    throw new UsageError(`--momentum applies to --optimizer momentum, not ${String(options.get('optimizer'))}`);
+  }
+  const lr = options.get('lr') as number;
+  if (Math.fround(lr) === 0) throw new UsageError(`--lr ${lr} is 0 in float32, so nothing would be learned (the smallest is about 1.4e-45)`);
+}
+
 export function trainSettings(options: ParsedOptions): TrainSettings {
   checkBackendOptions(options);
+  checkOptionsAct(options);
   const hidden = options.get('hidden') as number[];
   if (options.has('steps') && options.has('epochs')) throw new UsageError('--steps and --epochs contradict each other (give one)');
   return {

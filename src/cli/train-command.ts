@@ -2,10 +2,14 @@ import { OptimizerState, type Backend } from '../backends/backend.js';
 import type { Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import { Network } from '../model/network.js';
-import { loadModel, saveModel, type Architecture } from '../model/safetensors.js';
-import { fit, type EpochMetrics, type Progress } from '../train/fit.js';
+import { loadModel, saveModel, type Architecture, type ModelFile } from '../model/safetensors.js';
+import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
 import { humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
-import { buildNetwork, fitOptions, prepareTraining, type TrainSettings } from './setup.js';
+import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
+import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
+import type { ParsedOptions } from './options.js';
+import { bundledMnistDir } from '../data/mnist.js';
+import { resolve } from 'node:path';
 import type { Io } from './main.js';
 import { flat, writeTrainingReport } from './report-command.js';
 
@@ -46,27 +50,47 @@ interface Resumed {
 }
 
 /** The run saved in `path`, checked against the data and the optimizer it continues with. */
-function resumeFrom(path: string, settings: TrainSettings, sizes: number[], backend: Backend): Resumed {
-  const file = loadModel(path);
+function resumeFrom(path: string, file: ModelFile, run: SavedRun, settings: TrainSettings, sizes: number[], backend: Backend, samples: number): Resumed {
   const { architecture } = file;
   if (architecture.sizes[0] !== sizes[0] || architecture.sizes.at(-1) !== sizes.at(-1)) {
     throw new DataError(
       `${path}: the model maps ${architecture.sizes[0]} inputs to ${architecture.sizes.at(-1)} outputs, the data have ${sizes[0]} and ${sizes.at(-1)}`,
     );
   }
-  const net = networkFromFile(architecture, file.params, backend);
-  const saved = file.extra.optimizer as { name?: string } | undefined;
-  if (saved?.name !== settings.optimizer.name || !file.optimizer) {
-    throw new UsageError(`${path} was trained with --optimizer ${saved?.name ?? 'unknown'}; resume with the same optimizer`);
+  if (run.samplesDone >= samples) {
+    throw new DataError(`${path} was saved ${run.samplesDone} samples into an epoch, and the training data have ${samples}: they are not the data it trained on`);
   }
-  const state = new OptimizerState(net.parameterCount, settings.optimizer.name!);
+  const net = networkFromFile(architecture, file.params, backend);
+  const name = run.training?.optimizer.name ?? settings.optimizer.name ?? 'sgd';
+  if (name !== settings.optimizer.name || !file.optimizer) {
+    throw new UsageError(`${path} was trained with --optimizer ${name}${file.optimizer ? '' : ' and holds no optimizer state'}; resume with the same optimizer`);
+  }
+  const state = new OptimizerState(net.parameterCount, name);
   if (state.first.length !== file.optimizer.first.length || state.second.length !== file.optimizer.second.length) {
     throw new DataError(`${path}: its optimizer state does not fit the model`);
   }
   state.first.set(file.optimizer.first);
   state.second.set(file.optimizer.second);
   state.scalars.set(file.optimizer.scalars);
-  return { net, state, history: (file.extra.history as EpochMetrics[]) ?? [], samplesDone: Number(file.extra.samplesDone ?? 0) };
+  return { net, state, history: run.history, samplesDone: run.samplesDone };
+}
+
+/** What to try after a divergence, the option most likely at fault first. */
+function divergenceAdvice(settings: TrainSettings): string {
+  const { learningRate, optimizer } = settings;
+  const smaller = (value: number): number => Number((value / 10).toPrecision(3));
+  const tries = [`a smaller --lr (e.g. ${smaller(learningRate)})`];
+  // Momentum near 1 multiplies the step by up to 1/(1 − μ); a large decay pulls weights through zero.
+  if (optimizer.name === 'momentum' && (optimizer.momentum ?? 0) >= 0.95) tries.unshift(`a smaller --momentum than ${optimizer.momentum} (e.g. 0.9)`);
+  if ((optimizer.weightDecay ?? 0) * learningRate >= 0.01) tries.unshift(`a smaller --weight-decay than ${optimizer.weightDecay} (e.g. ${smaller(optimizer.weightDecay!)})`);
+  tries.push('a smaller --init-scale', ...(optimizer.name === 'adam' ? [] : ['--optimizer adam']));
+  const name = optimizer.name === 'momentum' ? `momentum ${optimizer.momentum}` : optimizer.name ?? 'sgd';
+  return `with ${name}, learning rate ${learningRate}${optimizer.weightDecay ? `, weight decay ${optimizer.weightDecay}` : ''}; try ${tries.slice(0, -1).join(', ')} or ${tries.at(-1)}`;
+}
+
+/** What --save-best keeps the best of: validation accuracy, else training accuracy, else −error. */
+function accuracyOf(metrics: EpochMetrics): number {
+  return metrics.valAccuracy ?? metrics.trainAccuracy ?? -metrics.trainError;
 }
 
 /** Ctrl-C and SIGTERM set `stop` (the exit code); training stops after the current batch. */
@@ -104,16 +128,28 @@ function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Pro
   };
 }
 
-export async function trainCommand(settings: TrainSettings, saving: SaveSettings, io: Io): Promise<number> {
+/** `backprop train`: a new run, or with --resume the continuation of a saved one. */
+export async function trainCommand(options: ParsedOptions, io: Io): Promise<number> {
+  const saving = saveSettings(options);
+  if (!saving.resume) return train(trainSettings(options), saving, io);
+  const file = loadModel(saving.resume);
+  const run = savedRunOf(file, saving.resume);
+  return train(resumedSettings(options, trainSettings(options), file, run, saving.resume), saving, io, { file, run });
+}
+
+async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { file: ModelFile; run: SavedRun }): Promise<number> {
   const started = performance.now();
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
-  const resumed = saving.resume ? resumeFrom(saving.resume, settings, sizes, backend) : undefined;
+  const resumed = saved && resumeFrom(saving.resume!, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
   const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
   reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
-  if (resumed) io.err(`backprop: resuming ${saving.resume} after epoch ${resumed.history.length}${resumed.samplesDone ? ` and ${resumed.samplesDone} samples of the next` : ''}`);
+  if (resumed) {
+    const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
+    io.err(`backprop: resuming ${saving.resume} after epoch ${resumed.history.length}${partial}, with its saved settings`);
+  }
 
   const save = (history: EpochMetrics[], samplesDone: number): void => {
     if (!saving.save) return;
@@ -124,18 +160,29 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
       extra: {
         history,
         samplesDone,
-        optimizer: { name: settings.optimizer.name ?? 'sgd', ...settings.optimizer },
-        training: { ...fitOptions(settings), hidden: settings.hidden, data: data.dir, limit: settings.limit },
+        training: {
+          batchSize: settings.batchSize,
+          learningRate: settings.learningRate,
+          optimizer: { name: settings.optimizer.name ?? 'sgd', momentum: settings.optimizer.momentum ?? 0, weightDecay: settings.optimizer.weightDecay ?? 0 },
+          epochs: settings.epochs,
+          steps: settings.steps,
+          sampling: settings.sampling,
+          seed: settings.seed,
+          hidden: settings.hidden,
+          data: settings.dataDir === bundledMnistDir() ? undefined : resolve(settings.dataDir),
+          limit: settings.limit,
+          classes: settings.classes,
+        } satisfies SavedTraining,
         preprocessing: data.preprocessing satisfies Preprocessing,
       },
     });
   };
-  let bestAccuracy = -Infinity;
+  let bestAccuracy = Math.max(-Infinity, ...(resumed?.history ?? []).map(accuracyOf));
   const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
   const stop = new Int32Array(new SharedArrayBuffer(4));
   const release = catchSignals(stop);
-  let result;
+  let result: FitResult;
   try {
     result = await fit(net, data.train, {
       ...fitOptions(settings),
@@ -149,7 +196,7 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
         io.status?.('');
         reporter.epoch(metrics);
         history.push(metrics);
-        const accuracy = metrics.valAccuracy ?? metrics.trainAccuracy ?? -metrics.trainError;
+        const accuracy = accuracyOf(metrics);
         if (saving.saveBest) {
           if (accuracy > bestAccuracy) save(history, 0);
         } else if (saving.checkpointEvery && metrics.epoch % saving.checkpointEvery === 0) {
@@ -159,43 +206,54 @@ export async function trainCommand(settings: TrainSettings, saving: SaveSettings
       },
     });
   } finally {
-    release();
     io.status?.('');
   }
-  const { interrupted } = result;
-  if (interrupted?.reason === 'diverged') {
-    // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
-    const batch = Math.max(1, Math.ceil(interrupted.samplesDone / settings.batchSize));
-    io.err(
-      `backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite at learning rate ${settings.learningRate}; ` +
-        `try a smaller --lr (e.g. ${Number((settings.learningRate / 10).toPrecision(3))}), a smaller --init-scale, or --optimizer adam`,
-    );
-    return EXIT.diverged;
+  // The handlers stay until the end: a signal while the model and report are written takes effect after them.
+  try {
+    return await finish(result);
+  } finally {
+    release();
   }
-  if (interrupted?.reason === 'stopped') {
-    // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
-    if (saving.save && !saving.saveBest) save(result.history, interrupted.samplesDone);
-    const where = `epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`;
-    const saved = saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
-    io.err(`backprop: interrupted in ${where}${saved}`);
-    return stop[0];
+
+  async function finish(result: FitResult): Promise<number> {
+    const { interrupted } = result;
+    if (interrupted?.reason === 'diverged') {
+      // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
+      const batch = Math.max(1, Math.ceil(interrupted.samplesDone / settings.batchSize));
+      io.err(`backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite; ${divergenceAdvice(settings)}`);
+      return EXIT.diverged;
+    }
+    if (interrupted?.reason === 'stopped') {
+      // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
+      if (saving.save && !saving.saveBest) save(result.history, interrupted.samplesDone);
+      const where = interrupted.samplesDone
+        ? `in epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`
+        : `after epoch ${interrupted.epoch - 1}`;
+      const saved = saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
+      io.err(`backprop: interrupted ${where}${saved}`);
+      return stop[0];
+    }
+    if (interrupted?.reason === 'patience') {
+      io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
+    }
+    if (saving.save && !saving.saveBest) save(result.history, 0);
+    if (saving.report) {
+      await writeTrainingReport(saving.report, net, result.history, data.test, {
+        data: data.dir,
+        ...flat({ ...fitOptions(settings), hidden: settings.hidden, limit: settings.limit }),
+        'training seconds': result.trainSeconds.toFixed(2),
+      }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
+    }
+    reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
+    if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
+      const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
+      if (accuracies('trainAccuracy').length) io.out(sparkline('train acc', accuracies('trainAccuracy')));
+      if (accuracies('valAccuracy').length) io.out(sparkline('val acc  ', accuracies('valAccuracy')));
+    }
+    if (stop[0] !== 0) {
+      io.err(`backprop: interrupted after the last epoch${saving.save && !saving.saveBest ? `; the finished run is saved to ${saving.save}` : ''}`);
+      return stop[0];
+    }
+    return EXIT.ok;
   }
-  if (interrupted?.reason === 'patience') {
-    io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
-  }
-  if (saving.save && !saving.saveBest) save(result.history, 0);
-  if (saving.report) {
-    await writeTrainingReport(saving.report, net, result.history, data.test, {
-      data: data.dir,
-      ...flat({ ...fitOptions(settings), hidden: settings.hidden, limit: settings.limit }),
-      'training seconds': result.trainSeconds.toFixed(2),
-    }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
-  }
-  reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
-  if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
-    const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
-    if (accuracies('trainAccuracy').length) io.out(sparkline('train acc', accuracies('trainAccuracy')));
-    if (accuracies('valAccuracy').length) io.out(sparkline('val acc  ', accuracies('valAccuracy')));
-  }
-  return EXIT.ok;
 }

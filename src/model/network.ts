@@ -1,5 +1,5 @@
 import { sharedFloat32 } from '../memory.js';
-import { HIDDEN_ACTIVATIONS, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
+import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
 import { layerOffsets, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { TsWorkerBackend } from '../backends/ts-worker.js';
@@ -36,6 +36,7 @@ export const SEED_INIT_STD = 0.1;
 
 function activationsOf(layerCount: number, options: NetworkOptions): { activations: Activation[]; loss: Loss } {
   const loss = options.loss ?? 'cross-entropy';
+  if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`unknown loss '${String(loss)}' (expected ${LOSSES.join(', ')})`);
   const output = options.output ?? (loss === 'cross-entropy' ? 'softmax' : 'linear');
   if (loss === 'cross-entropy' && output !== 'softmax') {
     throw new UsageError(`the cross-entropy error needs a softmax output, not ${output} (use --loss mse for ${output})`);

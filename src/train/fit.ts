@@ -1,5 +1,4 @@
 import { DIVERGED, OPTIMIZERS, OptimizerState, sgd, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
-import { UsageError } from '../errors.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 
@@ -62,7 +61,7 @@ export interface FitOptions {
 export interface Interruption {
   /** `diverged`: the error became NaN or infinite (the weights are not worth keeping). */
   reason: 'stopped' | 'patience' | 'diverged';
-  /** The epoch in progress (stopped) or the last one completed (patience). */
+  /** The epoch in progress (stopped; with no samples done, the one about to begin) or the last one completed (patience). */
   epoch: number;
   /** Samples into that epoch (0 after a completed epoch). */
   samplesDone: number;
@@ -98,35 +97,108 @@ export function sampleOrder(sampling: Sampling, count: number, length: number, s
 
 function optimizerSettings(learningRate: number, overrides: FitOptions['optimizer'] = {}): OptimizerSettings {
   const settings = { ...sgd(learningRate), ...overrides };
-  if (!(OPTIMIZERS as readonly string[]).includes(settings.name)) throw new UsageError(`unknown optimizer '${settings.name}'`);
+  if (!(OPTIMIZERS as readonly string[]).includes(settings.name)) {
+    throw new RangeError(`fit: optimizer.name must be one of ${OPTIMIZERS.join(', ')}, got '${String(settings.name)}'`);
+  }
+  const check = (name: string, value: number, min: number, below?: number): void => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (below !== undefined && value >= below)) {
+      throw new RangeError(`fit: optimizer.${name} must be a number from ${min}${below === undefined ? '' : ` to below ${below}`}, got ${String(value)}`);
+    }
+  };
+  check('momentum', settings.momentum, 0);
+  check('weightDecay', settings.weightDecay, 0);
+  check('beta1', settings.beta1, 0, 1);
+  check('beta2', settings.beta2, 0, 1);
+  check('epsilon', settings.epsilon, Number.MIN_VALUE);
   return settings;
 }
+
+/** Refuses options that are not what `fit` documents, naming the field (TypeError or RangeError). */
+function checkOptions(options: FitOptions): void {
+  const integer = (name: 'batchSize' | 'epochs' | 'steps' | 'patience' | 'seed', min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    const value = options[name];
+    if (value === undefined) return;
+    if (typeof value !== 'number') throw new TypeError(`fit: ${name} must be a number, got ${typeof value}`);
+    if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`fit: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
+  };
+  integer('batchSize', 1);
+  integer('epochs', 1);
+  integer('steps', 1);
+  integer('patience', 1);
+  integer('seed', 0, 2 ** 32 - 1);
+  const { learningRate } = options;
+  if (learningRate !== undefined && !(typeof learningRate === 'number' && Number.isFinite(learningRate) && Math.fround(learningRate) > 0)) {
+    throw new RangeError(`fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got ${String(learningRate)}`);
+  }
+  if (options.sampling !== undefined && !(SAMPLINGS as readonly string[]).includes(options.sampling)) {
+    throw new RangeError(`fit: sampling must be one of ${SAMPLINGS.join(', ')}, got '${String(options.sampling)}'`);
+  }
+  for (const name of ['onEpoch', 'onProgress'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`fit: ${name} must be a function`);
+  }
+}
+
+/** Refuses samples a network cannot train on: wrong lengths, missing or out-of-range labels, NaN or infinite values. */
+function checkSamples(net: Network, data: Samples, name: string): void {
+  const inputs = net.sizes[0];
+  const outputs = net.sizes[net.sizes.length - 1];
+  if (!(data.x instanceof Float32Array)) throw new TypeError(`fit: ${name}.x must be a Float32Array`);
+  if (!Number.isInteger(data.count) || data.count < 1 || data.x.length < data.count * inputs) {
+    throw new RangeError(`fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${data.x.length} values)`);
+  }
+  for (let i = 0; i < data.count * inputs; i++) {
+    if (!Number.isFinite(data.x[i])) {
+      throw new RangeError(`fit: ${name}.x holds ${data.x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
+    }
+  }
+  if (net.loss === 'mse' && data.targets) {
+    for (let i = 0; i < data.count * outputs; i++) {
+      if (!Number.isFinite(data.targets[i])) throw new RangeError(`fit: ${name}.targets holds ${data.targets[i]} at sample ${Math.floor(i / outputs)}`);
+    }
+    return;
+  }
+  if (!data.labels) throw new TypeError(`fit: ${name}.labels is needed for the ${net.loss} error${net.loss === 'mse' ? ' (or targets)' : ''}`);
+  for (let i = 0; i < data.count; i++) {
+    if (data.labels[i] >= outputs) throw new RangeError(`fit: ${name}.labels[${i}] is ${data.labels[i]}, but the network has ${outputs} outputs`);
+  }
+}
+
+/** Networks that a `fit` is training now: a second call on the same weights would interleave their steps. */
+const training = new WeakSet<Network>();
 
 /**
  * Minibatch training over `train` for a number of epochs or steps (the seed's `NN.fit`), evaluating
  * the error (and accuracy, with labels) on the training and validation data after every epoch.
+ * Options and samples are checked first (TypeError or RangeError naming the field); an exception in
+ * a callback stops training and rejects the promise with it.
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
+  checkOptions(options);
   const { batchSize = 100, learningRate = 0.1, epochs = 20, steps } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
-  if (batchSize > train.count) {
-    throw new UsageError(`batch size ${batchSize} is larger than the training set (${train.count} samples)`);
-  }
+  if (batchSize > train.count) throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   const optimizer = optimizerSettings(learningRate, options.optimizer);
-  const started = performance.now();
-  const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS), net.bias);
-  const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name);
-  const stepsPerEpoch = Math.ceil(train.count / batchSize);
-  const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
-  const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
-  const stop = options.stop ?? new Int32Array(new SharedArrayBuffer(4));
-  const abort = (): void => void (stop[0] = 1);
-  if (options.signal?.aborted) abort();
-  options.signal?.addEventListener('abort', abort);
+  checkSamples(net, train, 'train');
+  if (options.validation) checkSamples(net, options.validation, 'validation');
+  if (training.has(net)) throw new Error('fit: this network is being trained by another fit call; await that one first');
+  training.add(net);
   try {
-    return await epochsOf(net, train, options, { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started });
+    const started = performance.now();
+    const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS), net.bias);
+    const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name);
+    const stepsPerEpoch = Math.ceil(train.count / batchSize);
+    const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
+    const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
+    const stop = options.stop ?? new Int32Array(new SharedArrayBuffer(4));
+    const abort = (): void => void (stop[0] = 1);
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort);
+    try {
+      return await epochsOf(net, train, options, { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started });
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+    }
   } finally {
-    options.signal?.removeEventListener('abort', abort);
+    training.delete(net);
   }
 }
 
@@ -155,6 +227,19 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
   };
   history.forEach(track);
+  // A callback that throws stops the epoch after its batch; `fit` then rejects with its error.
+  let callbackError: { error: unknown } | undefined;
+  const guarded =
+    <A extends unknown[]>(callback: (...args: A) => void) =>
+    (...args: A): void => {
+      if (callbackError) return;
+      try {
+        callback(...args);
+      } catch (error) {
+        callbackError = { error };
+        stop[0] = 1;
+      }
+    };
   for (let epoch = history.length + 1; epoch <= totalEpochs; epoch++) {
     const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
     const samples = Math.min(train.count, epochSteps * batchSize);
@@ -166,15 +251,19 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     const epochStart = performance.now();
     const start = resumeAt;
     resumeAt = 0;
-    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress, start, stop }, ws);
-    trainSeconds += (performance.now() - epochStart) / 1000;
     const ended = (reason: Interruption['reason'], samplesDone: number): FitResult => ({
       history,
       trainSeconds,
       totalSeconds: (performance.now() - started) / 1000,
       interrupted: { reason, epoch, samplesDone },
     });
-    if (stop[0] === DIVERGED) return ended('diverged', reached);
+    // Stopped (or aborted) before this epoch began: not one more batch.
+    if (stop[0] !== 0) return ended('stopped', start);
+    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop }, ws);
+    trainSeconds += (performance.now() - epochStart) / 1000;
+    if (callbackError) throw callbackError.error;
+    // (Read through Atomics: the backend wrote it, which the type checker cannot see.)
+    if (Atomics.load(stop, 0) === DIVERGED) return ended('diverged', reached);
     if (reached < samples) return ended('stopped', reached);
     stepsDone = (epoch - 1) * stepsPerEpoch + epochSteps;
     const evalStart = performance.now();
@@ -196,6 +285,8 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     history.push(metrics);
     onEpoch?.(metrics);
     track(metrics);
+    // A stop during the evaluation: the epoch is complete, and the next has not begun.
+    if (stop[0] !== 0) return { ...ended('stopped', 0), interrupted: { reason: 'stopped', epoch: epoch + 1, samplesDone: 0 } };
     if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) return ended('patience', 0);
   }
   return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000 };
