@@ -142,13 +142,8 @@ function detectDelimiter(path: string, firstBytes: Buffer): number {
 export const DELIMITERS = { comma: ',', semicolon: ';', tab: '\t' } as const;
 export type DelimiterName = keyof typeof DELIMITERS;
 
-/**
- * Calls `visit` with every non-blank record of a delimited text file (RFC 4180: quoted cells may
- * hold delimiters, quotes and line breaks), reading it in chunks, so that a file of any size is
- * parsed in memory proportional to its longest record. Line ends may be LF, CRLF or CR; a UTF-8 BOM
- * is skipped. With `;` or tab as the delimiter, a decimal comma is read as a decimal point.
- */
-export function readRecords(path: string, delimiter: DelimiterName | undefined, visit: (record: CsvRecord) => void): void {
+/** An open delimited file: its descriptor, its delimiter, and the first window of its bytes (BOM skipped). */
+function openDelimited(path: string, delimiter: DelimiterName | undefined): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
   regularFile(path);
   let fd: number;
   try {
@@ -156,12 +151,26 @@ export function readRecords(path: string, delimiter: DelimiterName | undefined, 
   } catch (err) {
     throw new DataError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  const window = Buffer.alloc(CHUNK);
+  const filled = readSync(fd, window, 0, CHUNK, null);
+  const pos = window[0] === 0xef && window[1] === 0xbb && window[2] === 0xbf ? 3 : 0;
+  const delim = delimiter ? DELIMITERS[delimiter].charCodeAt(0) : detectDelimiter(path, window.subarray(pos, filled));
+  return { fd, delim, window, filled, pos };
+}
+
+/**
+ * Calls `visit` with every non-blank record of a delimited text file (RFC 4180: quoted cells may
+ * hold delimiters, quotes and line breaks), reading it in chunks, so that a file of any size is
+ * parsed in memory proportional to its longest record. Line ends may be LF, CRLF or CR; a UTF-8 BOM
+ * is skipped. With `;` or tab as the delimiter, a decimal comma is read as a decimal point.
+ * `visit` returning false stops the reading.
+ */
+export function readRecords(path: string, delimiter: DelimiterName | undefined, visit: (record: CsvRecord) => boolean | void): void {
+  const opened = openDelimited(path, delimiter);
+  let { window, filled, pos } = opened;
+  const { fd, delim } = opened;
   try {
-    let window = Buffer.alloc(CHUNK);
-    let filled = readSync(fd, window, 0, CHUNK, null);
     let eof = filled === 0;
-    let pos = window[0] === 0xef && window[1] === 0xbb && window[2] === 0xbf ? 3 : 0;
-    const delim = delimiter ? DELIMITERS[delimiter].charCodeAt(0) : detectDelimiter(path, window.subarray(pos, filled));
     const record = new CsvRecord(delim !== COMMA);
     let line = 1;
     for (;;) {
@@ -170,7 +179,7 @@ export function readRecords(path: string, delimiter: DelimiterName | undefined, 
       if (next >= 0) {
         record.line = line;
         line += lineBreaks(window, pos, next);
-        if (!record.blank) visit(record);
+        if (!record.blank && visit(record) === false) return;
         pos = next;
         if (pos >= filled && eof) return;
         continue;
@@ -190,6 +199,63 @@ export function readRecords(path: string, delimiter: DelimiterName | undefined, 
       const read = readSync(fd, window, filled, window.length - filled, null);
       filled += read;
       eof = read === 0;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The number of non-blank records of a delimited file, each checked to have `width` cells: one
+ * quick pass over the bytes (quotes respected) before the samples are parsed into their arrays.
+ */
+export function countRecords(path: string, delimiter: DelimiterName | undefined, width: number): number {
+  const opened = openDelimited(path, delimiter);
+  const { fd, delim, window } = opened;
+  let { filled, pos } = opened;
+  let quoted = false;
+  let afterCR = false;
+  let blank = true;
+  let cells = 1;
+  let records = 0;
+  let line = 1;
+  let recordLine = 1;
+  try {
+    for (;;) {
+      const atEnd = filled === 0;
+      for (let i = pos; i <= filled; i++) {
+        // One past the window's end stands for the end of the file, which ends the last record.
+        const byte = i < filled ? window[i] : atEnd ? LF : -1;
+        if (byte < 0) break;
+        if (afterCR && byte === LF) {
+          afterCR = false;
+          continue;
+        }
+        afterCR = byte === CR;
+        if (quoted) {
+          if (byte === QUOTE) quoted = false;
+          else if (byte === LF || byte === CR) line++;
+        } else if (byte === LF || byte === CR) {
+          if (!blank || cells > 1) {
+            if (cells !== width) throw new DataError(`${path}: line ${recordLine} has ${cells} cells, expected ${width} (a ragged row)`);
+            records++;
+          }
+          cells = 1;
+          blank = true;
+          recordLine = ++line;
+        } else if (byte === delim) {
+          cells++;
+          blank = false;
+        } else if (byte === QUOTE) {
+          quoted = true;
+          blank = false;
+        } else if (byte !== SPACE && byte !== TAB) {
+          blank = false;
+        }
+      }
+      if (atEnd) return records;
+      pos = 0;
+      filled = readSync(fd, window, 0, window.length, null);
     }
   } finally {
     closeSync(fd);

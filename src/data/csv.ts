@@ -1,7 +1,7 @@
 import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { DataError } from '../errors.js';
 import { classCount, checkLabelsWithin } from './classes.js';
-import { readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
+import { countRecords, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
@@ -55,24 +55,17 @@ interface Shape {
 }
 
 function shapeOf(path: string, delimiter: DelimiterName | undefined): Shape {
-  let first: { texts: string[]; numeric: boolean[] } | undefined;
-  let second: boolean[] | undefined;
-  let records = 0;
-  let width = 0;
+  const firsts: { texts: string[]; numeric: boolean[] }[] = [];
   readRecords(path, delimiter, (record) => {
-    if (records === 0) {
-      width = record.count;
-      first = { texts: cells(record, (i) => record.text(i)), numeric: cells(record, (i) => !Number.isNaN(record.number(i))) };
-    } else if (record.count !== width) {
-      throw new DataError(`${path}: line ${record.line} has ${record.count} cells, expected ${width} (a ragged row)`);
-    } else if (records === 1) {
-      second = cells(record, (i) => !Number.isNaN(record.number(i)));
-    }
-    records++;
+    firsts.push({ texts: cells(record, (i) => record.text(i)), numeric: cells(record, (i) => !Number.isNaN(record.number(i))) });
+    return firsts.length < 2;
   });
+  const [first, second] = firsts;
   if (!first) throw new DataError(`${path}: holds no data rows`);
+  const width = first.texts.length;
+  const records = countRecords(path, delimiter, width);
   // A header names columns that hold numbers below it; a first row of names alone is a header too.
-  const hasHeader = second ? first.numeric.some((numeric, i) => !numeric && second![i]) : first.numeric.some((numeric) => !numeric);
+  const hasHeader = second ? first.numeric.some((numeric, i) => !numeric && second.numeric[i]) : first.numeric.some((numeric) => !numeric);
   const rows = records - (hasHeader ? 1 : 0);
   if (rows === 0) throw new DataError(`${path}: holds no data rows`);
   return { header: hasHeader ? first.texts : Array.from({ length: width }, (_, i) => String(i)), hasHeader, width, rows };
@@ -204,7 +197,8 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   if (scaling.shift.length !== train.features) {
     throw new DataError(`${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`);
   }
-  for (const part of [train, test]) if (part) applyScaling(part, scaling);
+  const identity = scaling.shift.every((v) => v === 0) && scaling.scale.every((v) => v === 1);
+  if (!identity) for (const part of [train, test]) if (part) applyScaling(part, scaling);
   return { train, test, features: featureColumns.map((c) => header[c]), scaling, classNames };
 }
 
