@@ -66,7 +66,14 @@ describe('mutated files give typed errors only (fast-check)', () => {
     mutations(valid, (bytes) => {
       const path = join(dir, 'm.csv');
       writeFileSync(path, bytes);
-      return loadCsv(path, { targetKind: 'classes', normalize: 'zscore' });
+      // A 5-byte read window as well: every record spans reads.
+      for (const chunkBytes of [undefined, 5]) {
+        try {
+          loadCsv(path, { targetKind: 'classes', normalize: 'zscore', chunkBytes });
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+        }
+      }
     });
   });
 

@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Loss } from '../src/backends/activations.js';
@@ -616,5 +617,61 @@ describe('options that cannot act are errors', () => {
     const decay = await runCli('--weight-decay', '50', '--lr', '1', '--limit', '2000', '--epochs', '3', '--hidden', '8');
     expect(decay.code).toBe(3);
     expect(decay.err.at(-1)).toMatch(/with sgd, learning rate 1, weight decay 50; try a smaller --weight-decay than 50 \(e\.g\. 5\), a smaller --lr/);
+  });
+});
+
+describe('CSV dialects, property-based (fast-check)', () => {
+  it('any table written in any dialect reads back as the same float32 samples and labels', () => {
+    const dir = tempDir();
+    const cell = fc.oneof(fc.integer({ min: -1e6, max: 1e6 }), fc.double({ min: -1e30, max: 1e30, noNaN: true }), fc.double({ min: -1, max: 1, noNaN: true }));
+    const dialect = fc.record({
+      delimiter: fc.constantFrom(',', ';', '\t'),
+      newline: fc.constantFrom('\n', '\r\n', '\r'),
+      bom: fc.boolean(),
+      quoteAll: fc.boolean(),
+      header: fc.boolean(),
+      spaces: fc.boolean(),
+      finalNewline: fc.boolean(),
+      names: fc.boolean(),
+      // Tiny read windows put every kind of boundary (in a quote, between CR and LF) between two reads.
+      chunk: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constant(1 << 22)),
+    });
+    const table = fc.integer({ min: 1, max: 5 }).chain((width) => fc.array(fc.tuple(fc.array(cell, { minLength: width, maxLength: width }), fc.nat(3)), { minLength: 2, maxLength: 30 }));
+    let file = 0;
+    fc.assert(
+      fc.property(dialect, table, (d, rows) => {
+        const width = rows[0][0].length;
+        const names = ['alpha', 'beta, "b"', 'gamma\nline', 'delta'];
+        const format = (text: string): string => {
+          const quoted = d.quoteAll || text.includes(d.delimiter) || text.includes('"') || /[\r\n]/.test(text);
+          const body = quoted ? `"${text.replaceAll('"', '""')}"` : text;
+          return d.spaces ? ` ${body} ` : body;
+        };
+        // Decimal commas go with semicolons and tabs, as spreadsheets write them.
+        const text = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
+        const number = (v: number): string => (d.delimiter === ',' ? text(v) : text(v).replace('.', ','));
+        const lines = rows.map(([values, label]) => [...values.map((v) => format(number(v))), format(d.names ? names[label] : String(label))].join(d.delimiter));
+        if (d.header) lines.unshift([...Array.from({ length: width }, (_, j) => format(`feature ${j}`)), format('class')].join(d.delimiter));
+        const path = join(dir, `t${file++}.csv`);
+        writeFileSync(path, `${d.bom ? '\uFEFF' : ''}${lines.join(d.newline)}${d.finalNewline ? d.newline : ''}`);
+        const labels = rows.map(([, label]) => label);
+        const used = [...new Set(labels)].sort((a, b) => (d.names ? names[a].localeCompare(names[b], 'en') : a - b));
+        const hasGap = !d.names && used.some((label, i) => label !== i);
+        let data;
+        try {
+          data = loadCsv(path, { targetKind: 'classes', delimiter: d.delimiter === ',' ? 'comma' : d.delimiter === ';' ? 'semicolon' : 'tab', chunkBytes: d.chunk });
+        } catch (err) {
+          // The only refusal allowed: numeric labels with a gap (0 and 2 without 1).
+          expect(hasGap).toBe(true);
+          expect((err as Error).message).toMatch(/no samples/);
+          return;
+        }
+        expect(hasGap).toBe(false);
+        expect(Array.from(data.train.x)).toEqual(rows.flatMap(([values]) => values.map((v) => Math.fround(v))));
+        const classOf = d.names ? (label: number) => data.classNames!.indexOf(names[label]) : (label: number) => label;
+        expect(Array.from(data.train.labels!)).toEqual(labels.map(classOf));
+      }),
+      { numRuns: 500, seed: 7 },
+    );
   });
 });

@@ -12,7 +12,7 @@ const SEMICOLON = 0x3b;
 const DOT = 0x2e;
 
 /** Bytes read at a time: rows are parsed out of this window, never out of one string of the whole file. */
-const CHUNK = 1 << 22;
+export const CHUNK = 1 << 22;
 
 /**
  * One record of a delimited file, as offsets into the reader's window (valid during the visit only).
@@ -143,7 +143,7 @@ export const DELIMITERS = { comma: ',', semicolon: ';', tab: '\t' } as const;
 export type DelimiterName = keyof typeof DELIMITERS;
 
 /** An open delimited file: its descriptor, its delimiter, and the first window of its bytes (BOM skipped). */
-function openDelimited(path: string, delimiter: DelimiterName | undefined): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
+function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk: number): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
   regularFile(path);
   let fd: number;
   try {
@@ -151,8 +151,9 @@ function openDelimited(path: string, delimiter: DelimiterName | undefined): { fd
   } catch (err) {
     throw new DataError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const window = Buffer.alloc(CHUNK);
-  const filled = readSync(fd, window, 0, CHUNK, null);
+  // A UTF-8 BOM must fit in the first window.
+  const window = Buffer.alloc(Math.max(4, chunk));
+  const filled = readSync(fd, window, 0, window.length, null);
   const pos = window[0] === 0xef && window[1] === 0xbb && window[2] === 0xbf ? 3 : 0;
   const delim = delimiter ? DELIMITERS[delimiter].charCodeAt(0) : detectDelimiter(path, window.subarray(pos, filled));
   return { fd, delim, window, filled, pos };
@@ -165,8 +166,8 @@ function openDelimited(path: string, delimiter: DelimiterName | undefined): { fd
  * is skipped. With `;` or tab as the delimiter, a decimal comma is read as a decimal point.
  * `visit` returning false stops the reading.
  */
-export function readRecords(path: string, delimiter: DelimiterName | undefined, visit: (record: CsvRecord) => boolean | void): void {
-  const opened = openDelimited(path, delimiter);
+export function readRecords(path: string, delimiter: DelimiterName | undefined, visit: (record: CsvRecord) => boolean | void, chunk = CHUNK): void {
+  const opened = openDelimited(path, delimiter, chunk);
   let { window, filled, pos } = opened;
   const { fd, delim } = opened;
   try {
@@ -209,8 +210,8 @@ export function readRecords(path: string, delimiter: DelimiterName | undefined, 
  * The number of non-blank records of a delimited file, each checked to have `width` cells: one
  * quick pass over the bytes (quotes respected) before the samples are parsed into their arrays.
  */
-export function countRecords(path: string, delimiter: DelimiterName | undefined, width: number): number {
-  const opened = openDelimited(path, delimiter);
+export function countRecords(path: string, delimiter: DelimiterName | undefined, width: number, chunk = CHUNK): number {
+  const opened = openDelimited(path, delimiter, chunk);
   const { fd, delim, window } = opened;
   let { filled, pos } = opened;
   let quoted = false;
@@ -267,7 +268,7 @@ function lineBreaks(bytes: Buffer, start: number, end: number): number {
   let breaks = 0;
   for (let i = start; i < end; i++) {
     if (bytes[i] === LF) breaks++;
-    else if (bytes[i] === CR && bytes[i + 1] !== LF) breaks++;
+    else if (bytes[i] === CR && (i + 1 === end || bytes[i + 1] !== LF)) breaks++;
   }
   return breaks;
 }
@@ -293,7 +294,11 @@ function scanRecord(bytes: Buffer, pos: number, end: number, delim: number, eof:
           throw new DataError(`${path}: line ${line}: a quoted cell is never closed`);
         }
         if (bytes[i] === QUOTE) {
-          if (i + 1 >= end && !eof) return -1;
+          // (Past `end` the window holds stale bytes: never look there.)
+          if (i + 1 >= end) {
+            if (!eof) return -1;
+            break;
+          }
           if (bytes[i + 1] !== QUOTE) break;
           quoting = 2;
           i += 2;
@@ -318,7 +323,7 @@ function scanRecord(bytes: Buffer, pos: number, end: number, delim: number, eof:
       continue;
     }
     if (bytes[i] === CR) {
-      if (i + 1 >= end && !eof) return -1;
+      if (i + 1 >= end) return eof ? i + 1 : -1;
       return bytes[i + 1] === LF ? i + 2 : i + 1;
     }
     return i + 1;

@@ -1,7 +1,7 @@
 import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { DataError } from '../errors.js';
 import { classCount, checkLabelsWithin } from './classes.js';
-import { countRecords, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
+import { CHUNK, countRecords, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
@@ -33,6 +33,8 @@ export interface CsvOptions {
   classes?: number;
   /** The class names of a model trained on named classes: the same name gets the same class. */
   classNames?: string[];
+  /** Bytes read at a time (default 4 MiB); the tests make it small so that records span reads. */
+  chunkBytes?: number;
 }
 
 export interface CsvData {
@@ -54,16 +56,16 @@ interface Shape {
   rows: number;
 }
 
-function shapeOf(path: string, delimiter: DelimiterName | undefined): Shape {
+function shapeOf(path: string, delimiter: DelimiterName | undefined, chunk: number): Shape {
   const firsts: { texts: string[]; numeric: boolean[] }[] = [];
   readRecords(path, delimiter, (record) => {
     firsts.push({ texts: cells(record, (i) => record.text(i)), numeric: cells(record, (i) => !Number.isNaN(record.number(i))) });
     return firsts.length < 2;
-  });
+  }, chunk);
   const [first, second] = firsts;
   if (!first) throw new DataError(`${path}: holds no data rows`);
   const width = first.texts.length;
-  const records = countRecords(path, delimiter, width);
+  const records = countRecords(path, delimiter, width, chunk);
   // A header names columns that hold numbers below it; a first row of names alone is a header too.
   const hasHeader = second ? first.numeric.some((numeric, i) => !numeric && second.numeric[i]) : first.numeric.some((numeric) => !numeric);
   const rows = records - (hasHeader ? 1 : 0);
@@ -137,7 +139,8 @@ function classesOf(texts: LabelTexts, path: string, known: string[] | undefined)
  * samples go straight into their final float32 arrays.
  */
 export function loadCsv(path: string, options: CsvOptions): CsvData {
-  const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter);
+  const chunk = options.chunkBytes ?? CHUNK;
+  const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter, chunk);
   const targets = (options.target ?? [header[header.length - 1]]).map((name) => columnIndex(header, name, path));
   if (options.targetKind === 'classes' && targets.length !== 1) {
     throw new DataError(`${path}: class labels come from one target column, ${targets.length} were given (several target columns need --loss mse)`);
@@ -173,7 +176,7 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
       }
     }
     r++;
-  });
+  }, chunk);
   const validation = options.valSplit ? Math.round(rows * options.valSplit) : 0;
   if (validation >= rows) throw new DataError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
   const trainRows = rows - validation;
