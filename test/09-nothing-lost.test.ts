@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../src/io/atomic.js';
 import { Network } from '../src/model/network.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
-import { realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 
 /** A 4 MiB tmpfs, mounted where this user may mount (root, as CI runs); undefined elsewhere. */
 function smallFilesystem(): string | undefined {
@@ -244,6 +244,10 @@ describe('labels and classes', () => {
     expect(predicted.out[3]).toMatch(/^\s*setosa\s+\d+/);
     const json = await runCli('predict', '--model', model, '--data', join(dir, 'iris.csv'), '--json');
     expect(JSON.parse(json.out[0]).classNames).toEqual(species);
+    const report = join(dir, 'iris.html');
+    expect((await runCli('report', '--model', model, '--data', join(dir, 'iris.csv'), '--out', report)).code).toBe(0);
+    const html = readFileSync(report, 'utf8');
+    for (const name of species) expect(html).toContain(`<tr><td>${name}</td>`);
     // A file with a class the model does not know is refused by name.
     writeFileSync(join(dir, 'new.csv'), 'sepal_length,sepal_width,species\n5,3,setosa\n6,2,unknown\n');
     const unknown = await runCli('predict', '--model', model, '--data', join(dir, 'new.csv'));
@@ -444,18 +448,9 @@ describe('resume continues the saved run', () => {
 
   it('Ctrl-C during the last epoch\'s evaluation stops there: exit 130, the complete run saved', async () => {
     const path = join(dir, 'eval.safetensors');
-    const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), '--hidden', '2048', '--limit', '600', '--epochs', '1', '--json', '--progress-json', '--save', path]);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk;
-        // The last batch's progress: training is over, the evaluation of 10,600 samples begins.
-        if (stdout.includes('"samplesDone":600,"samples":600')) child.kill('SIGINT');
-      });
-      child.on('exit', resolve);
-    });
+    // The last batch's progress: training is over, the evaluation of 10,600 samples begins.
+    const args = ['--hidden', '2048', '--limit', '600', '--epochs', '1', '--json', '--progress-json', '--save', path];
+    const { code, stderr } = await interruptWhen(args, 'SIGINT', '"samplesDone":600,"samples":600');
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted after (epoch 1; saved to|the last epoch; the finished run is saved to) /);
     expect(savedRunOf(loadModel(path), path).history).toHaveLength(1);

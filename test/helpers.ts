@@ -65,18 +65,23 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
   return { code, out, err };
 }
 
-/** Runs the CLI (`--json`) in a child process and sends it `signal` once the first epoch line is out. */
-export async function interruptAfterFirstEpoch(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), ...args, '--json']);
+/** Runs the CLI in a child process and sends it `signal` once its stdout holds `marker`. */
+export async function interruptWhen(args: string[], signal: NodeJS.Signals, marker: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), ...args]);
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk;
-      if (stdout.includes('"event":"epoch"')) child.kill(signal);
+      if (stdout.includes(marker)) child.kill(signal);
     });
     child.on('exit', resolve);
   });
   return { code, stderr };
+}
+
+/** Runs the CLI (`--json`) in a child process and sends it `signal` once the first epoch line is out. */
+export function interruptAfterFirstEpoch(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
+  return interruptWhen([...args, '--json'], signal, '"event":"epoch"');
 }
