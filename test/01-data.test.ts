@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -94,6 +95,25 @@ describe('MNIST folders', () => {
     expect(max).toBe(1);
     expect(Array.from(train.labels!.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]);
     expect(Array.from(test!.labels!.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
+  });
+
+  it('reads every byte in place: labels deep in the files, class counts and pixel sums agree with numpy', () => {
+    // Read independently with numpy from the raw IDX bytes (np.frombuffer(…)[8:] and [16:]).
+    const { train, test } = realMnist();
+    const at = (labels: Uint8Array, positions: number[]): number[] => positions.map((i) => labels[i]);
+    expect(at(train.labels!, [0, 1, 2, 3, 4, 12345, 31337, 59998, 59999])).toEqual([5, 0, 4, 1, 9, 3, 9, 6, 8]);
+    expect(at(test!.labels!, [0, 1, 4321, 9998, 9999])).toEqual([7, 2, 9, 5, 6]);
+    const counts = new Array(10).fill(0);
+    for (const label of train.labels!) counts[label]++;
+    expect(counts).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    expect(Math.round(train.x[31337 * 784 + 400] * 255)).toBe(253);
+    let sum = 0;
+    for (const v of train.x) sum += Math.round(v * 255);
+    expect(sum).toBe(1567298545);
+    // And the float32 arrays themselves, byte for byte.
+    const sha = (a: ArrayBufferView): string => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+    expect(sha(train.x)).toBe('257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160');
+    expect(sha(test!.x)).toBe('bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165');
   });
 });
 

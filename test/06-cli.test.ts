@@ -29,10 +29,21 @@ describe('train', () => {
     expect(code).toBe(0);
     expect(err).toEqual([]);
     expect(out[0]).toMatch(/^network 16-5-3 .* 103 parameters$/);
-    expect(out[1]).toMatch(/^backend (ts|native \(\w+, \d threads?\)) \| data .* \(12 train, 6 validation\)$/);
+    expect(out[1]).toMatch(/^backend (ts|native \(\w+, \d+ threads?\)) \| data .* \(12 train, 6 validation\)$/);
     expect(out[3]).toMatch(/^epoch 1\/2  train acc \d\.\d{4}  error \d+\.\d{4} \| val acc \d\.\d{4}  error \d+\.\d{4} \| \d+\.\d\d s$/);
     expect(out[4]).toMatch(/^epoch 2\/2 /);
     expect(out[5]).toMatch(/^training time \d+\.\d\d s \(evaluation excluded\), total \d+\.\d\d s$/);
+  });
+
+  it("the README's first epoch of `npm start`, exactly: train acc 0.8964, val acc 0.9006", async () => {
+    const { code, out } = await runCli('--epochs', '1', '--json');
+    expect(code).toBe(0);
+    const epoch = JSON.parse(out[0]) as { trainAccuracy: number; valAccuracy: number; trainError: number; valError: number };
+    expect(epoch.trainAccuracy).toBe(53786 / 60000);
+    expect(epoch.valAccuracy).toBe(0.9006);
+    expect(epoch.trainError.toFixed(4)).toBe('0.3433');
+    expect(epoch.valError.toFixed(4)).toBe('0.3314');
+    expect(readFileSync(join(__dirname, '..', 'README.md'), 'utf8')).toContain('epoch 1/20  train acc 0.8964  error 0.3433 | val acc 0.9006  error 0.3314');
   });
 
   it('--json prints only JSON lines: one per epoch, then done', async () => {
@@ -140,7 +151,8 @@ describe('bad input: one line, a documented exit code, no stack trace', () => {
 
 describe('compare and info', () => {
   it.runIf(supportedIsas.length)('compare trains both backends from one seed and prints them side by side', async () => {
-    const { code, out } = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '2', '--batch', '4');
+    // The thread count is given: the default is every core, which differs between machines.
+    const { code, out } = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '5', '--epochs', '2', '--batch', '4', '--threads', '2');
     expect(code).toBe(0);
     expect(out[1]).toMatch(/^backend\s+s\/epoch\s+samples\/s\s+speed-up\s+train acc\s+val acc$/);
     expect(out[2]).toMatch(/^native \(\w+, 2 threads\)/);
