@@ -3,6 +3,7 @@ import { slice, takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
 import { fit, sampleOrder } from '../src/train/fit.js';
 import { runTutorial } from '../src/examples/tutorial.js';
+import { classReport } from '../src/train/evaluate.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { everyBackend, realMnist, supportedIsas } from './helpers.js';
 
@@ -59,6 +60,25 @@ describe('fit', () => {
     const net = new Network([784, 8, 10]);
     await expect(fit(net, takeFirst(realMnist().train, 50), { batchSize: 100 })).rejects.toThrow(RangeError);
     await expect(fit(net, takeFirst(realMnist().train, 50), { batchSize: 100 })).rejects.toThrow(/larger than the training set/);
+  });
+});
+
+describe('class reports', () => {
+  it('the confusion matrix has true classes as rows, from a hand-made set with asymmetric errors', () => {
+    // Six samples of 3 classes: two 0s read as 1, a 2 read as 0; no 1 is read as anything else.
+    const labels = Uint8Array.of(0, 0, 0, 1, 1, 2);
+    const predicted = [1, 1, 0, 1, 1, 0];
+    const outputs = new Float32Array(6 * 3);
+    predicted.forEach((p, r) => (outputs[r * 3 + p] = 1));
+    const report = classReport(outputs, labels, 3, 0.5);
+    expect(report.confusion).toEqual([
+      [1, 2, 0],
+      [0, 2, 0],
+      [1, 0, 0],
+    ]);
+    expect(report.accuracy).toBe(3 / 6);
+    expect(report.precision).toEqual([1 / 2, 2 / 4, 0]);
+    expect(report.recall).toEqual([1 / 3, 1, 0]);
   });
 });
 

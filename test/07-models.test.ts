@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,8 +10,11 @@ import { TsBackend } from '../src/backends/ts.js';
 import { architectureOf, networkFromFile } from '../src/cli/train-command.js';
 import { Network, type NetworkOptions } from '../src/model/network.js';
 import { argmaxRow } from '../src/model/metrics.js';
+import { Rng } from '../src/model/rng.js';
+import { takeFirst } from '../src/data/dataset.js';
+import { fit } from '../src/train/fit.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
-import { interruptAfterFirstEpoch, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
+import { interruptWhen, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
 function savedNetwork(): { net: Network; path: string } {
   const net = new Network([6, 5, 3], { hidden: 'tanh', bias: true }).initialize({ scheme: 'xavier' }, 3);
@@ -99,6 +103,66 @@ describe('model files (safetensors)', () => {
   });
 });
 
+/** Runs a Python script (numpy and the struct module: an independent reader and writer of the format). */
+function python(script: string, ...args: string[]): string {
+  return execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
+}
+
+describe('model files against an independent reader and writer (Python)', () => {
+  it('a trained model with biases and Adam state reads back in numpy exactly, little-endian', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'adam.safetensors');
+    expect((await runCli('--hidden', '8', '--limit', '500', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.01', '--save', path)).code).toBe(0);
+    const file = loadModel(path);
+    const read = python(
+      `
+import json, struct, sys, numpy as np
+data = open(sys.argv[1], 'rb').read()
+(n,) = struct.unpack('<Q', data[:8])
+header = json.loads(data[8:8 + n])
+body = data[8 + n:]
+out = {}
+for name, t in header.items():
+    if name == '__metadata__': continue
+    a, b = t['data_offsets']
+    out[name] = np.frombuffer(body[a:b], dtype='<f4').reshape(t['shape']).astype(float).ravel().tolist()
+print(json.dumps(out))`,
+      path,
+    );
+    const tensors = JSON.parse(read) as Record<string, number[]>;
+    const [layer0, layer1] = architectureOf(networkFromFile(file.architecture, file.params, new TsBackend())).sizes.slice(0, 2);
+    expect(tensors['layers.0.weight']).toHaveLength(layer0 * layer1);
+    expect(tensors['layers.0.weight']).toEqual(Array.from(file.params.subarray(0, layer0 * layer1)));
+    const bias = tensors['layers.0.bias'];
+    expect(bias.some((b) => b !== 0)).toBe(true);
+    expect(bias).toEqual(Array.from(file.params.subarray(layer0 * layer1, layer0 * layer1 + layer1)));
+    expect(tensors['optimizer.first']).toEqual(Array.from(file.optimizer!.first));
+    expect(tensors['optimizer.second']).toEqual(Array.from(file.optimizer!.second));
+    expect(file.optimizer!.second.some((v) => v > 0)).toBe(true);
+  });
+
+  it('a model file written by Python (struct, little-endian) loads with the values it wrote', () => {
+    const path = join(tempDir(), 'python.safetensors');
+    python(
+      `
+import hashlib, json, struct, sys
+weight = [0.5, -1.25, 3.0, 0.1, 2.5e-3, -7.0]   # [3 inputs, 2 outputs]
+bias = [0.75, -0.5]
+body = struct.pack('<6f', *weight) + struct.pack('<2f', *bias)
+meta = {'format': 'backprop-model', 'version': '1', 'optimizer_scalars': 'null', 'extra': '{}',
+        'architecture': json.dumps({'sizes': [3, 2], 'activations': ['softmax'], 'loss': 'cross-entropy', 'bias': True}),
+        'sha256': hashlib.sha256(body).hexdigest()}
+header = {'layers.0.weight': {'dtype': 'F32', 'shape': [3, 2], 'data_offsets': [0, 24]},
+          'layers.0.bias': {'dtype': 'F32', 'shape': [2], 'data_offsets': [24, 32]}, '__metadata__': meta}
+text = json.dumps(header).encode()
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(text)) + text + body)`,
+      path,
+    );
+    const file = loadModel(path);
+    expect(Array.from(file.params)).toEqual([0.5, -1.25, 3.0, 0.1, 2.5e-3, -7.0, 0.75, -0.5].map(Math.fround));
+  });
+});
+
 describe('train --save, predict, --resume', () => {
   it('predict on the test set reports the validation accuracy the training printed', async () => {
     const path = join(tempDir(), 'm.safetensors');
@@ -110,6 +174,10 @@ describe('train --save, predict, --resume', () => {
     expect(report.accuracy).toBe(last.valAccuracy);
     expect(report.error).toBeCloseTo(last.valError, 12);
     expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10000);
+    // Rows are the true classes: each row sums to that class's count in the test labels.
+    const counts = new Array(10).fill(0);
+    for (const label of realMnist().test!.labels!) counts[label]++;
+    expect(report.confusion.map((row) => row.reduce((a, b) => a + b, 0))).toEqual(counts);
     expect(report.recall).toHaveLength(10);
   });
 
@@ -131,24 +199,33 @@ describe('train --save, predict, --resume', () => {
     expect(wrong.err[0]).toMatch(/--optimizer sgd contradicts .*whole\.safetensors, which was trained with adam/);
   });
 
-  it('--patience stops when the validation error stops improving; --save-best keeps the best epoch', async () => {
+  it('--patience stops when the validation error stops improving; --save-best keeps exactly the best epoch', async () => {
     const dir = tempDir();
-    const data = writeTinyIdxSet({ train: 40, test: 10 });
-    const run = await runCli('--data', data, '--hidden', '6', '--batch', '4', '--lr', '5', '--epochs', '30', '--patience', '2', '--save', join(dir, 'best.safetensors'), '--save-best');
+    // Real digits and a large step: the validation accuracy rises and falls from epoch to epoch.
+    const args = ['--hidden', '16', '--limit', '3000', '--batch', '50', '--lr', '1.2', '--shuffle', '--json'];
+    const run = await runCli(...args, '--epochs', '12', '--patience', '4', '--save', join(dir, 'best.safetensors'), '--save-best');
     expect(run.code).toBe(0);
-    expect(run.err.at(-1)).toMatch(/stopped after epoch \d+: the error has not improved for 2 epochs/);
-    const history = loadModel(join(dir, 'best.safetensors')).extra.history as { valAccuracy: number }[];
-    const epochs = run.out.filter((line) => line.startsWith('epoch '));
-    expect(epochs.length).toBeLessThan(30);
-    expect(history.at(-1)!.valAccuracy).toBe(Math.max(...history.map((m) => m.valAccuracy)));
+    expect(run.err.at(-1)).toMatch(/stopped after epoch \d+: the error has not improved for 4 epochs/);
+    const printed = run.out.map((line) => JSON.parse(line) as { event: string; valAccuracy: number }).filter((e) => e.event === 'epoch');
+    expect(printed.length).toBeLessThan(12);
+    const accuracies = printed.map((e) => e.valAccuracy);
+    const best = accuracies.indexOf(Math.max(...accuracies)) + 1;
+    // The test means something only if a later epoch was worse than the best.
+    expect(best).toBeLessThan(printed.length);
+    const saved = loadModel(join(dir, 'best.safetensors'));
+    expect((saved.extra.history as unknown[]).length).toBe(best);
+    // The saved weights are those of epoch `best`: a run of exactly that many epochs ends on them.
+    expect((await runCli(...args, '--epochs', String(best), '--save', join(dir, 'short.safetensors'))).code).toBe(0);
+    expect(Buffer.from(saved.params.buffer).equals(Buffer.from(loadModel(join(dir, 'short.safetensors')).params.buffer))).toBe(true);
   });
 
   it('Ctrl-C finishes the batch, saves, exits 130; resuming gives the uninterrupted weights', async () => {
     const dir = tempDir();
     const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000'];
-    const { code, stderr } = await interruptAfterFirstEpoch([...args, '--save', join(dir, 'a.safetensors')], 'SIGINT');
+    // Signalled at the first progress report of epoch 2: most of the epoch is still to come, however fast the machine.
+    const { code, stderr } = await interruptWhen([...args, '--json', '--progress-json', '--save', join(dir, 'a.safetensors')], 'SIGINT', '"event":"progress","epoch":2');
     expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted (in epoch [23] after [\d,]+ samples|after epoch 2); saved to .*a\.safetensors/);
+    expect(stderr).toMatch(/interrupted in epoch 2 after [\d,]+ samples; saved to .*a\.safetensors/);
     const resumed = await runCli(...args, '--json', '--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
     expect(resumed.code).toBe(0);
     await runCli(...args, '--json', '--save', join(dir, 'b.safetensors'));
@@ -202,12 +279,18 @@ describe('export --format onnx', () => {
   it.each(architectures)('onnxruntime-node gives our outputs within 1e-5 and the same argmax ($label)', async ({ options, hidden }) => {
     const dir = tempDir();
     const net = new Network([784, ...hidden, 10], options).initialize({ scheme: 'xavier' }, 4);
+    // Trained a little, so that the biases are not zero.
+    await fit(net, takeFirst(realMnist().train, 500), { epochs: 1, batchSize: 50 });
+    if (net.bias) expect(net.layers.every((layer) => layer.bias!.some((b) => b !== 0))).toBe(true);
     const model = join(dir, 'm.safetensors');
     saveModel(model, { architecture: architectureOf(net), params: net.params, extra: {} });
     const out = join(dir, 'm.onnx');
     const exported = await runCli('export', '--model', model, '--out', out);
     expect(exported.code).toBe(0);
+    // 50 test digits and 50 images of noise: every pixel's weight counts, also those that are blank in every digit.
     const x = realMnist().test!.x.slice(0, 100 * 784);
+    const rng = new Rng(11);
+    for (let i = 50 * 784; i < x.length; i++) x[i] = rng.uniform();
     const ours = net.forward(x).at(-1)!;
     const session = await ort.InferenceSession.create(out);
     const result = await session.run({ input: new ort.Tensor('float32', x, [100, 784]) });
@@ -228,11 +311,15 @@ describe('HTML reports', () => {
     expect(trained.code).toBe(0);
     const again = await runCli('report', '--model', model, '--out', join(dir, 'model.html'));
     expect(again.code).toBe(0);
+    const predicted = JSON.parse((await runCli('predict', '--model', model, '--json')).out[0]) as { accuracy: number; confusion: number[][] };
     for (const name of ['train.html', 'model.html']) {
       const html = readFileSync(join(dir, name), 'utf8');
       expect(html).toMatch(/Accuracy per epoch/);
       expect(html).toMatch(/Error per epoch/);
       expect(html).toMatch(/Confusion matrix/);
+      // The figures themselves: the validation accuracy predict reports, and the confusion counts drawn as text.
+      expect(html).toContain(`Validation: accuracy ${predicted.accuracy.toFixed(4)}`);
+      for (const count of predicted.confusion.map((row, i) => row[i])) expect(html).toContain(`>${count}</text>`);
       expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
       expect(html.match(/<img alt="a \d read as \d" src="data:image\/png;base64,/g)).toHaveLength(36);
       // Nothing to fetch: no scripts, no stylesheets or images from elsewhere.

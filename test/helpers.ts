@@ -80,8 +80,3 @@ export async function interruptWhen(args: string[], signal: NodeJS.Signals, mark
   });
   return { code, stderr };
 }
-
-/** Runs the CLI (`--json`) in a child process and sends it `signal` once the first epoch line is out. */
-export function interruptAfterFirstEpoch(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
-  return interruptWhen([...args, '--json'], signal, '"event":"epoch"');
-}
