@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -79,6 +79,35 @@ describe('saving never destroys what was saved', () => {
     expect(existsSync(live)).toBe(true);
     expect(existsSync(other)).toBe(true);
     expect(readFileSync(path, 'utf8')).toBe('new');
+  });
+
+  it('only its own temporary files are touched: other names, other endings and other pids stay', () => {
+    const dir = tempDir();
+    const keep = ['.m.safetensors.abc.tmp', `.m.safetensors.${2 ** 22 + 1}.bak`, `m.safetensors.${2 ** 22 + 1}.tmp`, `.m.safetensors.${process.pid}.tmp.x`];
+    for (const name of keep) writeFileSync(join(dir, name), 'x');
+    writeFileAtomic(join(dir, 'm.safetensors'), 'new');
+    expect(readdirSync(dir).sort()).toEqual([...keep, 'm.safetensors'].sort());
+  });
+
+  it.runIf(process.getuid?.() === 0)('a temporary file of a process it may not signal (another user\'s) is kept', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    // pid 1 belongs to root; a process of user nobody gets EPERM when it asks whether it runs.
+    writeFileSync(join(dir, '.m.safetensors.1.tmp'), 'partial');
+    const script = `import(${JSON.stringify(join(__dirname, '..', 'dist', 'io', 'atomic.js'))}).then((m) => m.writeFileAtomic(process.argv[1], 'new'))`;
+    execFileSync(process.execPath, ['-e', script, join(dir, 'm.safetensors')], { uid: 65534, gid: 65534 });
+    expect(readdirSync(dir).sort()).toEqual(['.m.safetensors.1.tmp', 'm.safetensors']);
+  });
+
+  it('text is written as UTF-8, bytes as they are, and no file descriptor is left open', () => {
+    const dir = tempDir();
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) writeFileAtomic(join(dir, 'a.txt'), `é✓ ${'ü'.repeat(i)}`);
+    writeFileAtomic(join(dir, 'b.bin'), Uint8Array.of(0, 255, 128));
+    expect(openFiles()).toBe(before);
+    expect(readFileSync(join(dir, 'a.txt'), 'utf8')).toBe(`é✓ ${'ü'.repeat(19)}`);
+    expect(Array.from(readFileSync(join(dir, 'b.bin')))).toEqual([0, 255, 128]);
   });
 
   it('a folder in place of the file is refused whole', () => {
@@ -220,6 +249,11 @@ describe('labels and classes', () => {
     writeFileSync(join(dir, 'one.csv'), rows([1, 2, 3, 1, 2, 3]));
     expect(() => loadCsv(join(dir, 'one.csv'), { targetKind: 'classes' })).toThrow(/class 0 has no samples, yet label 3 \(row 3\) makes 4 classes/);
     expect(loadCsv(join(dir, 'one.csv'), { targetKind: 'classes', classes: 4 }).train.outputs).toBe(4);
+    // Up to four missing classes are listed; more are shortened.
+    writeFileSync(join(dir, 'four.csv'), rows([0, 5, 0, 5]));
+    expect(() => loadCsv(join(dir, 'four.csv'), { targetKind: 'classes' })).toThrow(/classes 1, 2, 3, 4 have no samples, yet label 5 \(row 2\)/);
+    writeFileSync(join(dir, 'five.csv'), rows([0, 6, 0, 6]));
+    expect(() => loadCsv(join(dir, 'five.csv'), { targetKind: 'classes' })).toThrow(/classes 1, 2, 3, … 5 have no samples, yet label 6 \(row 2\)/);
     writeFileSync(join(dir, 'val.csv'), rows([0, 1, 0, 1, 0, 2]));
     expect(() => loadCsv(join(dir, 'val.csv'), { targetKind: 'classes', valSplit: 0.2 })).toThrow(/validation rows\): label 2 \(row 6\) is not one of the 2 classes/);
   });
