@@ -146,7 +146,7 @@ describe('backend selection', () => {
     try {
       const selected = selectBackend('auto');
       expect(selected.backend.name).toBe('ts');
-      expect(selected.fallbackReason).toMatch(/native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm run build/);
+      expect(selected.fallbackReason).toMatch(/native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm rebuild backprop.*npm run build:native/);
       expect(() => selectBackend('native')).toThrow(/native addon is not built/);
     } finally {
       delete process.env.BACKPROP_ADDON;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
 import { main } from '../src/cli/main.js';
-import { idxBytes, runCli, supportedIsas, writeTinyIdxSet } from './helpers.js';
+import { loadModel } from '../src/model/safetensors.js';
+import { idxBytes, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
 const bin = join(__dirname, '..', 'bin', 'backprop.js');
 
@@ -300,5 +301,50 @@ describe('divergence', () => {
     expect(code).toBe(3);
     expect(err.at(-1)).toMatch(/^backprop: training diverged in epoch 1, batch \d+: the error became NaN or infinite; with sgd, learning rate 10; try a smaller --lr \(e\.g\. 1\)/);
     expect(readFileSync(model).equals(before)).toBe(true);
+  });
+});
+
+describe('what train says it did', () => {
+  const data = writeTinyIdxSet({ train: 40, test: 10 });
+
+  it('one line per epoch, however many; --log-every N keeps every Nth, each new best and the last', async () => {
+    const all = await runCli('--data', data, '--hidden', '4', '--batch', '8', '--epochs', '60');
+    expect(all.out.filter((line) => line.startsWith('epoch ')).map((line) => Number(/^epoch (\d+)\//.exec(line)![1]))).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const some = await runCli('--data', data, '--hidden', '4', '--batch', '8', '--epochs', '25', '--log-every', '10', '--json');
+    const epochs = some.out.map((line) => JSON.parse(line) as { event: string; valAccuracy: number }).filter((e) => e.event === 'epoch');
+    const text = await runCli('--data', data, '--hidden', '4', '--batch', '8', '--epochs', '25', '--log-every', '10');
+    const printed = text.out.filter((line) => line.startsWith('epoch ')).map((line) => Number(/^epoch (\d+)\//.exec(line)![1]));
+    let best = -Infinity;
+    const expected = epochs.flatMap((e, i) => {
+      const isBest = e.valAccuracy > best;
+      best = Math.max(best, e.valAccuracy);
+      return (i + 1) % 10 === 0 || i + 1 === 25 || isBest ? [i + 1] : [];
+    });
+    expect(printed).toEqual(expected);
+  });
+
+  it('says where it saved and wrote, and which epoch --save-best kept', async () => {
+    const dir = tempDir();
+    const saved = await runCli('--data', data, '--hidden', '4', '--batch', '8', '--epochs', '3', '--save', join(dir, 'm.safetensors'), '--report', join(dir, 'r.html'));
+    expect(saved.out).toContain(`saved ${join(dir, 'm.safetensors')} (epoch 3)`);
+    expect(saved.out).toContain(`wrote ${join(dir, 'r.html')}`);
+    const best = await runCli('--data', data, '--hidden', '4', '--batch', '8', '--epochs', '6', '--lr', '2', '--save', join(dir, 'b.safetensors'), '--save-best');
+    const kept = (loadModel(join(dir, 'b.safetensors')).extra.history as { valAccuracy: number }[]).at(-1)!;
+    const epoch = (loadModel(join(dir, 'b.safetensors')).extra.history as unknown[]).length;
+    expect(best.out).toContain(`saved ${join(dir, 'b.safetensors')}: epoch ${epoch}, the best (validation accuracy ${kept.valAccuracy.toFixed(4)})`);
+  });
+});
+
+describe('typos', () => {
+  it.each([
+    [['trian'], "backprop: unknown command 'trian' (did you mean train?)"],
+    [['prdict', '--model', 'm'], "backprop: unknown command 'prdict' (did you mean predict?)"],
+    [['--hiden', '5'], 'backprop: unknown option --hiden for `backprop train` (did you mean --hidden?)'],
+    [['--epoch', '2'], 'backprop: unknown option --epoch for `backprop train` (did you mean --epochs?)'],
+    [['predict', '--modle', 'm'], 'backprop: unknown option --modle for `backprop predict` (did you mean --model?)'],
+    [['--frobnicate'], 'backprop: unknown option --frobnicate for `backprop train` (see `backprop train --help`)'],
+  ])('%j suggests the nearest name, or the help', async (args, message) => {
+    const { code, err } = await runCli(...args);
+    expect([code, err]).toEqual([2, [message]]);
   });
 });

@@ -83,7 +83,7 @@ export class NativeBackend implements Backend {
   constructor(options: NativeOptions = {}) {
     const result = loadAddon(options.addonPath);
     if ('error' in result) {
-      throw new UserError(`the native addon is not built (${result.error}); run \`npm run build\` or use --backend ts`, EXIT.runtime);
+      throw new UserError(`the native addon is not built (${result.error}); build it with a C++ compiler (\`npm rebuild backprop\`, or \`npm run build:native\` in a clone) or use --backend ts`, EXIT.runtime);
     }
     const { addon } = result;
     if (options.isa !== undefined && !addon.supportedIsas.includes(options.isa)) {

@@ -27,7 +27,7 @@ export function selectBackend(name: string | undefined, options: NativeOptions =
   if ('error' in addon) {
     return {
       backend: new TsWorkerBackend(),
-      fallbackReason: `native addon not loaded (${addon.error}); using the ts backend. Build it with \`npm run build\`.`,
+      fallbackReason: `native addon not loaded (${addon.error}); using the ts backend. With a C++ compiler, build it: \`npm rebuild backprop\` (in a clone, \`npm run build:native\`)`,
     };
   }
   return { backend: new NativeBackend(options) };

@@ -5,7 +5,7 @@ import { fit, type FitResult } from '../train/fit.js';
 import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
-import { helpText, parseOptions, type OptionSpec, type ParsedOptions } from './options.js';
+import { helpText, parseOptions, suggestion, type OptionSpec, type ParsedOptions } from './options.js';
 import { describeBackend, describeNetwork } from './report.js';
 import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
@@ -51,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
   },
   compare: {
     summary: 'train the same network from the same seed on the native and ts backends, side by side',
-    options: TRAIN_OPTIONS.filter((spec) => !['backend', 'progress-json', 'quiet'].includes(spec.name) && !SAVE_OPTIONS.includes(spec)),
+    options: TRAIN_OPTIONS.filter((spec) => !['backend', 'progress-json', 'quiet', 'log-every'].includes(spec.name) && !SAVE_OPTIONS.includes(spec)),
     run: (options, io) => compare(trainSettings(options), options.get('report') as string | undefined, io),
   },
   bench: {
@@ -133,7 +133,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     const explicit = argv.length > 0 && !argv[0].startsWith('-');
     const name = explicit ? argv[0] : 'train';
     const command = COMMANDS[name];
-    if (!command) throw new UsageError(`unknown command '${name}' (expected ${Object.keys(COMMANDS).join(', ')})`);
+    if (!command) {
+      const hint = suggestion(name, Object.keys(COMMANDS)) || ` (expected ${Object.keys(COMMANDS).join(', ')})`;
+      throw new UsageError(`unknown command '${name}'${hint}`);
+    }
     let args = explicit ? argv.slice(1) : argv;
     if (name === 'example') {
       if (args[0] !== 'tutorial') throw new UsageError(`unknown example '${args[0] ?? ''}' (the one example is: tutorial)`);

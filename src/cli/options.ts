@@ -84,6 +84,29 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
   }
 }
 
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** ` (did you mean X?)` for the closest of `candidates` within a typo's reach of `word`, else ''. */
+export function suggestion(word: string, candidates: readonly string[], prefix = ''): string {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(2, Math.floor(word.length / 3)));
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance <= bestDistance && (best === undefined || distance < bestDistance)) [best, bestDistance] = [candidate, distance];
+  }
+  return best === undefined ? '' : ` (did you mean ${prefix}${best}?)`;
+}
+
 /**
  * Reads `--name value`, `--name=value` and `--flag` against `specs`. An unknown option, a missing
  * value, a stray argument or an option given twice with different values is a UsageError.
@@ -100,7 +123,10 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     const spec = byName.get(name);
-    if (!spec) throw new UsageError(`unknown option --${name} for \`backprop ${command}\` (see \`backprop ${command} --help\`)`);
+    if (!spec) {
+      const hint = suggestion(name, [...byName.keys()], '--') || ` (see \`backprop ${command} --help\`)`;
+      throw new UsageError(`unknown option --${name} for \`backprop ${command}\`${hint}`);
+    }
     let text: string;
     if (spec.kind.type === 'flag') {
       if (eq !== -1) throw new UsageError(`--${name} is a flag and takes no value`);

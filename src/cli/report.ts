@@ -21,7 +21,10 @@ export interface Summary {
 
 export interface Reporter {
   header(info: RunInfo): void;
-  epoch(metrics: EpochMetrics): void;
+  /** `best`: the epoch is the best so far (what --save-best keeps). */
+  epoch(metrics: EpochMetrics, best: boolean): void;
+  /** Training has ended, however: an epoch line held back by --log-every is printed now. */
+  end(): void;
   done(summary: Summary): void;
 }
 
@@ -58,12 +61,11 @@ export function epochLine(m: EpochMetrics): string {
   return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
 }
 
-/** Long runs (many short epochs, as with --steps) show about 20 epoch lines, and the last. */
-function shown(m: EpochMetrics): boolean {
-  return m.epochs <= 50 || m.epoch % Math.ceil(m.epochs / 20) === 0 || m.epoch === m.epochs;
-}
-
-export function humanReporter(write: Write): Reporter {
+/**
+ * The text report: a header, the epoch lines (every `every`th, each new best and the last), the times.
+ */
+export function humanReporter(write: Write, every = 1): Reporter {
+  let held: string | undefined;
   return {
     header(info) {
       write(`network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`);
@@ -72,8 +74,15 @@ export function humanReporter(write: Write): Reporter {
       );
       write(describeTraining(info.settings));
     },
-    epoch(metrics) {
-      if (shown(metrics)) write(epochLine(metrics));
+    epoch(metrics, best) {
+      const line = epochLine(metrics) + (best && every > 1 ? '  (best so far)' : '');
+      held = undefined;
+      if (metrics.epoch % every === 0 || metrics.epoch === metrics.epochs || best) write(line);
+      else held = line;
+    },
+    end() {
+      if (held) write(held);
+      held = undefined;
     },
     done(summary) {
       write(`training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`);
@@ -85,6 +94,7 @@ export function humanReporter(write: Write): Reporter {
 export function jsonReporter(write: Write): Reporter {
   return {
     header() {},
+    end() {},
     epoch(m) {
       write(
         JSON.stringify({

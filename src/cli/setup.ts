@@ -206,6 +206,7 @@ export function saveSettings(options: ParsedOptions): SaveSettings {
   if (options.has('progress-json') && !options.has('json')) throw new UsageError('--progress-json goes with --json');
   return {
     quiet: options.has('quiet'),
+    logEvery: options.get('log-every') as number,
     report: options.get('report') as string | undefined,
     progressJson: options.has('progress-json'),
     save,

@@ -49,6 +49,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
   { name: 'progress-json', kind: { type: 'flag' }, help: 'with --json: also {"event":"progress",…} lines while an epoch trains' },
   { name: 'quiet', kind: { type: 'flag' }, help: 'no progress bar and no chart in a terminal' },
+  { name: 'log-every', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'print every Nth epoch line; the last and each new best are always printed', default: '1' },
   { name: 'report', kind: { type: 'path' }, value: 'FILE.html', help: 'write a self-contained HTML report (curves, confusion matrix, wrong digits)' },
   ...SAVE_OPTIONS,
 ];

@@ -16,6 +16,8 @@ import { flat, writeTrainingReport } from './report-command.js';
 /** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
   quiet: boolean;
+  /** Print every Nth epoch line (the last and each new best always). */
+  logEvery: number;
   report?: string;
   progressJson: boolean;
   save?: string;
@@ -93,6 +95,13 @@ function accuracyOf(metrics: EpochMetrics): number {
   return metrics.valAccuracy ?? metrics.trainAccuracy ?? -metrics.trainError;
 }
 
+/** The figure --save-best chose the epoch by. */
+function bestText(metrics: EpochMetrics): string {
+  if (metrics.valAccuracy !== undefined) return `validation accuracy ${metrics.valAccuracy.toFixed(4)}`;
+  if (metrics.trainAccuracy !== undefined) return `training accuracy ${metrics.trainAccuracy.toFixed(4)}`;
+  return `training error ${metrics.trainError.toFixed(4)}`;
+}
+
 /** Ctrl-C and SIGTERM set `stop` (the exit code); training stops after the current batch. */
 function catchSignals(stop: Int32Array): () => void {
   const onInt = (): void => void (stop[0] = EXIT.interrupted);
@@ -144,7 +153,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   const resumed = saved && resumeFrom(saving.resume!, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
-  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out);
+  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery);
   reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
   if (resumed) {
     const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
@@ -178,6 +187,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
     });
   };
   let bestAccuracy = Math.max(-Infinity, ...(resumed?.history ?? []).map(accuracyOf));
+  let bestEpoch: EpochMetrics | undefined;
   const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
   const stop = new Int32Array(new SharedArrayBuffer(4));
@@ -194,11 +204,15 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
       onProgress,
       onEpoch: (metrics) => {
         io.status?.('');
-        reporter.epoch(metrics);
-        history.push(metrics);
         const accuracy = accuracyOf(metrics);
+        const best = accuracy > bestAccuracy;
+        reporter.epoch(metrics, best);
+        history.push(metrics);
         if (saving.saveBest) {
-          if (accuracy > bestAccuracy) save(history, 0);
+          if (best) {
+            save(history, 0);
+            bestEpoch = metrics;
+          }
         } else if (saving.checkpointEvery && metrics.epoch % saving.checkpointEvery === 0) {
           save(history, 0);
         }
@@ -216,6 +230,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   }
 
   async function finish(result: FitResult): Promise<number> {
+    reporter.end();
     const { interrupted } = result;
     if (interrupted?.reason === 'diverged') {
       // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
@@ -237,6 +252,11 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
       io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
     }
     if (saving.save && !saving.saveBest) save(result.history, 0);
+    const said = !settings.json;
+    if (said && saving.save && !saving.saveBest) io.out(`saved ${saving.save} (epoch ${result.history.length})`);
+    if (said && saving.save && saving.saveBest) {
+      io.out(bestEpoch ? `saved ${saving.save}: epoch ${bestEpoch.epoch}, the best (${bestText(bestEpoch)})` : `kept ${saving.save}: no epoch of this run was better than its best`);
+    }
     if (saving.report) {
       await writeTrainingReport(saving.report, net, result.history, data.test, {
         data: data.dir,
@@ -244,6 +264,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
         'training seconds': result.trainSeconds.toFixed(2),
       }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
     }
+    if (said && saving.report) io.out(`wrote ${saving.report}`);
     reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
     if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
       const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
