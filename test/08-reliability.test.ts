@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
@@ -150,9 +150,17 @@ describe('faults', () => {
   });
 
   it('a full disk (/dev/full) or a folder that cannot be written is one line and exit 1', async () => {
-    const { code, err } = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/dev/full');
+    // As root, a private copy of the device: a broken build (a mutant under test) that renamed over
+    // it would otherwise replace the machine's own /dev/full.
+    let full = '/dev/full';
+    if (process.getuid?.() === 0) {
+      full = join(tempDir(), 'full');
+      execFileSync('mknod', ['-m', '666', full, 'c', '1', '7']);
+    }
+    const { code, err } = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', full);
     expect(code).toBe(1);
-    expect(err).toEqual(['backprop: /dev/full: cannot write (no space left on the device)']);
+    expect(err).toEqual([`backprop: ${full}: cannot write (no space left on the device)`]);
+    expect(statSync(full).isCharacterDevice()).toBe(true);
     // Root ignores permission bits, so /proc (which takes no new files) stands in for a read-only folder.
     const readOnly = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/proc/model.safetensors');
     expect(readOnly.code).toBe(1);
