@@ -378,6 +378,7 @@ describe('real-world CSV files', () => {
 describe('special files never hang or flood memory', () => {
   const fifo = join(tempDir(), 'pipe');
   execFileSync('mkfifo', [fifo]);
+  execFileSync('mkfifo', [`${fifo}.json`]);
 
   it.each([
     ['--data', '/dev/zero/'],
@@ -393,6 +394,9 @@ describe('special files never hang or flood memory', () => {
     expect(() => loadCsv(fifo, { targetKind: 'classes' })).toThrow(/pipe: not a regular file/);
     const model = await runCli('predict', '--model', fifo);
     expect([model.code, model.err]).toEqual([1, [`backprop: ${fifo}: not a regular file (a device, pipe or socket cannot be read as data)`]]);
+    const weights = await runCli('--init', `${fifo}.json`, '--epochs', '1');
+    expect(weights.code).toBe(1);
+    expect(weights.err[0]).toMatch(/pipe\.json: not a regular file/);
     const folder = await runCli('predict', '--model', tempDir());
     expect(folder.code).toBe(1);
     expect(folder.err[0]).toMatch(/is a folder, not a file$/);

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
+import { regularFile } from '../io/files.js';
 import type { Layer } from './network.js';
 import { Rng } from './rng.js';
+
+/** Larger weight files are refused before they are read (a 784-1024-10 network's JSON is about 20 MB). */
+const MAX_INIT_BYTES = 256 * 1024 * 1024;
 
 /** How the weights start. Biases start at 0 unless given. */
 export type Init =
@@ -87,6 +91,8 @@ function setGiven(layers: Layer[], init: Extract<Init, { scheme: 'given' }>): vo
  * W1 = [[−0.2, 0.3, −0.4], [0.1, −0.3, −0.4]]. A bare array is taken as the weights.
  */
 export function readInitFile(path: string): Init {
+  // A weights file is small: a pipe or device (which could block or never end) is refused first.
+  if (regularFile(path) > MAX_INIT_BYTES) throw new DataError(`${path}: larger than a weights file this reader takes (256 MiB)`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
