@@ -39,7 +39,7 @@
       "target_name": "kernels_avx512",
       "type": "static_library",
       "sources": ["native/kernels_avx512.cc"],
-      "cflags_cc": ["-mavx512f", "-mfma", "-Wno-maybe-uninitialized"],
+      "cflags_cc": ["-mavx512f", "-mfma"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx512f", "-mfma"] }
     }
   ]

@@ -62,7 +62,9 @@ struct Avx512 {
           UNROLL_TILE
           for (int v = 0; v < NV; v++) {
             __m512 result = _mm512_add_ps(acc[m][v], bias_vec[v]);
-            if (relu) result = _mm512_max_ps(result, zero);
+            // z > 0 ? z : 0, as the scalar reference (NaN and −0 give +0); _mm512_max_ps would do the
+            // same, but GCC 12 warns about the undefined vector inside it.
+            if (relu) result = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(result, zero, _CMP_GT_OQ), result);
             _mm512_mask_storeu_ps(out[m] + v * kLanes, lanes[v], result);
           }
         }
@@ -110,7 +112,12 @@ float fma_peak_avx512(long long iterations, float seed) {
   __m512 sum = chains[0];
   UNROLL_TILE
   for (int i = 1; i < kPeakChains; i++) sum = _mm512_add_ps(sum, chains[i]);
-  return _mm512_reduce_add_ps(sum);
+  // Summed through memory: GCC 12's _mm512_reduce_add_ps reads an undefined vector and warns.
+  alignas(64) float lanes[Avx512::kLanes];
+  _mm512_store_ps(lanes, sum);
+  float total = 0.0f;
+  for (float lane : lanes) total += lane;
+  return total;
 }
 
 }  // namespace
