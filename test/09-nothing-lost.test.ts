@@ -94,7 +94,12 @@ describe('saving never destroys what was saved', () => {
     chmodSync(dir, 0o777);
     // pid 1 belongs to root; a process of user nobody gets EPERM when it asks whether it runs.
     writeFileSync(join(dir, '.m.safetensors.1.tmp'), 'partial');
-    const script = `import(${JSON.stringify(join(__dirname, '..', 'dist', 'io', 'atomic.js'))}).then((m) => m.writeFileAtomic(process.argv[1], 'new'))`;
+    // The module and what it imports, copied where that user can read them.
+    const code = tempDir();
+    chmodSync(code, 0o755);
+    mkdirSync(join(code, 'io'));
+    for (const file of ['io/atomic.js', 'errors.js']) writeFileSync(join(code, file), readFileSync(join(__dirname, '..', 'dist', file)));
+    const script = `import(${JSON.stringify(join(code, 'io', 'atomic.js'))}).then((m) => m.writeFileAtomic(process.argv[1], 'new'))`;
     execFileSync(process.execPath, ['-e', script, join(dir, 'm.safetensors')], { uid: 65534, gid: 65534 });
     expect(readdirSync(dir).sort()).toEqual(['.m.safetensors.1.tmp', 'm.safetensors']);
   });
