@@ -13,7 +13,7 @@ import time
 # (file, the exact text, its replacement, what the bug is)
 MUTATIONS = [
     ("kernels_scalar.cc", "return sum + ep.bias[n];", "return sum;", "scalar GEMM forgets the bias"),
-    ("kernels_scalar.cc", "return z > 0.0f ? z : 0.0f;", "return z >= 0.0f ? z : 0.0f * z;", "ReLU lets -0 through as z (sign of zero)"),
+    ("kernels_scalar.cc", "return z > 0.0f ? z : 0.0f;", "return z > 0.0f ? z : 0.01f * z;", "scalar ReLU leaks negative inputs"),
     ("kernels_scalar.cc", "return ep.mask[m * ldc + n] > 0.0f ? sum : 0.0f;", "return ep.mask[m * ldc + n] >= 0.0f ? sum : 0.0f;", "ReLU mask passes inactive units"),
     ("kernels_scalar.cc", "const int width = g.N - n0 < kStrip ? g.N - n0 : kStrip;", "const int width = g.N - n0 < kStrip ? g.N - n0 - (g.N > 1) : kStrip;", "scalar GEMM drops the last column of a strip's tail"),
     ("kernels_avx512.cc", "static_cast<__mmask16>((1u << lanes) - 1u)", "static_cast<__mmask16>((1u << lanes) - 2u)", "AVX-512 tail mask misses its first lane"),
