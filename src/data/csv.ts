@@ -176,7 +176,10 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
       }
     }
     r++;
+    // A file that grows between the two passes: its new rows were not counted.
+    return r < rows;
   }, chunk);
+  if (r !== rows) throw new DataError(`${path}: changed while it was read (${rows} rows counted, ${Math.max(0, r)} read)`);
   const validation = options.valSplit ? Math.round(rows * options.valSplit) : 0;
   if (validation >= rows) throw new DataError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
   const trainRows = rows - validation;
