@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
+import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { main } from '../src/cli/main.js';
 import { loadModel } from '../src/model/safetensors.js';
 import { idxBytes, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
@@ -83,6 +84,16 @@ describe('train', () => {
     for (const option of ['--hidden', '--epochs', '--lr', '--batch', '--seed', '--backend', '--data', '--limit', '--shuffle', '--json']) {
       expect(help.out.join('\n')).toContain(option);
     }
+    // Grouped under headings, generated from the option table: every option once, with its default.
+    const text = help.out.join('\n');
+    const headings = text.split('\n').filter((line) => /^\w+:$/.test(line));
+    expect(headings).toEqual(['network:', 'training:', 'data:', 'backend:', 'output:']);
+    const section = (name: string): string => text.split(`${name}:\n`)[1].split('\n\n')[0];
+    expect(section('network')).toMatch(/--hidden N\[,N…\]\s+hidden layer sizes \(default 30\)/);
+    expect(section('training')).toMatch(/--lr X\s+.*\(default 0\.1\)/);
+    expect(section('data')).toContain('--delimiter');
+    expect(section('output')).toContain('--save-best');
+    expect(text.match(/^  --/gm)).toHaveLength(TRAIN_OPTIONS.length);
     const version = await runCli('--version');
     expect(version.out[0]).toMatch(/^\d+\.\d+\.\d+$/);
   });

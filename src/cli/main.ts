@@ -143,7 +143,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       args = args.slice(1);
     }
     if (args.includes('--help') || args.includes('-h')) {
-      io.out(`usage: backprop ${name} [options]\n${command.summary}\n\noptions:\n${helpText(command.options)}`);
+      io.out(`usage: backprop ${name} [options]\n${command.summary}\n\n${helpText(command.options)}`);
       return EXIT.ok;
     }
     return await command.run(parseOptions(args, command.options, name), io);

@@ -15,6 +15,8 @@ type Kind =
 export interface OptionSpec {
   name: string;
   kind: Kind;
+  /** The heading it is listed under in --help (network, training, data, backend, output). */
+  group?: string;
   /** Shown in --help, e.g. `N` or `0.1`. */
   value?: string;
   help: string;
@@ -158,8 +160,15 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
   return parsed;
 }
 
+/** The options under their headings, each with its value, help and default, aligned. */
 export function helpText(specs: readonly OptionSpec[]): string {
   const rows = specs.map((spec) => [`--${spec.name}${spec.value ? ` ${spec.value}` : ''}`, spec.help + (spec.default !== undefined && spec.kind.type !== 'flag' ? ` (default ${spec.default})` : '')]);
   const width = Math.max(...rows.map(([left]) => left.length));
-  return rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`).join('\n');
+  const groups = [...new Set(specs.map((spec) => spec.group ?? 'options'))];
+  return groups
+    .map((group) => {
+      const lines = specs.flatMap((spec, i) => ((spec.group ?? 'options') === group ? [`  ${rows[i][0].padEnd(width)}  ${rows[i][1]}`] : []));
+      return `${group}:\n${lines.join('\n')}`;
+    })
+    .join('\n\n');
 }
