@@ -371,3 +371,19 @@ describe('a terminal is told what is happening', () => {
     expect(out.every((line) => !line.includes('…'))).toBe(true);
   });
 });
+
+describe('terminal width', () => {
+  it('header lines wrap to the terminal at separators; nothing is lost', async () => {
+    // A data folder with a short path: a path longer than the terminal has nowhere to break.
+    const args = ['--data', writeTinyIdxSet(), '--epochs', '1', '--hidden', '8', '--batch', '4', '--optimizer', 'momentum', '--weight-decay', '0.001'];
+    const lines: string[] = [];
+    const narrow = await main(args, { out: (l) => lines.push(l), err: () => {}, columns: 60 });
+    expect(narrow).toBe(0);
+    const header = lines.slice(0, lines.findIndex((line) => line.startsWith('epoch ')));
+    expect(header.length).toBeGreaterThan(3);
+    for (const line of header) expect(line.length).toBeLessThanOrEqual(60);
+    const wide = await runCli(...args);
+    const joined = (parts: string[]): string => parts.join(' ').replace(/\s+/g, ' ').replace(/ \| /g, ' | ');
+    expect(joined(header)).toBe(joined(wide.out.slice(0, 3)));
+  });
+});

@@ -28,6 +28,8 @@ export interface Io {
   status?: (text: string) => void;
   /** Whether stdout is a terminal (for the end-of-run chart). */
   terminal?: boolean;
+  /** The terminal's width, when stdout is one: long header lines are wrapped to it. */
+  columns?: number;
 }
 
 const stdio: Io = {
@@ -35,6 +37,7 @@ const stdio: Io = {
   err: (line) => process.stderr.write(`${line}\n`),
   status: process.stderr.isTTY ? (text) => process.stderr.write(`\r\x1b[2K${text}`) : undefined,
   terminal: process.stdout.isTTY,
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 };
 
 interface Command {

@@ -62,17 +62,37 @@ export function epochLine(m: EpochMetrics): string {
 }
 
 /**
+ * `line` in pieces of at most `columns` characters, broken after a `, ` or before a ` | `, else at a
+ * space (the continuations indented); a piece with no space at all is left long rather than cut.
+ */
+export function wrap(line: string, columns: number | undefined): string[] {
+  if (!columns || line.length <= columns) return [line];
+  const lines: string[] = [];
+  let rest = line;
+  while (rest.length > columns) {
+    const window = rest.slice(0, columns + 1);
+    let at = Math.max(window.lastIndexOf(', ') + 1, window.lastIndexOf(' | '));
+    if (at <= 2) at = window.lastIndexOf(' ');
+    if (at <= 2) break;
+    lines.push(rest.slice(0, at).trimEnd());
+    rest = `  ${rest.slice(at).trimStart()}`;
+  }
+  return [...lines, rest];
+}
+
+/**
  * The text report: a header, the epoch lines (every `every`th, each new best and the last), the times.
  */
-export function humanReporter(write: Write, every = 1): Reporter {
+export function humanReporter(write: Write, every = 1, columns?: number): Reporter {
   let held: string | undefined;
+  const writeWrapped = (line: string): void => wrap(line, columns).forEach((part) => write(part));
   return {
     header(info) {
-      write(`network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`);
-      write(
+      writeWrapped(`network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`);
+      writeWrapped(
         `backend ${describeBackend(info.backend)} | data ${info.dataDir} (${count(info.trainCount)} train, ${count(info.validationCount)} validation)`,
       );
-      write(describeTraining(info.settings));
+      writeWrapped(describeTraining(info.settings));
     },
     epoch(metrics, best) {
       const line = epochLine(metrics) + (best && every > 1 ? '  (best so far)' : '');

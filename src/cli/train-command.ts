@@ -157,7 +157,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   const resumed = saved && resumeFrom(saving.resume!, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
-  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery);
+  const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery, io.columns);
   reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
   if (resumed) {
     const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
