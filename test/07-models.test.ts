@@ -327,6 +327,11 @@ describe('HTML reports', () => {
     }
     const compare = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '4', '--epochs', '1', '--batch', '4', '--report', join(dir, 'compare.html'));
     expect(compare.code).toBe(0);
-    expect(readFileSync(join(dir, 'compare.html'), 'utf8')).toMatch(/Seconds per training epoch/);
+    const timings = readFileSync(join(dir, 'compare.html'), 'utf8');
+    expect(timings).toMatch(/Seconds per training epoch/);
+    // Every bar is drawn with a width (a log axis has no zero to start the bars from).
+    const widths = [...timings.matchAll(/aria-roledescription="bar"[^>]*d="M[\d.]+,[\d.]+h([\d.]+)v/g)].map((m) => Number(m[1]));
+    expect(widths).toHaveLength(2);
+    for (const width of widths) expect(width).toBeGreaterThan(1);
   });
 });

@@ -151,6 +151,8 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
 
 /** Bar charts of seconds per epoch (for `compare` and `bench`). */
 export async function timingReport(report: TimingReport): Promise<string> {
+  // A log axis has no zero: the bars start at the power of ten below the fastest.
+  const start = 10 ** Math.floor(Math.log10(Math.min(...report.bars.map((bar) => bar.seconds))));
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Seconds per training epoch (log scale)',
@@ -159,7 +161,8 @@ export async function timingReport(report: TimingReport): Promise<string> {
     mark: 'bar',
     encoding: {
       y: { field: 'label', type: 'nominal', sort: null, title: null },
-      x: { field: 'seconds', type: 'quantitative', scale: { type: 'log' } },
+      x: { field: 'seconds', type: 'quantitative', scale: { type: 'log', domainMin: start } },
+      x2: { datum: start },
       color: { field: 'group', type: 'nominal', title: null },
       tooltip: [{ field: 'label' }, { field: 'seconds', format: '.4f' }],
     },
