@@ -322,6 +322,11 @@ describe('HTML reports', () => {
       for (const count of predicted.confusion.map((row, i) => row[i])) expect(html).toContain(`>${count}</text>`);
       expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
       expect(html.match(/<img alt="a \d read as \d" src="data:image\/png;base64,/g)).toHaveLength(36);
+      // The configuration as a person writes it, not internal keys and JSON.
+      expect(html).toContain('<th>network</th><td>784-16-10 (relu hidden, softmax output, cross-entropy)</td>');
+      expect(html).toContain('<th>parameters</th><td>12,730</td>');
+      expect(html).toContain('<th>training</th><td>batch 100, sgd learning rate 0.1, 3 epochs, seed 1, in order</td>');
+      expect(html).not.toMatch(/batchSize|learningRate|\{&quot;/);
       // Nothing to fetch: no scripts, no stylesheets or images from elsewhere.
       expect(html).not.toMatch(/<script|<link|src="http/);
     }

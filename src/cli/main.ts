@@ -6,11 +6,11 @@ import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { helpText, parseOptions, suggestion, type OptionSpec, type ParsedOptions } from './options.js';
-import { describeBackend, describeNetwork } from './report.js';
+import { describeBackend, describeNetwork, describeTraining } from './report.js';
 import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
 import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, REPORT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
-import { flat, reportCommand } from './report-command.js';
+import { reportCommand } from './report-command.js';
 import { ONNX_OPSET, toOnnx } from '../export/onnx.js';
 import { loadModel } from '../model/safetensors.js';
 import { predictCommand } from './predict-command.js';
@@ -200,7 +200,7 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     const { timingReport } = await import('../report/html.js');
     const html = await timingReport({
       title: `backprop compare: ${native.net.sizes.join('-')}`,
-      config: { ...flat({ ...fitOptions(settings), hidden: settings.hidden }), 'largest weight difference': maxDifference },
+      config: { network: native.net.sizes.join('-'), training: describeTraining(settings), 'largest weight difference': maxDifference.toExponential(2) },
       bars: rows.map((row) => ({ label: row.label, seconds: perEpoch(row), group: row.net.backend.name })),
     });
     writeFileAtomic(report, html);

@@ -11,7 +11,7 @@ import type { Io } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { backendFrom } from './setup.js';
 import { evaluationData } from './predict-command.js';
-import { describeBackend, describeNetwork } from './report.js';
+import { describeBackend, describeNetwork, describeTraining } from './report.js';
 import { networkFromFile } from './train-command.js';
 import { savedRunOf } from './saved-run.js';
 
@@ -46,7 +46,12 @@ export async function writeTrainingReport(
   const { trainingReport } = await import('../report/html.js');
   const html = await trainingReport({
     title: `backprop: ${net.sizes.join('-')} (${describeNetwork(net)})`,
-    config: { ...config, backend: describeBackend(net.backend), parameters: net.parameterCount },
+    config: {
+      network: `${net.sizes.join('-')} (${describeNetwork(net)})`,
+      parameters: net.parameterCount.toLocaleString('en-US'),
+      ...config,
+      backend: describeBackend(net.backend),
+    },
     history,
     classes,
     classNames,
@@ -66,14 +71,8 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
   const out = options.get('out') as string;
   const names = preprocessing?.kind === 'csv' ? preprocessing.classNames : undefined;
-  await writeTrainingReport(out, net, history, data, { model: modelPath, ...flat({ ...training }) }, names);
+  const run = training && { training: describeTraining(training), data: training.data ?? 'the bundled MNIST', limit: training.limit };
+  await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, names);
   io.out(`wrote ${out}`);
   return EXIT.ok;
-}
-
-/** Nested settings as `key: JSON` cells. */
-export function flat(values: Record<string, unknown>): Record<string, string | number | boolean | undefined> {
-  return Object.fromEntries(
-    Object.entries(values).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : (v as string | number | boolean | undefined)]),
-  );
 }

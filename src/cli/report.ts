@@ -44,7 +44,8 @@ export function describeNetwork(net: Network): string {
   return `${hidden.length ? `${hiddenText} hidden, ` : ''}${net.activations.at(-1)} output, ${net.loss}${net.bias ? '' : ', no biases'}`;
 }
 
-function describeTraining(s: TrainSettings): string {
+/** The training options as a person would write them: `batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order`. */
+export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'>): string {
   const opt = s.optimizer;
   const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : opt.name ?? 'sgd';
   const decay = opt.weightDecay ? `, weight decay ${opt.weightDecay}` : '';

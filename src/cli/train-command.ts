@@ -4,14 +4,14 @@ import { DataError, EXIT, UsageError } from '../errors.js';
 import { Network } from '../model/network.js';
 import { loadModel, saveModel, type Architecture, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
-import { humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
+import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
 import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import type { ParsedOptions } from './options.js';
 import { bundledMnistDir } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './main.js';
-import { flat, writeTrainingReport } from './report-command.js';
+import { writeTrainingReport } from './report-command.js';
 
 /** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
@@ -264,7 +264,8 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
     if (saving.report) {
       await writeTrainingReport(saving.report, net, result.history, data.test, {
         data: data.dir,
-        ...flat({ ...fitOptions(settings), hidden: settings.hidden, limit: settings.limit }),
+        training: describeTraining(settings),
+        limit: settings.limit,
         'training seconds': result.trainSeconds.toFixed(2),
       }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
     }
