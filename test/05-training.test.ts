@@ -3,7 +3,7 @@ import { slice, takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
 import { fit, sampleOrder } from '../src/train/fit.js';
 import { runTutorial } from '../src/examples/tutorial.js';
-import { classReport } from '../src/train/evaluate.js';
+import { classReport, mostConfidentlyWrong, predictAll } from '../src/train/evaluate.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { everyBackend, realMnist, supportedIsas } from './helpers.js';
 
@@ -79,6 +79,26 @@ describe('class reports', () => {
     expect(report.accuracy).toBe(3 / 6);
     expect(report.precision).toEqual([1 / 2, 2 / 4, 0]);
     expect(report.recall).toEqual([1 / 3, 1, 0]);
+  });
+});
+
+describe('predictions of a whole set', () => {
+  it('predictAll covers sets that are not a multiple of its chunk: 2,500 rows, the same as one forward pass', () => {
+    const net = new Network([784, 8, 10], { backend: everyBackend()[0].make() }).initWeights(3);
+    const data = takeFirst(realMnist().train, 2500);
+    const all = predictAll(net, data);
+    expect(Buffer.from(all.buffer).equals(Buffer.from(net.forward(data.x).at(-1)!.buffer))).toBe(true);
+  });
+
+  it('mostConfidentlyWrong lists only wrong samples, most confident first, with the output of the class it chose', () => {
+    // Five samples of 3 classes: 0 right; 1 wrong at 0.6; 2 wrong at 0.9; 3 right; 4 wrong at 0.5.
+    const outputs = Float32Array.of(0.8, 0.1, 0.1, 0.6, 0.3, 0.1, 0.05, 0.05, 0.9, 0.2, 0.7, 0.1, 0.25, 0.25, 0.5);
+    const labels = Uint8Array.of(0, 1, 0, 1, 0);
+    expect(mostConfidentlyWrong(outputs, labels, 3, 2)).toEqual([
+      { index: 2, label: 0, predicted: 2, confidence: Math.fround(0.9) },
+      { index: 1, label: 1, predicted: 0, confidence: Math.fround(0.6) },
+    ]);
+    expect(mostConfidentlyWrong(outputs, labels, 3, 10).map((w) => w.index)).toEqual([2, 1, 4]);
   });
 });
 

@@ -20,11 +20,11 @@ export function classCount(labels: Uint8Array, context: LabelContext): number {
     checkLabelsWithin(labels, context.classes, context);
     return context.classes;
   }
-  const seen = new Uint32Array(256);
+  const seen = new Uint8Array(256);
   let max = 0;
   let maxAt = 0;
   for (let i = 0; i < labels.length; i++) {
-    seen[labels[i]]++;
+    seen[labels[i]] = 1;
     if (labels[i] > max) [max, maxAt] = [labels[i], i];
   }
   const missing: number[] = [];

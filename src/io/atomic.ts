@@ -33,9 +33,9 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
     syncFolder(dir);
   } catch (err) {
     try {
-      rmSync(temp, { force: true });
+      rmSync(temp);
     } catch {
-      // The temporary file could not have been created either (a parent is a file, or not writable).
+      // Not there: it could not be created either (a parent is a file, or not writable).
     }
     throw new DataError(`${path}: cannot write (${reason(err)}); the previous file, if any, is unchanged`);
   }
@@ -67,7 +67,8 @@ function removeOrphans(dir: string, name: string): void {
   for (const entry of readdirSync(dir)) {
     if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) continue;
     const pid = Number(entry.slice(prefix.length, -'.tmp'.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !isRunning(pid)) rmSync(join(dir, entry), { force: true });
+    // (Forced: another writer may remove it first.)
+    if (Number.isInteger(pid) && !isRunning(pid)) rmSync(join(dir, entry), { force: true });
   }
 }
 
