@@ -387,3 +387,29 @@ describe('terminal width', () => {
     expect(joined(header)).toBe(joined(wide.out.slice(0, 3)));
   });
 });
+
+describe('the --json schema in the README', () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  /** The documented fields of `command`'s `event`: the names before any parenthesis. */
+  const documented = (command: string, event: string): string[] => {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${command}\` | \`${event}\` |`));
+    return row!.split('|')[3].replace(/\(.*\)/, '').split(',').map((field) => field.trim()).filter(Boolean);
+  };
+  const events = (out: string[]): Record<string, unknown>[] => out.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it('train, predict, info and the tutorial print exactly the documented fields', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    const train = events((await runCli('--limit', '2000', '--epochs', '1', '--hidden', '8', '--json', '--progress-json', '--save', model)).out);
+    for (const name of ['epoch', 'progress', 'done']) {
+      expect(Object.keys(train.find((e) => e.event === name)!)).toEqual(['event', ...documented('train', name)]);
+    }
+    const predict = events((await runCli('predict', '--model', model, '--json')).out);
+    expect(Object.keys(predict[0])).toEqual(['event', ...documented('predict', 'predict')]);
+    const info = events((await runCli('info', '--json')).out);
+    expect(Object.keys(info[0]).every((key) => ['event', ...documented('info', 'info'), 'native'].includes(key))).toBe(true);
+    const tutorial = events((await runCli('example', 'tutorial', '--steps', '10', '--json')).out);
+    expect(Object.keys(tutorial[0])).toEqual(['event', ...documented('example tutorial', 'output')]);
+    expect(Object.keys(tutorial.at(-1)!)).toEqual(['event', ...documented('example tutorial', 'done')]);
+  });
+});
