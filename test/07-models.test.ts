@@ -219,6 +219,23 @@ describe('train --save, predict, --resume', () => {
     expect(Buffer.from(saved.params.buffer).equals(Buffer.from(loadModel(join(dir, 'short.safetensors')).params.buffer))).toBe(true);
   });
 
+  it('--resume with --save-best keeps the saved best when the resumed epochs are worse', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'best.safetensors');
+    const args = ['--hidden', '16', '--limit', '3000', '--batch', '50', '--lr', '1.2', '--shuffle', '--json', '--save', path, '--save-best'];
+    expect((await runCli(...args, '--epochs', '6')).code).toBe(0);
+    const best = loadModel(path);
+    const bestEpoch = (best.extra.history as unknown[]).length;
+    // Meaningful only if the epoch after the best was worse (it is, for this seed).
+    expect(bestEpoch).toBeLessThan(6);
+    // Resuming from the best file repeats its next epoch exactly, which was worse: the file must stay.
+    const resumed = await runCli('--resume', path, '--epochs', String(bestEpoch + 1), '--save', path, '--save-best', '--json');
+    expect(resumed.code).toBe(0);
+    const after = loadModel(path);
+    expect((after.extra.history as unknown[]).length).toBe(bestEpoch);
+    expect(Buffer.from(after.params.buffer).equals(Buffer.from(best.params.buffer))).toBe(true);
+  });
+
   it('Ctrl-C finishes the batch, saves, exits 130; resuming gives the uninterrupted weights', async () => {
     const dir = tempDir();
     const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000'];
