@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
@@ -411,5 +411,20 @@ describe('the --json schema in the README', () => {
     const tutorial = events((await runCli('example', 'tutorial', '--steps', '10', '--json')).out);
     expect(Object.keys(tutorial[0])).toEqual(['event', ...documented('example tutorial', 'output')]);
     expect(Object.keys(tutorial.at(-1)!)).toEqual(['event', ...documented('example tutorial', 'done')]);
+  });
+});
+
+describe('bench writes nothing unless asked', () => {
+  it('without --out no file is written; with --out, latest.json and latest.md', async () => {
+    const args = ['bench', '--hidden', '4', '--batch', '100', '--repeats', '1', '--seconds', '0.01', '--no-peers', '--no-deeper', '--isa', 'scalar', '--json'];
+    if (!supportedIsas.includes('scalar')) return;
+    const before = readFileSync(join(__dirname, '..', 'bench', 'results', 'latest.md'), 'utf8');
+    const quiet = await runCli(...args);
+    expect(quiet.code).toBe(0);
+    expect(readFileSync(join(__dirname, '..', 'bench', 'results', 'latest.md'), 'utf8')).toBe(before);
+    const dir = tempDir();
+    const written = await runCli(...args, '--out', dir);
+    expect(written.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['latest.json', 'latest.md']);
   });
 });

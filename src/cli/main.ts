@@ -58,7 +58,7 @@ const COMMANDS: Record<string, Command> = {
     run: (options, io) => compare(trainSettings(options), options.get('report') as string | undefined, io),
   },
   bench: {
-    summary: 'time native (every ISA, 1 and all threads), ts and the optional peers; write bench/results/',
+    summary: 'time native (every ISA, 1 and all threads), ts and the optional peers (--out DIR writes latest.json and latest.md)',
     options: BENCH_OPTIONS,
     run: (options, io) => bench(options, io),
   },
@@ -273,10 +273,13 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
     (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
     cpu,
   );
-  const out = options.get('out') as string;
+  // The committed results are refreshed on purpose only: nothing is written without --out.
+  const out = options.get('out') as string | undefined;
   const command = ['backprop bench', ...process.argv.slice(3)].join(' ');
-  writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
+  if (out) {
+    writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
+  }
   const html = options.get('report') as string | undefined;
   if (html) {
     const { timingReport } = await import('../report/html.js');
@@ -290,7 +293,8 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
     );
   }
   for (const note of report.notes) io.err(`backprop: ${note}`);
-  if (!json) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
+  if (!json && out) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
+  if (!json && html) io.out(`wrote ${html}`);
   return EXIT.ok;
 }
 
