@@ -428,3 +428,17 @@ describe('bench writes nothing unless asked', () => {
     expect(readdirSync(dir).sort()).toEqual(['latest.json', 'latest.md']);
   });
 });
+
+describe('the library from CommonJS', () => {
+  it('require() loads the package and trains (no top-level await in its import graph)', () => {
+    const script = `
+      const { Network, train, loadMnist } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      const data = loadMnist().train;
+      const small = { ...data, x: data.x.subarray(0, 300 * 784), labels: data.labels.subarray(0, 300), count: 300 };
+      train(new Network([784, 8, 10]).initWeights(1), small, { epochs: 1 }).then((r) => console.log(r.history.length));`;
+    // Node 22 requires ES modules by default; Node 20 (from 20.17) with this flag.
+    const result = spawnSync(process.execPath, ['--experimental-require-module', '--no-warnings', '-e', script], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('1');
+  });
+});
