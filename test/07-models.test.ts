@@ -339,6 +339,8 @@ describe('HTML reports', () => {
       for (const count of predicted.confusion.map((row, i) => row[i])) expect(html).toContain(`>${count}</text>`);
       expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
       expect(html.match(/<img alt="a \d read as \d" src="data:image\/png;base64,/g)).toHaveLength(36);
+      // The heat map's class labels read horizontally (only the y axis title is turned).
+      expect(html.match(/rotate\(270\)/g)).toBeNull();
       // The configuration as a person writes it, not internal keys and JSON.
       expect(html).toContain('<th>network</th><td>784-16-10 (relu hidden, softmax output, cross-entropy)</td>');
       expect(html).toContain('<th>parameters</th><td>12,730</td>');

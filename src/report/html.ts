@@ -103,7 +103,7 @@ function confusionHeatmap(confusion: number[][], names: string[]): TopLevelSpec 
     height: 360,
     data: { values },
     encoding: {
-      x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names },
+      x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names, axis: { labelAngle: 0 } },
       y: { field: 'label', type: 'ordinal', title: 'true class', sort: names },
     },
     layer: [
