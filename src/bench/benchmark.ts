@@ -250,5 +250,32 @@ export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow 
       onRow(peerRow);
     }
   }
+  // The peak once more: a machine that was busy during the run shows it here.
+  const peaksAfter: PeakRow[] = [];
+  for (const variant of variants) peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
+  notes.push(...busyMachineNotes(peaks, peaksAfter, rows));
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, notes };
+}
+
+/**
+ * What says the machine was busy, so that the figures are read with care: the FMA peak measured at
+ * the start and at the end more than 10 % apart, more threads reaching a lower peak than one, or a
+ * result above 100 % of its peak (the peak was measured while something else ran).
+ */
+export function busyMachineNotes(before: PeakRow[], after: PeakRow[], rows: BenchRow[]): string[] {
+  const notes: string[] = [];
+  const label = (p: PeakRow): string => `${p.isa} ×${p.threads}`;
+  for (const first of before) {
+    const second = after.find((p) => p.isa === first.isa && p.threads === first.threads);
+    if (second && Math.abs(second.gflops - first.gflops) > 0.1 * Math.max(first.gflops, second.gflops)) {
+      notes.push(`the machine was busy: the FMA peak ${label(first)} measured ${first.gflops.toFixed(1)} GFLOP/s at the start and ${second.gflops.toFixed(1)} at the end`);
+    }
+    const single = before.find((p) => p.isa === first.isa && p.threads === 1);
+    if (single && first.threads > 1 && first.gflops < single.gflops) {
+      notes.push(`the machine was busy: the FMA peak ${label(first)} (${first.gflops.toFixed(1)} GFLOP/s) is below ${label(single)} (${single.gflops.toFixed(1)})`);
+    }
+  }
+  const over = rows.filter((row) => (row.percentOfPeak ?? 0) > 100);
+  if (over.length) notes.push(`the machine was busy: ${over.length} result(s) above 100 % of the peak measured for them`);
+  return notes;
 }
