@@ -213,7 +213,8 @@ describe('faults', () => {
     const rss = JSON.parse(out) as number[];
     // 100 fits warm the allocators and the garbage collector up; the next 100 leave the RSS flat.
     expect(rss).toHaveLength(8);
-    // Clean code moves by under 1 MB here; a leak of 200 KB a fit would add 20 MB.
-    expect(Math.abs(rss[7] - rss[3])).toBeLessThan(12 * 1024 * 1024);
+    // Clean code moves by under 2 MB here when alone, up to 16 MB beside a busy process; a leak of
+    // 512 KB a fit would add 50 MB.
+    expect(Math.abs(rss[7] - rss[3])).toBeLessThan(32 * 1024 * 1024);
   }, 120_000);
 });
