@@ -31,7 +31,7 @@ function sharedBuffer(bytes: number): SharedArrayBuffer {
     return new SharedArrayBuffer(bytes);
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
-    throw new MemoryError(`out of memory: ${megabytes(bytes)} could not be allocated (${describeLimit()})`);
+    throw new MemoryError(`out of memory: ${megabytes(bytes)} could not be allocated (${allocatable().why})`);
   }
 }
 
@@ -53,12 +53,6 @@ function addressSpace(): { limit: number; used: number } | undefined {
   }
 }
 
-function describeLimit(): string {
-  const space = addressSpace();
-  const free = `${megabytes(freemem())} of the machine's memory is free`;
-  return space ? `${free}; the process limit (ulimit -v) leaves ${megabytes(Math.max(0, space.limit - space.used))}` : free;
-}
-
 /**
  * Bytes this process can expect to allocate: three quarters of the machine's memory (or what is
  * free, if more), and no more than its address-space limit leaves.
@@ -66,9 +60,8 @@ function describeLimit(): string {
 export function allocatable(): { bytes: number; why: string } {
   const machine = Math.min(totalmem() * 0.75, Math.max(freemem(), 2 * 1024 * MiB));
   const space = addressSpace();
-  if (space && space.limit - space.used < machine) {
-    return { bytes: Math.max(0, space.limit - space.used), why: `the process memory limit (ulimit -v) leaves about ${megabytes(Math.max(0, space.limit - space.used))}` };
-  }
+  const left = space && Math.max(0, space.limit - space.used);
+  if (left !== undefined && left < machine) return { bytes: left, why: `the process memory limit (ulimit -v) leaves about ${megabytes(left)}` };
   return { bytes: machine, why: `this machine can spare about ${megabytes(machine)}` };
 }
 

@@ -145,23 +145,23 @@ export async function trainCommand(options: ParsedOptions, io: Io): Promise<numb
   if (!saving.resume) return train(trainSettings(options), saving, io);
   const file = loadModel(saving.resume);
   const run = savedRunOf(file, saving.resume);
-  return train(resumedSettings(options, trainSettings(options), file, run, saving.resume), saving, io, { file, run });
+  return train(resumedSettings(options, trainSettings(options), file, run, saving.resume), saving, io, { path: saving.resume, file, run });
 }
 
-async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { file: ModelFile; run: SavedRun }): Promise<number> {
+async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { path: string; file: ModelFile; run: SavedRun }): Promise<number> {
   const started = performance.now();
   if (!saving.quiet) io.status?.(`loading ${settings.dataDir}…`);
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   io.status?.('');
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
-  const resumed = saved && resumeFrom(saving.resume!, saved.file, saved.run, settings, sizes, backend, data.train.count);
+  const resumed = saved && resumeFrom(saved.path, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
   const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery, io.columns);
   reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
   if (resumed) {
     const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
-    io.err(`backprop: resuming ${saving.resume} after epoch ${resumed.history.length}${partial}, with its saved settings`);
+    io.err(`backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`);
   }
 
   const save = (history: EpochMetrics[], samplesDone: number): void => {
