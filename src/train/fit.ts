@@ -146,10 +146,13 @@ function checkSamples(net: Network, data: Samples, name: string): void {
   if (!Number.isInteger(data.count) || data.count < 1 || data.x.length < data.count * inputs) {
     throw new RangeError(`fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${data.x.length} values)`);
   }
-  for (let i = 0; i < data.count * inputs; i++) {
-    if (!Number.isFinite(data.x[i])) {
-      throw new RangeError(`fit: ${name}.x holds ${data.x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
-    }
+  // One quick pass (NaN and ±∞ times 0 are NaN, every finite value gives 0), and only if that finds
+  // something, a second to say where.
+  let probe = 0;
+  for (let i = 0; i < data.count * inputs; i++) probe += data.x[i] * 0;
+  if (probe !== 0) {
+    const i = data.x.findIndex((v) => !Number.isFinite(v));
+    throw new RangeError(`fit: ${name}.x holds ${data.x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
   }
   if (net.loss === 'mse' && data.targets) {
     for (let i = 0; i < data.count * outputs; i++) {
