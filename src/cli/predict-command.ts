@@ -1,7 +1,7 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
 import { isDelimitedFile, loadCsv } from '../data/csv.js';
-import { bundledMnistDir, loadMnist, type Preprocessing } from '../data/mnist.js';
+import { bundledMnistDir, classNamesOf, loadMnist, type Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
 import { classReport, predictAll } from '../train/evaluate.js';
@@ -23,12 +23,6 @@ export function evaluationData(dataPath: string | undefined, preprocessing: Prep
   }
   const { test } = loadMnist(dataPath ?? bundledMnistDir());
   return test!;
-}
-
-/** The names of a model's classes: those of its CSV file, else the class numbers. */
-export function classNamesOf(preprocessing: Preprocessing | undefined, classes: number): string[] {
-  if (preprocessing?.kind === 'csv' && preprocessing.classNames) return preprocessing.classNames;
-  return Array.from({ length: classes }, (_, i) => String(i));
 }
 
 /** The digit in each picture, with the three most probable classes. */

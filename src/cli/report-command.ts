@@ -1,4 +1,5 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
+import { classNamesOf } from '../data/mnist.js';
 import type { Dataset } from '../data/dataset.js';
 import { EXIT, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -70,9 +71,8 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   const net = networkFromFile(file.architecture, file.params, backend);
   const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
   const out = options.get('out') as string;
-  const names = preprocessing?.kind === 'csv' ? preprocessing.classNames : undefined;
   const run = training && { training: describeTraining(training), data: training.data ?? 'the bundled MNIST', limit: training.limit };
-  await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, names);
+  await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, classNamesOf(preprocessing, net.sizes[net.sizes.length - 1]));
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }

@@ -1,5 +1,4 @@
 import { OptimizerState, type Backend } from '../backends/backend.js';
-import type { Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import { Network } from '../model/network.js';
 import { loadModel, saveModel, type Architecture, type ModelFile } from '../model/safetensors.js';
@@ -8,7 +7,7 @@ import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline 
 import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
 import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import type { ParsedOptions } from './options.js';
-import { bundledMnistDir } from '../data/mnist.js';
+import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './main.js';
 import { writeTrainingReport } from './report-command.js';
@@ -267,7 +266,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
         training: describeTraining(settings),
         limit: settings.limit,
         'training seconds': result.trainSeconds.toFixed(2),
-      }, data.preprocessing.kind === 'csv' ? data.preprocessing.classNames : undefined);
+      }, classNamesOf(data.preprocessing, net.sizes[net.sizes.length - 1]));
     }
     if (said && saving.report) io.out(`wrote ${saving.report}`);
     reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });

@@ -22,6 +22,12 @@ export type Preprocessing =
   | { kind: 'idx'; scale: number }
   | { kind: 'csv'; target?: string[]; features: string[]; shift: number[]; scale: number[]; classNames?: string[]; delimiter?: DelimiterName };
 
+/** The names of a model's classes: those of its CSV file, else the class numbers. */
+export function classNamesOf(preprocessing: Preprocessing | undefined, classes: number): string[] {
+  if (preprocessing?.kind === 'csv' && preprocessing.classNames) return preprocessing.classNames;
+  return Array.from({ length: classes }, (_, i) => String(i));
+}
+
 const FILES = {
   trainImages: 'train-images-idx3-ubyte',
   trainLabels: 'train-labels-idx1-ubyte',
