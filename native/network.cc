@@ -1,4 +1,5 @@
 #include "network.h"
+#include "glibc_floor.h"
 
 #include <algorithm>
 #include <cmath>

@@ -20,12 +20,9 @@ ThreadPool::ThreadPool(int threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  wake_.notify_all();
+  stopping_.store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
   for (std::thread& worker : workers_) worker.join();
 }
 
@@ -34,33 +31,23 @@ void ThreadPool::run_erased(Invoke invoke, const void* task) {
     invoke(task, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    invoke_ = invoke;
-    task_ = task;
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  wake_.notify_all();
+  invoke_ = invoke;
+  task_ = task;
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
   invoke(task, 0);
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
 void ThreadPool::work(int index) {
-  std::uint64_t seen = 0;
+  std::uint32_t seen = 0;
   for (;;) {
     for (int spin = 0; spin < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; spin++) cpu_relax();
-    Invoke invoke = nullptr;
-    const void* task = nullptr;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      if (stopping_) return;
-      seen = generation_.load(std::memory_order_acquire);
-      invoke = invoke_;
-      task = task_;
-    }
-    invoke(task, index);
+    generation_.wait(seen, std::memory_order_acquire);
+    seen = generation_.load(std::memory_order_acquire);
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    invoke_(task_, index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

@@ -3,9 +3,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -33,13 +31,15 @@ class ThreadPool {
   void work(int index);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  // Written by the caller before it bumps generation_, read by the workers after they see the bump.
   Invoke invoke_ = nullptr;
   const void* task_ = nullptr;
-  std::atomic<std::uint64_t> generation_{0};
+  // Idle workers block on this counter with C++20 atomic wait (a futex on Linux) rather than a
+  // condition variable: GCC 12's condition_variable::wait needs its own libstdc++, and the prebuilt
+  // addon must load beside older ones.
+  std::atomic<std::uint32_t> generation_{0};
   std::atomic<int> pending_{0};
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace backprop

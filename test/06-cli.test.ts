@@ -407,7 +407,7 @@ describe('the --json schema in the README', () => {
     const predict = events((await runCli('predict', '--model', model, '--json')).out);
     expect(Object.keys(predict[0])).toEqual(['event', ...documented('predict', 'predict')]);
     const info = events((await runCli('info', '--json')).out);
-    expect(Object.keys(info[0]).every((key) => ['event', ...documented('info', 'info'), 'native'].includes(key))).toBe(true);
+    expect(Object.keys(info[0]).every((key) => ['event', ...documented('info', 'info')].includes(key))).toBe(true);
     const tutorial = events((await runCli('example', 'tutorial', '--steps', '10', '--json')).out);
     expect(Object.keys(tutorial[0])).toEqual(['event', ...documented('example tutorial', 'output')]);
     expect(Object.keys(tutorial.at(-1)!)).toEqual(['event', ...documented('example tutorial', 'done')]);
@@ -426,19 +426,5 @@ describe('bench writes nothing unless asked', () => {
     const written = await runCli(...args, '--out', dir);
     expect(written.code).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['latest.json', 'latest.md']);
-  });
-});
-
-describe('the library from CommonJS', () => {
-  it('require() loads the package and trains (no top-level await in its import graph)', () => {
-    const script = `
-      const { Network, train, loadMnist } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
-      const data = loadMnist().train;
-      const small = { ...data, x: data.x.subarray(0, 300 * 784), labels: data.labels.subarray(0, 300), count: 300 };
-      train(new Network([784, 8, 10]).initWeights(1), small, { epochs: 1 }).then((r) => console.log(r.history.length));`;
-    // Node 22 requires ES modules by default; Node 20 (from 20.17) with this flag.
-    const result = spawnSync(process.execPath, ['--experimental-require-module', '--no-warnings', '-e', script], { encoding: 'utf8' });
-    expect(result.stderr).toBe('');
-    expect(result.stdout.trim()).toBe('1');
   });
 });

@@ -30,10 +30,16 @@ interface Engine {
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The addon as node-gyp (`npm install`) and cmake-js (`npm run build:cmake`) build it. */
+/**
+ * Where the addon may be, in the order it is looked for. A local build exists only when someone
+ * built one (a clone's `npm install`, `npm run build:native`, `npm rebuild backprop
+ * --build-from-source`, or an install that found no working prebuilt binary), so it comes before
+ * the binary shipped in the package.
+ */
 export const ADDON_BUILDS = {
   gyp: `${root}build/Release/backprop.node`,
   cmake: `${root}build-cmake/Release/backprop.node`,
+  prebuilt: `${root}prebuilds/${process.platform}-${process.arch}/backprop.node`,
 } as const;
 
 export type LoadedAddon = { addon: Addon; path: string } | { error: string };
@@ -41,28 +47,28 @@ export type LoadedAddon = { addon: Addon; path: string } | { error: string };
 const loaded = new Map<string, LoadedAddon>();
 
 /**
- * The addon at `path`, or else at `BACKPROP_ADDON`, or else the node-gyp build then the cmake-js
- * build; or why none could be loaded.
+ * The addon at `path`, or else at `BACKPROP_ADDON`, or else the first of `ADDON_BUILDS` that
+ * loads; or why none could be loaded.
  */
 export function loadAddon(path?: string): LoadedAddon {
   const override = path ?? process.env.BACKPROP_ADDON;
-  const candidates = override ? [override] : [ADDON_BUILDS.gyp, ADDON_BUILDS.cmake];
+  const candidates = override ? [override] : Object.values(ADDON_BUILDS);
   const key = candidates.join('|');
   const known = loaded.get(key);
   if (known) return known;
   const require = createRequire(import.meta.url);
-  const reasons: string[] = [];
+  const failures: string[] = [];
   let result: LoadedAddon | undefined;
   for (const candidate of candidates) {
     try {
       result = { addon: require(candidate) as Addon, path: candidate };
       break;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      reasons.push(code === 'MODULE_NOT_FOUND' ? `${candidate} not found` : `${candidate}: ${(err as Error).message.split('\n')[0]}`);
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') failures.push(`${candidate}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  result ??= { error: reasons.join('; ') };
+  const missing = override ? `${override} not found` : `none built here and no prebuilt binary for ${process.platform}-${process.arch}`;
+  result ??= { error: failures.length > 0 ? failures.join('; ') : missing };
   loaded.set(key, result);
   return result;
 }

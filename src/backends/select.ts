@@ -8,13 +8,37 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface Selected {
   backend: Backend;
-  /** Why `auto` fell back to the TypeScript backend, for one line on stderr. */
+  /** Why `auto` did not run its first choice, for one line on stderr. */
   fallbackReason?: string;
 }
 
+interface Candidate {
+  name: Exclude<BackendName, 'auto'>;
+  /** The backend, or why it cannot run here and how to make it run. */
+  load(options: NativeOptions): Backend | { unavailable: string; remedy: string };
+}
+
+/** What `auto` tries, in order; the last always loads. Another backend (WebAssembly, say) slots in before ts. */
+const AUTO_ORDER: readonly Candidate[] = [
+  {
+    name: 'native',
+    load(options) {
+      const addon = loadAddon();
+      if ('error' in addon) {
+        return {
+          unavailable: `native addon not loaded (${addon.error})`,
+          remedy: 'With a C++ compiler, build it: `npm rebuild backprop` (in a clone, `npm run build:native`)',
+        };
+      }
+      return new NativeBackend(options);
+    },
+  },
+  { name: 'ts', load: () => new TsWorkerBackend() },
+];
+
 /**
- * `native`, `ts`, or `auto`: native when the addon loads, else ts with the reason. The
- * `BACKPROP_BACKEND` environment variable is used when no name is given.
+ * `native`, `ts`, or `auto`: the first of `AUTO_ORDER` that loads, with the reasons of those
+ * that did not. The `BACKPROP_BACKEND` environment variable is used when no name is given.
  */
 export function selectBackend(name: string | undefined, options: NativeOptions = {}): Selected {
   const chosen = name ?? process.env.BACKPROP_BACKEND ?? 'auto';
@@ -23,12 +47,16 @@ export function selectBackend(name: string | undefined, options: NativeOptions =
   }
   if (chosen === 'ts') return { backend: new TsWorkerBackend() };
   if (chosen === 'native') return { backend: new NativeBackend(options) };
-  const addon = loadAddon();
-  if ('error' in addon) {
-    return {
-      backend: new TsWorkerBackend(),
-      fallbackReason: `native addon not loaded (${addon.error}); using the ts backend. With a C++ compiler, build it: \`npm rebuild backprop\` (in a clone, \`npm run build:native\`)`,
-    };
+  const skipped: { unavailable: string; remedy: string }[] = [];
+  for (const candidate of AUTO_ORDER) {
+    const loaded = candidate.load(options);
+    if ('unavailable' in loaded) {
+      skipped.push(loaded);
+      continue;
+    }
+    if (skipped.length === 0) return { backend: loaded };
+    const why = skipped.map((s) => s.unavailable).join('; ');
+    return { backend: loaded, fallbackReason: `${why}; using the ${candidate.name} backend. ${skipped.map((s) => s.remedy).join(' ')}` };
   }
-  return { backend: new NativeBackend(options) };
+  throw new Error('the last backend of AUTO_ORDER always loads');
 }

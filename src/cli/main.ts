@@ -233,13 +233,13 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
 async function info(options: ParsedOptions, io: Io): Promise<number> {
   const isa = (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA;
   const threads = options.get('threads') as number | undefined;
-  const addon = loadAddon();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const facts: Record<string, unknown> = { cpu, logicalCpus: cpus().length };
-  if ('error' in addon) {
-    facts.native = `not loaded: ${addon.error}`;
-  } else {
-    const { backend } = selectBackend('native', { isa, threads });
+  const { backend, fallbackReason } = selectBackend('auto', { isa, threads });
+  facts.backend = backend.name;
+  if (fallbackReason) facts.fallback = fallbackReason;
+  const addon = loadAddon();
+  if (!('error' in addon)) {
     Object.assign(facts, {
       addon: addon.path,
       isaCompiled: addon.addon.compiledIsas,
