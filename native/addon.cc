@@ -257,7 +257,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::peak>("peakGflops")});
   }
 
-  // new Engine({ isa?: string, threads: number })
+  // new Engine({ isa?: string, threads: number, stragglerMicros?: number }); stragglerMicros is for
+  // tests: one worker sleeps that long before each chunk it claims.
   explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
     Napi::Env env = info.Env();
     Napi::Object options = object_arg(info, 0, "options");
@@ -271,7 +272,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
       if (!kernels_) throw_range(env, "ISA '" + name + "' is not compiled into this build");
       if (!(supported_isas() & isa_bit(kernels_))) throw_range(env, "this CPU does not support the ISA '" + name + "'");
     }
-    pool_ = std::make_unique<ThreadPool>(int_field(env, options, "threads", 1, kMaxThreads));
+    const int straggler = options.Get("stragglerMicros").IsUndefined() ? 0 : int_field(env, options, "stragglerMicros", 0, 1000000);
+    pool_ = std::make_unique<ThreadPool>(int_field(env, options, "threads", 1, kMaxThreads), straggler);
   }
 
   Context context() { return {kernels_, pool_.get(), &scratch_}; }

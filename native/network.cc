@@ -8,11 +8,14 @@
 namespace backprop {
 namespace {
 
-// Below this many multiply-adds a GEMM runs on the calling thread: waking the others costs more.
-constexpr double kParallelWork = 256.0 * 1024.0;
+// Below this many multiply-adds (about 70 µs on one AVX-512 core) a GEMM runs on the calling
+// thread: a smaller split gains less than the hand-off costs, and on a busy machine loses (measured
+// in bench/: H=256 at batch 10 was 1.5× slower on two threads than on one beside a busy process).
+constexpr double kParallelWork = 1024.0 * 1024.0;
 constexpr int kEvalRows = 1000;
-// Below this many elements an element-wise pass (softmax, activation, optimizer) stays on the calling thread.
-constexpr int kParallelRows = 2000;
+// Below this many elements an element-wise pass (softmax, activation, optimizer) stays on the
+// calling thread (a ReLU over 64 K elements takes a few microseconds).
+constexpr int kParallelRows = 1 << 16;
 
 // Splits the larger of M and N into one contiguous block per thread. Every element is still one
 // thread's sum over k in order, so the result is the same for any thread count.
@@ -28,8 +31,8 @@ void run_gemm(const Context& ctx, const Gemm& g) {
   const int unit = split_columns ? 16 : 6;
   const int extent = split_columns ? g.N : g.M;
   const int block = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
-  ctx.pool->run([&](int t) {
-    const int begin = std::min(extent, t * block);
+  ctx.pool->run(threads, [&](int chunk, int thread) {
+    const int begin = std::min(extent, chunk * block);
     const int end = std::min(extent, begin + block);
     if (begin >= end) return;
     Gemm part = g;
@@ -49,7 +52,7 @@ void run_gemm(const Context& ctx, const Gemm& g) {
       part.M = end - begin;
       if (part.ep.mask) part.ep.mask += static_cast<std::size_t>(begin) * g.ldc;
     }
-    ctx.kernels->gemm(part, packs[t].data());
+    ctx.kernels->gemm(part, packs[thread].data());
   });
 }
 
@@ -103,8 +106,8 @@ void parallel_rows(const Context& ctx, int rows, int width, RowFn row_fn) {
     return;
   }
   const int block = (rows + threads - 1) / threads;
-  ctx.pool->run([&](int t) {
-    const int begin = std::min(rows, t * block);
+  ctx.pool->run(threads, [&](int chunk, int) {
+    const int begin = std::min(rows, chunk * block);
     const int end = std::min(rows, begin + block);
     if (begin < end) row_fn(begin, end);
   });

@@ -1,10 +1,15 @@
 #include "thread_pool.h"
 
+#include <chrono>
+
 namespace backprop {
 namespace {
-// Batches arrive every few microseconds during an epoch; a worker that sleeps between them would
-// pay a wake-up each time, so it spins this many rounds before it blocks.
+// Calls arrive every few microseconds during an epoch; a worker that slept between them would pay
+// a wake-up each time, so it spins this many rounds before it blocks.
 constexpr int kSpinRounds = 20000;
+// The caller, once no chunk is left to claim, spins this long for the others to finish, then yields
+// its core (a finishing worker may be waiting for it on a busy machine).
+constexpr int kCallerSpinRounds = 2000;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,40 +20,64 @@ inline void cpu_relax() {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, int straggler_micros) : straggler_micros_(straggler_micros) {
   for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { work(i); });
 }
 
 ThreadPool::~ThreadPool() {
   stopping_.store(true, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
+  call_.fetch_add(1, std::memory_order_release);
+  call_.notify_all();
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::run_erased(Invoke invoke, const void* task) {
-  if (workers_.empty()) {
-    invoke(task, 0);
-    return;
+void ThreadPool::claim_chunks(std::uint32_t call, int thread) {
+  const Invoke invoke = invoke_.load(std::memory_order_relaxed);
+  const void* task = task_.load(std::memory_order_relaxed);
+  const std::uint64_t chunks = static_cast<std::uint64_t>(chunks_.load(std::memory_order_relaxed));
+  std::uint64_t claims = claims_.load(std::memory_order_acquire);
+  for (;;) {
+    if (thread == 1 && straggler_micros_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(straggler_micros_));
+    if ((claims >> 32) != call || (claims & 0xffffffffu) >= chunks) return;
+    // Succeeds only while the call is still `call`, so invoke/task/chunks above were this call's.
+    if (!claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    invoke(task, static_cast<int>(claims & 0xffffffffu), thread);
+    done_.fetch_add(1, std::memory_order_release);
+    claims = claims_.load(std::memory_order_acquire);
   }
-  invoke_ = invoke;
-  task_ = task;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
-  invoke(task, 0);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
-void ThreadPool::work(int index) {
+void ThreadPool::run_erased(Invoke invoke, const void* task, int chunks) {
+  if (workers_.empty()) {
+    for (int chunk = 0; chunk < chunks; chunk++) invoke(task, chunk, 0);
+    return;
+  }
+  const std::uint32_t call = call_.load(std::memory_order_relaxed) + 1;
+  invoke_.store(invoke, std::memory_order_relaxed);
+  task_.store(task, std::memory_order_relaxed);
+  chunks_.store(chunks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  claims_.store(static_cast<std::uint64_t>(call) << 32, std::memory_order_release);
+  call_.store(call, std::memory_order_release);
+  call_.notify_all();
+  claim_chunks(call, 0);
+  for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; spin++) {
+    if (spin < kCallerSpinRounds) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void ThreadPool::work(int thread) {
   std::uint32_t seen = 0;
   for (;;) {
-    for (int spin = 0; spin < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; spin++) cpu_relax();
-    generation_.wait(seen, std::memory_order_acquire);
-    seen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; spin < kSpinRounds && call_.load(std::memory_order_acquire) == seen; spin++) cpu_relax();
+    call_.wait(seen, std::memory_order_acquire);
+    seen = call_.load(std::memory_order_acquire);
     if (stopping_.load(std::memory_order_relaxed)) return;
-    invoke_(task_, index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    claim_chunks(seen, thread);
   }
 }
 

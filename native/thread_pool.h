@@ -1,5 +1,7 @@
-// A fixed set of worker threads that live as long as their engine. `run` hands task i to thread i
-// (task 0 to the caller), so the split of work never depends on timing.
+// A fixed set of worker threads that live as long as their engine. `run` splits a call into
+// chunks that any thread may claim, the caller's included: a worker that the OS has descheduled
+// (the machine is busy with other work) is simply not waited for, its chunks go to whoever is
+// running. What a chunk computes never depends on which thread runs it, so results do not either.
 #pragma once
 
 #include <atomic>
@@ -11,34 +13,44 @@ namespace backprop {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  // `straggler_micros` > 0 makes worker 1 sleep that long before each claim: tests use it to show
+  // that a late thread changes no result.
+  explicit ThreadPool(int threads, int straggler_micros = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls task(i) for every i in [0, size()) and returns when all have returned. The task is
-  // borrowed, not copied (a std::function could allocate on every batch).
+  // Calls task(chunk, thread) once for every chunk in [0, chunks) and returns when all have
+  // returned. `thread` in [0, size()) names the running thread (0 is the caller), for per-thread
+  // scratch space. The task is borrowed, not copied (a std::function could allocate every batch).
   template <typename Task>
-  void run(const Task& task) {
-    run_erased([](const void* t, int i) { (*static_cast<const Task*>(t))(i); }, &task);
+  void run(int chunks, const Task& task) {
+    run_erased([](const void* t, int chunk, int thread) { (*static_cast<const Task*>(t))(chunk, thread); }, &task, chunks);
   }
 
  private:
-  using Invoke = void (*)(const void* task, int index);
-  void run_erased(Invoke invoke, const void* task);
-  void work(int index);
+  using Invoke = void (*)(const void* task, int chunk, int thread);
+  void run_erased(Invoke invoke, const void* task, int chunks);
+  // Claims and runs chunks of call `call` until none is left or a newer call has begun.
+  void claim_chunks(std::uint32_t call, int thread);
+  void work(int thread);
 
   std::vector<std::thread> workers_;
-  // Written by the caller before it bumps generation_, read by the workers after they see the bump.
-  Invoke invoke_ = nullptr;
-  const void* task_ = nullptr;
+  const int straggler_micros_;
+  // The current call: written by the caller before it publishes `claims_`. A worker that reads them
+  // late may see the next call's values, but then its claim fails (the call number moved on).
+  std::atomic<Invoke> invoke_{nullptr};
+  std::atomic<const void*> task_{nullptr};
+  std::atomic<int> chunks_{0};
+  // The call number in the high 32 bits, the next unclaimed chunk in the low 32.
+  std::atomic<std::uint64_t> claims_{0};
+  std::atomic<int> done_{0};
   // Idle workers block on this counter with C++20 atomic wait (a futex on Linux) rather than a
   // condition variable: GCC 12's condition_variable::wait needs its own libstdc++, and the prebuilt
   // addon must load beside older ones.
-  std::atomic<std::uint32_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<std::uint32_t> call_{0};
   std::atomic<bool> stopping_{false};
 };
 

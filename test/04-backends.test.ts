@@ -100,6 +100,14 @@ describe('native threads', () => {
       expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer))).toBe(true);
     }
   });
+
+  it.each(supportedIsas)('%s: a thread that is late to every piece of work (as on a busy machine) changes no weight', async (isa) => {
+    const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 256);
+    for (const [threads, stragglerMicros] of [[2, 50], [3, 300]]) {
+      const late = await fiftySteps(new NativeBackend({ isa, threads, stragglerMicros }), 256);
+      expect(Buffer.from(late.buffer).equals(Buffer.from(one.buffer)), `${threads} threads, ${stragglerMicros} µs late`).toBe(true);
+    }
+  });
 });
 
 /** The best ISA of this CPU by its own flags (Linux), independently of the addon's CPUID code. */

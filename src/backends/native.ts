@@ -6,7 +6,7 @@ import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } f
 
 /** The shape of the compiled addon (native/addon.cc). */
 interface Addon {
-  Engine: new (options: { isa?: string; threads: number }) => Engine;
+  Engine: new (options: { isa?: string; threads: number; stragglerMicros?: number }) => Engine;
   compiledIsas: string[];
   supportedIsas: string[];
   bestIsa: string;
@@ -80,6 +80,8 @@ export interface NativeOptions {
   threads?: number;
   /** A specific build of the addon (see `ADDON_BUILDS`). */
   addonPath?: string;
+  /** For tests: one worker thread sleeps this long before each piece of work it takes. */
+  stragglerMicros?: number;
 }
 
 export class NativeBackend implements Backend {
@@ -99,7 +101,7 @@ export class NativeBackend implements Backend {
         EXIT.usage,
       );
     }
-    this.engine = new addon.Engine({ isa: options.isa, threads: options.threads ?? availableParallelism() });
+    this.engine = new addon.Engine({ isa: options.isa, threads: options.threads ?? availableParallelism(), stragglerMicros: options.stragglerMicros });
   }
 
   get isa(): string {
