@@ -5,7 +5,7 @@ import { fit, sampleOrder } from '../src/train/fit.js';
 import { runTutorial } from '../src/examples/tutorial.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../src/train/evaluate.js';
 import { NativeBackend } from '../src/backends/native.js';
-import { busyMachineNotes, type BenchRow, type PeakRow } from '../src/bench/benchmark.js';
+import { busyMachineNotes, threadsNotes, type BenchRow, type PeakRow } from '../src/bench/benchmark.js';
 import { everyBackend, realMnist, supportedIsas } from './helpers.js';
 
 describe.each(everyBackend())('learning on real MNIST ($label)', ({ make }) => {
@@ -167,5 +167,13 @@ describe('the benchmark notices a busy machine', () => {
   it('a quiet run has no note', () => {
     const peaks = [peak('avx2', 1, 100), peak('avx2', 2, 195)];
     expect(busyMachineNotes(peaks, [peak('avx2', 1, 104), peak('avx2', 2, 190)], [row(60)])).toEqual([]);
+  });
+
+  it('all threads against one: the worst shape, against the idle or the contention target', () => {
+    const timed = (threads: number, hidden: string, batch: number, secondsPerEpoch: number): BenchRow => ({ ...row(50), threads, hidden, batch, secondsPerEpoch });
+    const rows = [timed(1, '30', 100, 1), timed(2, '30', 100, 0.6), timed(1, '256', 10, 1), timed(2, '256', 10, 1.1), { ...timed(1, '256', 10, 5), backend: 'ts' }];
+    expect(threadsNotes(rows, 2, false)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.05× on an idle machine: not met']);
+    expect(threadsNotes(rows, 2, true)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.2× beside busy processes: met']);
+    expect(threadsNotes(rows, 1, false)).toEqual([]);
   });
 });

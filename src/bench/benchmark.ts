@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,8 @@ export interface BenchOptions {
   peers: boolean;
   /** Hidden sizes of one deeper network, timed at batch 100 (native and ts only). */
   deeper?: number[];
+  /** Run beside one busy process per core but one, as on a machine doing other work. */
+  contention?: boolean;
 }
 
 export interface BenchRow {
@@ -173,6 +175,15 @@ function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
 
 /** Runs the whole benchmark; `onRow` sees each result as it is measured. */
 export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow | PeakRow) => void, cpu: string): Promise<BenchReport> {
+  const stopBusy = options.contention ? startBusyProcesses(Math.max(1, availableParallelism() - 1)) : undefined;
+  try {
+    return await timeGrid(options, onRow, cpu);
+  } finally {
+    stopBusy?.();
+  }
+}
+
+async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) => void, cpu: string): Promise<BenchReport> {
   const notes: string[] = [];
   const { train } = loadMnist();
   const addon = loadAddon();
@@ -253,8 +264,38 @@ export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow 
   // The peak once more: a machine that was busy during the run shows it here.
   const peaksAfter: PeakRow[] = [];
   for (const variant of variants) peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
-  notes.push(...busyMachineNotes(peaks, peaksAfter, rows));
+  if (options.contention) notes.push(`run beside ${Math.max(1, all - 1)} busy process(es) (--contention): the busy-machine notes are expected`);
+  notes.push(...busyMachineNotes(peaks, peaksAfter, rows), ...threadsNotes(rows, all, options.contention ?? false));
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, notes };
+}
+
+/** `count` processes that keep a core busy each, until the returned function stops them (or this process ends). */
+function startBusyProcesses(count: number): () => void {
+  const children = Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const stop = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  process.once('exit', stop);
+  return stop;
+}
+
+/**
+ * How all threads compare with one, per ISA and shape: never more than 1.05× slower on an idle
+ * machine, 1.2× beside busy processes (the targets of issue 10). One line, with the worst case.
+ */
+export function threadsNotes(rows: BenchRow[], all: number, contention: boolean): string[] {
+  if (all === 1) return [];
+  const ratios = rows
+    .filter((row) => row.backend === 'native' && row.threads === all)
+    .flatMap((multi) => {
+      const single = rows.find((r) => r.backend === 'native' && r.threads === 1 && r.isa === multi.isa && r.hidden === multi.hidden && r.batch === multi.batch);
+      return single ? [{ row: multi, ratio: multi.secondsPerEpoch / single.secondsPerEpoch }] : [];
+    });
+  if (ratios.length === 0) return [];
+  const worst = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  const target = contention ? 1.2 : 1.05;
+  const where = `${worst.row.isa}, hidden ${worst.row.hidden}, batch ${worst.row.batch}`;
+  return [`${all} threads against 1: at worst ${worst.ratio.toFixed(2)}× the time (${where}); target ≤ ${target}× ${contention ? 'beside busy processes' : 'on an idle machine'}: ${worst.ratio <= target ? 'met' : 'not met'}`];
 }
 
 /**

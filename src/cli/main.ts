@@ -269,6 +269,7 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
       seconds: options.get('seconds') as number,
       peers: !options.has('no-peers'),
       deeper: options.has('no-deeper') ? undefined : (options.get('deeper') as number[]),
+      contention: options.has('contention'),
     },
     (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
     cpu,
