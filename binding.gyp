@@ -2,12 +2,12 @@
   # One addon. The SIMD kernels are static libraries of their own so that only their files are
   # compiled with AVX2 / AVX-512 enabled; which one runs is chosen at load time (cpu_features.cc).
   "target_defaults": {
-    "cflags_cc": ["-std=c++20", "-O3", "-ffp-contract=off"],
+    "cflags_cc": ["-std=c++20", "-O3", "-ffp-contract=off", "-fno-math-errno"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
     "xcode_settings": {
       "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
       "CLANG_CXX_LANGUAGE_STANDARD": "c++20",
-      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"]
+      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-fno-math-errno"]
     },
     "msvs_settings": { "VCCLCompilerTool": { "LanguageStandard": "stdcpp20" } }
   },
@@ -39,14 +39,14 @@
           "type": "static_library",
           "sources": ["native/kernels_avx2.cc"],
           "cflags_cc": ["-mavx2", "-mfma"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma"] }
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-fno-math-errno", "-mavx2", "-mfma"] }
         },
         {
           "target_name": "kernels_avx512",
           "type": "static_library",
           "sources": ["native/kernels_avx512.cc"],
           "cflags_cc": ["-mavx512f", "-mfma"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx512f", "-mfma"] }
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-fno-math-errno", "-mavx512f", "-mfma"] }
         }
       ]
     }]

@@ -3,6 +3,8 @@
 // identical signatures; cpu_features.cc says which of them this CPU can run.
 #pragma once
 
+#include <cstddef>
+
 namespace backprop {
 
 // What a GEMM does with a finished sum before it stores it. Fusing these saves a pass over the
@@ -57,11 +59,25 @@ constexpr int kPackColumns = 64;
 // to hide the FMA latency. Returns a value that depends on every chain, so none can be optimised away.
 using FmaPeakFn = float (*)(long long iterations, float seed);
 
+// One optimizer step over n parameters (optimizer_step.h): p -= lr · g for SGD, with a velocity
+// (first) for momentum, or first and second moments for Adam. The scalars are already in the
+// precision the step uses; `decay` is true for weights (weight decay applies), false for biases.
+enum class StepKind { Sgd, Momentum, Adam };
+struct Step {
+  StepKind kind;
+  bool decay;
+  double learning_rate, weight_decay, momentum;
+  double beta1, one_minus_beta1, beta2, one_minus_beta2;
+  double correction1, correction2, epsilon;  // 1 - beta1^t, 1 - beta2^t
+};
+using StepFn = void (*)(const Step& s, float* params, const float* grads, float* first, float* second, std::size_t n);
+
 struct Kernels {
   const char* isa;
   GemmFn gemm;
   FmaPeakFn fma_peak;
   int fma_peak_flops;  // floating-point operations per iteration of fma_peak
+  StepFn step;
 };
 
 constexpr int kPeakChains = 12;

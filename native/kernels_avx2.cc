@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "optimizer_step.h"
 #include "simd_shared.h"
 
 namespace backprop {
@@ -117,6 +118,6 @@ float fma_peak_avx2(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_avx2, fma_peak_avx2, kPeakChains * Avx2::kLanes * 2};
+const Kernels kernels_avx2 = {"avx2", gemm_avx2, fma_peak_avx2, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements};
 
 }  // namespace backprop

@@ -2,6 +2,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "optimizer_step.h"
 
 namespace backprop {
 namespace {
@@ -58,6 +59,6 @@ float fma_peak_scalar(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2};
+const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements};
 
 }  // namespace backprop

@@ -345,37 +345,6 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
   }
 }
 
-// One optimizer step of params[begin, end) from grads; `decay` applies (the weights of a layer).
-void step_range(const Optimizer& opt, OptimizerState& state, float* params, const float* grads, std::size_t begin,
-                std::size_t end, bool decay) {
-  const double lr = opt.learning_rate;
-  const double wd = opt.weight_decay;
-  const double mu = opt.momentum;
-  const double b1 = static_cast<float>(opt.beta1), c1 = static_cast<float>(1.0 - opt.beta1);
-  const double b2 = static_cast<float>(opt.beta2), c2 = static_cast<float>(1.0 - opt.beta2);
-  const double correction1 = 1.0 - state.scalars[1], correction2 = 1.0 - state.scalars[2];
-  for (std::size_t i = begin; i < end; i++) {
-    const double g = decay && wd != 0.0 ? static_cast<float>(grads[i] + wd * params[i]) : grads[i];
-    switch (opt.kind) {
-      case OptimizerKind::Sgd:
-        params[i] = static_cast<float>(params[i] - lr * g);
-        break;
-      case OptimizerKind::Momentum:
-        state.first[i] = static_cast<float>(mu * state.first[i] + g);
-        params[i] = static_cast<float>(params[i] - lr * state.first[i]);
-        break;
-      case OptimizerKind::Adam: {
-        state.first[i] = static_cast<float>(b1 * state.first[i] + c1 * g);
-        state.second[i] = static_cast<float>(b2 * state.second[i] + c2 * g * g);
-        const double m_hat = state.first[i] / correction1;
-        const double v_hat = state.second[i] / correction2;
-        params[i] = static_cast<float>(params[i] - (lr * m_hat) / (std::sqrt(v_hat) + opt.epsilon));
-        break;
-      }
-    }
-  }
-}
-
 // The step count and the running powers β1^t, β2^t (the bias corrections of Adam).
 void advance(OptimizerState& state, const Optimizer& opt) {
   state.scalars[0] += 1.0;
@@ -384,18 +353,42 @@ void advance(OptimizerState& state, const Optimizer& opt) {
 }
 
 // The optimizer step over every parameter, element-wise on the engine's threads (each element is
-// one thread's, so the result does not depend on the thread count).
+// one thread's, so the result does not depend on the thread count), with the ISA's step kernel.
 void optimizer_step(const Context& ctx, const Layers& net, const Optimizer& opt, OptimizerState& state,
                     const float* grads) {
   advance(state, opt);
+  static constexpr StepKind kinds[] = {StepKind::Sgd, StepKind::Momentum, StepKind::Adam};
+  Step step = {kinds[static_cast<int>(opt.kind)],
+               opt.weight_decay != 0.0f,
+               opt.learning_rate,
+               opt.weight_decay,
+               opt.momentum,
+               static_cast<float>(opt.beta1),
+               static_cast<float>(1.0 - opt.beta1),
+               static_cast<float>(opt.beta2),
+               static_cast<float>(1.0 - opt.beta2),
+               1.0 - state.scalars[1],
+               1.0 - state.scalars[2],
+               opt.epsilon};
+  const Step bias_step = [&] {
+    Step s = step;
+    s.decay = false;
+    return s;
+  }();
+  // Momentum and Adam keep their state in the layout of the parameters; SGD has none.
+  auto run = [&](const Step& s, std::size_t begin, std::size_t count) {
+    float* first = state.first ? state.first + begin : nullptr;
+    float* second = state.second ? state.second + begin : nullptr;
+    ctx.kernels->step(s, net.params + begin, grads + begin, first, second, count);
+  };
   for (int l = 0; l < net.count(); l++) {
-    const std::size_t weights = static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1];
+    const std::size_t width = static_cast<std::size_t>(net.sizes[l + 1]);
+    const std::size_t weights = static_cast<std::size_t>(net.sizes[l]) * width;
     const std::size_t begin = net.weight_offset(l);
     parallel_rows(ctx, net.sizes[l], net.sizes[l + 1], [&](int row_begin, int row_end) {
-      const std::size_t width = static_cast<std::size_t>(net.sizes[l + 1]);
-      step_range(opt, state, net.params, grads, begin + row_begin * width, begin + row_end * width, true);
+      run(step, begin + row_begin * width, (row_end - row_begin) * width);
     });
-    if (net.bias) step_range(opt, state, net.params, grads, begin + weights, begin + weights + net.sizes[l + 1], false);
+    if (net.bias) run(bias_step, begin + weights, width);
   }
 }
 

@@ -1,0 +1,63 @@
+// The optimizer step, element-wise over a run of parameters. Included by every ISA file so that
+// each compiles it with its own instructions (the loops have no branch inside, and GCC vectorizes
+// them); the arithmetic is the same everywhere: double precision, rounded to float once per stored
+// value, as the ts backend computes it, so the ISA changes only the speed.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "kernels.h"
+
+namespace backprop {
+// Internal linkage: each ISA file must keep its own copy (one inline definition shared by the
+// linker could put AVX-512 code in the scalar table).
+namespace {
+
+template <bool kDecay>
+inline void step_run(const Step& s, float* __restrict params, const float* __restrict grads, float* __restrict first,
+                     float* __restrict second, std::size_t n) {
+  const double lr = s.learning_rate, wd = s.weight_decay;
+  // The gradient with weight decay added, rounded to float like the ts backend's.
+  auto gradient = [&](std::size_t i) -> double {
+    return kDecay ? static_cast<double>(static_cast<float>(grads[i] + wd * params[i])) : static_cast<double>(grads[i]);
+  };
+  switch (s.kind) {
+    case StepKind::Sgd:
+      for (std::size_t i = 0; i < n; i++) params[i] = static_cast<float>(params[i] - lr * gradient(i));
+      break;
+    case StepKind::Momentum: {
+      const double mu = s.momentum;
+      for (std::size_t i = 0; i < n; i++) {
+        first[i] = static_cast<float>(mu * first[i] + gradient(i));
+        params[i] = static_cast<float>(params[i] - lr * first[i]);
+      }
+      break;
+    }
+    case StepKind::Adam: {
+      const double b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
+      const double correction1 = s.correction1, correction2 = s.correction2, epsilon = s.epsilon;
+      for (std::size_t i = 0; i < n; i++) {
+        const double g = gradient(i);
+        first[i] = static_cast<float>(b1 * first[i] + c1 * g);
+        second[i] = static_cast<float>(b2 * second[i] + c2 * g * g);
+        const double m_hat = first[i] / correction1;
+        const double v_hat = second[i] / correction2;
+        params[i] = static_cast<float>(params[i] - (lr * m_hat) / (std::sqrt(v_hat) + epsilon));
+      }
+      break;
+    }
+  }
+}
+
+inline void optimizer_step_elements(const Step& s, float* params, const float* grads, float* first, float* second,
+                                    std::size_t n) {
+  if (s.decay) {
+    step_run<true>(s, params, grads, first, second, n);
+  } else {
+    step_run<false>(s, params, grads, first, second, n);
+  }
+}
+
+}  // namespace
+}  // namespace backprop
