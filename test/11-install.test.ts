@@ -170,6 +170,17 @@ describe('npm install of the packed package, with no compiler and no network', (
       const used = run(process.execPath, [file], dir);
       expect(used.stdout.trim(), `${file}: ${used.stderr}`).toBe('native 2');
     }
+
+    // The types serve both: a CommonJS and an ES module TypeScript file type-check against the package.
+    const typed = (load: string): string => `${load}
+      const net: Network = new Network([784, 8, 10], { backend: selectBackend('auto').backend });
+      const accuracy: Promise<number | undefined> = train(net, loadMnist().train, { epochs: 1 }).then((r) => r.history[0].trainAccuracy);
+      void accuracy;`;
+    // In a .cts file TypeScript compiles the import to require().
+    for (const file of ['typed.cts', 'typed.mts']) writeFileSync(join(dir, file), typed(`import { Network, train, loadMnist, selectBackend } from 'backprop';`));
+    const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), 'typed.cts', 'typed.mts'], dir);
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
   }, 240_000);
 
   it("without this platform's prebuild: the install exits 0 with one warning and training runs on the ts backend, saying why", () => {
