@@ -122,6 +122,37 @@ describe('helpers', () => {
     expect(Array.from(order).sort((p, q) => p - q)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(Array.from(order)).not.toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
+
+  it('a tie goes to the first class, as numpy.argmax does', () => {
+    expect(accuracy(Float32Array.of(0.5, 0.5, 0.2, 0.4, 0.4), Uint8Array.of(0), 5)).toBe(1);
+    expect(accuracy(Float32Array.of(0.5, 0.5), Uint8Array.of(1), 2)).toBe(0);
+  });
+
+  it('below(n) rejects the draws past the largest multiple of n (no modulo bias)', () => {
+    // n = 3·2^30: draws of 3·2^30 or more (a quarter of them) are drawn again.
+    const n = 3 * 2 ** 30;
+    const raw = new Rng(5);
+    let rejected = 0;
+    const expected = Array.from({ length: 40 }, () => {
+      for (;;) {
+        const r = raw.nextUint32();
+        if (r < n) return r;
+        rejected++;
+      }
+    });
+    const rng = new Rng(5);
+    expect(Array.from({ length: 40 }, () => rng.below(n))).toEqual(expected);
+    expect(rejected).toBeGreaterThan(0);
+  });
+
+  it('shuffle draws exactly one number per swap (n − 1 of them), so what follows is reproducible', () => {
+    const shuffled = new Rng(9);
+    shuffled.shuffle(Uint32Array.of(0, 1, 2));
+    const twin = new Rng(9);
+    twin.below(3);
+    twin.below(2);
+    expect(shuffled.nextUint32()).toBe(twin.nextUint32());
+  });
 });
 
 describe('general networks', () => {
