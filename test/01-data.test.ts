@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +48,41 @@ describe('IDX reader', () => {
     const gz = gzipSync(idxBytes([3], [7, 8, 9]));
     writeFileSync(join(dir, 'a.gz'), gz.subarray(0, gz.length - 6));
     expect(() => readIdx(join(dir, 'a.gz'))).toThrow(/not a valid gzip stream/);
+  });
+
+  it('every header check, at its edge: the smallest valid header passes, one byte less does not', () => {
+    const header = (...bytes: number[]): Uint8Array => Uint8Array.from(bytes);
+    expect(() => parseIdx(header(0, 0, 8), 'f')).toThrow(/f: truncated IDX file \(3 bytes, no header\)/);
+    expect(() => parseIdx(header(0, 0, 8, 0), 'f')).toThrow(/f: IDX header declares no dimensions/);
+    expect(() => parseIdx(header(0, 1, 8, 1), 'f')).toThrow(/f: not an IDX file \(magic number 0x00010801, expected 0x0000080N\)/);
+    expect(() => parseIdx(header(1, 0, 8, 1), 'f')).toThrow(/magic number 0x01000801/);
+    expect(() => parseIdx(header(0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0), 'f')).toThrow(/f: truncated IDX header/);
+    expect(parseIdx(header(0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 0), 'f').dims).toEqual([0, 0]);
+    expect(() => parseIdx(header(0, 0, 8, 1, 0, 0, 0, 2, 7, 7, 7), 'f')).toThrow(/f: longer than its header says \(header 2 needs 10 bytes, file has 11\)/);
+  });
+
+  it('gzip edges: too short to be gzip, a trailer of exactly 1 GiB is not refused as too large, one byte more is', () => {
+    const dir = tempDir();
+    const file = (name: string, bytes: Uint8Array): string => {
+      writeFileSync(join(dir, name), bytes);
+      return join(dir, name);
+    };
+    expect(() => readIdx(file('short.gz', new Uint8Array(17)))).toThrow(/short\.gz: not a valid gzip stream \(17 bytes\)/);
+    expect(() => readIdx(file('garbage.gz', new Uint8Array(18)))).toThrow(/garbage\.gz: not a valid gzip stream \(incorrect header check\)/);
+    const gz = gzipSync(idxBytes([3], [7, 8, 9]));
+    gz.writeUInt32LE(2 ** 30, gz.length - 4);
+    expect(() => readIdx(file('gib.gz', gz))).toThrow(/gib\.gz: not a valid gzip stream \(incorrect length check\)/);
+    gz.writeUInt32LE(2 ** 30 + 1, gz.length - 4);
+    expect(() => readIdx(file('over.gz', gz))).toThrow(/over\.gz: not a valid gzip stream, or one that inflates to more than 1 GiB \(its trailer says 1073741825 bytes\)/);
+  });
+
+  it('a plain file over 1 GiB is refused before it is read (a sparse file: no disk, no memory)', () => {
+    const path = join(tempDir(), 'big-idx');
+    writeFileSync(path, '');
+    truncateSync(path, 2 ** 30 + 4 + 4 * 255 + 1);
+    const before = process.memoryUsage().rss;
+    expect(() => readIdx(path)).toThrow(/big-idx: 1073742849 bytes is larger than an IDX file this reader takes \(1 GiB\)/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(100 << 20);
   });
 
   it('names a missing file', () => {

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OptimizerState, Workspace } from '../src/backends/backend.js';
@@ -100,6 +101,151 @@ describe('model files (safetensors)', () => {
     );
     expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = '{"sizes":[6,5]}')))).toThrow(/not one this version understands/);
     expect(() => loadModel('/nonexistent/model.safetensors')).toThrow(/cannot read \(ENOENT\)/);
+  });
+});
+
+type Header = Record<string, Record<string, unknown>> & { __metadata__: Record<string, unknown> };
+
+/** The header and the tensor bytes of a model file. */
+function partsOf(path: string): { header: Header; body: Buffer } {
+  const bytes = readFileSync(path);
+  const length = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + length).toString()) as Header, body: bytes.subarray(8 + length) };
+}
+
+/** A model file of `header` and `body`, its checksum recomputed so that only the intended fault remains. */
+function modelFileOf(header: Header, body: Buffer): string {
+  header.__metadata__.sha256 = createHash('sha256').update(body).digest('hex');
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const path = join(tempDir(), 'edited.safetensors');
+  writeFileSync(path, Buffer.concat([prefix, json, body]));
+  return path;
+}
+
+describe('every check of a model file', () => {
+  const { path } = savedNetwork();
+  /** The saved model with one edit of its header and body (a fresh copy each time). */
+  const edited = (edit: (header: Header, body: Buffer) => Buffer | void): string => {
+    const { header, body } = partsOf(path);
+    const copy = Buffer.from(body);
+    return modelFileOf(header, edit(header, copy) ?? copy);
+  };
+  const architecture = (change: Record<string, unknown>) =>
+    edited((h) => {
+      h.__metadata__.architecture = JSON.stringify({ ...(JSON.parse(h.__metadata__.architecture as string) as object), ...change });
+    });
+  const NOT_UNDERSTOOD = /the architecture in its metadata is not one this version understands/;
+  const DOES_NOT_FIT = /tensor layers\.0\.weight has an entry that does not fit the file/;
+
+  it('refuses each way an architecture can be wrong', () => {
+    for (const change of [
+      { sizes: '6,5,3' },
+      { sizes: [6], activations: [] },
+      { sizes: [6, 2.5, 3] },
+      { sizes: [6, 0, 3] },
+      { sizes: [6, 2 ** 21, 3] },
+      { activations: 'tanh,softmax' },
+      { activations: ['tanh'] },
+      { activations: ['tanh', 'gelu'] },
+      { loss: 'hinge' },
+      { bias: 'true' },
+    ]) {
+      expect(() => loadModel(architecture(change)), JSON.stringify(change)).toThrow(NOT_UNDERSTOOD);
+    }
+  });
+
+  it('refuses each way a tensor entry can be wrong', () => {
+    const entry = (change: Record<string, unknown> | null) =>
+      edited((h) => {
+        h['layers.0.weight'] = (change && { ...h['layers.0.weight'], ...change }) as Record<string, unknown>;
+      });
+    const [begin, end] = partsOf(path).header['layers.0.weight'].data_offsets as number[];
+    for (const change of [null, { dtype: 5 }, { shape: '6,5' }, { shape: [6, -5] }, { shape: [6, 2.5] }, { data_offsets: [-4, end] }, { data_offsets: [end, begin] }, { data_offsets: [begin, 10 ** 9] }, { data_offsets: 'none' }]) {
+      expect(() => loadModel(entry(change)), JSON.stringify(change)).toThrow(DOES_NOT_FIT);
+    }
+    expect(() => loadModel(entry({ dtype: 'F16' }))).toThrow(/tensor layers\.0\.weight has dtype F16, expected F32/);
+    expect(() => loadModel(entry({ shape: [5, 6] }))).toThrow(/tensor layers\.0\.weight has shape \[5,6\], the architecture needs \[6,5\]/);
+    expect(() => loadModel(edited((h) => void delete h['layers.1.bias']))).toThrow(/(layers\.1\.bias is missing|bytes after the last tensor)/);
+    // Offsets that cover the bytes of another tensor's shape: consistent extents, wrong length for this one.
+    expect(() =>
+      loadModel(
+        edited((h) => {
+          const bias = h['layers.0.bias'];
+          bias.shape = [6];
+          h['layers.0.weight'].shape = [6, 5];
+          const [b0, b1] = bias.data_offsets as number[];
+          bias.data_offsets = [b0, b1];
+        }),
+      ),
+    ).toThrow(/tensor layers\.0\.bias has shape \[6\], the architecture needs \[5\]/);
+    expect(() =>
+      loadModel(
+        edited((h) => {
+          const second = h['layers.0.bias'].data_offsets as number[];
+          h['layers.0.bias'].data_offsets = [second[0] - 4, second[1] - 4];
+        }),
+      ),
+    ).toThrow(/overlaps another tensor's bytes|bytes after the last tensor/);
+  });
+
+  it('accepts what is unusual but valid: tensors listed out of offset order, an empty extra tensor, input size 1, no extra, zero steps', () => {
+    const reordered = edited((h) => {
+      const entries = Object.entries(h).reverse();
+      for (const key of Object.keys(h)) delete h[key];
+      Object.assign(h, Object.fromEntries(entries));
+    });
+    const tensors = Object.keys(partsOf(reordered).header).filter((key) => key !== '__metadata__');
+    expect(tensors.indexOf('layers.0.weight')).toBeGreaterThan(tensors.indexOf('layers.1.weight'));
+    expect(Array.from(loadModel(reordered).params)).toEqual(Array.from(loadModel(path).params));
+    const empty = edited((h, body) => {
+      h['notes.empty'] = { dtype: 'F32', shape: [0], data_offsets: [body.length, body.length] };
+    });
+    expect(loadModel(empty).params.length).toBe(loadModel(path).params.length);
+    const tiny = join(tempDir(), 'tiny.safetensors');
+    const net = new Network([1, 2, 2]).initWeights(4);
+    saveModel(tiny, { architecture: architectureOf(net), params: net.params, extra: {} });
+    expect(loadModel(tiny).architecture.sizes).toEqual([1, 2, 2]);
+    expect(loadModel(edited((h) => void delete h.__metadata__.extra)).extra).toEqual({});
+    expect(loadModel(edited((h) => void (h.__metadata__.optimizer_scalars = '[0,1,1]'))).optimizer?.scalars).toEqual([0, 1, 1]);
+  });
+
+  it('refuses a header, metadata, optimizer state or body that is not what it claims', () => {
+    const meta = (change: Record<string, unknown>) => edited((h) => void Object.assign(h.__metadata__, change));
+    expect(() => loadModel(edited((h) => void (h.__metadata__ = ['a'] as unknown as Header['__metadata__'])))).toThrow(/its __metadata__ is not a table of strings/);
+    expect(() => loadModel(meta({ steps: 3 }))).toThrow(/its __metadata__ is not a table of strings/);
+    for (const scalars of ['[1,2]', '"x"', '[1,0.5,"a"]', '[1,0.5,1e999]', '[1,-0.5,0.5]', '[1.5,0.5,0.5]', '{']) {
+      expect(() => loadModel(meta({ optimizer_scalars: scalars })), scalars).toThrow(/optimizer_scalars in its metadata is not/);
+    }
+    expect(() => loadModel(meta({ extra: '[1]' }))).toThrow(/extra in its metadata is not a JSON object/);
+    expect(() => loadModel(meta({ extra: '{' }))).toThrow(/extra in its metadata is not valid JSON/);
+    const nan = edited((h, body) => void body.writeFloatLE(Number.NaN, (h['layers.1.weight'].data_offsets as number[])[0]));
+    expect(() => loadModel(nan)).toThrow(/holds a weight that is not a finite number/);
+    // The architecture's parameters must fit the body before anything is allocated or read.
+    expect(() => loadModel(edited((_, body) => body.subarray(0, 40)))).toThrow(/needs 53 parameters, more than the file holds/);
+    const headerOnly = (bytes: Buffer): string => {
+      const target = join(tempDir(), 'short.safetensors');
+      writeFileSync(target, bytes);
+      return target;
+    };
+    const good = readFileSync(path);
+    const headerLength = Number(good.readBigUInt64LE(0));
+    expect(() => loadModel(headerOnly(good.subarray(0, 8 + headerLength)))).toThrow(/needs 53 parameters, more than the file holds/);
+    const oneShort = Buffer.from(good.subarray(0, 8 + headerLength - 1));
+    expect(() => loadModel(headerOnly(oneShort))).toThrow(new RegExp(`header length ${headerLength} does not fit a ${oneShort.length}-byte file`));
+    expect(() => loadModel(headerOnly(Buffer.alloc(7)))).toThrow(/not a safetensors file \(7 bytes\)/);
+    expect(() => loadModel(headerOnly(Buffer.alloc(8)))).toThrow(/the header in its metadata is not valid JSON/);
+    const arrayHeader = Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('[]')]);
+    expect(() => loadModel(headerOnly(arrayHeader))).toThrow(/its header is not a JSON object/);
+  });
+
+  it('closes the file whatever it refuses (no descriptor left open)', () => {
+    const damaged = edited((h) => void (h.__metadata__.extra = '[1]'));
+    const open = (): number => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 50; i++) expect(() => loadModel(damaged)).toThrow();
+    expect(open()).toBe(before);
   });
 });
 

@@ -17,6 +17,10 @@ const MAX_INFLATED_BYTES = 1 << 30;
 /** Reads an IDX file (`.gz` is inflated), checking its header against its length. */
 export function readIdx(path: string): IdxArray {
   const size = regularFile(path);
+  // Checked before reading: a plain file too large is refused without loading it.
+  if (!path.endsWith('.gz') && size > MAX_INFLATED_BYTES + 4 + 4 * 255) {
+    throw new DataError(`${path}: ${size} bytes is larger than an IDX file this reader takes (1 GiB)`);
+  }
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -25,9 +29,7 @@ export function readIdx(path: string): IdxArray {
     const code = (err as NodeJS.ErrnoException).code;
     throw new DataError(`${path}: cannot read (${code ?? String(err)})`);
   }
-  if (path.endsWith('.gz')) bytes = inflate(bytes, path);
-  else if (size > MAX_INFLATED_BYTES + 4 + 4 * 255) throw new DataError(`${path}: ${size} bytes is larger than an IDX file this reader takes (1 GiB)`);
-  return parseIdx(bytes, path);
+  return parseIdx(path.endsWith('.gz') ? inflate(bytes, path) : bytes, path);
 }
 
 /**
