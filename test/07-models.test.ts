@@ -236,8 +236,21 @@ describe('every check of a model file', () => {
     expect(() => loadModel(headerOnly(oneShort))).toThrow(new RegExp(`header length ${headerLength} does not fit a ${oneShort.length}-byte file`));
     expect(() => loadModel(headerOnly(Buffer.alloc(7)))).toThrow(/not a safetensors file \(7 bytes\)/);
     expect(() => loadModel(headerOnly(Buffer.alloc(8)))).toThrow(/the header in its metadata is not valid JSON/);
-    const arrayHeader = Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('[]')]);
-    expect(() => loadModel(headerOnly(arrayHeader))).toThrow(/its header is not a JSON object/);
+    for (const json of ['[]', '"x"', '5']) {
+      const notObject = Buffer.concat([Buffer.from([json.length, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(json)]);
+      expect(() => loadModel(headerOnly(notObject)), json).toThrow(/its header is not a JSON object/);
+    }
+    expect(() => loadModel(meta({ optimizer_scalars: '"abc"' }))).toThrow(/optimizer_scalars in its metadata is not/);
+    expect(() => loadModel(edited((_, body) => Buffer.concat([body, Buffer.alloc(4)])))).toThrow(/4 bytes after the last tensor/);
+    // The boundary between two tensors moved: every byte still covered once, one tensor 4 bytes short.
+    const moved = edited((h) => {
+      const weight = h['layers.0.weight'].data_offsets as number[];
+      const bias = h['layers.0.bias'].data_offsets as number[];
+      if (bias[0] !== weight[1]) throw new Error('expected the bias right after the weights');
+      weight[1] -= 4;
+      bias[0] -= 4;
+    });
+    expect(() => loadModel(moved)).toThrow(/tensor layers\.0\.weight has data offsets that do not fit its shape/);
   });
 
   it('closes the file whatever it refuses (no descriptor left open)', () => {
