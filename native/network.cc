@@ -357,24 +357,20 @@ void advance(OptimizerState& state, const Optimizer& opt) {
 void optimizer_step(const Context& ctx, const Layers& net, const Optimizer& opt, OptimizerState& state,
                     const float* grads) {
   advance(state, opt);
-  static constexpr StepKind kinds[] = {StepKind::Sgd, StepKind::Momentum, StepKind::Adam};
-  Step step = {kinds[static_cast<int>(opt.kind)],
-               opt.weight_decay != 0.0f,
-               opt.learning_rate,
-               opt.weight_decay,
-               opt.momentum,
-               static_cast<float>(opt.beta1),
-               static_cast<float>(1.0 - opt.beta1),
-               static_cast<float>(opt.beta2),
-               static_cast<float>(1.0 - opt.beta2),
-               1.0 - state.scalars[1],
-               1.0 - state.scalars[2],
-               opt.epsilon};
-  const Step bias_step = [&] {
-    Step s = step;
-    s.decay = false;
-    return s;
-  }();
+  const Step step = {opt.kind,
+                    opt.weight_decay != 0.0f,
+                    opt.learning_rate,
+                    opt.weight_decay,
+                    opt.momentum,
+                    static_cast<float>(opt.beta1),
+                    static_cast<float>(1.0 - opt.beta1),
+                    static_cast<float>(opt.beta2),
+                    static_cast<float>(1.0 - opt.beta2),
+                    1.0 - state.scalars[1],
+                    1.0 - state.scalars[2],
+                    opt.epsilon};
+  Step bias_step = step;
+  bias_step.decay = false;
   // Momentum and Adam keep their state in the layout of the parameters; SGD has none.
   auto run = [&](const Step& s, std::size_t begin, std::size_t count) {
     float* first = state.first ? state.first + begin : nullptr;

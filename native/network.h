@@ -53,7 +53,8 @@ struct Samples {
   int count;
 };
 
-enum class OptimizerKind { Sgd, Momentum, Adam };
+// The optimizers are the step kernels' kinds (kernels.h).
+using OptimizerKind = StepKind;
 
 struct Optimizer {
   OptimizerKind kind;
