@@ -56,7 +56,7 @@ function page(title: string, sections: string[]): string {
 <style>
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table.config th { text-align: left; padding-right: 1.5em; font-weight: 600; } table.config td { font-family: ui-monospace, monospace; }
+table.config th { text-align: left; padding-right: 1.5em; font-weight: 600; white-space: nowrap; } table.config td { font-family: ui-monospace, monospace; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
 .digits { display: grid; grid-template-columns: repeat(9, 72px); gap: 10px; }
 .digit { text-align: center; font-size: 12px; } .digit img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; }
@@ -82,7 +82,8 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: measure === 'accuracy' ? 'Accuracy per epoch' : 'Error per epoch',
-    width: 420,
+    // Two of these, with their axes and legends, fit side by side on the page (max-width 1100 px).
+    width: 340,
     height: 260,
     data: { values },
     mark: { type: 'line', point: true },
@@ -96,6 +97,10 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
 
 function confusionHeatmap(confusion: number[][], names: string[]): TopLevelSpec {
   const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label: names[label], predicted: names[predicted], count })));
+  const largest = Math.max(1, ...values.map((v) => v.count));
+  const decades = Math.floor(Math.log10(largest));
+  // 0 and 1 sit too close on the gradient to label both, unless nothing reaches 10.
+  const legendValues = [0, ...Array.from({ length: Math.max(decades, 1) }, (_, i) => 10 ** (decades > 0 ? i + 1 : i))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Confusion matrix (rows: true class)',
@@ -107,7 +112,11 @@ function confusionHeatmap(confusion: number[][], names: string[]): TopLevelSpec 
       y: { field: 'label', type: 'ordinal', title: 'true class', sort: names },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' } } } },
+      {
+        mark: 'rect',
+        // On a symlog scale, evenly spaced ticks crowd at the top; powers of ten spread evenly.
+        encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' }, legend: { gradientLength: 340, values: legendValues } } },
+      },
       {
         mark: { type: 'text', fontSize: 10 },
         encoding: {
@@ -156,11 +165,12 @@ export async function timingReport(report: TimingReport): Promise<string> {
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Seconds per training epoch (log scale)',
-    width: 640,
+    width: 560,
     data: { values: report.bars },
     mark: 'bar',
     encoding: {
-      y: { field: 'label', type: 'nominal', sort: null, title: null },
+      // Labels such as 'native avx512 ×2, H 1024, batch 100' are read whole, not cut at Vega's 180 px.
+      y: { field: 'label', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
       x: { field: 'seconds', type: 'quantitative', scale: { type: 'log', domainMin: start } },
       x2: { datum: start },
       color: { field: 'group', type: 'nominal', title: null },
