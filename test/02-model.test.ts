@@ -5,7 +5,8 @@ import { OptimizerState, sgd, type Backend } from '../src/backends/backend.js';
 import { activate, derivative } from '../src/backends/activations.js';
 import { optimizerStep } from '../src/backends/ts.js';
 import { readInitFile } from '../src/model/init.js';
-import { writeFileSync } from 'node:fs';
+import { argmaxRow } from '../src/model/metrics.js';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { everyBackend, tempDir } from './helpers.js';
 
@@ -213,6 +214,69 @@ describe('general networks', () => {
     expect(() => readInitFile(path)).toThrow(/numbers only/);
     writeFileSync(path, '{');
     expect(() => readInitFile(path)).toThrow(/not valid JSON/);
+  });
+
+  it('a weights file: biases set (and zero where not given), every way it can be wrong named', () => {
+    const dir = tempDir();
+    let n = 0;
+    const file = (body: unknown): string => {
+      const path = join(dir, `w${n++}.json`);
+      writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+      return path;
+    };
+    const w1 = [[1, 2], [3, 4], [5, 6]];
+    const w2 = [[7, 8, 9]];
+    const net = (bias = true): Network => new Network([2, 3, 1], { loss: 'mse', output: 'sigmoid', bias });
+    const given = net().initialize({ scheme: 'normal', std: 1 }, 3).initialize(readInitFile(file({ weights: [w1, w2], biases: [[0.5, -0.5, 0.25], [2]] })), 1);
+    expect(Array.from(given.layers[0].bias!)).toEqual([0.5, -0.5, 0.25]);
+    expect(Array.from(given.layers[1].bias!)).toEqual([2]);
+    expect(Array.from(given.layers[1].weight)).toEqual([7, 8, 9]);
+    // Biases not given are zero, whatever the network held before.
+    const noBiases = net().initialize({ scheme: 'normal', std: 1 }, 3).initialize(readInitFile(file([w1, w2])), 1);
+    expect(Array.from(noBiases.layers[0].bias!)).toEqual([0, 0, 0]);
+    // A single neuron's weights may be one flat row.
+    expect(Array.from(net().initialize(readInitFile(file({ weights: [w1, [7, 8, 9]] })), 1).layers[1].weight)).toEqual([7, 8, 9]);
+    const refusals: [unknown, RegExp][] = [
+      [{ weights: 'w' }, /expected \{"weights": \[matrix per layer\]/],
+      [null, /expected \{"weights": \[matrix per layer\]/],
+      [{ weights: [w1, [[7, 8, 9], 'x']] }, /numbers only/],
+      [{ weights: [w1, [[7, 8, 9], [1, 'x', 2]]] }, /numbers only/],
+      [{ weights: [w1, 5] }, /numbers only/],
+      [{ weights: [w1, w2], biases: 'b' }, /"biases" must be a list of number vectors, one per layer/],
+      [{ weights: [w1, w2], biases: [[1, 2, 3], ['x']] }, /"biases" must be a list of number vectors/],
+      ['{"weights": [[[1, 2], [3, 4], [5, 6]], [[7, 8, 1e999]]]}', /holds a value that is not a finite number/],
+      ['{"weights": [[[1, 2], [3, 4], [5, 6]], [[7, 8, 9]]], "biases": [[1, 2, -1e999], [0]]}', /holds a value that is not a finite number/],
+    ];
+    for (const [body, message] of refusals) expect(() => readInitFile(file(body)), JSON.stringify(body)).toThrow(message);
+    const shape: [unknown, RegExp, boolean?][] = [
+      [[w1], /has weights for 1 layers, the network has 2/],
+      [[w1, w2, w2], /has weights for 3 layers, the network has 2/],
+      [[w1.slice(0, 2), w2], /layer 1 weights are 2×2, expected 3×2 \(neurons × inputs\)/],
+      [[[[1, 2], [3, 4], [5]], w2], /layer 1 weights are 3×2, expected 3×2/],
+      [[w1, [[]]], /layer 2 weights are 1×0, expected 1×3/],
+      // An empty list is an empty flat row.
+      [[w1, []], /layer 2 weights are 1×0, expected 1×3/],
+      [{ weights: [w1, w2], biases: [[1, 2], [0]] }, /layer 1 has 2 biases, expected 3/],
+      [{ weights: [w1, w2], biases: [[1, 2, 3], [0]] }, /gives biases, but the network has none \(drop --no-bias\)/, false],
+    ];
+    for (const [body, message, bias] of shape) expect(() => net(bias).initialize(readInitFile(file(body)), 1), JSON.stringify(body)).toThrow(message);
+    const big = join(dir, 'big.json');
+    writeFileSync(big, '');
+    truncateSync(big, 256 * 2 ** 20 + 1);
+    expect(() => readInitFile(big)).toThrow(/big\.json: larger than a weights file this reader takes \(256 MiB\)/);
+  });
+
+  it('predict reads the last layer of a deeper network, and unknown names are refused by name', () => {
+    const deep = new Network([4, 5, 6, 3]).initWeights(2);
+    const x = Float32Array.from({ length: 8 * 4 }, (_, i) => ((i * 7) % 11) / 11);
+    const outputs = deep.forward(x).at(-1)!;
+    expect(outputs.length).toBe(8 * 3);
+    expect(Array.from(deep.predict(x))).toEqual(Array.from({ length: 8 }, (_, r) => argmaxRow(outputs, r, 3)));
+    // An output bias that makes class 2 win everywhere: only the last layer's outputs say so.
+    deep.layers[2].bias!.set([0, 0, 50]);
+    expect(Array.from(deep.predict(x))).toEqual(new Array(8).fill(2));
+    expect(() => new Network([2, 2], { loss: 'hinge' as never })).toThrow(/^unknown loss 'hinge' \(expected cross-entropy, mse\)$/);
+    expect(() => new Network([2, 3, 2], { hidden: 'softmax' })).toThrow(/^a hidden layer cannot use softmax \(expected relu, sigmoid, tanh, bipolar\)$/);
   });
 
   it('one optimizer step by hand: momentum and adam', () => {
