@@ -53,10 +53,11 @@ function build() {
 
 const inClone = !/[\\/]node_modules[\\/]/.test(root);
 const fromSource = process.env.npm_config_build_from_source === 'true';
-if (inClone || fromSource || !loads(prebuilt)) {
+const prebuiltLoads = loads(prebuilt);
+if (inClone || fromSource || !prebuiltLoads) {
   const failure = build();
   if (failure) {
-    const fallback = loads(prebuilt) ? `the prebuilt addon for ${platform}` : 'the TypeScript backend (slower)';
+    const fallback = prebuiltLoads ? `the prebuilt addon for ${platform}` : 'the TypeScript backend (slower)';
     console.warn(
       `backprop: the native addon was not built (${failure}); training will use ${fallback}. ` +
         'To build it, install a C++ compiler and run `npm rebuild backprop` (in a clone, `npm run build:native`).',

@@ -83,8 +83,9 @@ function userLockfile(tarball: string): object {
       const entry = entries[path];
       if (entry) {
         if (packages[path]) return;
-        const { dev, devOptional, peer, ...kept } = entry;
-        void [dev, devOptional, peer];
+        // Flags of the clone's own lock that do not hold for an app's runtime dependencies.
+        const kept = { ...entry };
+        for (const flag of ['dev', 'devOptional', 'peer']) delete kept[flag];
         const unscoped = name.split('/').at(-1);
         packages[path] = { ...kept, resolved: `https://registry.npmjs.org/${name}/-/${unscoped}-${entry.version as string}.tgz` };
         for (const dep of Object.keys({ ...(entry.dependencies as object), ...(entry.optionalDependencies as object) })) visit(path, dep);

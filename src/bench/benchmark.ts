@@ -273,6 +273,7 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
 function startBusyProcesses(count: number): () => void {
   const children = Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   const stop = (): void => {
+    process.off('exit', stop);
     for (const child of children) child.kill('SIGKILL');
   };
   process.once('exit', stop);
