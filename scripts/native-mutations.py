@@ -18,12 +18,13 @@ MUTATIONS = [
     ("kernels_scalar.cc", "const int width = g.N - n0 < kStrip ? g.N - n0 : kStrip;", "const int width = g.N - n0 < kStrip ? g.N - n0 - (g.N > 1) : kStrip;", "scalar GEMM drops the last column of a strip's tail"),
     ("kernels_avx512.cc", "static_cast<__mmask16>((1u << lanes) - 1u)", "static_cast<__mmask16>((1u << lanes) - 2u)", "AVX-512 tail mask misses its first lane"),
     ("kernels_avx2.cc", "for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : _mm256_set1_epi32(-1);", "for (int v = 0; v < NV; v++) lanes[v] = _mm256_set1_epi32(-1);", "AVX2 tail is not masked"),
-    ("network.cc", "const int end = std::min(extent, begin + block);", "const int end = std::min(extent, begin + block - (t == 0));", "thread split leaves a row or column unworked"),
+    ("network.cc", "const int end = std::min(extent, begin + block);", "const int end = std::min(extent, begin + block - (chunk == 0));", "thread split leaves a row or column unworked"),
+    ("thread_pool.cc", "claims_.compare_exchange_weak(claims, claims + 1,", "claims_.compare_exchange_weak(claims, claims + 2,", "the pool skips every other chunk"),
     ("network.cc", "exps[j] = std::exp(z[j] - max);", "exps[j] = std::exp(z[j]);", "softmax without the max subtraction"),
     ("network.cc", "row_correct[r] = argmax == labels[r];", "row_correct[r] = argmax != labels[r];", "accuracy counts the wrong ones"),
-    ("network.cc", "const double g = decay && wd != 0.0 ? static_cast<float>(grads[i] + wd * params[i]) : grads[i];", "const double g = wd != 0.0 ? static_cast<float>(grads[i] + wd * params[i]) : grads[i];", "weight decay applied to the biases"),
-    ("network.cc", "state.first[i] = static_cast<float>(mu * state.first[i] + g);", "state.first[i] = static_cast<float>(mu * state.first[i] + lr * g);", "momentum scales the gradient twice"),
-    ("network.cc", "const double m_hat = state.first[i] / correction1;", "const double m_hat = state.first[i];", "Adam without bias correction"),
+    ("network.cc", "bias_step.decay = false;", "bias_step.decay = step.decay;", "weight decay applied to the biases"),
+    ("optimizer_step.h", "first[i] = static_cast<float>(mu * first[i] + gradient(i));", "first[i] = static_cast<float>(mu * first[i] + lr * gradient(i));", "momentum scales the gradient twice"),
+    ("optimizer_step.h", "const double m_hat = first[i] / correction1;", "const double m_hat = first[i];", "Adam without bias correction"),
     ("network.cc", "state.scalars[2] *= opt.beta2;", "state.scalars[2] *= opt.beta1;", "Adam's second running power uses beta1"),
 ]
 
@@ -43,7 +44,9 @@ def main():
     for index, (name, text, replacement, what) in enumerate(MUTATIONS, 1):
         native = os.path.join(work, "native")
         shutil.rmtree(native, ignore_errors=True)
-        shutil.copytree(os.path.join(root, "native"), native)
+        # Fresh modification times: copies that kept the originals' would look older than the
+        # previous mutant's objects, and ninja would not rebuild them (that mutant would stay in).
+        shutil.copytree(os.path.join(root, "native"), native, copy_function=shutil.copy)
         path = os.path.join(native, name)
         source = open(path).read()
         if source.count(text) != 1:
