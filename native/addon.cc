@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cpu_features.h"
@@ -200,10 +201,16 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
 // Labels index the output row, so one out of range would read past it: every label is checked.
 // Cross-entropy needs labels; the squared error takes targets, or labels as one-hot targets.
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name) {
-  Samples samples = {nullptr, nullptr, nullptr, 0};
+  Samples samples = {nullptr, nullptr, nullptr, nullptr, 0};
   samples.count = int_field(env, data, "count", 1, 1 << 30);
   const std::size_t count = static_cast<std::size_t>(samples.count);
-  samples.x = borrowed.take(typed_array<float>(env, data.Get("x"), name + ".x", count * net.sizes[0]));
+  const Napi::Value x = data.Get("x");
+  const std::size_t features = count * net.sizes[0];
+  if (x.IsTypedArray() && x.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    samples.x_bytes = borrowed.take(typed_array<std::uint8_t>(env, x, name + ".x", features));
+  } else {
+    samples.x = borrowed.take(typed_array<float>(env, x, name + ".x", features));
+  }
   const Napi::Value labels = data.Get("labels");
   if (!labels.IsUndefined() && !labels.IsNull()) {
     auto array = typed_array<std::uint8_t>(env, labels, name + ".labels", count);
@@ -273,7 +280,14 @@ class Engine : public Napi::ObjectWrap<Engine> {
       if (!(supported_isas() & isa_bit(kernels_))) throw_range(env, "this CPU does not support the ISA '" + name + "'");
     }
     const int straggler = options.Get("stragglerMicros").IsUndefined() ? 0 : int_field(env, options, "stragglerMicros", 0, 1000000);
-    pool_ = std::make_unique<ThreadPool>(int_field(env, options, "threads", 1, kMaxThreads), straggler);
+    const int threads = int_field(env, options, "threads", 1, kMaxThreads);
+    try {
+      pool_ = std::make_unique<ThreadPool>(threads, straggler);
+    } catch (const std::system_error& error) {
+      Napi::Error failure = Napi::Error::New(env, "cannot start " + std::to_string(threads) + " threads (" + error.code().message() + ")");
+      failure.Set("code", Napi::String::New(env, "ERR_THREADS"));
+      throw failure;
+    }
   }
 
   Context context() { return {kernels_, pool_.get(), &scratch_}; }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace backprop {
 
@@ -59,7 +60,7 @@ constexpr int kPackColumns = 64;
 // to hide the FMA latency. Returns a value that depends on every chain, so none can be optimised away.
 using FmaPeakFn = float (*)(long long iterations, float seed);
 
-// One optimizer step over n parameters (optimizer_step.h): p -= lr · g for SGD, with a velocity
+// One optimizer step over n parameters (elementwise.h): p -= lr · g for SGD, with a velocity
 // (first) for momentum, or first and second moments for Adam. The scalars are already in the
 // precision the step uses; `decay` is true for weights (weight decay applies), false for biases.
 enum class StepKind { Sgd, Momentum, Adam };
@@ -72,12 +73,16 @@ struct Step {
 };
 using StepFn = void (*)(const Step& s, float* params, const float* grads, float* first, float* second, std::size_t n);
 
+// Byte features (image pixels, kept as the files hold them) as the floats they stand for: byte / 255.
+using WidenBytesFn = void (*)(const std::uint8_t* bytes, float* out, std::size_t n);
+
 struct Kernels {
   const char* isa;
   GemmFn gemm;
   FmaPeakFn fma_peak;
   int fma_peak_flops;  // floating-point operations per iteration of fma_peak
   StepFn step;
+  WidenBytesFn widen_bytes;
 };
 
 constexpr int kPeakChains = 12;

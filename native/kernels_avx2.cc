@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "kernels.h"
-#include "optimizer_step.h"
+#include "elementwise.h"
 #include "simd_shared.h"
 
 namespace backprop {
@@ -118,6 +118,6 @@ float fma_peak_avx2(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_avx2, fma_peak_avx2, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements};
+const Kernels kernels_avx2 = {"avx2", gemm_avx2, fma_peak_avx2, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements};
 
 }  // namespace backprop

@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "kernels.h"
-#include "optimizer_step.h"
+#include "elementwise.h"
 #include "simd_shared.h"
 
 namespace backprop {
@@ -123,6 +123,6 @@ float fma_peak_avx512(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", gemm_avx512, fma_peak_avx512, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements};
+const Kernels kernels_avx512 = {"avx512", gemm_avx512, fma_peak_avx512, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements};
 
 }  // namespace backprop

@@ -4,7 +4,7 @@
 #include <cstddef>
 
 #include "kernels.h"
-#include "optimizer_step.h"
+#include "elementwise.h"
 #include "simd_shared.h"
 
 namespace backprop {
@@ -128,6 +128,6 @@ float fma_peak_neon(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_neon = {"neon", gemm_neon, fma_peak_neon, kPeakChains * Neon::kLanes * 2, optimizer_step_elements};
+const Kernels kernels_neon = {"neon", gemm_neon, fma_peak_neon, kPeakChains * Neon::kLanes * 2, optimizer_step_elements, widen_bytes_elements};
 
 }  // namespace backprop

@@ -2,7 +2,7 @@
 #include <cstddef>
 
 #include "kernels.h"
-#include "optimizer_step.h"
+#include "elementwise.h"
 
 namespace backprop {
 namespace {
@@ -59,6 +59,6 @@ float fma_peak_scalar(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements};
+const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements, widen_bytes_elements};
 
 }  // namespace backprop

@@ -423,7 +423,8 @@ void forward(const Context& ctx, const Layers& net, const float* x, int rows, Wo
   output_step(ctx, net, rows, nullptr, ws, nullptr);
 }
 
-void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws) {
+void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws) {
+  const Samples batch = batch_rows(ctx, samples, nullptr, 0, samples.count, net, ws);
   const Input input = first_layer_input(ctx, batch.x, batch.count, net.sizes[0], net.sizes[1]);
   backward_layers(ctx, net, input, batch, batch.count, ws, {false, 0.0f});
 }
@@ -445,28 +446,37 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& batch, 
   return eval.loss_sum;
 }
 
-Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
-                     Workspace& ws) {
+Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t* order, int start, int rows,
+                   const Layers& net, Workspace& ws) {
   const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
   const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  if (!order) {
+    const std::size_t first = static_cast<std::size_t>(start);
+    const float* x = data.x ? data.x + first * features : ws.batch_x;
+    if (!data.x) ctx.kernels->widen_bytes(data.x_bytes + first * features, ws.batch_x, rows * features);
+    return {x, nullptr, data.labels ? data.labels + first : nullptr, data.targets ? data.targets + first * outputs : nullptr,
+            rows};
+  }
   for (int r = 0; r < rows; r++) {
-    const std::uint32_t i = order[start + r];
-    std::memcpy(ws.batch_x + r * features, data.x + i * features, sizeof(float) * features);
+    const std::size_t i = order[start + r];
+    float* row = ws.batch_x + r * features;
+    if (data.x) {
+      std::memcpy(row, data.x + i * features, sizeof(float) * features);
+    } else {
+      ctx.kernels->widen_bytes(data.x_bytes + i * features, row, features);
+    }
     if (data.labels) ws.batch_labels[r] = data.labels[i];
     if (data.targets) std::memcpy(ws.batch_targets + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
   }
-  return {ws.batch_x, data.labels ? ws.batch_labels : nullptr, data.targets ? ws.batch_targets : nullptr, rows};
+  return {ws.batch_x, nullptr, data.labels ? ws.batch_labels : nullptr, data.targets ? ws.batch_targets : nullptr, rows};
 }
 
 Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
   Evaluation eval = {0.0, 0};
-  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
-  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
   const int chunk = std::min(ws.rows, kEvalRows);
   for (int start = 0; start < data.count; start += chunk) {
     const int rows = std::min(chunk, data.count - start);
-    const Samples scored = {data.x + start * features, data.labels ? data.labels + start : nullptr,
-                            data.targets ? data.targets + start * outputs : nullptr, rows};
+    const Samples scored = batch_rows(ctx, data, nullptr, start, rows, net, ws);
     forward_layers(ctx, net, first_layer_input(ctx, scored.x, rows, net.sizes[0], net.sizes[1]), rows, ws);
     output_step(ctx, net, rows, &scored, ws, &eval);
   }

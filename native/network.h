@@ -45,9 +45,12 @@ struct Workspace {
   float* batch_targets;  // rows × outputs
 };
 
-// Samples with class labels, or targets (count × outputs) for the squared error, or both.
+// Samples with class labels, or targets (count × outputs) for the squared error, or both. Their
+// features are floats (x), or bytes that stand for byte / 255 (x_bytes: image pixels as the files
+// hold them), which every batch widens to floats in the workspace before the products read them.
 struct Samples {
   const float* x;
+  const std::uint8_t* x_bytes;
   const std::uint8_t* labels;
   const float* targets;
   int count;
@@ -112,9 +115,11 @@ void gradients(const Context& ctx, const Layers& net, const Samples& batch, Work
 double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
                    OptimizerState& state, Workspace& ws);
 
-// Rows order[start…start+rows) of data, copied into the workspace's batch buffers.
-Samples gather_batch(const Samples& data, const std::uint32_t* order, int start, int rows, const Layers& net,
-                     Workspace& ws);
+// Samples order[start…start+rows) of data, or start…start+rows without an order, as float rows the
+// products can read: contiguous float rows in place, any others copied (bytes widened) into the
+// workspace's batch buffers.
+Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t* order, int start, int rows,
+                   const Layers& net, Workspace& ws);
 
 // One epoch over the samples order[first…visits) (or first, first+1, … visits−1 when order is null);
 // the last batch may be short. `on_batch(done, error_sum)` is called after each batch with the
@@ -123,14 +128,10 @@ Samples gather_batch(const Samples& data, const std::uint32_t* order, int start,
 template <typename OnBatch>
 int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
                 int visits, int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
-  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
-  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
   double error_sum = 0.0;
   for (int start = first; start < visits; start += batch_size) {
     const int rows = visits - start < batch_size ? visits - start : batch_size;
-    const Samples batch = order ? gather_batch(data, order, start, rows, net, ws)
-                                : Samples{data.x + start * features, data.labels ? data.labels + start : nullptr,
-                                          data.targets ? data.targets + start * outputs : nullptr, rows};
+    const Samples batch = batch_rows(ctx, data, order, start, rows, net, ws);
     error_sum += train_batch(ctx, net, batch, opt, state, ws);
     if (!on_batch(start + rows, error_sum)) return start + rows;
   }

@@ -24,15 +24,26 @@ inline void cpu_relax() {
 }
 }  // namespace
 
+// A thread that cannot start (no memory for its stack under `ulimit -v`, or the process's thread
+// limit) throws std::system_error; the threads already started are stopped before it propagates,
+// since a joinable std::thread destroyed unjoined would end the process.
 ThreadPool::ThreadPool(int threads, int straggler_micros) : straggler_micros_(straggler_micros) {
-  for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { work(i); });
+  try {
+    for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { work(i); });
+  } catch (...) {
+    stop();
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::stop() {
   stopping_.store(true, std::memory_order_relaxed);
   call_.fetch_add(1, std::memory_order_release);
   call_.notify_all();
   for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
 }
 
 void ThreadPool::claim_chunks(std::uint32_t call, int thread) {

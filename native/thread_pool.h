@@ -36,6 +36,8 @@ class ThreadPool {
   // Claims and runs chunks of call `call` until none is left or a newer call has begun.
   void claim_chunks(std::uint32_t call, int thread);
   void work(int thread);
+  // Stops and joins the workers.
+  void stop();
 
   std::vector<std::thread> workers_;
   const int straggler_micros_;

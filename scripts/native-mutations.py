@@ -23,8 +23,8 @@ MUTATIONS = [
     ("network.cc", "exps[j] = std::exp(z[j] - max);", "exps[j] = std::exp(z[j]);", "softmax without the max subtraction"),
     ("network.cc", "row_correct[r] = argmax == labels[r];", "row_correct[r] = argmax != labels[r];", "accuracy counts the wrong ones"),
     ("network.cc", "bias_step.decay = false;", "bias_step.decay = step.decay;", "weight decay applied to the biases"),
-    ("optimizer_step.h", "first[i] = static_cast<float>(mu * first[i] + gradient(i));", "first[i] = static_cast<float>(mu * first[i] + lr * gradient(i));", "momentum scales the gradient twice"),
-    ("optimizer_step.h", "const double m_hat = first[i] / correction1;", "const double m_hat = first[i];", "Adam without bias correction"),
+    ("elementwise.h", "first[i] = static_cast<float>(mu * first[i] + gradient(i));", "first[i] = static_cast<float>(mu * first[i] + lr * gradient(i));", "momentum scales the gradient twice"),
+    ("elementwise.h", "const double m_hat = first[i] / correction1;", "const double m_hat = first[i];", "Adam without bias correction"),
     ("network.cc", "state.scalars[2] *= opt.beta2;", "state.scalars[2] *= opt.beta1;", "Adam's second running power uses beta1"),
 ]
 

@@ -19,6 +19,7 @@ export { Network, type NetworkOptions } from './model/network.js';
 export { loadMnist, bundledMnistDir, type MnistSplits } from './data/mnist.js';
 export { loadCsv } from './data/csv.js';
 export type { Dataset } from './data/dataset.js';
+export { floatRows, type Features } from './data/features.js';
 export { fit, fit as train, type FitOptions, type FitResult, type EpochMetrics, type Progress } from './train/fit.js';
 export { gradcheck } from './train/gradcheck.js';
 export { selectBackend } from './backends/select.js';

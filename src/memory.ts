@@ -37,7 +37,8 @@ function sharedBuffer(bytes: number): SharedArrayBuffer {
 
 const MiB = 1024 * 1024;
 
-function megabytes(bytes: number): string {
+/** `bytes` for a message: in MiB, or GiB from 1 GiB up. */
+export function megabytes(bytes: number): string {
   return bytes >= 1024 * MiB ? `${(bytes / 1024 / MiB).toFixed(1)} GiB` : `${Math.ceil(bytes / MiB)} MiB`;
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { takeFirst } from '../src/data/dataset.js';
+import { floatRows } from '../src/data/features.js';
 import { parseIdx, readIdx } from '../src/data/idx.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { loadCsv } from '../src/data/csv.js';
@@ -98,7 +99,9 @@ describe('MNIST folders', () => {
       expect(test!.count).toBe(6);
       expect(train.features).toBe(16);
       expect(train.outputs).toBe(3);
-      expect(train.x[1]).toBeCloseTo(37 / 255, 7);
+      expect(train.x).toBeInstanceOf(Uint8Array);
+      expect(train.x[1]).toBe(37);
+      expect(floatRows(train.x, 16, 0, 1)[1]).toBe(Math.fround(37 / 255));
       expect(Array.from(train.labels!.subarray(0, 4))).toEqual([0, 1, 2, 0]);
     }
   });
@@ -126,7 +129,7 @@ describe('MNIST folders', () => {
     const { train, test } = realMnist();
     expect([train.count, test!.count, train.features, train.outputs]).toEqual([60000, 10000, 784, 10]);
     let max = 0;
-    for (const v of train.x) max = Math.max(max, v);
+    for (const v of floatRows(train.x, 784, 0, train.count)) max = Math.max(max, v);
     expect(max).toBe(1);
     expect(Array.from(train.labels!.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]);
     expect(Array.from(test!.labels!.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
@@ -141,14 +144,15 @@ describe('MNIST folders', () => {
     const counts = new Array(10).fill(0);
     for (const label of train.labels!) counts[label]++;
     expect(counts).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    expect(Math.round(train.x[31337 * 784 + 400] * 255)).toBe(253);
+    expect(train.x[31337 * 784 + 400]).toBe(253);
     let sum = 0;
-    for (const v of train.x) sum += Math.round(v * 255);
+    for (const v of train.x) sum += v;
     expect(sum).toBe(1567298545);
-    // And the float32 arrays themselves, byte for byte.
+    // And the pixels as floats, byte for byte: the digests of the float32 arrays this loader kept
+    // before it kept bytes (each pixel / 255, rounded once).
     const sha = (a: ArrayBufferView): string => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
-    expect(sha(train.x)).toBe('257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160');
-    expect(sha(test!.x)).toBe('bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165');
+    expect(sha(floatRows(train.x, 784, 0, train.count))).toBe('257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160');
+    expect(sha(floatRows(test!.x, 784, 0, test!.count))).toBe('bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165');
   });
 });
 

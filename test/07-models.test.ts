@@ -13,6 +13,7 @@ import { Network, type NetworkOptions } from '../src/model/network.js';
 import { argmaxRow } from '../src/model/metrics.js';
 import { Rng } from '../src/model/rng.js';
 import { takeFirst } from '../src/data/dataset.js';
+import { floatRows } from '../src/data/features.js';
 import { fit } from '../src/train/fit.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { undrawnMarks } from '../scripts/report-marks.mjs';
@@ -465,7 +466,7 @@ describe('export --format onnx', () => {
     const exported = await runCli('export', '--model', model, '--out', out);
     expect(exported.code).toBe(0);
     // 50 test digits and 50 images of noise: every pixel's weight counts, also those that are blank in every digit.
-    const x = realMnist().test!.x.slice(0, 100 * 784);
+    const x = floatRows(realMnist().test!.x, 784, 0, 100);
     const rng = new Rng(11);
     for (let i = 50 * 784; i < x.length; i++) x[i] = rng.uniform();
     const ours = net.forward(x).at(-1)!;

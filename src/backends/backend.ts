@@ -1,5 +1,6 @@
 import { sharedFloat32, sharedFloat64, sharedUint8 } from '../memory.js';
 import type { Activation, Loss } from './activations.js';
+import type { Features } from '../data/features.js';
 
 /**
  * What a backend computes. Both backends work over the same Float32Arrays, owned by TypeScript:
@@ -21,16 +22,19 @@ export interface Layered {
 }
 
 /**
- * Samples and what they should produce; `x` is `count × features`, row-major. Class labels are
- * needed for cross-entropy and accuracy; MSE uses `targets` (`count × outputs`) when given, else
- * one-hot vectors of the labels.
+ * Samples and what they should produce; `x` is `count × features`, row-major, as floats or as bytes
+ * standing for byte / 255. Class labels are needed for cross-entropy and accuracy; MSE uses
+ * `targets` (`count × outputs`) when given, else one-hot vectors of the labels.
  */
 export interface Samples {
-  readonly x: Float32Array;
+  readonly x: Features;
   readonly labels?: Uint8Array;
   readonly targets?: Float32Array;
   readonly count: number;
 }
+
+/** Samples whose features are floats, as the products read them. */
+export type FloatSamples = Samples & { readonly x: Float32Array };
 
 export interface Evaluation {
   /** Only with class labels. */

@@ -101,7 +101,13 @@ export class NativeBackend implements Backend {
         EXIT.usage,
       );
     }
-    this.engine = new addon.Engine({ isa: options.isa, threads: options.threads ?? availableParallelism(), stragglerMicros: options.stragglerMicros });
+    const threads = options.threads ?? availableParallelism();
+    try {
+      this.engine = new addon.Engine({ isa: options.isa, threads, stragglerMicros: options.stragglerMicros });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_THREADS') throw err;
+      throw new UserError(`${(err as Error).message}: the process memory or thread limit is too low for them; use fewer --threads`, EXIT.runtime);
+    }
   }
 
   get isa(): string {

@@ -1,4 +1,5 @@
 import { activate, derivative, offTarget, type Activation } from './activations.js';
+import { floatRows } from '../data/features.js';
 import {
   DIVERGED,
   EVAL_ROWS,
@@ -6,6 +7,7 @@ import {
   progressInterval,
   type Backend,
   type EpochOptions,
+  type FloatSamples,
   type Evaluation,
   type Layered,
   type OptimizerSettings,
@@ -230,7 +232,7 @@ function outputLoss(net: Layered, layers: LayerViews[], batch: Samples | null, r
   return batch ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation) : { loss: 0, correct: 0 };
 }
 
-function backwardLayers(net: Layered, layers: LayerViews[], batch: Samples, rows: number, ws: Workspace): void {
+function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples, rows: number, ws: Workspace): void {
   const last = layers.length - 1;
   let delta = ws.deltas[0];
   outputBackward(delta, ws.acts[last], net, batch, rows, layers[last].outputs);
@@ -294,13 +296,26 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
   }
 }
 
-/** Copies the rows `order[start…start+rows)` of `data` into the workspace's batch buffers. */
-export function gatherRows(ws: Workspace, data: Samples, order: Uint32Array, start: number, rows: number): Samples {
+/**
+ * Samples `order[start…start+rows)` of `data`, or `start…start+rows)` without an order, as float rows
+ * the products can read: contiguous float rows as views, any others copied (bytes widened) into the
+ * workspace's batch buffers. native/network.cc's batch_rows does the same.
+ */
+export function batchRows(ws: Workspace, data: Samples, order: Uint32Array | null, start: number, rows: number): FloatSamples {
   const features = ws.sizes[0];
   const outputs = ws.sizes[ws.sizes.length - 1];
+  if (!order) {
+    return {
+      x: floatRows(data.x, features, start, start + rows, ws.batchX),
+      labels: data.labels?.subarray(start, start + rows),
+      targets: data.targets?.subarray(start * outputs, (start + rows) * outputs),
+      count: rows,
+    };
+  }
   for (let r = 0; r < rows; r++) {
     const i = order[start + r];
-    ws.batchX.set(data.x.subarray(i * features, (i + 1) * features), r * features);
+    if (data.x instanceof Float32Array) ws.batchX.set(data.x.subarray(i * features, (i + 1) * features), r * features);
+    else floatRows(data.x, features, i, i + 1, ws.batchX.subarray(r * features));
     if (data.labels) ws.batchLabels[r] = data.labels[i];
     if (data.targets) ws.batchTargets.set(data.targets.subarray(i * outputs, (i + 1) * outputs), r * outputs);
   }
@@ -308,16 +323,6 @@ export function gatherRows(ws: Workspace, data: Samples, order: Uint32Array, sta
     x: ws.batchX,
     labels: data.labels && ws.batchLabels,
     targets: data.targets && ws.batchTargets,
-    count: rows,
-  };
-}
-
-/** Rows `start…start+rows)` of `data`, as views. */
-export function sliceRows(data: Samples, start: number, rows: number, features: number, outputs: number): Samples {
-  return {
-    x: data.x.subarray(start * features, (start + rows) * features),
-    labels: data.labels?.subarray(start, start + rows),
-    targets: data.targets?.subarray(start * outputs, (start + rows) * outputs),
     count: rows,
   };
 }
@@ -334,20 +339,18 @@ export class TsBackend implements Backend {
   }
 
   gradients(net: Layered, batch: Samples, ws: Workspace): void {
-    backwardLayers(net, views(net, ws), batch, batch.count, ws);
+    backwardLayers(net, views(net, ws), batchRows(ws, batch, null, 0, batch.count), batch.count, ws);
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     const layers = views(net, ws);
-    const features = net.sizes[0];
-    const outputs = net.sizes[net.sizes.length - 1];
     const visits = options.order?.length ?? data.count;
     const every = progressInterval(Math.ceil(visits / options.batchSize));
     let batchIndex = 0;
     let errorSum = 0;
     for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
       const rows = Math.min(options.batchSize, visits - start);
-      const batch = options.order ? gatherRows(ws, data, options.order, start, rows) : sliceRows(data, start, rows, features, outputs);
+      const batch = batchRows(ws, data, options.order, start, rows);
       forwardLayers(layers, batch.x, rows, ws);
       errorSum += outputLoss(net, layers, batch, rows, ws).loss;
       backwardLayers(net, layers, batch, rows, ws);
@@ -364,13 +367,11 @@ export class TsBackend implements Backend {
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
     const layers = views(net, ws);
-    const features = net.sizes[0];
-    const outputs = net.sizes[net.sizes.length - 1];
     let loss = 0;
     let correct = 0;
     for (let start = 0; start < data.count; start += EVAL_ROWS) {
       const rows = Math.min(EVAL_ROWS, data.count - start);
-      const batch = sliceRows(data, start, rows, features, outputs);
+      const batch = batchRows(ws, data, null, start, rows);
       forwardLayers(layers, batch.x, rows, ws);
       const chunk = outputLoss(net, layers, batch, rows, ws);
       loss += chunk.loss;

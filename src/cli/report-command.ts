@@ -1,6 +1,7 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import { classNamesOf } from '../data/mnist.js';
 import type { Dataset } from '../data/dataset.js';
+import { floatRows } from '../data/features.js';
 import { EXIT, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Network } from '../model/network.js';
@@ -36,7 +37,7 @@ export async function writeTrainingReport(
     classes = classReport(predictions, validation.labels, outputs, error);
     if (validation.features === 784) {
       wrong = mostConfidentlyWrong(predictions, validation.labels, outputs, WRONG_DIGITS).map((w) => ({
-        pixels: validation.x.subarray(w.index * 784, (w.index + 1) * 784),
+        pixels: floatRows(validation.x, 784, w.index, w.index + 1),
         label: w.label,
         predicted: w.predicted,
         confidence: w.confidence,

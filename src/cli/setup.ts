@@ -4,7 +4,7 @@ import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
 import { isDelimitedFile, loadCsv, type DelimiterName, type Normalization } from '../data/csv.js';
 import { UsageError } from '../errors.js';
-import { allocatable } from '../memory.js';
+import { allocatable, megabytes } from '../memory.js';
 import type { Activation, Loss } from '../backends/activations.js';
 import type { OptimizerName } from '../backends/backend.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
@@ -153,7 +153,7 @@ export function checkMemory(sizes: readonly number[], rows: number, optimizerSta
   const bytes = 4 * floats;
   const { bytes: limit, why } = allocatable();
   if (bytes > limit) {
-    throw new UsageError(`a ${sizes.join('-')} network needs ${(bytes / 1024 ** 3).toFixed(1)} GiB for its parameters, gradients and activations; ${why} — use smaller layers`);
+    throw new UsageError(`a ${sizes.join('-')} network needs ${megabytes(bytes)} for its parameters, gradients and activations; ${why} — use smaller layers`);
   }
 }
 

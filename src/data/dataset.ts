@@ -1,11 +1,11 @@
-import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { DataError } from '../errors.js';
+import type { Features } from './features.js';
 import type { IdxArray } from './idx.js';
 
-/** Samples as rows of float32 features, with integer class labels or target vectors. */
+/** Samples as rows of features, with integer class labels or target vectors. */
 export interface Dataset {
-  /** `count × features`, row-major. */
-  x: Float32Array;
+  /** `count × features`, row-major: floats, or bytes standing for byte / 255 (image pixels; see floatRows). */
+  x: Features;
   labels?: Uint8Array;
   /** `count × outputs`, row-major, for regression. */
   targets?: Float32Array;
@@ -16,7 +16,8 @@ export interface Dataset {
 }
 
 /**
- * Pairs an images IDX array (N × rows × cols) with a labels IDX array (N); pixels are scaled to [0, 1].
+ * Pairs an images IDX array (N × rows × cols) with a labels IDX array (N). The pixels stay bytes,
+ * each standing for byte / 255 in [0, 1].
  * `outputs` is left to the caller, who knows the classes of the whole data set.
  */
 export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { images: string; labels: string }): Omit<Dataset, 'outputs'> & { labels: Uint8Array } {
@@ -32,12 +33,7 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { imag
   }
   if (count === 0) throw new DataError(`${names.images}: holds no images`);
   const features = images.data.length / count;
-  const x = sharedFloat32(images.data.length);
-  const pixels = images.data;
-  for (let i = 0; i < pixels.length; i++) x[i] = pixels[i] / 255;
-  const labelCopy = sharedUint8(count);
-  labelCopy.set(labels.data);
-  return { x, labels: labelCopy, count, features };
+  return { x: images.data, labels: labels.data, count, features };
 }
 
 /** Samples `start…end` of `data` (views, no copy). */

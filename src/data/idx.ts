@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
-import { MemoryError } from '../memory.js';
+import { MemoryError, sharedUint8 } from '../memory.js';
 
-/** An IDX array of unsigned bytes: its dimensions and the raw values, row-major. */
+/** An IDX array of unsigned bytes: its dimensions and the raw values, row-major, in shared memory. */
 export interface IdxArray {
   dims: number[];
   data: Uint8Array;
@@ -23,13 +23,37 @@ export function readIdx(path: string): IdxArray {
   }
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = path.endsWith('.gz') ? readFileSync(path) : readShared(path, size);
   } catch (err) {
-    if (err instanceof RangeError) throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
+    if (err instanceof RangeError || err instanceof MemoryError) throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
     const code = (err as NodeJS.ErrnoException).code;
     throw new DataError(`${path}: cannot read (${code ?? String(err)})`);
   }
-  return parseIdx(path.endsWith('.gz') ? inflate(bytes, path) : bytes, path);
+  if (!path.endsWith('.gz')) return parseIdx(bytes, path);
+  const inflated = inflate(bytes, path);
+  const shared = sharedUint8(inflated.length);
+  shared.set(inflated);
+  return parseIdx(shared, path);
+}
+
+/**
+ * The file's bytes in shared memory, where both backends (and the ts backend's worker thread) read
+ * them as they are: the data set is never copied.
+ */
+function readShared(path: string, size: number): Uint8Array {
+  const bytes = sharedUint8(size);
+  const fd = openSync(path, 'r');
+  try {
+    let filled = 0;
+    while (filled < size) {
+      const read = readSync(fd, bytes, filled, size - filled, null);
+      if (read === 0) break;
+      filled += read;
+    }
+    return bytes.subarray(0, filled);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } f
 import { layerOffsets, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { TsWorkerBackend } from '../backends/ts-worker.js';
+import { floatRows, type Features } from '../data/features.js';
 import { UsageError } from '../errors.js';
 import { initialize, type Init } from './init.js';
 import { argmaxRow } from './metrics.js';
@@ -108,10 +109,13 @@ export class Network implements Layered {
     return this;
   }
 
-  /** Every layer's output for the rows of `x` (`rows × sizes[0]`); the last is the network's output. */
-  forward(x: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array[] {
+  /**
+   * Every layer's output for the rows of `x` (`rows × sizes[0]`, floats or pixel bytes); the last is
+   * the network's output.
+   */
+  forward(x: Features, ws: Workspace = this.workspaceFor(x)): Float32Array[] {
     const rows = this.rowsOf(x);
-    this.backend.forward(this, x, rows, ws);
+    this.backend.forward(this, floatRows(x, this.sizes[0], 0, rows, ws.batchX), rows, ws);
     return ws.acts.map((act, l) => act.slice(0, rows * this.sizes[l + 1]));
   }
 
@@ -119,10 +123,11 @@ export class Network implements Layered {
    * The mean gradient of the error over the batch `x, labels` (or `targets` under MSE) with respect
    * to every parameter (the seed's `calculate_dE`), in the layout of `params`.
    */
-  gradients(x: Float32Array, labels?: Uint8Array, targets?: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array {
+  gradients(x: Features, labels?: Uint8Array, targets?: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array {
     const rows = this.rowsOf(x);
-    this.backend.forward(this, x, rows, ws);
-    this.backend.gradients(this, { x, labels, targets, count: rows }, ws);
+    const floats = floatRows(x, this.sizes[0], 0, rows, ws.batchX);
+    this.backend.forward(this, floats, rows, ws);
+    this.backend.gradients(this, { x: floats, labels, targets, count: rows }, ws);
     return ws.grads.slice();
   }
 
@@ -132,7 +137,7 @@ export class Network implements Layered {
   }
 
   /** The predicted class of every row of `x`. */
-  predict(x: Float32Array): Uint8Array {
+  predict(x: Features): Uint8Array {
     const outputs = this.forward(x).at(-1)!;
     const classes = this.sizes.at(-1)!;
     const predicted = new Uint8Array(this.rowsOf(x));
@@ -140,13 +145,13 @@ export class Network implements Layered {
     return predicted;
   }
 
-  private rowsOf(x: Float32Array): number {
+  private rowsOf(x: Features): number {
     const rows = x.length / this.sizes[0];
     if (!Number.isInteger(rows)) throw new UsageError(`input length ${x.length} is not a multiple of ${this.sizes[0]} features`);
     return rows;
   }
 
-  private workspaceFor(x: Float32Array): Workspace {
+  private workspaceFor(x: Features): Workspace {
     return new Workspace(this.sizes, this.rowsOf(x), this.bias);
   }
 }

@@ -1,5 +1,6 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
+import { floatRows } from '../data/features.js';
 import { argmaxRow } from '../model/metrics.js';
 import type { Network } from '../model/network.js';
 
@@ -10,7 +11,7 @@ export function predictAll(net: Network, data: Dataset): Float32Array {
   const predictions = new Float32Array(data.count * outputs);
   for (let start = 0; start < data.count; start += EVAL_ROWS) {
     const rows = Math.min(EVAL_ROWS, data.count - start);
-    net.backend.forward(net, data.x.subarray(start * data.features, (start + rows) * data.features), rows, ws);
+    net.backend.forward(net, floatRows(data.x, data.features, start, start + rows, ws.batchX), rows, ws);
     predictions.set(ws.acts[ws.acts.length - 1].subarray(0, rows * outputs), start * outputs);
   }
   return predictions;

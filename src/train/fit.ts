@@ -142,17 +142,18 @@ function checkOptions(options: FitOptions): void {
 function checkSamples(net: Network, data: Samples, name: string): void {
   const inputs = net.sizes[0];
   const outputs = net.sizes[net.sizes.length - 1];
-  if (!(data.x instanceof Float32Array)) throw new TypeError(`fit: ${name}.x must be a Float32Array`);
-  if (!Number.isInteger(data.count) || data.count < 1 || data.x.length < data.count * inputs) {
-    throw new RangeError(`fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${data.x.length} values)`);
+  const { x } = data;
+  if (!(x instanceof Float32Array || x instanceof Uint8Array)) throw new TypeError(`fit: ${name}.x must be a Float32Array (or a Uint8Array of pixels)`);
+  if (!Number.isInteger(data.count) || data.count < 1 || x.length < data.count * inputs) {
+    throw new RangeError(`fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${x.length} values)`);
   }
-  // One quick pass (NaN and ±∞ times 0 are NaN, every finite value gives 0), and only if that finds
-  // something, a second to say where.
+  // Bytes are always finite. Floats get one quick pass (NaN and ±∞ times 0 are NaN, every finite
+  // value gives 0), and only if that finds something, a second to say where.
   let probe = 0;
-  for (let i = 0; i < data.count * inputs; i++) probe += data.x[i] * 0;
+  if (x instanceof Float32Array) for (let i = 0; i < data.count * inputs; i++) probe += x[i] * 0;
   if (probe !== 0) {
-    const i = data.x.findIndex((v) => !Number.isFinite(v));
-    throw new RangeError(`fit: ${name}.x holds ${data.x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
+    const i = x.findIndex((v) => !Number.isFinite(v));
+    throw new RangeError(`fit: ${name}.x holds ${x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
   }
   if (net.loss === 'mse' && data.targets) {
     for (let i = 0; i < data.count * outputs; i++) {

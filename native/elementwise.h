@@ -1,11 +1,13 @@
-// The optimizer step, element-wise over a run of parameters. Included by every ISA file so that
-// each compiles it with its own instructions (the loops have no branch inside, and GCC vectorizes
-// them); the arithmetic is the same everywhere: double precision, rounded to float once per stored
-// value, as the ts backend computes it, so the ISA changes only the speed.
+// The element-wise kernels: the optimizer step and the widening of byte features. Included by every
+// ISA file so that each compiles them with its own instructions (the loops have no branch inside,
+// and GCC vectorizes them); the arithmetic is the same everywhere and the same as the ts backend's,
+// so the ISA changes only the speed. The optimizer step works in double precision, rounded to float
+// once per stored value.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels.h"
 
@@ -57,6 +59,13 @@ inline void optimizer_step_elements(const Step& s, float* params, const float* g
   } else {
     step_run<false>(s, params, grads, first, second, n);
   }
+}
+
+// A float division by 255 is the correctly rounded quotient, which is also what the ts backend's
+// Math.fround(byte / 255) gives: the quotient's bits repeat the byte's every 8 places, so the
+// double it is first rounded to never sits on a float's rounding tie.
+inline void widen_bytes_elements(const std::uint8_t* __restrict bytes, float* __restrict out, std::size_t n) {
+  for (std::size_t i = 0; i < n; i++) out[i] = static_cast<float>(bytes[i]) / 255.0f;
 }
 
 }  // namespace
