@@ -11,8 +11,7 @@
  */
 import type { Backend } from './backends/backend.js';
 import { selectBackend } from './backends/select.js';
-import { architectureOf, networkFromFile } from './cli/train-command.js';
-import { Network } from './model/network.js';
+import { architectureOf, Network, networkFromFile } from './model/network.js';
 import { loadModel as readModel, saveModel as writeModel } from './model/safetensors.js';
 
 export { Network, type NetworkOptions } from './model/network.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { OptimizerState, Workspace } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
-import { architectureOf, networkFromFile } from '../src/cli/train-command.js';
+import { architectureOf, networkFromFile } from '../src/model/network.js';
 import { Network, type NetworkOptions } from '../src/model/network.js';
 import { argmaxRow } from '../src/model/metrics.js';
 import { Rng } from '../src/model/rng.js';

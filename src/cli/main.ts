@@ -9,6 +9,7 @@ import { helpText, parseOptions, suggestion, type OptionSpec, type ParsedOptions
 import { describeBackend, describeNetwork, describeTraining } from './report.js';
 import { backendFrom, buildNetwork, fitOptions, networkOf, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import { trainCommand } from './train-command.js';
+import { stdio, type Io } from './io.js';
 import { BENCH_OPTIONS, EXAMPLE_OPTIONS, EXPORT_OPTIONS, GRADCHECK_OPTIONS, PREDICT_OPTIONS, REPORT_OPTIONS, SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { reportCommand } from './report-command.js';
 import { ONNX_OPSET, toOnnx } from '../export/onnx.js';
@@ -21,24 +22,6 @@ import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/r
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** A line that replaces itself on a terminal's stderr ('' clears it); absent when stderr is not a terminal. */
-  status?: (text: string) => void;
-  /** Whether stdout is a terminal (for the end-of-run chart). */
-  terminal?: boolean;
-  /** The terminal's width, when stdout is one: long header lines are wrapped to it. */
-  columns?: number;
-}
-
-const stdio: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-  status: process.stderr.isTTY ? (text) => process.stderr.write(`\r\x1b[2K${text}`) : undefined,
-  terminal: process.stdout.isTTY,
-  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
-};
 
 interface Command {
   summary: string;

@@ -5,12 +5,11 @@ import { bundledMnistDir, classNamesOf, loadMnist, type Preprocessing } from '..
 import { DataError, EXIT } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
 import { classReport, predictAll } from '../train/evaluate.js';
-import type { Network } from '../model/network.js';
+import { networkFromFile, type Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import type { ParsedOptions } from './options.js';
 import { backendFrom } from './setup.js';
-import { networkFromFile } from './train-command.js';
 import { savedRunOf } from './saved-run.js';
 
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */

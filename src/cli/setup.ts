@@ -11,9 +11,22 @@ import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import type { FitOptions, Sampling } from '../train/fit.js';
 import type { ParsedOptions } from './options.js';
-import type { SaveSettings } from './train-command.js';
 
 /** The training options of a parsed command line, typed. */
+/** Where and when `train` saves the model, and what it shows while it runs. */
+export interface SaveSettings {
+  quiet: boolean;
+  /** Print every Nth epoch line (the last and each new best always). */
+  logEvery: number;
+  report?: string;
+  progressJson: boolean;
+  save?: string;
+  checkpointEvery?: number;
+  saveBest: boolean;
+  patience?: number;
+  resume?: string;
+}
+
 export interface TrainSettings {
   hidden: number[];
   network: Omit<NetworkOptions, 'backend'>;

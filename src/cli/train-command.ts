@@ -1,47 +1,18 @@
 import { OptimizerState, type Backend } from '../backends/backend.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
-import { Network } from '../model/network.js';
-import { loadModel, saveModel, type Architecture, type ModelFile } from '../model/safetensors.js';
+import { architectureOf, networkFromFile, type Network } from '../model/network.js';
+import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
-import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type TrainSettings } from './setup.js';
+import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
 import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import type { ParsedOptions } from './options.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { writeTrainingReport } from './report-command.js';
 
-/** Where and when `train` saves the model, and what it shows while it runs. */
-export interface SaveSettings {
-  quiet: boolean;
-  /** Print every Nth epoch line (the last and each new best always). */
-  logEvery: number;
-  report?: string;
-  progressJson: boolean;
-  save?: string;
-  checkpointEvery?: number;
-  saveBest: boolean;
-  patience?: number;
-  resume?: string;
-}
 
-export function architectureOf(net: Network): Architecture {
-  return { sizes: [...net.sizes], activations: [...net.activations], loss: net.loss, bias: net.bias };
-}
-
-/** The network a model file describes, with its weights, on `backend`. */
-export function networkFromFile(architecture: Architecture, params: Float32Array, backend: Backend): Network {
-  const net = new Network(architecture.sizes, {
-    hidden: architecture.activations.slice(0, -1),
-    output: architecture.activations[architecture.activations.length - 1],
-    loss: architecture.loss,
-    bias: architecture.bias,
-    backend,
-  });
-  net.params.set(params);
-  return net;
-}
 
 interface Resumed {
   net: Network;

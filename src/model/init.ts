@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
-import type { Layer } from './network.js';
+import type { Layer } from './layout.js';
 import { Rng } from './rng.js';
 
 /** Larger weight files are refused before they are read (a 784-1024-10 network's JSON is about 20 MB). */

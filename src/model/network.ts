@@ -1,23 +1,14 @@
 import { sharedFloat32 } from '../memory.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
-import { layerOffsets, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
+import { parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { TsWorkerBackend } from '../backends/ts-worker.js';
 import { floatRows, type Features } from '../data/features.js';
 import { UsageError } from '../errors.js';
+import type { Architecture } from './safetensors.js';
 import { initialize, type Init } from './init.js';
+import { layerViews, type Layer } from './layout.js';
 import { argmaxRow } from './metrics.js';
-
-/** One layer's parameters, as views into `Network.params`. */
-export interface Layer {
-  inputs: number;
-  outputs: number;
-  activation: Activation;
-  /** `inputs × outputs`, row-major. */
-  weight: Float32Array;
-  /** Null when the network has no biases. */
-  bias: Float32Array | null;
-}
 
 export interface NetworkOptions {
   /** The hidden layers' activation, or one per hidden layer. Default relu. */
@@ -84,13 +75,7 @@ export class Network implements Layered {
     this.loss = loss;
     this.bias = options.bias ?? true;
     this.params = sharedFloat32(parameterCount(sizes, this.bias));
-    this.layers = layerOffsets(sizes, this.bias).map((l, i) => ({
-      inputs: l.inputs,
-      outputs: l.outputs,
-      activation: activations[i],
-      weight: this.params.subarray(l.weight, l.weight + l.inputs * l.outputs),
-      bias: this.bias ? this.params.subarray(l.bias, l.bias + l.outputs) : null,
-    }));
+    this.layers = layerViews(this.params, sizes, activations, this.bias);
     this.backend = options.backend ?? new TsWorkerBackend();
   }
 
@@ -157,4 +142,23 @@ export class Network implements Layered {
 }
 
 export { accuracy, crossEntropy } from './metrics.js';
+export type { Layer } from './layout.js';
 export { reluDerivative } from '../backends/ts.js';
+
+/** The architecture of `net`, as a model file records it. */
+export function architectureOf(net: Network): Architecture {
+  return { sizes: [...net.sizes], activations: [...net.activations], loss: net.loss, bias: net.bias };
+}
+
+/** The network a model file describes, with its weights, on `backend`. */
+export function networkFromFile(architecture: Architecture, params: Float32Array, backend: Backend): Network {
+  const net = new Network(architecture.sizes, {
+    hidden: architecture.activations.slice(0, -1),
+    output: architecture.activations[architecture.activations.length - 1],
+    loss: architecture.loss,
+    bias: architecture.bias,
+    backend,
+  });
+  net.params.set(params);
+  return net;
+}
