@@ -4,7 +4,6 @@
 #include <napi.h>
 
 #include <cmath>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -103,33 +102,21 @@ float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   return static_cast<float>(number);
 }
 
-std::string string_field(Napi::Env env, Napi::Object obj, const std::string& name) {
-  const Napi::Value value = obj.Get(name);
-  if (!value.IsString()) throw_type(env, name + " must be a string");
-  return value.As<Napi::String>();
-}
-
-// `name` as one of `choices` (their index).
-int choice_field(Napi::Env env, Napi::Object obj, const std::string& name, std::initializer_list<const char*> choices) {
-  const std::string value = string_field(env, obj, name);
-  int index = 0;
+// The enumerator whose name (in `names`, the enum's order) is `value`.
+template <typename Enum, std::size_t N>
+Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const char* const (&names)[N]) {
   std::string expected;
-  for (const char* choice : choices) {
-    if (value == choice) return index;
-    expected += (index++ ? ", " : "") + std::string(choice);
+  const std::string text = value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+  for (std::size_t i = 0; i < N; i++) {
+    if (value.IsString() && text == names[i]) return static_cast<Enum>(i);
+    expected += (i ? ", " : "") + std::string(names[i]);
   }
-  throw_range(env, name + " is '" + value + "', expected one of " + expected);
+  throw_range(env, name + " must be one of " + expected);
 }
 
-Activation activation_of(Napi::Env env, Napi::Value value, const std::string& name) {
-  static const char* const kNames[] = {"relu", "sigmoid", "tanh", "bipolar", "linear", "softmax"};
-  if (value.IsString()) {
-    const std::string text = value.As<Napi::String>();
-    for (int i = 0; i < 6; i++)
-      if (text == kNames[i]) return static_cast<Activation>(i);
-  }
-  throw_range(env, name + " must be one of relu, sigmoid, tanh, bipolar, linear, softmax");
-}
+constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
+constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
+constexpr const char* kOptimizerNames[] = {BACKPROP_OPTIMIZERS(BACKPROP_NAME)};
 
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   Layers layers;
@@ -149,13 +136,13 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
     throw_type(env, "net.activations must be an array of one activation per layer");
   for (int l = 0; l < layers.count(); l++) {
     const Activation activation =
-        activation_of(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "net.activations[" + std::to_string(l) + "]");
+        enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "net.activations[" + std::to_string(l) + "]", kActivationNames);
     const bool output = l == layers.count() - 1;
     if (!output && (activation == Activation::Linear || activation == Activation::Softmax))
       throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be linear or softmax");
     layers.activations.push_back(activation);
   }
-  layers.loss = choice_field(env, net, "loss", {"cross-entropy", "mse"}) == 0 ? Loss::CrossEntropy : Loss::SquaredError;
+  layers.loss = enum_of<Loss>(env, net.Get("loss"), "net.loss", kLossNames);
   if ((layers.loss == Loss::CrossEntropy) != (layers.activations.back() == Activation::Softmax))
     throw_range(env, "net.loss: cross-entropy goes with a softmax output, mse with any other");
   const Napi::Value bias = net.Get("bias");
@@ -232,7 +219,7 @@ Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowe
 
 Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
   Optimizer opt;
-  opt.kind = static_cast<OptimizerKind>(choice_field(env, obj, "name", {"sgd", "momentum", "adam"}));
+  opt.kind = enum_of<OptimizerKind>(env, obj.Get("name"), "name", kOptimizerNames);
   opt.learning_rate = finite_field(env, obj, "learningRate");
   opt.momentum = finite_field(env, obj, "momentum");
   opt.beta1 = obj.Get("beta1").As<Napi::Number>().DoubleValue();

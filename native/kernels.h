@@ -6,6 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 
+// The lists of names below (X-macros) make an enum with BACKPROP_ENUMERATOR and a table of the
+// names, in the same order, with BACKPROP_NAME.
+#define BACKPROP_ENUMERATOR(enumerator, name) enumerator,
+#define BACKPROP_NAME(enumerator, name) name,
+
 namespace backprop {
 
 // What a GEMM does with a finished sum before it stores it. Fusing these saves a pass over the
@@ -63,7 +68,9 @@ using FmaPeakFn = float (*)(long long iterations, float seed);
 // One optimizer step over n parameters (elementwise.h): p -= lr · g for SGD, with a velocity
 // (first) for momentum, or first and second moments for Adam. The scalars are already in the
 // precision the step uses; `decay` is true for weights (weight decay applies), false for biases.
-enum class StepKind { Sgd, Momentum, Adam };
+// The optimizers: enumerator and TypeScript name (OPTIMIZERS in src/backends/backend.ts).
+#define BACKPROP_OPTIMIZERS(X) X(Sgd, "sgd") X(Momentum, "momentum") X(Adam, "adam")
+enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_ENUMERATOR) };
 struct Step {
   StepKind kind;
   bool decay;

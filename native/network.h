@@ -14,8 +14,14 @@ namespace backprop {
 // Labels are bytes, so an output layer has at most this many classes (the binding checks it).
 constexpr int kMaxClasses = 256;
 
-enum class Activation { Relu, Sigmoid, Tanh, Bipolar, Linear, Softmax };
-enum class Loss { CrossEntropy, SquaredError };
+// Every activation and loss: its enumerator and the name TypeScript gives it (src/backends/
+// activations.ts), from which the enums here and the addon's name tables are both made.
+#define BACKPROP_ACTIVATIONS(X) \
+  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Linear, "linear") X(Softmax, "softmax")
+#define BACKPROP_LOSSES(X) X(CrossEntropy, "cross-entropy") X(SquaredError, "mse")
+
+enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
+enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
 // (sizes[l] × sizes[l+1], row-major) and then, with `bias`, its bias follow the previous layer's in

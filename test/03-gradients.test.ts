@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { HIDDEN_ACTIVATIONS, type Activation, type Loss } from '../src/backends/activations.js';
+import { activationSpec, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS } from '../src/backends/activations.js';
 import { gradcheck } from '../src/train/gradcheck.js';
 import { everyBackend } from './helpers.js';
 
-const OUTPUTS: { output: Activation; loss: Loss }[] = [
-  { output: 'softmax', loss: 'cross-entropy' },
-  { output: 'sigmoid', loss: 'mse' },
-  { output: 'tanh', loss: 'mse' },
-  { output: 'bipolar', loss: 'mse' },
-  { output: 'linear', loss: 'mse' },
-];
+const OUTPUTS = OUTPUT_ACTIVATIONS.map((output) => ({ output, loss: activationSpec(output).outputWith! }));
 
 const cases = HIDDEN_ACTIVATIONS.flatMap((hidden) => OUTPUTS.map(({ output, loss }) => ({ hidden, output, loss })));
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EVAL_ROWS, OptimizerState, sgd, Workspace, type OptimizerSettings } from '../src/backends/backend.js';
+import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../src/backends/activations.js';
+import { EVAL_ROWS, OPTIMIZERS, OptimizerState, sgd, Workspace, type OptimizerName, type OptimizerSettings } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { TsWorkerBackend } from '../src/backends/ts-worker.js';
@@ -171,6 +172,20 @@ describe('native argument checks', () => {
   const net = new Network([4, 3, 2]);
   const ws = new Workspace(net.sizes, 5);
   const backend = supportedIsas.length ? new NativeBackend() : undefined;
+
+  it.runIf(backend)('the addon knows the names of the TypeScript tables, in their order', async () => {
+    const b = backend!;
+    // The addon lists its own names when it refuses one: they must be the tables', in order.
+    expect(() => b.forward({ ...net, activations: ['swish', 'softmax'] as unknown as Activation[] }, new Float32Array(20), 5, ws)).toThrow(
+      `net.activations[0] must be one of ${ACTIVATIONS.join(', ')}`,
+    );
+    expect(() => b.forward({ ...net, loss: 'hinge' as Loss }, new Float32Array(20), 5, ws)).toThrow(`net.loss must be one of ${LOSSES.join(', ')}`);
+    const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 1, 0, 1), count: 5 };
+    const optimizer = { ...sgd(0.1), name: 'lion' as OptimizerName };
+    await expect(b.trainEpoch(net, data, { batchSize: 5, optimizer, state: new OptimizerState(0, 'sgd'), order: null }, ws)).rejects.toThrow(
+      `name must be one of ${OPTIMIZERS.join(', ')}`,
+    );
+  });
 
   it.runIf(backend)('wrong types and lengths throw TypeError / RangeError naming the argument', async () => {
     const b = backend!;

@@ -1,54 +1,122 @@
 /**
- * The activation functions and their derivatives. A derivative is written in terms of the
- * activation's output y = f(z), which is what the backward pass keeps; each is computed in double
- * and rounded to float32 once, the same way on both backends.
+ * The activation functions and the losses, each defined once: what it computes, where a network
+ * may use it, how the ONNX export writes it and how the help describes it. The derivative is
+ * written in terms of the activation's output y = f(z), which is what the backward pass keeps; each
+ * value is computed in double and rounded to float32 once, the same way on both backends.
+ * native/network.h lists the same names in the same order (BACKPROP_ACTIVATIONS), and a test feeds
+ * every name here through the addon.
  */
-export const ACTIVATIONS = ['relu', 'sigmoid', 'tanh', 'bipolar', 'linear', 'softmax'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
+
+/** One step of an activation's ONNX graph: an operator over `z` (the pre-activation), the previous step's output, or a constant. */
+export type OnnxStep = readonly [op: string, ...inputs: ('z' | 'previous' | number)[]];
+
+interface ActivationSpec {
+  /** f(z). */
+  readonly f: (z: number) => number;
+  /** f′(z), from y = f(z). */
+  readonly derivative: (y: number) => number;
+  /** Whether a hidden layer may use it. */
+  readonly hidden: boolean;
+  /** The loss it goes with as the output layer's activation, if it may be one. */
+  readonly outputWith?: Loss;
+  /** The target of an output that is not the label's, for one-hot targets under mse: the activation's low end. */
+  readonly offTarget: number;
+  readonly onnx: readonly OnnxStep[];
+  /** A formula for the help, when the name does not say it all. */
+  readonly help: string;
+}
+
+const ACTIVATION_TABLE = {
+  relu: {
+    f: (z) => (z > 0 ? z : 0),
+    derivative: (y) => (y > 0 ? 1 : 0),
+    hidden: true,
+    offTarget: 0,
+    onnx: [['Relu', 'z']],
+    help: 'max(0, z)',
+  },
+  sigmoid: {
+    f: (z) => 1 / (1 + Math.exp(-z)),
+    derivative: (y) => y * (1 - y),
+    hidden: true,
+    outputWith: 'mse',
+    offTarget: 0,
+    onnx: [['Sigmoid', 'z']],
+    help: '1/(1+e^−z)',
+  },
+  tanh: {
+    f: (z) => Math.tanh(z),
+    derivative: (y) => 1 - y * y,
+    hidden: true,
+    outputWith: 'mse',
+    offTarget: -1,
+    onnx: [['Tanh', 'z']],
+    help: '',
+  },
+  bipolar: {
+    f: (z) => 2 / (1 + Math.exp(-z)) - 1,
+    derivative: (y) => 0.5 * (1 + y) * (1 - y),
+    hidden: true,
+    outputWith: 'mse',
+    offTarget: -1,
+    // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
+    onnx: [['Sigmoid', 'z'], ['Mul', 'previous', 2], ['Sub', 'previous', 1]],
+    help: '2·sigmoid − 1',
+  },
+  linear: {
+    f: (z) => z,
+    derivative: () => 1,
+    hidden: false,
+    outputWith: 'mse',
+    offTarget: 0,
+    onnx: [['Identity', 'z']],
+    help: 'z',
+  },
+  softmax: {
+    f: (z) => z,
+    derivative: () => 1,
+    hidden: false,
+    outputWith: 'cross-entropy',
+    offTarget: 0,
+    onnx: [['Softmax', 'z']],
+    help: 'e^z/Σe^z',
+  },
+} as const satisfies Record<string, ActivationSpec>;
+
+export type Activation = keyof typeof ACTIVATION_TABLE;
+export const ACTIVATIONS = Object.keys(ACTIVATION_TABLE) as Activation[];
+
+/** Everything the table says of `activation`. */
+export function activationSpec(activation: Activation): ActivationSpec {
+  return ACTIVATION_TABLE[activation];
+}
 
 /** Activations a hidden layer may use. */
-export const HIDDEN_ACTIVATIONS = ['relu', 'sigmoid', 'tanh', 'bipolar'] as const;
+export const HIDDEN_ACTIVATIONS = ACTIVATIONS.filter((a) => ACTIVATION_TABLE[a].hidden);
+/** Activations an output layer may use. */
+export const OUTPUT_ACTIVATIONS = ACTIVATIONS.filter((a) => activationSpec(a).outputWith !== undefined);
 /** Outputs that go with the mean-squared-error criterion (softmax goes with cross-entropy). */
-export const MSE_OUTPUTS = ['sigmoid', 'tanh', 'bipolar', 'linear'] as const;
+export const MSE_OUTPUTS = ACTIVATIONS.filter((a) => activationSpec(a).outputWith === 'mse');
 
 export const LOSSES = ['cross-entropy', 'mse'] as const;
 export type Loss = (typeof LOSSES)[number];
 
-/** f(z) for an element-wise activation. */
+/** f(z) for an element-wise activation (softmax, which needs the whole row, is z here). */
 export function activate(activation: Activation, z: number): number {
-  switch (activation) {
-    case 'relu':
-      return z > 0 ? z : 0;
-    case 'sigmoid':
-      return 1 / (1 + Math.exp(-z));
-    case 'tanh':
-      return Math.tanh(z);
-    case 'bipolar':
-      return 2 / (1 + Math.exp(-z)) - 1;
-    case 'linear':
-    case 'softmax':
-      return z;
-  }
+  return ACTIVATION_TABLE[activation].f(z);
 }
 
 /** f′(z), from y = f(z). */
 export function derivative(activation: Activation, y: number): number {
-  switch (activation) {
-    case 'relu':
-      return y > 0 ? 1 : 0;
-    case 'sigmoid':
-      return y * (1 - y);
-    case 'tanh':
-      return 1 - y * y;
-    case 'bipolar':
-      return 0.5 * (1 + y) * (1 - y);
-    case 'linear':
-    case 'softmax':
-      return 1;
-  }
+  return ACTIVATION_TABLE[activation].derivative(y);
 }
 
 /** The target of an output that is not the label's, for one-hot targets under MSE: the activation's low end. */
 export function offTarget(output: Activation): number {
-  return output === 'tanh' || output === 'bipolar' ? -1 : 0;
+  return ACTIVATION_TABLE[output].offTarget;
+}
+
+/** `relu (max(0, z)), sigmoid (…)`: the activations for an option's help. */
+export function activationHelp(names: readonly Activation[]): string {
+  return names.map((name) => (ACTIVATION_TABLE[name].help ? `${name} (${ACTIVATION_TABLE[name].help})` : name)).join(', ');
 }

@@ -1,4 +1,4 @@
-import { activate, derivative, offTarget, type Activation } from './activations.js';
+import { activationSpec, derivative, offTarget, type Activation } from './activations.js';
 import { floatRows } from '../data/features.js';
 import {
   DIVERGED,
@@ -53,6 +53,7 @@ export function linearForward(
   OC: number,
   activation: Activation,
 ): void {
+  const { f } = activationSpec(activation);
   for (let r = 0; r < rows; r++) {
     const o = r * OC;
     out.fill(0, o, o + OC);
@@ -62,7 +63,7 @@ export function linearForward(
     }
     for (let j = 0; j < OC; j++) {
       const z = bias ? Math.fround(out[o + j] + bias[j]) : out[o + j];
-      out[o + j] = activation === 'relu' ? (z > 0 ? z : 0) : activate(activation, z);
+      out[o + j] = f(z);
     }
   }
 }
@@ -127,13 +128,13 @@ export function squaredError(outputs: Float32Array, batch: Samples, rows: number
 export function outputBackward(dout: Float32Array, outputs: Float32Array, net: Layered, batch: Samples, rows: number, OC: number): void {
   const scale = Math.fround(1 / rows);
   const output = net.activations[net.activations.length - 1];
-  const off = offTarget(output);
+  const { offTarget: off, derivative: fPrime } = activationSpec(output);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < OC; j++) {
       const y = outputs[r * OC + j];
       const t = target(batch, r, j, OC, off);
       // Softmax with cross-entropy: p − onehot. MSE: (y − t) · f′(z).
-      dout[r * OC + j] = net.loss === 'cross-entropy' ? (y - t) * scale : (y - t) * derivative(output, y) * scale;
+      dout[r * OC + j] = net.loss === 'cross-entropy' ? (y - t) * scale : (y - t) * fPrime(y) * scale;
     }
   }
 }
@@ -177,11 +178,12 @@ export function linearBackwardInput(
   OC: number,
   activation: Activation,
 ): void {
+  const fPrime = activationSpec(activation).derivative;
   for (let r = 0; r < rows; r++) {
     const d = r * OC;
     for (let c = 0; c < C; c++) {
       const y = act[r * C + c];
-      const slope = activation === 'relu' ? (y > 0 ? 1 : 0) : derivative(activation, y);
+      const slope = fPrime(y);
       if (slope === 0) {
         dinp[r * C + c] = 0;
         continue;

@@ -1,4 +1,4 @@
-import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES } from '../backends/activations.js';
+import { activationHelp, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, OUTPUT_ACTIVATIONS } from '../backends/activations.js';
 import { OPTIMIZERS } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
@@ -23,8 +23,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'lr', group: 'training', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate; a decimal comma works too (0,1)', default: '0.1' },
   { name: 'batch', group: 'training', kind: { type: 'int', min: 1, max: 2 ** 24 }, value: 'N', help: 'samples per SGD step', default: '100' },
   { name: 'seed', group: 'training', kind: { type: 'int', min: 0, max: 2 ** 32 - 1 }, value: 'N', help: 'seeds the initial weights and the sampling', default: '1' },
-  { name: 'activation', group: 'network', kind: { type: 'choiceList', choices: HIDDEN_ACTIVATIONS }, value: 'NAME[,…]', help: 'hidden activation: relu, sigmoid, tanh, bipolar; one for all hidden layers or one each', default: 'relu' },
-  { name: 'output', group: 'network', kind: { type: 'choice', choices: ACTIVATIONS.filter((a) => a !== 'relu') }, value: 'NAME', help: 'output: softmax (with cross-entropy), or sigmoid, tanh, bipolar, linear (with mse; default linear)' },
+  { name: 'activation', group: 'network', kind: { type: 'choiceList', choices: HIDDEN_ACTIVATIONS }, value: 'NAME[,…]', help: `hidden activation, one for all hidden layers or one each: ${activationHelp(HIDDEN_ACTIVATIONS)}`, default: 'relu' },
+  { name: 'output', group: 'network', kind: { type: 'choice', choices: OUTPUT_ACTIVATIONS }, value: 'NAME', help: `output: softmax (with cross-entropy), or ${MSE_OUTPUTS.join(', ')} (with mse; default linear)` },
   { name: 'loss', group: 'network', kind: { type: 'choice', choices: LOSSES }, value: 'NAME', help: 'cross-entropy, or mse: ½·Σ(y − t)² per sample against one-hot or given targets', default: 'cross-entropy' },
   { name: 'no-bias', group: 'network', kind: { type: 'flag' }, help: 'no biases (the tutorial network has none)' },
   { name: 'bias', group: 'network', kind: { type: 'flag' }, help: 'biases on every layer (the default)' },

@@ -1,6 +1,6 @@
 import type { Architecture } from '../model/safetensors.js';
 import { layerOffsets } from '../backends/backend.js';
-import type { Activation } from '../backends/activations.js';
+import { activationSpec } from '../backends/activations.js';
 
 /**
  * Writes a network as an ONNX model (opset 13): input `input` [N, inputs] scaled as in training,
@@ -75,20 +75,18 @@ function valueInfo(name: string, width: number): Proto {
   return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
 }
 
-/** The ONNX operator of each activation that is one operator (bipolar is three). */
-const ONNX_OPS: Record<Exclude<Activation, 'bipolar'>, string> = {
-  relu: 'Relu',
-  sigmoid: 'Sigmoid',
-  tanh: 'Tanh',
-  softmax: 'Softmax',
-  linear: 'Identity',
-};
-
 export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string): Buffer {
   const { sizes, activations, bias } = architecture;
   const graph = new Proto();
   const initializers: Proto[] = [];
   let current = 'input';
+  // The activations' scalar constants, one initializer each.
+  const constants = new Map<string, number>();
+  const constant = (value: number): string => {
+    const name = `const.${value}`;
+    constants.set(name, value);
+    return name;
+  };
   layerOffsets(sizes, bias).forEach((l, i) => {
     const layer = `layer${i}`;
     initializers.push(tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)));
@@ -100,20 +98,15 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
       current = `${layer}.z`;
     }
     const last = i === sizes.length - 2;
-    const out = last ? 'output' : `${layer}.out`;
-    if (activations[i] === 'bipolar') {
-      // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
-      graph.message(1, node('Sigmoid', [current], `${layer}.sigmoid`));
-      graph.message(1, node('Mul', [`${layer}.sigmoid`, 'two'], `${layer}.twice`));
-      graph.message(1, node('Sub', [`${layer}.twice`, 'one'], out));
-    } else {
-      graph.message(1, node(ONNX_OPS[activations[i]], [current], out));
-    }
-    current = out;
+    const z = current;
+    const steps = activationSpec(activations[i]).onnx;
+    steps.forEach(([op, ...inputs], step) => {
+      const names = inputs.map((input) => (input === 'z' ? z : input === 'previous' ? current : constant(input)));
+      current = step === steps.length - 1 ? (last ? 'output' : `${layer}.out`) : `${layer}.${op.toLowerCase()}${step}`;
+      graph.message(1, node(op, names, current));
+    });
   });
-  if (activations.includes('bipolar')) {
-    initializers.push(tensor('two', [], Float32Array.of(2)), tensor('one', [], Float32Array.of(1)));
-  }
+  for (const [name, value] of constants) initializers.push(tensor(name, [], Float32Array.of(value)));
   graph.string(2, 'backprop');
   for (const initializer of initializers) graph.message(5, initializer);
   graph.message(11, valueInfo('input', sizes[0]));
