@@ -7,7 +7,9 @@ import { takeFirst } from '../src/data/dataset.js';
 import { floatRows } from '../src/data/features.js';
 import { parseIdx, readIdx } from '../src/data/idx.js';
 import { loadMnist } from '../src/data/mnist.js';
-import { loadCsv } from '../src/data/csv.js';
+import { isDelimitedFile, loadCsv } from '../src/data/csv.js';
+import { parseDecimal, readRecords } from '../src/data/csv-reader.js';
+import fc from 'fast-check';
 import { DataError } from '../src/errors.js';
 import { idxBytes, realMnist, tempDir, writeTinyIdxSet } from './helpers.js';
 
@@ -201,5 +203,130 @@ describe('CSV files', () => {
     expect(() => loadCsv(write('f.csv', 'x,y\n1,2.5\n'), { targetKind: 'classes' })).toThrow(/line 2: class label 2\.5 is not an integer/);
     expect(() => loadCsv(write('g.csv', ''), { targetKind: 'classes' })).toThrow(/holds no data rows/);
     expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(/has no column 'z'/);
+  });
+});
+
+describe('CSV options and refusals, against values worked out by hand', () => {
+  const write = (name: string, text: string): string => {
+    const path = join(tempDir(), name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const f = Math.fround;
+
+  it('scales every column of every row, and keeps a constant column finite', () => {
+    const path = write('s.csv', 'x,y,c,t\n1,10,5,0\n2,30,5,1\n4,20,5,0\n');
+    const minmax = loadCsv(path, { targetKind: 'classes', normalize: 'minmax' });
+    expect(Array.from(minmax.train.x)).toEqual([0, 0, 0, f(1 / 3), 1, 0, 1, 0.5, 0]);
+    expect(minmax.scaling).toEqual({ shift: [1, 10, 5], scale: [3, 20, 1] });
+    const z = loadCsv(path, { targetKind: 'classes', normalize: 'zscore' });
+    const std = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - v.reduce((p, q) => p + q) / 3) ** 2, 0) / 3);
+    expect(z.scaling).toEqual({ shift: [7 / 3, 20, 5], scale: [std([1, 2, 4]), std([10, 30, 20]), 1] });
+    expect(Array.from(z.train.x.subarray(3, 6))).toEqual([f((2 - 7 / 3) / std([1, 2, 4])), f(10 / std([10, 30, 20])), 0]);
+    const given = loadCsv(path, { targetKind: 'classes', scaling: { shift: [1, 0, 0], scale: [2, 1, 1] } });
+    expect(Array.from(given.train.x.subarray(0, 6))).toEqual([0, 10, 5, 0.5, 30, 5]);
+    expect(() => loadCsv(path, { targetKind: 'classes', scaling: { shift: [0], scale: [1] } })).toThrow(/has 3 feature columns, the model was trained on 1/);
+  });
+
+  it('holds out the last rows, and refuses a share that leaves none to train on', () => {
+    const path = write('v.csv', 'x,t\n1,0\n2,1\n3,0\n4,1\n');
+    const { train, test } = loadCsv(path, { targetKind: 'classes', valSplit: 0.5 });
+    expect([train.count, Array.from(train.x), test!.count, Array.from(test!.x), Array.from(test!.labels!)]).toEqual([2, [1, 2], 2, [3, 4], [0, 1]]);
+    expect(() => loadCsv(path, { targetKind: 'classes', valSplit: 0.9 })).toThrow(/a validation share of 0\.9 leaves no training rows of 4/);
+    const unseen = write('u.csv', 'x,t\n1,0\n2,1\n3,2\n');
+    expect(() => loadCsv(unseen, { targetKind: 'classes', valSplit: 0.34 })).toThrow(/u\.csv \(validation rows\)/);
+  });
+
+  it('finds target columns by name or index, and refuses targets that cannot be', () => {
+    const path = write('t.csv', 'a,b,c\n1,0,3\n4,1,6\n');
+    expect(Array.from(loadCsv(path, { targetKind: 'classes', target: ['1'] }).train.x)).toEqual([1, 3, 4, 6]);
+    expect(Array.from(loadCsv(path, { targetKind: 'classes', target: ['b'] }).train.labels!)).toEqual([0, 1]);
+    expect(() => loadCsv(path, { targetKind: 'classes', target: ['3'] })).toThrow(/has no column '3' to use as the target \(columns: a, b, c\)/);
+    expect(() => loadCsv(path, { targetKind: 'classes', target: ['1x'] })).toThrow(/has no column '1x'/);
+    expect(() => loadCsv(path, { targetKind: 'classes', target: ['a', 'b'] })).toThrow(/class labels come from one target column, 2 were given/);
+    expect(() => loadCsv(path, { targetKind: 'values', target: ['a', 'b', 'c'] })).toThrow(/every column is a target/);
+    expect(() => loadCsv(write('h.csv', 'a,b,c\n'), { targetKind: 'classes' })).toThrow(/holds no data rows/);
+    expect(loadCsv(write('n.csv', '7,8,0\n'), { targetKind: 'classes' }).features).toEqual(['0', '1']);
+    expect([isDelimitedFile('a.CSV'), isDelimitedFile('a.tsv'), isDelimitedFile('a.csv.gz'), isDelimitedFile('a.csvx')]).toEqual([true, true, false, false]);
+  });
+
+  it('numbers class labels 0…255, names them in sorted order or by a model, and refuses the rest', () => {
+    const named = loadCsv(write('c.csv', 'x,kind\n1,cat\n2,ant\n3,cat\n'), { targetKind: 'classes' });
+    expect([named.classNames, Array.from(named.train.labels!), named.train.outputs]).toEqual([['ant', 'cat'], [1, 0, 1], 2]);
+    const known = loadCsv(write('k.csv', 'x,kind\n1,cat\n2,ant\n'), { targetKind: 'classes', classNames: ['dog', 'cat', 'ant'] });
+    expect([known.classNames, Array.from(known.train.labels!)]).toEqual([['dog', 'cat', 'ant'], [1, 2]]);
+    expect(() => loadCsv(write('e.csv', 'x,kind\n1,emu\n'), { targetKind: 'classes', classNames: ['cat'] })).toThrow(/line 2: class 'emu' is not one of the model's classes \(cat\)/);
+    expect(Array.from(loadCsv(write('m.csv', 'x,t\n1,255\n2,0\n'), { targetKind: 'classes', classes: 256 }).train.labels!)).toEqual([255, 0]);
+    for (const bad of ['256', '-1', '1.5']) {
+      expect(() => loadCsv(write('b.csv', `x,t\n1,0\n2,${bad}\n`), { targetKind: 'classes' })).toThrow(`line 3: class label ${bad} is not an integer from 0 to 255`);
+    }
+    const many = Array.from({ length: 257 }, (_, i) => `${i},c${i}`).join('\n');
+    expect(() => loadCsv(write('l.csv', `x,t\n${many}\n`), { targetKind: 'classes' })).toThrow(/line 258: more than 256 different class labels/);
+    expect(loadCsv(write('d.csv', 'x,t\n1,0\n2,2\n'), { targetKind: 'classes', classes: 4 }).train.outputs).toBe(4);
+  });
+});
+
+describe('the CSV reader, against independent readings', () => {
+  const dir = tempDir();
+
+  it('parses every decimal form as Number() does, with a decimal point or comma', () => {
+    const digits = fc.string({ unit: fc.constantFrom(...'0123456789'), maxLength: 24 });
+    const number = fc
+      .record({
+        sign: fc.constantFrom('', '-', '+'),
+        whole: digits,
+        fraction: fc.option(digits),
+        exponent: fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '-', '+'), fc.string({ unit: fc.constantFrom(...'0123456789'), maxLength: 3 }))),
+      })
+      .map(({ sign, whole, fraction, exponent }) => `${sign}${whole}${fraction === null ? '' : `.${fraction}`}${exponent ? exponent.join('') : ''}`)
+      .filter((text) => text !== '');
+    fc.assert(
+      fc.property(number, fc.boolean(), (text, comma) => {
+        const written = comma ? text.replace('.', ',') : text;
+        const bytes = Buffer.from(`#${written}#`);
+        expect(Object.is(parseDecimal(bytes, 1, bytes.length - 1, comma), Number(text)), written).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    for (const text of ['1,5', '1.5.5', '1e5e5', '--1', '1-', ' 1', 'e5', '.', '.e1', '0x10', 'Infinity', '1_000']) {
+      expect(parseDecimal(Buffer.from(text), 0, text.length, false), text).toBeNaN();
+    }
+  });
+
+  /** Every record of `text` (as `name`) with the line it starts on, read through windows of `chunk` bytes. */
+  const records = (text: string, chunk?: number, name = 'r.csv'): [number, string[]][] => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    const found: [number, string[]][] = [];
+    readRecords(path, undefined, (r) => void found.push([r.line, Array.from({ length: r.count }, (_, i) => r.text(i))]), chunk);
+    return found;
+  };
+
+  it('line numbers and cells survive every line end, quoted line breaks and any window size', () => {
+    const text = 'a,b,c\r\n1,2,3\r4,5,6\n"x\r\ny",7,8\r\n\r\n"q""r",9,10\r"s\rt",11,12\n';
+    const want: [number, string[]][] = [
+      [1, ['a', 'b', 'c']],
+      [2, ['1', '2', '3']],
+      [3, ['4', '5', '6']],
+      [4, ['x\r\ny', '7', '8']],
+      [7, ['q"r', '9', '10']],
+      [8, ['s\rt', '11', '12']],
+    ];
+    for (const chunk of [undefined, 1, 2, 3, 4, 5, 7, 11]) expect(records(text, chunk), `window ${chunk}`).toEqual(want);
+    // The quick counting pass names the same lines.
+    writeFileSync(join(dir, 'ragged.csv'), `${text}13,14\n`);
+    for (const chunkBytes of [undefined, 3]) {
+      expect(() => loadCsv(join(dir, 'ragged.csv'), { targetKind: 'classes', chunkBytes })).toThrow(/ragged\.csv: line 10 has 2 cells, expected 3/);
+    }
+  });
+
+  it('takes the delimiter the first line has most of, outside quotes; .tsv is tab in any case', () => {
+    expect(records('"a;b;c",d,e\n1,2,3\n')[0][1]).toEqual(['a;b;c', 'd', 'e']);
+    expect(records('a;b;c\n1,5;2,5;0\n')[1][1]).toEqual(['1,5', '2,5', '0']);
+    expect(records('a\tb;c\n1\t2;3\n')[0][1]).toEqual(['a\tb', 'c']);
+    expect(records('a,b\n1;2;3;4;5\n')[1][1]).toEqual(['1;2;3;4;5']);
+    expect(records('a,b\tc\n', undefined, 'x.TSV')[0][1]).toEqual(['a,b', 'c']);
+    expect(records('\ufeffa;b\n')[0][1]).toEqual(['a', 'b']);
+    expect(records('\ufeff\ufeffa;b\n')[0][1]).toEqual(['\ufeffa', 'b']);
   });
 });
