@@ -416,11 +416,13 @@ describe('the --json schema in the README', () => {
 
 describe('bench writes nothing unless asked', () => {
   it('without --out no file is written; with --out, latest.json and latest.md', async () => {
-    const args = ['bench', '--hidden', '4', '--batch', '100', '--repeats', '1', '--seconds', '0.01', '--no-peers', '--no-deeper', '--isa', 'scalar', '--json'];
+    const args = ['bench', '--hidden', '4', '--batch', '100', '--repeats', '1', '--seconds', '0.01', '--no-peers', '--no-deeper', '--isa', 'scalar', '--json', '--whole-runs', '0'];
     if (!supportedIsas.includes('scalar')) return;
     const before = readFileSync(join(__dirname, '..', 'bench', 'results', 'latest.md'), 'utf8');
-    const quiet = await runCli(...args);
+    // One whole run: a user's `backprop train`, its wall time and peak memory against their targets.
+    const quiet = await runCli(...args.slice(0, -1), '1');
     expect(quiet.code).toBe(0);
+    expect(quiet.err).toContainEqual(expect.stringMatching(/^backprop: npm start \(20 epochs, evaluation included\): \d+\.\d\d s wall, peak memory \d+ MB \(medians of 1\); targets ≤ 1\.2 s: (not )?met, ≤ 150 MB: (not )?met$/));
     expect(readFileSync(join(__dirname, '..', 'bench', 'results', 'latest.md'), 'utf8')).toBe(before);
     const dir = tempDir();
     const written = await runCli(...args, '--out', dir);

@@ -541,7 +541,7 @@ describe('HTML reports', () => {
 
   it('bench --report: every bar drawn, every label whole', async () => {
     const path = join(tempDir(), 'bench.html');
-    const bench = await runCli('bench', '--hidden', '8', '--batch', '100', '--no-peers', '--no-deeper', '--repeats', '1', '--seconds', '0.02', '--isa', 'scalar', '--report', path);
+    const bench = await runCli('bench', '--hidden', '8', '--batch', '100', '--no-peers', '--no-deeper', '--repeats', '1', '--seconds', '0.02', '--isa', 'scalar', '--whole-runs', '0', '--report', path);
     expect(bench.code).toBe(0);
     const html = readFileSync(path, 'utf8');
     expect(undrawnMarks(html)).toEqual([]);

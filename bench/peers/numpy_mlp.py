@@ -6,8 +6,10 @@ seconds per training epoch. Each repeat trains whole batches for about --seconds
 that is also the warm-up) and is scaled to an epoch.
 
 usage: python3 numpy_mlp.py DATA_DIR --hidden 30,256 --batch 100 [--repeats 3] [--seconds 0.3]
+       python3 numpy_mlp.py DATA_DIR --seed-run 20
 """
 import argparse
+import ctypes
 import json
 import statistics
 import time
@@ -41,6 +43,56 @@ def train_batches(x, labels, w1, b1, w2, b2, batch, lr, batches):
         b1 -= lr * dh.sum(axis=0)
 
 
+def blas_core():
+    """The kernel OpenBLAS chose at run time (it reads OPENBLAS_CORETYPE), or what else numpy uses."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        # numpy's wheels carry OpenBLAS with prefixed, 64-bit-integer names.
+        for name in ("openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename64_"):
+            function = getattr(lib, name, None)
+            if function:
+                function.restype = ctypes.c_char_p
+                return "OpenBLAS " + function().decode()
+    return "not OpenBLAS"
+
+
+def seed_run(data, epochs):
+    """The seed's main.py as a user runs it: float64 arrays, 784-30-10, batch 100, lr 0.1, accuracy
+    and error on the training and validation sets after every epoch."""
+    x = read_idx(f"{data}/train-images-idx3-ubyte").reshape(60000, 784) / 255.0
+    labels = read_idx(f"{data}/train-labels-idx1-ubyte")
+    xv = read_idx(f"{data}/t10k-images-idx3-ubyte").reshape(10000, 784) / 255.0
+    labels_v = read_idx(f"{data}/t10k-labels-idx1-ubyte")
+    rng = np.random.default_rng(1)
+    w1, b1 = rng.standard_normal((784, 30)) / 10, np.zeros(30)
+    w2, b2 = rng.standard_normal((30, 10)) / 10, np.zeros(10)
+    onehot = np.eye(10)
+
+    def scores(xs, ys):
+        z = np.maximum(xs @ w1 + b1, 0) @ w2 + b2
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float((z.argmax(axis=1) == ys).mean()), float(-log_p[np.arange(len(ys)), ys].mean())
+
+    for _ in range(epochs):
+        for i in range(600):
+            xb, yb = x[i * 100 : (i + 1) * 100], onehot[labels[i * 100 : (i + 1) * 100]]
+            h = np.maximum(xb @ w1 + b1, 0)
+            z = h @ w2 + b2
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            dz = (p - yb) / 100
+            dh = (dz @ w2.T) * (h > 0)
+            w2 -= 0.1 * (h.T @ dz)
+            b2 -= 0.1 * dz.sum(axis=0)
+            w1 -= 0.1 * (xb.T @ dh)
+            b1 -= 0.1 * dh.sum(axis=0)
+        train, val = scores(x, labels), scores(xv, labels_v)
+    print(json.dumps({"peer": "numpy-seed", "blas": blas_core(), "epochs": epochs, "trainAccuracy": train[0], "valAccuracy": val[0]}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("data")
@@ -48,7 +100,11 @@ def main():
     parser.add_argument("--batch", default="100")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.3)
+    parser.add_argument("--seed-run", type=int, metavar="EPOCHS", help="run the seed's main.py instead, for the whole-run comparison")
     args = parser.parse_args()
+    if args.seed_run:
+        seed_run(args.data, args.seed_run)
+        return
     x = (read_idx(f"{args.data}/train-images-idx3-ubyte").reshape(60000, 784) / np.float32(255)).astype(np.float32)
     labels = read_idx(f"{args.data}/train-labels-idx1-ubyte")
     rng = np.random.default_rng(1)
@@ -73,7 +129,7 @@ def main():
                 elapsed = timed(run)
             run = max(1, min(batches, round(run * args.seconds / elapsed)))
             times = [timed(run) * batches / run for _ in range(args.repeats)]
-            print(json.dumps({"peer": "numpy-f32", "numpy": np.__version__, "hidden": hidden, "batch": batch,
+            print(json.dumps({"peer": "numpy-f32", "numpy": np.__version__, "blas": blas_core(), "hidden": hidden, "batch": batch,
                               "secondsPerEpoch": statistics.median(times), "batchesTimed": run}), flush=True)
 
 

@@ -23,6 +23,8 @@ export interface BenchOptions {
   deeper?: number[];
   /** Run beside one busy process per core but one, as on a machine doing other work. */
   contention?: boolean;
+  /** Times `backprop train` with the seed's defaults this many times, process start included. */
+  wholeRuns?: number;
 }
 
 export interface BenchRow {
@@ -132,13 +134,26 @@ interface PeerResult {
   batch: number;
   secondsPerEpoch: number;
   batchesTimed: number;
+  /** The BLAS kernel numpy ran with. */
+  blas?: string;
+}
+
+/**
+ * The environment of a peer's process: without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some
+ * machines set and which make OpenBLAS take a slower kernel than the CPU's own.
+ */
+function peerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
 }
 
 const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 
 /** Runs a peer script that prints one JSON line per configuration; null (with a note) when it cannot run. */
 function runPeer(command: string, args: string[], notes: string[], name: string): PeerResult[] {
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: peerEnv() });
   if (result.status !== 0) {
     notes.push(`${name} skipped: ${(result.stderr || result.error?.message || 'failed').trim().split('\n').at(-1)}`);
     return [];
@@ -244,7 +259,10 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   for (const hidden of options.hidden) for (const batch of options.batches) await measure([hidden], batch);
   if (options.deeper) await measure(options.deeper, DEEPER_BATCH);
   if (options.peers) {
-    for (const peer of peerRows(options, notes)) {
+    const peers = peerRows(options, notes);
+    const blas = [...new Set(peers.flatMap((peer) => (peer.blas ? [peer.blas] : [])))];
+    if (blas.length > 0) notes.push(`numpy ran with ${blas.join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for it)`);
+    for (const peer of peers) {
       const peerRow: BenchRow = {
         backend: peer.peer,
         isa: '',
@@ -261,12 +279,42 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
       onRow(peerRow);
     }
   }
+  if (options.wholeRuns) notes.push(...wholeRunNotes(options.wholeRuns, options.peers));
   // The peak once more: a machine that was busy during the run shows it here.
   const peaksAfter: PeakRow[] = [];
   for (const variant of variants) peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
   if (options.contention) notes.push(`run beside ${Math.max(1, all - 1)} busy process(es) (--contention): the busy-machine notes are expected`);
   notes.push(...busyMachineNotes(peaks, peaksAfter, rows), ...threadsNotes(rows, all, options.contention ?? false));
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, notes };
+}
+
+/**
+ * `backprop train` as a user starts it (`npm start`: the seed's 20 epochs, 70,000 images evaluated
+ * after each, process start and data loading included), `runs` times: its median wall time and peak
+ * memory against the targets of issue 10 (≤ 1.2 s, ≤ 150 MB, ≥ 8× the seed's numpy script).
+ */
+function wholeRunNotes(runs: number, peers: boolean): string[] {
+  const cli = fileURLToPath(new URL('../../bin/backprop.js', import.meta.url));
+  const walls: number[] = [];
+  const peaks: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const run = spawnSync(process.execPath, [cli, 'train', '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    walls.push((performance.now() - start) / 1000);
+    const done = run.stdout.split('\n').find((line) => line.includes('"event":"done"'));
+    if (run.status !== 0 || !done) return [`the whole run failed: ${run.stderr.trim().split('\n').at(-1)}`];
+    peaks.push((JSON.parse(done) as { peakMemoryMB: number }).peakMemoryMB);
+  }
+  const [wall, peak] = [median(walls), median(peaks)];
+  const met = (ok: boolean): string => (ok ? 'met' : 'not met');
+  const notes = [`npm start (20 epochs, evaluation included): ${wall.toFixed(2)} s wall, peak memory ${peak} MB (medians of ${runs}); targets ≤ 1.2 s: ${met(wall <= 1.2)}, ≤ 150 MB: ${met(peak <= 150)}`];
+  if (peers && spawnSync('python3', ['-c', 'import numpy'], { env: peerEnv() }).status === 0) {
+    const start = performance.now();
+    const seed = spawnSync('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--seed-run', '20'], { encoding: 'utf8', env: peerEnv() });
+    const seconds = (performance.now() - start) / 1000;
+    if (seed.status === 0) notes.push(`the seed's main.py in numpy (float64, the same 20 epochs and evaluations): ${seconds.toFixed(2)} s wall, ${(seconds / wall).toFixed(1)}× npm start's; target ≥ 8×: ${met(seconds / wall >= 8)}`);
+  }
+  return notes;
 }
 
 /** `count` processes that keep a core busy each, until the returned function stops them (or this process ends). */

@@ -253,6 +253,7 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
       peers: !options.has('no-peers'),
       deeper: options.has('no-deeper') ? undefined : (options.get('deeper') as number[]),
       contention: options.has('contention'),
+      wholeRuns: options.get('whole-runs') as number,
     },
     (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
     cpu,

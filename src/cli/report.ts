@@ -141,6 +141,7 @@ export function jsonReporter(write: Write): Reporter {
           threads: summary.backend.threads,
           trainSeconds: summary.trainSeconds,
           totalSeconds: summary.totalSeconds,
+          peakMemoryMB: Math.round(process.resourceUsage().maxRSS / 1024),
         }),
       );
     },

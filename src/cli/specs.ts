@@ -66,6 +66,7 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'no-deeper', kind: { type: 'flag' }, help: 'skip the deeper network' },
   { name: 'no-peers', kind: { type: 'flag' }, help: 'skip numpy and TensorFlow.js' },
   { name: 'contention', kind: { type: 'flag' }, help: 'run beside one busy process per core but one, as on a machine doing other work' },
+  { name: 'whole-runs', kind: { type: 'int', min: 0, max: 100 }, value: 'N', help: 'time `backprop train` with the seed defaults N times, process start included (0: skip)', default: '3' },
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'write latest.json and latest.md there (bench/results holds the committed ones); nothing is written without it' },
   { name: 'report', kind: { type: 'path' }, value: 'FILE.html', help: 'also write an HTML report with bar charts of the timings' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
