@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { takeFirst } from '../src/data/dataset.js';
 import { floatRows } from '../src/data/features.js';
 import { parseIdx, readIdx } from '../src/data/idx.js';
-import { loadMnist } from '../src/data/mnist.js';
+import { classNamesOf, loadMnist, type Preprocessing } from '../src/data/mnist.js';
 import { isDelimitedFile, loadCsv } from '../src/data/csv.js';
 import { parseDecimal, readRecords } from '../src/data/csv-reader.js';
 import fc from 'fast-check';
@@ -155,6 +155,37 @@ describe('MNIST folders', () => {
     const sha = (a: ArrayBufferView): string => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
     expect(sha(floatRows(train.x, 784, 0, train.count))).toBe('257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160');
     expect(sha(floatRows(test!.x, 784, 0, test!.count))).toBe('bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165');
+  });
+});
+
+describe('MNIST folders: what they may not be', () => {
+  it('refuses images that are not an image array, labels that are not a vector, empty sets and mismatched test images', () => {
+    const zeros = (dims: number[]): Buffer => idxBytes(dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(0));
+    const cases: [Record<string, Buffer>, RegExp][] = [
+      [{ 'train-images-idx3-ubyte': zeros([12 * 16]) }, /train-images-idx3-ubyte: expected an image array \(N × rows × cols\), got 1 dimension/],
+      [{ 't10k-labels-idx1-ubyte': zeros([6, 1]) }, /t10k-labels-idx1-ubyte: expected a label vector, got 2 dimensions/],
+      [{ 't10k-images-idx3-ubyte': zeros([0, 4, 4]), 't10k-labels-idx1-ubyte': zeros([0]) }, /t10k-images-idx3-ubyte: holds no images/],
+      [{ 't10k-images-idx3-ubyte': zeros([6, 5, 5]) }, /t10k-images-idx3-ubyte: images have 25 pixels, the training images 16/],
+    ];
+    for (const [files, message] of cases) {
+      const dir = writeTinyIdxSet();
+      for (const [file, bytes] of Object.entries(files)) writeFileSync(join(dir, file), bytes);
+      expect(() => loadMnist(dir)).toThrow(message);
+    }
+    const dir = writeTinyIdxSet();
+    expect(() => loadMnist(join(dir, 'train-images-idx3-ubyte'))).toThrow(/train-images-idx3-ubyte: not a folder/);
+  });
+
+  it('records how its pixels become features, and names classes by number', () => {
+    const { train, preprocessing } = loadMnist(writeTinyIdxSet());
+    expect(preprocessing).toEqual({ kind: 'idx', scale: 1 / 255 });
+    expect(takeFirst(train, train.count)).toBe(train);
+    expect(takeFirst(train, train.count - 1).count).toBe(train.count - 1);
+    expect(classNamesOf(preprocessing, 3)).toEqual(['0', '1', '2']);
+    expect(classNamesOf(undefined, 2)).toEqual(['0', '1']);
+    const csv: Preprocessing = { kind: 'csv', features: ['a'], shift: [0], scale: [1] };
+    expect(classNamesOf(csv, 2)).toEqual(['0', '1']);
+    expect(classNamesOf({ kind: 'csv', features: ['a'], shift: [0], scale: [1], classNames: ['ant', 'cat'] }, 2)).toEqual(['ant', 'cat']);
   });
 });
 
