@@ -172,6 +172,15 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
     ws.acts.push_back(borrowed.take(typed_array<float>(env, acts.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
                                                          "ws.acts[" + std::to_string(l) + "]", rows * width)));
   }
+  const Napi::Value pre = obj.Get("pre");
+  if (!pre.IsArray() || pre.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
+    throw_type(env, "ws.pre must be an array of one Float32Array per layer");
+  for (int l = 0; l < net.count(); l++) {
+    const bool kept = keeps_pre_activation(net.activations[l]);
+    const std::size_t length = kept ? static_cast<std::size_t>(rows) * net.sizes[l + 1] : 0;
+    float* buffer = borrowed.take(typed_array<float>(env, pre.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "ws.pre[" + std::to_string(l) + "]", length));
+    ws.pre.push_back(kept ? buffer : nullptr);
+  }
   const Napi::Value deltas = obj.Get("deltas");
   if (!deltas.IsArray() || deltas.As<Napi::Array>().Length() != 2)
     throw_type(env, "ws.deltas must be an array of two Float32Arrays");

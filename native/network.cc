@@ -113,6 +113,10 @@ void parallel_rows(const Context& ctx, int rows, int width, RowFn row_fn) {
   });
 }
 
+// GELU in its tanh form (PyTorch's approximate='tanh'), with the ts backend's constants.
+const double kGeluScale = std::sqrt(2.0 / 3.14159265358979323846);
+constexpr double kGeluCubic = 0.044715;
+
 double activate(Activation activation, double z) {
   switch (activation) {
     case Activation::Relu:
@@ -123,6 +127,10 @@ double activate(Activation activation, double z) {
       return std::tanh(z);
     case Activation::Bipolar:
       return 2.0 / (1.0 + std::exp(-z)) - 1.0;
+    case Activation::Gelu:
+      return 0.5 * z * (1.0 + std::tanh(kGeluScale * (z + kGeluCubic * z * z * z)));
+    case Activation::Silu:
+      return z / (1.0 + std::exp(-z));
     case Activation::Linear:
     case Activation::Softmax:
       break;
@@ -130,8 +138,9 @@ double activate(Activation activation, double z) {
   return z;
 }
 
-// f'(z), from y = f(z).
-double derivative(Activation activation, double y) {
+// f'(z), from the output y = f(z), or from z itself for the activations that keep it.
+double derivative(Activation activation, double kept) {
+  const double y = kept, z = kept;
   switch (activation) {
     case Activation::Relu:
       return y > 0.0 ? 1.0 : 0.0;
@@ -141,6 +150,14 @@ double derivative(Activation activation, double y) {
       return 1.0 - y * y;
     case Activation::Bipolar:
       return 0.5 * (1.0 + y) * (1.0 - y);
+    case Activation::Gelu: {
+      const double t = std::tanh(kGeluScale * (z + kGeluCubic * z * z * z));
+      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * kGeluScale * (1.0 + 3.0 * kGeluCubic * z * z);
+    }
+    case Activation::Silu: {
+      const double s = 1.0 / (1.0 + std::exp(-z));
+      return s + z * s * (1.0 - s);
+    }
     case Activation::Linear:
     case Activation::Softmax:
       break;
@@ -150,7 +167,7 @@ double derivative(Activation activation, double y) {
 
 // The GEMM epilogue applies ReLU itself; the smooth activations are a pass over the output after it.
 bool needs_activation_pass(Activation activation) {
-  return activation == Activation::Sigmoid || activation == Activation::Tanh || activation == Activation::Bipolar;
+  return activation != Activation::Relu && activation != Activation::Linear && activation != Activation::Softmax;
 }
 
 // The target of an output that is not the label's, for one-hot targets: the activation's low end.
@@ -277,9 +294,12 @@ void forward_layers(const Context& ctx, const Layers& net, const Input& input, i
       run_gemm(ctx, {out, OC, nullptr, ws.acts[l - 1], C, 1, weight, OC, nullptr, rows, OC, C, ep});
     }
     if (needs_activation_pass(activation)) {
+      float* pre = keeps_pre_activation(activation) ? ws.pre[l] : nullptr;
       parallel_rows(ctx, rows, OC, [&](int begin, int end) {
-        for (std::size_t i = static_cast<std::size_t>(begin) * OC; i < static_cast<std::size_t>(end) * OC; i++)
+        for (std::size_t i = static_cast<std::size_t>(begin) * OC; i < static_cast<std::size_t>(end) * OC; i++) {
+          if (pre) pre[i] = out[i];
           out[i] = static_cast<float>(activate(activation, out[i]));
+        }
       });
     }
   }
@@ -311,9 +331,10 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
                                                         : EpilogueArgs{Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
       run_gemm(ctx, {next, C, nullptr, delta, OC, 1, transposed, C, nullptr, rows, C, OC, ep});
       if (below != Activation::Relu) {
+        const float* kept = keeps_pre_activation(below) ? ws.pre[l - 1] : act;
         parallel_rows(ctx, rows, C, [&](int begin, int end) {
           for (std::size_t i = static_cast<std::size_t>(begin) * C; i < static_cast<std::size_t>(end) * C; i++)
-            next[i] = static_cast<float>(next[i] * derivative(below, act[i]));
+            next[i] = static_cast<float>(next[i] * derivative(below, kept[i]));
         });
       }
     }

@@ -17,7 +17,8 @@ constexpr int kMaxClasses = 256;
 // Every activation and loss: its enumerator and the name TypeScript gives it (src/backends/
 // activations.ts), from which the enums here and the addon's name tables are both made.
 #define BACKPROP_ACTIVATIONS(X) \
-  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Linear, "linear") X(Softmax, "softmax")
+  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") \
+  X(Linear, "linear") X(Softmax, "softmax")
 #define BACKPROP_LOSSES(X) X(CrossEntropy, "cross-entropy") X(SquaredError, "mse")
 
 enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
@@ -40,10 +41,15 @@ struct Layers {
   std::size_t param_count() const { return weight_offset(count()); }
 };
 
+// Whether a layer keeps its pre-activation z: the derivative of GELU and SiLU is taken from z,
+// which their output y does not determine.
+inline bool keeps_pre_activation(Activation activation) { return activation == Activation::Gelu || activation == Activation::Silu; }
+
 // Scratch for up to `rows` samples, as laid out by the TypeScript Workspace.
 struct Workspace {
   int rows;
   std::vector<float*> acts;  // acts[l] is layer l's output, rows × sizes[l+1]
+  std::vector<float*> pre;   // pre[l] its pre-activation z, kept when keeps_pre_activation (else null)
   float* deltas[2];          // rows × widest layer each
   float* grads;
   float* batch_x;  // rows × sizes[0], for gathering shuffled samples

@@ -276,7 +276,7 @@ describe('general networks', () => {
     deep.layers[2].bias!.set([0, 0, 50]);
     expect(Array.from(deep.predict(x))).toEqual(new Array(8).fill(2));
     expect(() => new Network([2, 2], { loss: 'hinge' as never })).toThrow(/^unknown loss 'hinge' \(expected cross-entropy, mse\)$/);
-    expect(() => new Network([2, 3, 2], { hidden: 'softmax' })).toThrow(/^a hidden layer cannot use softmax \(expected relu, sigmoid, tanh, bipolar\)$/);
+    expect(() => new Network([2, 3, 2], { hidden: 'softmax' })).toThrow(/^a hidden layer cannot use softmax \(expected relu, sigmoid, tanh, bipolar, gelu, silu\)$/);
   });
 
   it('one optimizer step by hand: momentum and adam', () => {

@@ -62,7 +62,7 @@ describe('native against ts on real MNIST', async () => {
 async function generalRun(backend: NativeBackend | TsBackend, options: NetworkOptions, optimizer: OptimizerSettings, sampling: Sampling): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 2000);
   const net = new Network([784, 48, 24, 10], { ...options, backend }).initialize({ scheme: 'xavier' }, 1);
-  const ws = new Workspace(net.sizes, EVAL_ROWS, net.bias);
+  const ws = Workspace.of(net, EVAL_ROWS);
   const state = new OptimizerState(net.parameterCount, optimizer.name);
   const order = sampleOrder(sampling, train.count, train.count, 1, 1);
   await backend.trainEpoch(net, train, { batchSize: 50, optimizer, state, order }, ws);
@@ -72,6 +72,7 @@ async function generalRun(backend: NativeBackend | TsBackend, options: NetworkOp
 describe('native against ts for general networks', () => {
   const cases: { label: string; options: NetworkOptions; optimizer: OptimizerSettings; sampling: Sampling }[] = [
     { label: 'tanh, adam', options: { hidden: 'tanh' }, optimizer: { ...sgd(0.001), name: 'adam' }, sampling: 'order' },
+    { label: 'gelu + silu (derivatives from the kept pre-activations), momentum', options: { hidden: ['gelu', 'silu'] }, optimizer: { ...sgd(0.05), name: 'momentum' }, sampling: 'shuffle' },
     {
       label: 'sigmoid + relu, mse sigmoid output, momentum, weight decay',
       options: { hidden: ['sigmoid', 'relu'], loss: 'mse', output: 'sigmoid' },
@@ -172,6 +173,14 @@ describe('native argument checks', () => {
   const net = new Network([4, 3, 2]);
   const ws = new Workspace(net.sizes, 5);
   const backend = supportedIsas.length ? new NativeBackend() : undefined;
+
+  it('a GELU network refuses a workspace that keeps no pre-activations, on both backends', () => {
+    const gelu = new Network([4, 3, 2], { hidden: 'gelu' });
+    const bare = new Workspace(gelu.sizes, 5);
+    expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, bare)).toThrow(/ws\.pre\[0\] has 0 elements, needs 15: a gelu layer keeps its pre-activations/);
+    if (backend) expect(() => backend.forward(gelu, new Float32Array(20), 5, bare)).toThrow(/ws\.pre\[0\] has 0 elements, needs at least 15/);
+    expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, Workspace.of(gelu, 5))).not.toThrow();
+  });
 
   it.runIf(backend)('the addon knows the names of the TypeScript tables, in their order', async () => {
     const b = backend!;

@@ -150,7 +150,7 @@ describe('every check of a model file', () => {
       { sizes: [6, 2 ** 21, 3] },
       { activations: 'tanh,softmax' },
       { activations: ['tanh'] },
-      { activations: ['tanh', 'gelu'] },
+      { activations: ['tanh', 'swish'] },
       { loss: 'hinge' },
       { bias: 'true' },
     ]) {
@@ -452,6 +452,7 @@ describe('export --format onnx', () => {
     { label: 'tanh, sigmoid; mse linear output', options: { hidden: ['tanh', 'sigmoid'], loss: 'mse' }, hidden: [32, 16] },
     { label: 'bipolar, no biases; mse bipolar output', options: { hidden: 'bipolar', loss: 'mse', output: 'bipolar', bias: false }, hidden: [24] },
     { label: 'relu; mse sigmoid output', options: { loss: 'mse', output: 'sigmoid' }, hidden: [20] },
+    { label: 'gelu, silu', options: { hidden: ['gelu', 'silu'] }, hidden: [24, 16] },
   ];
 
   it.each(architectures)('onnxruntime-node gives our outputs within 1e-5 and the same argmax ($label)', async ({ options, hidden }) => {

@@ -1,8 +1,9 @@
 /**
  * The activation functions and the losses, each defined once: what it computes, where a network
  * may use it, how the ONNX export writes it and how the help describes it. The derivative is
- * written in terms of the activation's output y = f(z), which is what the backward pass keeps; each
- * value is computed in double and rounded to float32 once, the same way on both backends.
+ * written in terms of the activation's output y = f(z), which is what the backward pass keeps, or of
+ * z for GELU and SiLU, whose layers keep z as well; each value is computed in double and rounded to
+ * float32 once, the same way on both backends.
  * native/network.h lists the same names in the same order (BACKPROP_ACTIVATIONS), and a test feeds
  * every name here through the addon.
  */
@@ -13,8 +14,10 @@ export type OnnxStep = readonly [op: string, ...inputs: ('z' | 'previous' | numb
 interface ActivationSpec {
   /** f(z). */
   readonly f: (z: number) => number;
-  /** f′(z), from y = f(z). */
-  readonly derivative: (y: number) => number;
+  /** f′(z), from y = f(z), or from z itself when y does not determine it (`derivativeFrom: 'z'`). */
+  readonly derivative: (v: number) => number;
+  /** What the backward pass keeps of a layer for the derivative: its output y, or its pre-activation z too. */
+  readonly derivativeFrom: 'y' | 'z';
   /** Whether a hidden layer may use it. */
   readonly hidden: boolean;
   /** The loss it goes with as the output layer's activation, if it may be one. */
@@ -26,10 +29,14 @@ interface ActivationSpec {
   readonly help: string;
 }
 
+const GELU_SCALE = Math.sqrt(2 / Math.PI);
+const GELU_CUBIC = 0.044715;
+
 const ACTIVATION_TABLE = {
   relu: {
     f: (z) => (z > 0 ? z : 0),
     derivative: (y) => (y > 0 ? 1 : 0),
+    derivativeFrom: 'y',
     hidden: true,
     offTarget: 0,
     onnx: [['Relu', 'z']],
@@ -38,6 +45,7 @@ const ACTIVATION_TABLE = {
   sigmoid: {
     f: (z) => 1 / (1 + Math.exp(-z)),
     derivative: (y) => y * (1 - y),
+    derivativeFrom: 'y',
     hidden: true,
     outputWith: 'mse',
     offTarget: 0,
@@ -47,6 +55,7 @@ const ACTIVATION_TABLE = {
   tanh: {
     f: (z) => Math.tanh(z),
     derivative: (y) => 1 - y * y,
+    derivativeFrom: 'y',
     hidden: true,
     outputWith: 'mse',
     offTarget: -1,
@@ -56,6 +65,7 @@ const ACTIVATION_TABLE = {
   bipolar: {
     f: (z) => 2 / (1 + Math.exp(-z)) - 1,
     derivative: (y) => 0.5 * (1 + y) * (1 - y),
+    derivativeFrom: 'y',
     hidden: true,
     outputWith: 'mse',
     offTarget: -1,
@@ -63,9 +73,36 @@ const ACTIVATION_TABLE = {
     onnx: [['Sigmoid', 'z'], ['Mul', 'previous', 2], ['Sub', 'previous', 1]],
     help: '2·sigmoid − 1',
   },
+  gelu: {
+    // The tanh form, as PyTorch's gelu(approximate='tanh'): ½z(1 + tanh(√(2/π)(z + 0.044715z³))).
+    f: (z) => 0.5 * z * (1 + Math.tanh(GELU_SCALE * (z + GELU_CUBIC * z * z * z))),
+    derivative: (z) => {
+      const t = Math.tanh(GELU_SCALE * (z + GELU_CUBIC * z * z * z));
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_SCALE * (1 + 3 * GELU_CUBIC * z * z);
+    },
+    derivativeFrom: 'z',
+    hidden: true,
+    offTarget: 0,
+    onnx: [['Mul', 'z', 'z'], ['Mul', 'previous', 'z'], ['Mul', 'previous', GELU_CUBIC], ['Add', 'previous', 'z'], ['Mul', 'previous', GELU_SCALE], ['Tanh', 'previous'], ['Add', 'previous', 1], ['Mul', 'previous', 'z'], ['Mul', 'previous', 0.5]],
+    help: 'tanh form',
+  },
+  silu: {
+    // z·sigmoid(z), also called swish.
+    f: (z) => z / (1 + Math.exp(-z)),
+    derivative: (z) => {
+      const s = 1 / (1 + Math.exp(-z));
+      return s + z * s * (1 - s);
+    },
+    derivativeFrom: 'z',
+    hidden: true,
+    offTarget: 0,
+    onnx: [['Sigmoid', 'z'], ['Mul', 'z', 'previous']],
+    help: 'z·sigmoid(z)',
+  },
   linear: {
     f: (z) => z,
     derivative: () => 1,
+    derivativeFrom: 'y',
     hidden: false,
     outputWith: 'mse',
     offTarget: 0,
@@ -75,6 +112,7 @@ const ACTIVATION_TABLE = {
   softmax: {
     f: (z) => z,
     derivative: () => 1,
+    derivativeFrom: 'y',
     hidden: false,
     outputWith: 'cross-entropy',
     offTarget: 0,
@@ -106,9 +144,14 @@ export function activate(activation: Activation, z: number): number {
   return ACTIVATION_TABLE[activation].f(z);
 }
 
-/** f′(z), from y = f(z). */
-export function derivative(activation: Activation, y: number): number {
-  return ACTIVATION_TABLE[activation].derivative(y);
+/** f′(z), from y = f(z) (or from z, for an activation whose derivative is taken from z). */
+export function derivative(activation: Activation, value: number): number {
+  return ACTIVATION_TABLE[activation].derivative(value);
+}
+
+/** Whether a layer with this activation keeps its pre-activations z for the backward pass. */
+export function keepsPreActivation(activation: Activation): boolean {
+  return ACTIVATION_TABLE[activation].derivativeFrom === 'z';
 }
 
 /** The target of an output that is not the label's, for one-hot targets under MSE: the activation's low end. */

@@ -1,5 +1,5 @@
 import { sharedFloat32, sharedFloat64, sharedUint8 } from '../memory.js';
-import type { Activation, Loss } from './activations.js';
+import { keepsPreActivation, type Activation, type Loss } from './activations.js';
 import type { Features } from '../data/features.js';
 
 /**
@@ -163,12 +163,25 @@ export class Workspace {
   readonly batchLabels: Uint8Array;
   readonly batchTargets: Float32Array;
 
+  /**
+   * `pre[l]` is layer l's pre-activation z, `rows × sizes[l+1]`, for the layers whose derivative
+   * is taken from z (GELU, SiLU; empty for the others).
+   */
+  readonly pre: Float32Array[];
+
+  /** The buffers of `net` for up to `rows` samples. */
+  static of(net: Pick<Layered, 'sizes' | 'bias' | 'activations'>, rows: number): Workspace {
+    return new Workspace(net.sizes, rows, net.bias, net.activations);
+  }
+
   constructor(
     readonly sizes: readonly number[],
     readonly rows: number,
     bias = true,
+    activations: readonly Activation[] = [],
   ) {
     this.acts = sizes.slice(1).map((width) => sharedFloat32(rows * width));
+    this.pre = sizes.slice(1).map((width, l) => sharedFloat32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [sharedFloat32(rows * widest), sharedFloat32(rows * widest)];
     this.grads = sharedFloat32(parameterCount(sizes, bias));

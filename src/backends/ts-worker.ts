@@ -97,7 +97,7 @@ function plain(net: Layered): Layered {
 }
 
 function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOptions): boolean {
-  const arrays: (ArrayBufferView | undefined)[] = [net.params, data.x, data.labels, data.targets, ws.grads, ws.batchX, ...ws.acts];
+  const arrays: (ArrayBufferView | undefined)[] = [net.params, data.x, data.labels, data.targets, ws.grads, ws.batchX, ...ws.acts, ...ws.pre];
   if (options) arrays.push(options.state.first, options.state.second, options.state.scalars, options.stop);
   return arrays.every((a) => a === undefined || isShared(a));
 }

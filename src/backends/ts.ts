@@ -1,4 +1,4 @@
-import { activationSpec, derivative, offTarget, type Activation } from './activations.js';
+import { activationSpec, derivative, keepsPreActivation, offTarget, type Activation } from './activations.js';
 import { floatRows } from '../data/features.js';
 import {
   DIVERGED,
@@ -42,7 +42,8 @@ function axpy(y: Float32Array, yi: number, a: number, x: Float32Array, xi: numbe
 }
 
 // inp is (rows, C), weight is (C, OC), bias is (OC) or null, out is (rows, OC); out is overwritten
-// with activation(inp · weight + bias) (softmax is left to the output step: out gets the logits).
+// with activation(inp · weight + bias) (softmax is left to the output step: out gets the logits), and
+// pre, when given, with inp · weight + bias.
 export function linearForward(
   out: Float32Array,
   inp: Float32Array,
@@ -52,6 +53,7 @@ export function linearForward(
   C: number,
   OC: number,
   activation: Activation,
+  pre: Float32Array | null = null,
 ): void {
   const { f } = activationSpec(activation);
   for (let r = 0; r < rows; r++) {
@@ -63,6 +65,7 @@ export function linearForward(
     }
     for (let j = 0; j < OC; j++) {
       const z = bias ? Math.fround(out[o + j] + bias[j]) : out[o + j];
+      if (pre) pre[o + j] = z;
       out[o + j] = f(z);
     }
   }
@@ -166,13 +169,14 @@ export function reluDerivative(activation: number): number {
   return derivative('relu', activation);
 }
 
-// dout is (rows, OC), weight is (C, OC), act is the layer input (rows, C) after its activation;
-// dinp is (rows, C), overwritten: the error signal before that activation.
+// dout is (rows, OC), weight is (C, OC), kept is the layer input (rows, C) after its activation, or
+// before it for an activation whose derivative is taken from z; dinp is (rows, C), overwritten: the
+// error signal before that activation.
 export function linearBackwardInput(
   dinp: Float32Array,
   dout: Float32Array,
   weight: Float32Array,
-  act: Float32Array,
+  kept: Float32Array,
   rows: number,
   C: number,
   OC: number,
@@ -182,8 +186,7 @@ export function linearBackwardInput(
   for (let r = 0; r < rows; r++) {
     const d = r * OC;
     for (let c = 0; c < C; c++) {
-      const y = act[r * C + c];
-      const slope = fPrime(y);
+      const slope = fPrime(kept[r * C + c]);
       if (slope === 0) {
         dinp[r * C + c] = 0;
         continue;
@@ -221,7 +224,11 @@ function views(net: Layered, ws: Workspace): LayerViews[] {
 function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: Workspace): void {
   let inp = x;
   layers.forEach((layer, l) => {
-    linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation);
+    const pre = keepsPreActivation(layer.activation) ? ws.pre[l] : null;
+    if (pre && pre.length < rows * layer.outputs) {
+      throw new RangeError(`ws.pre[${l}] has ${pre.length} elements, needs ${rows * layer.outputs}: a ${layer.activation} layer keeps its pre-activations (make the workspace with Workspace.of(net, rows))`);
+    }
+    linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation, pre);
     inp = ws.acts[l];
   });
 }
@@ -244,7 +251,9 @@ function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples,
     linearBackwardWeight(layer.dweight, layer.dbias, delta, inp, rows, layer.inputs, layer.outputs);
     if (l > 0) {
       const next = delta === ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
-      linearBackwardInput(next, delta, layer.weight, ws.acts[l - 1], rows, layer.inputs, layer.outputs, layers[l - 1].activation);
+      const below = layers[l - 1].activation;
+      const kept = keepsPreActivation(below) ? ws.pre[l - 1] : ws.acts[l - 1];
+      linearBackwardInput(next, delta, layer.weight, kept, rows, layer.inputs, layer.outputs, below);
       delta = next;
     }
   }

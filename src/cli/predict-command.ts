@@ -55,7 +55,7 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
   if (data.features !== net.sizes[0] || data.outputs > outputs) {
     throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
   }
-  const { error } = await backend.evaluate(net, data, new Workspace(net.sizes, EVAL_ROWS, net.bias));
+  const { error } = await backend.evaluate(net, data, Workspace.of(net, EVAL_ROWS));
   const predictions = predictAll(net, data);
   if (!data.labels) {
     if (options.has('json')) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));

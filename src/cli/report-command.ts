@@ -32,7 +32,7 @@ export async function writeTrainingReport(
   if (validation?.labels) {
     const outputs = net.sizes[net.sizes.length - 1];
     const predictions = predictAll(net, validation);
-    const { error } = await net.backend.evaluate(net, validation, new Workspace(net.sizes, EVAL_ROWS, net.bias));
+    const { error } = await net.backend.evaluate(net, validation, Workspace.of(net, EVAL_ROWS));
     classes = classReport(predictions, validation.labels, outputs, error);
     if (validation.features === 784) {
       wrong = mostConfidentlyWrong(predictions, validation.labels, outputs, WRONG_DIGITS).map((w) => ({

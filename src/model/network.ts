@@ -137,7 +137,7 @@ export class Network implements Layered {
   }
 
   private workspaceFor(x: Features): Workspace {
-    return new Workspace(this.sizes, this.rowsOf(x), this.bias);
+    return Workspace.of(this, this.rowsOf(x));
   }
 }
 

@@ -7,7 +7,7 @@ import type { Network } from '../model/network.js';
 /** The network's outputs for every sample of `data` (`count × outputs`), in chunks. */
 export function predictAll(net: Network, data: Dataset): Float32Array {
   const outputs = net.sizes[net.sizes.length - 1];
-  const ws = new Workspace(net.sizes, EVAL_ROWS, net.bias);
+  const ws = Workspace.of(net, EVAL_ROWS);
   const predictions = new Float32Array(data.count * outputs);
   for (let start = 0; start < data.count; start += EVAL_ROWS) {
     const rows = Math.min(EVAL_ROWS, data.count - start);

@@ -187,7 +187,7 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   training.add(net);
   try {
     const started = performance.now();
-    const ws = new Workspace(net.sizes, Math.max(batchSize, EVAL_ROWS), net.bias);
+    const ws = Workspace.of(net, Math.max(batchSize, EVAL_ROWS));
     const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name);
     const stepsPerEpoch = Math.ceil(train.count / batchSize);
     const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
