@@ -94,12 +94,17 @@ int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min,
   return static_cast<int>(number);
 }
 
-float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+// A finite number, checked before it is converted.
+double finite_double_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   const Napi::Value value = obj.Get(name);
   if (!value.IsNumber()) throw_type(env, name + " must be a number");
   const double number = value.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(number)) throw_range(env, name + " must be finite");
-  return static_cast<float>(number);
+  return number;
+}
+
+float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  return static_cast<float>(finite_double_field(env, obj, name));
 }
 
 // The enumerator whose name (in `names`, the enum's order) is `value`.
@@ -116,7 +121,12 @@ Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const ch
 
 constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
 constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
-constexpr const char* kOptimizerNames[] = {BACKPROP_OPTIMIZERS(BACKPROP_NAME)};
+#define BACKPROP_OPTIMIZER_NAME(enumerator, name, first, second) name,
+#define BACKPROP_OPTIMIZER_FIRST(enumerator, name, first, second) first,
+#define BACKPROP_OPTIMIZER_SECOND(enumerator, name, first, second) second,
+constexpr const char* kOptimizerNames[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_NAME)};
+constexpr bool kOptimizerKeepsFirst[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_FIRST)};
+constexpr bool kOptimizerKeepsSecond[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_SECOND)};
 
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   Layers layers;
@@ -231,12 +241,9 @@ Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
   opt.kind = enum_of<OptimizerKind>(env, obj.Get("name"), "name", kOptimizerNames);
   opt.learning_rate = finite_field(env, obj, "learningRate");
   opt.momentum = finite_field(env, obj, "momentum");
-  opt.beta1 = obj.Get("beta1").As<Napi::Number>().DoubleValue();
-  opt.beta2 = obj.Get("beta2").As<Napi::Number>().DoubleValue();
-  opt.epsilon = obj.Get("epsilon").As<Napi::Number>().DoubleValue();
-  finite_field(env, obj, "beta1");
-  finite_field(env, obj, "beta2");
-  finite_field(env, obj, "epsilon");
+  opt.beta1 = finite_double_field(env, obj, "beta1");
+  opt.beta2 = finite_double_field(env, obj, "beta2");
+  opt.epsilon = finite_double_field(env, obj, "epsilon");
   opt.weight_decay = finite_field(env, obj, "weightDecay");
   return opt;
 }
@@ -244,8 +251,9 @@ Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
 OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
   const std::size_t params = net.param_count();
   OptimizerState state;
-  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", opt.kind == OptimizerKind::Sgd ? 0 : params));
-  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", opt.kind == OptimizerKind::Adam ? params : 0));
+  const int kind = static_cast<int>(opt.kind);
+  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
+  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
   state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
   return state;
 }

@@ -19,10 +19,14 @@ namespace {
 template <bool kDecay>
 inline void step_run(const Step& s, float* __restrict params, const float* __restrict grads, float* __restrict first,
                      float* __restrict second, std::size_t n) {
-  const double lr = s.learning_rate, wd = s.weight_decay;
-  // The gradient with weight decay added, rounded to float like the ts backend's.
+  const double lr = s.learning_rate;
+  // L2 decay joins the gradient (rounded to float like the ts backend's); AdamW's decoupled decay
+  // shrinks the weight apart from it.
+  const bool decoupled = s.kind == StepKind::AdamW;
+  const double l2 = kDecay && !decoupled ? s.weight_decay : 0.0;
+  const double shrink = kDecay && decoupled ? 1.0 - lr * s.weight_decay : 1.0;
   auto gradient = [&](std::size_t i) -> double {
-    return kDecay ? static_cast<double>(static_cast<float>(grads[i] + wd * params[i])) : static_cast<double>(grads[i]);
+    return l2 != 0.0 ? static_cast<double>(static_cast<float>(grads[i] + l2 * params[i])) : static_cast<double>(grads[i]);
   };
   switch (s.kind) {
     case StepKind::Sgd:
@@ -36,7 +40,8 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
       }
       break;
     }
-    case StepKind::Adam: {
+    case StepKind::Adam:
+    case StepKind::AdamW: {
       const double b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
       const double correction1 = s.correction1, correction2 = s.correction2, epsilon = s.epsilon;
       for (std::size_t i = 0; i < n; i++) {
@@ -45,7 +50,16 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
         second[i] = static_cast<float>(b2 * second[i] + c2 * g * g);
         const double m_hat = first[i] / correction1;
         const double v_hat = second[i] / correction2;
-        params[i] = static_cast<float>(params[i] - (lr * m_hat) / (std::sqrt(v_hat) + epsilon));
+        params[i] = static_cast<float>(params[i] * shrink - (lr * m_hat) / (std::sqrt(v_hat) + epsilon));
+      }
+      break;
+    }
+    case StepKind::RmsProp: {
+      const double b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
+      for (std::size_t i = 0; i < n; i++) {
+        const double g = gradient(i);
+        second[i] = static_cast<float>(b2 * second[i] + c2 * g * g);
+        params[i] = static_cast<float>(params[i] - (lr * g) / (std::sqrt(static_cast<double>(second[i])) + epsilon));
       }
       break;
     }

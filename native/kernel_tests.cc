@@ -128,7 +128,9 @@ bool check_scalar_indexing(const Problem& p) {
 // table's, for every optimizer with and without weight decay and lengths that leave vector tails.
 bool check_step(const Kernels& kernels, std::mt19937& rng) {
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  const StepKind kinds[] = {StepKind::Sgd, StepKind::Momentum, StepKind::Adam};
+#define STEP_KIND(enumerator, name, first, second) StepKind::enumerator,
+  const StepKind kinds[] = {BACKPROP_OPTIMIZERS(STEP_KIND)};
+#undef STEP_KIND
   for (StepKind kind : kinds)
     for (bool decay : {false, true})
       for (std::size_t n : {1, 3, 7, 8, 15, 16, 17, 31, 33, 1000}) {

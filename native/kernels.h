@@ -66,11 +66,16 @@ constexpr int kPackColumns = 64;
 using FmaPeakFn = float (*)(long long iterations, float seed);
 
 // One optimizer step over n parameters (elementwise.h): p -= lr · g for SGD, with a velocity
-// (first) for momentum, or first and second moments for Adam. The scalars are already in the
+// (first) for momentum, first and second moments for Adam and AdamW, a mean square (second) for
+// RMSprop. The scalars are already in the
 // precision the step uses; `decay` is true for weights (weight decay applies), false for biases.
-// The optimizers: enumerator and TypeScript name (OPTIMIZERS in src/backends/backend.ts).
-#define BACKPROP_OPTIMIZERS(X) X(Sgd, "sgd") X(Momentum, "momentum") X(Adam, "adam")
-enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_ENUMERATOR) };
+// The optimizers: enumerator, TypeScript name (src/backends/optimizers.ts, in its order), and
+// whether it keeps the state buffers `first` and `second`.
+#define BACKPROP_OPTIMIZERS(X) \
+  X(Sgd, "sgd", false, false) X(Momentum, "momentum", true, false) X(Adam, "adam", true, true) \
+  X(AdamW, "adamw", true, true) X(RmsProp, "rmsprop", false, true)
+#define BACKPROP_OPTIMIZER_ENUMERATOR(enumerator, name, first, second) enumerator,
+enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_ENUMERATOR) };
 struct Step {
   StepKind kind;
   bool decay;

@@ -73,6 +73,8 @@ describe('native against ts for general networks', () => {
   const cases: { label: string; options: NetworkOptions; optimizer: OptimizerSettings; sampling: Sampling }[] = [
     { label: 'tanh, adam', options: { hidden: 'tanh' }, optimizer: { ...sgd(0.001), name: 'adam' }, sampling: 'order' },
     { label: 'gelu + silu (derivatives from the kept pre-activations), momentum', options: { hidden: ['gelu', 'silu'] }, optimizer: { ...sgd(0.05), name: 'momentum' }, sampling: 'shuffle' },
+    { label: 'relu, adamw with decoupled decay', options: {}, optimizer: { ...sgd(0.001), name: 'adamw', weightDecay: 0.01 }, sampling: 'order' },
+    { label: 'sigmoid, rmsprop with L2 decay', options: { hidden: 'sigmoid' }, optimizer: { ...sgd(0.0002), name: 'rmsprop', beta2: 0.99, weightDecay: 1e-4 }, sampling: 'shuffle' },
     {
       label: 'sigmoid + relu, mse sigmoid output, momentum, weight decay',
       options: { hidden: ['sigmoid', 'relu'], loss: 'mse', output: 'sigmoid' },

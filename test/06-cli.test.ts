@@ -225,7 +225,7 @@ describe('general networks from the command line', () => {
     [['--bias', '--no-bias'], /contradict/],
     [['--init', 'gaussian'], /--init expects normal, he, xavier, uniform or a \.json file/],
     [['--init', 'he', '--init-scale', '2'], /--init-scale does not apply to --init he/],
-    [['--optimizer', 'rmsprop'], /--optimizer expects one of sgd, momentum, adam/],
+    [['--optimizer', 'lion'], /--optimizer expects one of sgd, momentum, adam, adamw, rmsprop/],
     [['--steps', '10', '--epochs', '2'], /--steps and --epochs contradict/],
     [['--shuffle', '--sampling', 'random'], /contradict/],
     [['--target', 'label'], /--target applies to CSV data only/],

@@ -1,5 +1,6 @@
 import { sharedFloat32, sharedFloat64, sharedUint8 } from '../memory.js';
 import { keepsPreActivation, type Activation, type Loss } from './activations.js';
+import { optimizerSpec, type OptimizerName } from './optimizers.js';
 import type { Features } from '../data/features.js';
 
 /**
@@ -43,8 +44,7 @@ export interface Evaluation {
   error: number;
 }
 
-export const OPTIMIZERS = ['sgd', 'momentum', 'adam'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
+export { OPTIMIZERS, type OptimizerName } from './optimizers.js';
 
 export interface OptimizerSettings {
   name: OptimizerName;
@@ -62,10 +62,15 @@ export function sgd(learningRate: number): OptimizerSettings {
   return { name: 'sgd', learningRate, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
 }
 
+/** `name`'s settings: its own defaults, then `overrides`. */
+export function optimizer(name: OptimizerName, learningRate: number, overrides: Partial<OptimizerSettings> = {}): OptimizerSettings {
+  return { ...sgd(learningRate), ...optimizerSpec(name).defaults, ...overrides, name };
+}
+
 /**
- * What an optimizer carries from step to step, in the layout of the parameters: momentum's
- * velocity or Adam's first moment in `first`, Adam's second moment in `second`, and in `scalars`
- * the step count and β1^t, β2^t (kept as running products so both backends round them alike).
+ * What an optimizer carries from step to step: the buffers its table entry names, in the layout of
+ * the parameters (`first`, `second`; empty when unused), and in `scalars` the step count and β1^t,
+ * β2^t (kept as running products so both backends round them alike).
  */
 export class OptimizerState {
   readonly first: Float32Array;
@@ -73,9 +78,16 @@ export class OptimizerState {
   readonly scalars = sharedFloat64(3);
 
   constructor(parameterCount: number, name: OptimizerName) {
+    const { buffers } = optimizerSpec(name);
     this.scalars.set([0, 1, 1]);
-    this.first = sharedFloat32(name === 'sgd' ? 0 : parameterCount);
-    this.second = sharedFloat32(name === 'adam' ? parameterCount : 0);
+    this.first = sharedFloat32(buffers.first ? parameterCount : 0);
+    this.second = sharedFloat32(buffers.second ? parameterCount : 0);
+  }
+
+  /** The number of parameter-sized buffers `name` keeps. */
+  static buffers(name: OptimizerName): number {
+    const { buffers } = optimizerSpec(name);
+    return Number(buffers.first) + Number(buffers.second);
   }
 }
 

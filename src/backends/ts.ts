@@ -1,4 +1,5 @@
 import { activationSpec, derivative, keepsPreActivation, offTarget, type Activation } from './activations.js';
+import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
 import {
   DIVERGED,
@@ -281,24 +282,40 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
   const { first, second } = state;
   // params[begin, end); weights get the decay, biases do not. One loop per optimizer: this runs
   // over every parameter after every batch.
+  const decoupled = optimizerSpec(opt.name).decay === 'decoupled';
   const step = (begin: number, end: number, decayed: boolean): void => {
     const wd = decayed ? decay : 0;
-    const gradient = (i: number): number => (wd !== 0 ? Math.fround(grads[i] + wd * params[i]) : grads[i]);
-    if (opt.name === 'sgd') {
-      if (wd === 0) for (let i = begin; i < end; i++) params[i] -= lr * grads[i];
-      else for (let i = begin; i < end; i++) params[i] -= lr * gradient(i);
-    } else if (opt.name === 'momentum') {
-      for (let i = begin; i < end; i++) {
-        first[i] = mu * first[i] + gradient(i);
-        params[i] -= lr * first[i];
-      }
-    } else {
-      for (let i = begin; i < end; i++) {
-        const g = gradient(i);
-        first[i] = b1 * first[i] + c1 * g;
-        second[i] = b2 * second[i] + c2 * g * g;
-        params[i] -= (lr * (first[i] / correction1)) / (Math.sqrt(second[i] / correction2) + opt.epsilon);
-      }
+    // L2 decay joins the gradient; decoupled decay (AdamW) shrinks the weight apart from it.
+    const l2 = decoupled ? 0 : wd;
+    const shrink = decoupled ? 1 - lr * wd : 1;
+    const gradient = (i: number): number => (l2 !== 0 ? Math.fround(grads[i] + l2 * params[i]) : grads[i]);
+    switch (opt.name) {
+      case 'sgd':
+        if (wd === 0) for (let i = begin; i < end; i++) params[i] -= lr * grads[i];
+        else for (let i = begin; i < end; i++) params[i] -= lr * gradient(i);
+        break;
+      case 'momentum':
+        for (let i = begin; i < end; i++) {
+          first[i] = mu * first[i] + gradient(i);
+          params[i] -= lr * first[i];
+        }
+        break;
+      case 'adam':
+      case 'adamw':
+        for (let i = begin; i < end; i++) {
+          const g = gradient(i);
+          first[i] = b1 * first[i] + c1 * g;
+          second[i] = b2 * second[i] + c2 * g * g;
+          params[i] = params[i] * shrink - (lr * (first[i] / correction1)) / (Math.sqrt(second[i] / correction2) + opt.epsilon);
+        }
+        break;
+      case 'rmsprop':
+        for (let i = begin; i < end; i++) {
+          const g = gradient(i);
+          second[i] = b2 * second[i] + c2 * g * g;
+          params[i] -= (lr * g) / (Math.sqrt(second[i]) + opt.epsilon);
+        }
+        break;
     }
   };
   for (const l of layerOffsets(net.sizes, net.bias)) {

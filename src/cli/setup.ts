@@ -1,4 +1,4 @@
-import { EVAL_ROWS, parameterCount, type Backend } from '../backends/backend.js';
+import { EVAL_ROWS, OptimizerState, parameterCount, type Backend } from '../backends/backend.js';
 import { selectBackend } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
@@ -6,7 +6,7 @@ import { isDelimitedFile, loadCsv, type DelimiterName, type Normalization } from
 import { UsageError } from '../errors.js';
 import { allocatable, megabytes } from '../memory.js';
 import type { Activation, Loss } from '../backends/activations.js';
-import type { OptimizerName } from '../backends/backend.js';
+import { optimizerSpec, type OptimizerName } from '../backends/optimizers.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import type { FitOptions, Sampling } from '../train/fit.js';
@@ -118,8 +118,9 @@ function checkBackendOptions(options: ParsedOptions): void {
 /** Options that would change nothing are errors, not silence. */
 function checkOptionsAct(options: ParsedOptions): void {
   // A resumed run's optimizer is the saved one: checked against it when resuming.
-  if (options.given.has('momentum') && options.get('optimizer') !== 'momentum' && !options.has('resume')) {
-    throw new UsageError(`--momentum applies to --optimizer momentum, not ${String(options.get('optimizer'))}`);
+  const name = options.get('optimizer') as OptimizerName;
+  if (options.given.has('momentum') && !optimizerSpec(name).uses.includes('momentum') && !options.has('resume')) {
+    throw new UsageError(`--momentum applies to --optimizer momentum, not ${name}`);
   }
   const lr = options.get('lr') as number;
   if (Math.fround(lr) === 0) throw new UsageError(`--lr ${lr} is 0 in float32, so nothing would be learned (the smallest is about 1.4e-45)`);
@@ -195,7 +196,7 @@ export function prepareTraining(settings: TrainSettings, backendName = settings.
     throw new UsageError(`--batch ${settings.batchSize} is larger than the training set (${data.train.count} samples)`);
   }
   const sizes = [data.train.features, ...settings.hidden, data.train.outputs];
-  const states = settings.optimizer.name === 'adam' ? 2 : settings.optimizer.name === 'momentum' ? 1 : 0;
+  const states = OptimizerState.buffers(settings.optimizer.name ?? 'sgd');
   checkMemory(sizes, Math.max(settings.batchSize, EVAL_ROWS), states);
   return { data, sizes, backend, fallbackReason };
 }

@@ -1,5 +1,5 @@
 import { activationHelp, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, OUTPUT_ACTIVATIONS } from '../backends/activations.js';
-import { OPTIMIZERS } from '../backends/backend.js';
+import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
 import { DELIMITERS, NORMALIZATIONS } from '../data/csv.js';
@@ -30,7 +30,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'bias', group: 'network', kind: { type: 'flag' }, help: 'biases on every layer (the default)' },
   { name: 'init', group: 'network', kind: { type: 'path' }, value: 'NAME|FILE', help: 'initial weights: normal, he, xavier, uniform, or a JSON file of weights', default: 'normal' },
   { name: 'init-scale', group: 'network', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'std of normal (default 0.1, the seed\'s) or half-width of uniform (default 0.5)' },
-  { name: 'optimizer', group: 'training', kind: { type: 'choice', choices: OPTIMIZERS }, value: 'NAME', help: 'sgd, momentum or adam', default: 'sgd' },
+  { name: 'optimizer', group: 'training', kind: { type: 'choice', choices: OPTIMIZERS }, value: 'NAME', help: optimizerHelp(), default: 'sgd' },
   { name: 'momentum', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: "momentum's μ", default: '0.9' },
   { name: 'weight-decay', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: 'L2 decay of the weights (not the biases)', default: '0' },
   { name: 'sampling', group: 'training', kind: { type: 'choice', choices: SAMPLINGS }, value: 'NAME', help: 'order (like the seed), shuffle (every epoch), or random (draws with replacement)' },

@@ -1,4 +1,4 @@
-import { DIVERGED, OPTIMIZERS, OptimizerState, sgd, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
+import { DIVERGED, OPTIMIZERS, OptimizerState, optimizer, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 
@@ -96,10 +96,11 @@ export function sampleOrder(sampling: Sampling, count: number, length: number, s
 }
 
 function optimizerSettings(learningRate: number, overrides: FitOptions['optimizer'] = {}): OptimizerSettings {
-  const settings = { ...sgd(learningRate), ...overrides };
-  if (!(OPTIMIZERS as readonly string[]).includes(settings.name)) {
-    throw new RangeError(`fit: optimizer.name must be one of ${OPTIMIZERS.join(', ')}, got '${String(settings.name)}'`);
+  const name = overrides.name ?? 'sgd';
+  if (!(OPTIMIZERS as readonly string[]).includes(name)) {
+    throw new RangeError(`fit: optimizer.name must be one of ${OPTIMIZERS.join(', ')}, got '${String(name)}'`);
   }
+  const settings = optimizer(name, learningRate, overrides);
   const check = (name: string, value: number, min: number, below?: number): void => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (below !== undefined && value >= below)) {
       throw new RangeError(`fit: optimizer.${name} must be a number from ${min}${below === undefined ? '' : ` to below ${below}`}, got ${String(value)}`);
