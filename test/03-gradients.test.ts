@@ -32,6 +32,10 @@ describe.each(everyBackend())('finite-difference gradient check ($label)', ({ ma
       ws.grads[0] *= 1.01;
     };
     const checks = gradcheck({ sizes: [7, 5, 3], network: {}, backend: wrong, rows: 6, seed: 5 });
+    expect(checks.map((c) => c.tensor)).toEqual(['layer 1 weight', 'layer 1 bias', 'layer 2 weight', 'layer 2 bias']);
+    // 1 % of one gradient, relative to the tensor's largest: between 1e-4 and 1 %; the other tensors stay exact.
     expect(checks[0].relativeError).toBeGreaterThan(1e-4);
+    expect(checks[0].relativeError).toBeLessThan(0.01);
+    for (const check of checks.slice(1)) expect(check.relativeError, check.tensor).toBeLessThan(1e-6);
   });
 });

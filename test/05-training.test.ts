@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { slice, takeFirst } from '../src/data/dataset.js';
 import { Network } from '../src/model/network.js';
-import { fit, sampleOrder } from '../src/train/fit.js';
+import { fit, sampleOrder, type Progress } from '../src/train/fit.js';
+import { TsBackend } from '../src/backends/ts.js';
 import { runTutorial } from '../src/examples/tutorial.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../src/train/evaluate.js';
 import { NativeBackend } from '../src/backends/native.js';
@@ -175,5 +176,93 @@ describe('the benchmark notices a busy machine', () => {
     expect(threadsNotes(rows, 2, false)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.05× on an idle machine: not met']);
     expect(threadsNotes(rows, 2, true)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.2× beside busy processes: met']);
     expect(threadsNotes(rows, 1, false)).toEqual([]);
+  });
+});
+
+describe("fit's contract, message by message", () => {
+  // Ten samples of four features and three classes.
+  const data = { x: Float32Array.from({ length: 40 }, (_, i) => ((i * 7) % 11) / 10), labels: Uint8Array.from({ length: 10 }, (_, i) => i % 3), count: 10 };
+  const net = (): Network => new Network([4, 5, 3], { backend: new TsBackend() }).initWeights(2);
+
+  it.each([
+    [{ batchSize: '10' }, TypeError, 'fit: batchSize must be a number, got string'],
+    [{ batchSize: 0 }, RangeError, `fit: batchSize must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got 0`],
+    [{ epochs: 1.5 }, RangeError, `fit: epochs must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got 1.5`],
+    [{ steps: 0 }, RangeError, `fit: steps must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got 0`],
+    [{ patience: 0 }, RangeError, `fit: patience must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got 0`],
+    [{ seed: 2 ** 32 }, RangeError, 'fit: seed must be a whole number from 0 to 4294967295, got 4294967296'],
+    [{ seed: -1 }, RangeError, 'fit: seed must be a whole number from 0 to 4294967295, got -1'],
+    [{ learningRate: 1e-46 }, RangeError, 'fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got 1e-46'],
+    [{ learningRate: Infinity }, RangeError, 'fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got Infinity'],
+    [{ sampling: 'sideways' }, RangeError, "fit: sampling must be one of order, shuffle, random, got 'sideways'"],
+    [{ onEpoch: 'x' }, TypeError, 'fit: onEpoch must be a function'],
+    [{ onProgress: 1 }, TypeError, 'fit: onProgress must be a function'],
+    [{ optimizer: { name: 'lion' } }, RangeError, "fit: optimizer.name must be one of sgd, momentum, adam, adamw, rmsprop, got 'lion'"],
+    [{ optimizer: { name: 'momentum', momentum: -1 } }, RangeError, 'fit: optimizer.momentum must be a number from 0, got -1'],
+    [{ optimizer: { weightDecay: NaN } }, RangeError, 'fit: optimizer.weightDecay must be a number from 0, got NaN'],
+    [{ optimizer: { name: 'adam', beta1: 1 } }, RangeError, 'fit: optimizer.beta1 must be a number from 0 to below 1, got 1'],
+    [{ optimizer: { name: 'adam', beta2: -0.5 } }, RangeError, 'fit: optimizer.beta2 must be a number from 0 to below 1, got -0.5'],
+    [{ optimizer: { name: 'adam', epsilon: 0 } }, RangeError, 'fit: optimizer.epsilon must be a number from 5e-324, got 0'],
+    [{ batchSize: 11 }, RangeError, 'fit: batch size 11 is larger than the training set (10 samples)'],
+  ])('%j: %s', async (options, type, message) => {
+    const promise = fit(net(), data, { batchSize: 5, ...options } as never);
+    await expect(promise).rejects.toThrow(type);
+    await expect(promise).rejects.toThrow(new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  });
+
+  it('refuses samples it cannot train on, naming the set, the sample and the feature', async () => {
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ x: new Float64Array(40) }, 'fit: train.x must be a Float32Array (or a Uint8Array of pixels)'],
+      [{ count: 11 }, 'fit: train must hold count (11) rows of 4 features in x (40 values)'],
+      [{ count: 0 }, 'fit: train must hold count (0) rows of 4 features in x (40 values)'],
+      [{ x: Float32Array.from({ length: 40 }, (_, i) => (i === 2 * 4 + 3 ? Infinity : 0)) }, 'fit: train.x holds Infinity at sample 2, feature 3; inputs must be finite numbers'],
+      [{ labels: undefined }, 'fit: train.labels is needed for the cross-entropy error'],
+      [{ labels: Uint8Array.of(0, 3, 0, 0, 0, 0, 0, 0, 0, 0) }, 'fit: train.labels[1] is 3, but the network has 3 outputs'],
+    ];
+    for (const [change, message] of refusals) await expect(fit(net(), { ...data, ...change } as never, { batchSize: 5 }), message).rejects.toThrow(message);
+    await expect(fit(net(), data, { batchSize: 5, validation: { ...data, labels: Uint8Array.of(0, 0, 7, 0, 0, 0, 0, 0, 0, 0) } })).rejects.toThrow('fit: validation.labels[2] is 7');
+    const mse = new Network([4, 5, 3], { loss: 'mse', backend: new TsBackend() }).initWeights(2);
+    await expect(fit(mse, { ...data, labels: undefined }, { batchSize: 5 })).rejects.toThrow('fit: train.labels is needed for the mse error (or targets)');
+    const targets = new Float32Array(30);
+    targets[4] = NaN;
+    await expect(fit(mse, { ...data, labels: undefined, targets }, { batchSize: 5 })).rejects.toThrow('fit: train.targets holds NaN at sample 1');
+    const pixels = { ...data, x: Uint8Array.from({ length: 40 }, (_, i) => i * 6) };
+    expect((await fit(net(), pixels, { batchSize: 5, epochs: 1 })).history).toHaveLength(1);
+  });
+
+  it('counts steps across epochs, stops with patience when the error has not improved, and resumes where a run stopped', async () => {
+    const steps = await fit(net(), data, { batchSize: 2, steps: 7 });
+    expect(steps.history.map((m) => [m.epoch, m.epochs, m.steps])).toEqual([[1, 2, 5], [2, 2, 7]]);
+    // A learning rate this large makes the error climb: patience 2 ends the run two epochs after its best.
+    const climbing = await fit(net(), data, { batchSize: 2, epochs: 12, learningRate: 40, patience: 2 });
+    const errors = climbing.history.map((m) => m.trainError);
+    const best = errors.indexOf(Math.min(...errors));
+    expect(climbing.interrupted).toEqual({ reason: 'patience', epoch: best + 3, samplesDone: 0 });
+    expect(errors).toHaveLength(best + 3);
+    // Resumed from epoch 1 and 4 samples into epoch 2, it trains the rest of epoch 2, as the whole run did.
+    const whole = net();
+    const wholeRun = await fit(whole, data, { batchSize: 2, epochs: 2 });
+    const first = net();
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const cut = await fit(first, data, { batchSize: 2, epochs: 2, stop, onProgress: (p) => void (p.epoch === 2 && p.samplesDone >= 4 && (stop[0] = 1)) });
+    expect(cut.interrupted).toEqual({ reason: 'stopped', epoch: 2, samplesDone: 4 });
+    const resumed = await fit(first, data, { batchSize: 2, epochs: 2, resume: { history: cut.history, samplesDone: 4 } });
+    expect(resumed.history.map((m) => [m.epoch, m.steps])).toEqual([[1, 5], [2, 10]]);
+    expect(Array.from(first.params)).toEqual(Array.from(whole.params));
+    expect(resumed.history[1].trainError).toBe(wholeRun.history[1].trainError);
+  });
+
+  it('reports progress with the running error of the epoch, and trains nothing once stopped or aborted', async () => {
+    const seen: Progress[] = [];
+    await fit(net(), data, { batchSize: 1, epochs: 2, onProgress: (p) => void seen.push(p) });
+    expect(seen.filter((p) => p.epoch === 2).map((p) => p.samplesDone)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(seen.every((p) => p.epochs === 2 && p.samples === 10 && p.runningError > 0 && Number.isFinite(p.runningError))).toBe(true);
+    for (const options of [{ stop: Int32Array.of(1) }, { signal: AbortSignal.abort() }]) {
+      const still = net();
+      const before = Array.from(still.params);
+      const result = await fit(still, data, { batchSize: 2, ...options });
+      expect(result.interrupted).toEqual({ reason: 'stopped', epoch: 1, samplesDone: 0 });
+      expect(Array.from(still.params)).toEqual(before);
+    }
   });
 });

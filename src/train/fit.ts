@@ -180,9 +180,9 @@ const training = new WeakSet<Network>();
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
   checkOptions(options);
   const { batchSize = 100, learningRate = 0.1, epochs = 20, steps } = options;
-  if (batchSize > train.count) throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   const optimizer = optimizerSettings(learningRate, options.optimizer);
   checkSamples(net, train, 'train');
+  if (batchSize > train.count) throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   if (options.validation) checkSamples(net, options.validation, 'validation');
   if (training.has(net)) throw new Error('fit: this network is being trained by another fit call; await that one first');
   training.add(net);
