@@ -428,7 +428,7 @@ class TrainEpochWorker : public EngineWorker {
  public:
   TrainEpochWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, Napi::Value on_progress,
                    Layers net, Samples data, const std::uint32_t* order, int first, int visits, int batch_size,
-                   Optimizer optimizer, OptimizerState state, Workspace ws, std::int32_t* stop)
+                   Optimizer optimizer, const float* rates, OptimizerState state, Workspace ws, std::int32_t* stop)
       : EngineWorker(env, engine, std::move(borrowed), on_progress),
         net_(std::move(net)),
         data_(data),
@@ -437,6 +437,7 @@ class TrainEpochWorker : public EngineWorker {
         visits_(visits),
         batch_size_(batch_size),
         optimizer_(optimizer),
+        rates_(rates),
         state_(state),
         ws_(std::move(ws)),
         stop_(stop) {}
@@ -448,7 +449,7 @@ class TrainEpochWorker : public EngineWorker {
     const int batches = (visits_ + batch_size_ - 1) / batch_size_;
     const int every = batches < 50 ? 1 : batches / 50;
     int batch = 0;
-    done_ = train_epoch(engine.context(), net_, data_, order_, first_, visits_, batch_size_, optimizer_, state_, ws_,
+    done_ = train_epoch(engine.context(), net_, data_, order_, first_, visits_, batch_size_, optimizer_, rates_, state_, ws_,
                         [&](int done, double error_sum) {
                           const Progress report = {done, error_sum};
                           if (++batch % every == 0 || done == visits_) progress.Send(&report, 1);
@@ -471,6 +472,7 @@ class TrainEpochWorker : public EngineWorker {
   int visits_;
   int batch_size_;
   Optimizer optimizer_;
+  const float* rates_;
   OptimizerState state_;
   Workspace ws_;
   std::int32_t* stop_;
@@ -533,12 +535,21 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
   }
   const Napi::Value start_value = options.Get("start");
   const int first = start_value.IsUndefined() ? 0 : int_field(env, options, "start", 0, visits);
+  const float* rates = nullptr;
+  const Napi::Value rates_value = options.Get("learningRates");
+  if (!rates_value.IsUndefined() && !rates_value.IsNull()) {
+    const std::size_t batches = (static_cast<std::size_t>(visits) + batch_size - 1) / batch_size;
+    auto array = typed_array<float>(env, rates_value, "options.learningRates", batches);
+    for (std::size_t i = 0; i < batches; i++)
+      if (!std::isfinite(array[i]) || array[i] < 0.0f) throw_range(env, "options.learningRates[" + std::to_string(i) + "] is not a finite rate of 0 or more");
+    rates = borrowed->take(array);
+  }
   std::int32_t* stop = nullptr;
   const Napi::Value stop_value = options.Get("stop");
   if (!stop_value.IsUndefined() && !stop_value.IsNull()) stop = borrowed->take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
   claim(env);
   auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, order, first,
-                                      visits, batch_size, optimizer, state, std::move(ws), stop);
+                                      visits, batch_size, optimizer, rates, state, std::move(ws), stop);
   worker->Queue();
   return worker->promise();
 }

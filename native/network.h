@@ -137,14 +137,18 @@ Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t*
 // the last batch may be short. `on_batch(done, error_sum)` is called after each batch with the
 // visits done so far and the error summed over them; when it returns false the epoch stops there.
 // Returns the visits done.
+// `rates`, when not null, is the learning rate of each batch of the epoch (a schedule's).
 template <typename OnBatch>
 int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
-                int visits, int batch_size, const Optimizer& opt, OptimizerState& state, Workspace& ws, OnBatch on_batch) {
+                int visits, int batch_size, const Optimizer& opt, const float* rates, OptimizerState& state, Workspace& ws,
+                OnBatch on_batch) {
   double error_sum = 0.0;
+  Optimizer step = opt;
   for (int start = first; start < visits; start += batch_size) {
     const int rows = visits - start < batch_size ? visits - start : batch_size;
     const Samples batch = batch_rows(ctx, data, order, start, rows, net, ws);
-    error_sum += train_batch(ctx, net, batch, opt, state, ws);
+    if (rates) step.learning_rate = rates[start / batch_size];
+    error_sum += train_batch(ctx, net, batch, step, state, ws);
     if (!on_batch(start + rows, error_sum)) return start + rows;
   }
   return visits;

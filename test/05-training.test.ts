@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { slice, takeFirst } from '../src/data/dataset.js';
+import { slice, takeFirst, type Dataset } from '../src/data/dataset.js';
+import { learningRateAt, type Schedule, type ScheduleName } from '../src/train/schedules.js';
 import { Network } from '../src/model/network.js';
 import { fit, sampleOrder, type Progress } from '../src/train/fit.js';
 import { TsBackend } from '../src/backends/ts.js';
@@ -264,5 +265,47 @@ describe("fit's contract, message by message", () => {
       expect(result.interrupted).toEqual({ reason: 'stopped', epoch: 1, samplesDone: 0 });
       expect(Array.from(still.params)).toEqual(before);
     }
+  });
+});
+
+describe('learning-rate schedules', () => {
+  it('give the rates worked out by hand, after a linear warm-up', () => {
+    const rate = (name: ScheduleName, step: number, warmup = 0): number => learningRateAt(0.1, { name, warmup }, step, 100);
+    expect([0, 50, 100].map((s) => rate('constant', s))).toEqual([0.1, 0.1, 0.1]);
+    expect([0, 49, 50, 74, 75, 100].map((s) => rate('step', s))).toEqual([0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1, 0.1 * 0.01, 0.1 * 0.01]);
+    expect([0, 50, 100].map((s) => rate('cosine', s))).toEqual([0.1, 0.1 * 0.5 * (1 + Math.cos(Math.PI / 2)), 0.1 * 0.5 * (1 + Math.cos(Math.PI))]);
+    expect([0, 25, 100].map((s) => rate('linear', s))).toEqual([0.1, 0.1 * 0.75, 0]);
+    expect([0, 3, 4, 5].map((s) => rate('linear', s, 4))).toEqual([0.025, 0.1, 0.1, 0.1 * (1 - 1 / 96)]);
+  });
+
+  const data = (): Dataset => takeFirst(realMnist().train, 600);
+  const schedule: Schedule = { name: 'cosine', warmup: 5 };
+
+  it.each(supportedIsas)('native (%s) and ts take the same scheduled steps, bit for bit', async (isa) => {
+    const params = await Promise.all(
+      [new TsBackend(), new NativeBackend({ isa })].map(async (backend) => {
+        const net = new Network([784, 16, 10], { backend }).initWeights(4);
+        await fit(net, data(), { batchSize: 50, epochs: 3, schedule, sampling: 'shuffle' });
+        return net.params;
+      }),
+    );
+    expect(Buffer.from(params[1].buffer).equals(Buffer.from(params[0].buffer))).toBe(true);
+    // The schedule did change the run.
+    const constant = new Network([784, 16, 10], { backend: new TsBackend() }).initWeights(4);
+    await fit(constant, data(), { batchSize: 50, epochs: 3, sampling: 'shuffle' });
+    expect(Array.from(constant.params)).not.toEqual(Array.from(params[0]));
+  });
+
+  it('a run stopped mid-epoch and resumed takes exactly the rates of the unbroken run', async () => {
+    const whole = new Network([784, 16, 10], { backend: new TsBackend() }).initWeights(4);
+    await fit(whole, data(), { batchSize: 50, epochs: 3, schedule });
+    const broken = new Network([784, 16, 10], { backend: new TsBackend() }).initWeights(4);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const cut = await fit(broken, data(), { batchSize: 50, epochs: 3, schedule, stop, onProgress: (p) => void (p.epoch === 2 && p.samplesDone >= 300 && (stop[0] = 1)) });
+    expect(cut.interrupted?.epoch).toBe(2);
+    await fit(broken, data(), { batchSize: 50, epochs: 3, schedule, resume: { history: cut.history, samplesDone: cut.interrupted!.samplesDone } });
+    expect(Array.from(broken.params)).toEqual(Array.from(whole.params));
+    await expect(fit(whole, data(), { schedule: { name: 'exponential' as ScheduleName, warmup: 0 } })).rejects.toThrow("fit: schedule.name must be one of constant, step, cosine, linear, got 'exponential'");
+    await expect(fit(whole, data(), { schedule: { name: 'linear', warmup: -1 } })).rejects.toThrow('fit: schedule.warmup must be a whole number of steps from 0, got -1');
   });
 });

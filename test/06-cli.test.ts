@@ -414,6 +414,19 @@ describe('the --json schema in the README', () => {
   });
 });
 
+describe('learning-rate schedules from the command line', () => {
+  it('--schedule and --warmup are saved with the run and kept when it resumes', async () => {
+    const model = join(tempDir(), 's.safetensors');
+    const args = ['--hidden', '8', '--limit', '500', '--batch', '50', '--schedule', 'linear', '--warmup', '3'];
+    expect((await runCli(...args, '--epochs', '1', '--save', model)).code).toBe(0);
+    const resumed = await runCli('--resume', model, '--epochs', '2', '--save', model);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out.join('\n')).toContain('learning rate 0.1 (linear after 3 warm-up steps)');
+    const contradiction = await runCli('--resume', model, '--epochs', '3', '--schedule', 'cosine');
+    expect([contradiction.code, contradiction.err]).toEqual([2, [`backprop: --schedule cosine contradicts ${model}, which was trained with linear; leave --schedule out to continue that run`]]);
+  });
+});
+
 describe('bench writes nothing unless asked', () => {
   it('without --out no file is written; with --out, latest.json and latest.md', async () => {
     const args = ['bench', '--hidden', '4', '--batch', '100', '--repeats', '1', '--seconds', '0.01', '--no-peers', '--no-deeper', '--isa', 'scalar', '--json', '--whole-runs', '0'];

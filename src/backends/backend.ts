@@ -102,6 +102,11 @@ export interface EpochOptions {
   /** The first visit: an epoch resumed part-way starts here (default 0). */
   start?: number;
   /**
+   * The learning rate of each batch of the epoch (batch b covers visits b·batchSize…), when a
+   * schedule varies it; `optimizer.learningRate` otherwise.
+   */
+  learningRates?: Float32Array;
+  /**
    * Checked after every batch: non-zero stops the epoch there (Ctrl-C finishes the current batch).
    * The backend sets it to DIVERGED when a batch's error is NaN or infinite, and stops.
    */

@@ -382,7 +382,8 @@ export class TsBackend implements Backend {
       forwardLayers(layers, batch.x, rows, ws);
       errorSum += outputLoss(net, layers, batch, rows, ws).loss;
       backwardLayers(net, layers, batch, rows, ws);
-      optimizerStep(net, ws.grads, options.optimizer, options.state);
+      const rates = options.learningRates;
+      optimizerStep(net, ws.grads, rates ? { ...options.optimizer, learningRate: rates[Math.floor(start / options.batchSize)] } : options.optimizer, options.state);
       if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows, errorSum);
       if (!Number.isFinite(errorSum)) {
         if (options.stop) options.stop[0] = DIVERGED;

@@ -1,6 +1,7 @@
 import type { Backend } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
+import type { Schedule } from '../train/schedules.js';
 import type { TrainSettings } from './setup.js';
 
 /** Everything the header lines describe. */
@@ -45,13 +46,16 @@ export function describeNetwork(net: Network): string {
 }
 
 /** The training options as a person would write them: `batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order`. */
-export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'>): string {
+export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'> & { schedule?: Schedule }): string {
   const opt = s.optimizer;
   const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : opt.name ?? 'sgd';
   const decay = opt.weightDecay ? `, weight decay ${opt.weightDecay}` : '';
   const length = s.steps === undefined ? `${s.epochs} epochs` : `${count(s.steps)} steps`;
   const sampling = { order: 'in order', shuffle: 'shuffled', random: 'random draws' }[s.sampling];
-  return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${decay}, ${length}, seed ${s.seed}, ${sampling}`;
+  const { name, warmup: steps } = s.schedule ?? { name: 'constant', warmup: 0 };
+  const warmup = steps > 0 ? ` after ${count(steps)} warm-up steps` : '';
+  const schedule = name !== 'constant' || warmup ? ` (${name}${warmup})` : '';
+  return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${schedule}${decay}, ${length}, seed ${s.seed}, ${sampling}`;
 }
 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */

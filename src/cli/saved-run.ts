@@ -4,6 +4,7 @@ import { bundledMnistDir, type Preprocessing } from '../data/mnist.js';
 import { DataError, UsageError } from '../errors.js';
 import type { ModelFile } from '../model/safetensors.js';
 import { SAMPLINGS, type EpochMetrics, type Sampling } from '../train/fit.js';
+import { SCHEDULES, type Schedule } from '../train/schedules.js';
 import type { ParsedOptions } from './options.js';
 import type { TrainSettings } from './setup.js';
 
@@ -12,6 +13,8 @@ export interface SavedTraining {
   batchSize: number;
   learningRate: number;
   optimizer: { name: OptimizerName; momentum: number; weightDecay: number };
+  /** Absent in files saved before schedules: constant, no warm-up. */
+  schedule?: Schedule;
   epochs: number;
   steps?: number;
   sampling: Sampling;
@@ -70,6 +73,7 @@ function validTraining(value: unknown): value is SavedTraining {
     (value.data === undefined || typeof value.data === 'string') &&
     (value.limit === undefined || isCount(value.limit, 1)) &&
     (value.classes === undefined || isCount(value.classes, 1)) &&
+    (value.schedule === undefined || (isObject(value.schedule) && (SCHEDULES as readonly unknown[]).includes(value.schedule.name) && isCount(value.schedule.warmup))) &&
     (OPTIMIZERS as readonly unknown[]).includes(optimizer.name) &&
     isFiniteAtLeast(optimizer.momentum, 0) &&
     isFiniteAtLeast(optimizer.weightDecay, 0)
@@ -130,6 +134,9 @@ export function resumedSettings(options: ParsedOptions, asked: TrainSettings, fi
   if (options.given.has('momentum') && saved.optimizer.name !== 'momentum') {
     throw new UsageError(`--momentum applies to --optimizer momentum, and ${path} was trained with ${saved.optimizer.name}`);
   }
+  const schedule = saved.schedule ?? { name: 'constant', warmup: 0 };
+  check('schedule', asked.schedule.name, schedule.name);
+  check('warmup', asked.schedule.warmup, schedule.warmup);
   check('sampling', asked.sampling, saved.sampling);
   if (options.given.has('shuffle') && saved.sampling !== 'shuffle') throw conflict('shuffle', '', `--sampling ${saved.sampling}`);
   check('limit', asked.limit, saved.limit);
@@ -147,6 +154,7 @@ export function resumedSettings(options: ParsedOptions, asked: TrainSettings, fi
     steps: saved.steps,
     learningRate: saved.learningRate,
     optimizer: saved.optimizer,
+    schedule,
     batchSize: saved.batchSize,
     seed: saved.seed,
     sampling: saved.sampling,

@@ -10,6 +10,7 @@ import { optimizerSpec, type OptimizerName } from '../backends/optimizers.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import type { FitOptions, Sampling } from '../train/fit.js';
+import type { Schedule, ScheduleName } from '../train/schedules.js';
 import type { ParsedOptions } from './options.js';
 
 /** The training options of a parsed command line, typed. */
@@ -35,6 +36,7 @@ export interface TrainSettings {
   steps?: number;
   learningRate: number;
   optimizer: NonNullable<FitOptions['optimizer']>;
+  schedule: Schedule;
   batchSize: number;
   seed: number;
   sampling: Sampling;
@@ -143,6 +145,7 @@ export function trainSettings(options: ParsedOptions): TrainSettings {
       momentum: options.get('momentum') as number,
       weightDecay: options.get('weight-decay') as number,
     },
+    schedule: { name: options.get('schedule') as ScheduleName, warmup: options.get('warmup') as number },
     batchSize: options.get('batch') as number,
     seed: options.get('seed') as number,
     sampling: samplingOf(options),
@@ -207,8 +210,8 @@ export function buildNetwork(settings: TrainSettings, sizes: readonly number[], 
 }
 
 export function fitOptions(settings: TrainSettings): FitOptions {
-  const { batchSize, learningRate, optimizer, epochs, steps, sampling, seed } = settings;
-  return { batchSize, learningRate, optimizer, epochs, steps, sampling, seed };
+  const { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed } = settings;
+  return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed };
 }
 
 export function saveSettings(options: ParsedOptions): SaveSettings {

@@ -1,5 +1,6 @@
 import { activationHelp, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, OUTPUT_ACTIVATIONS } from '../backends/activations.js';
 import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
+import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
 import { DELIMITERS, NORMALIZATIONS } from '../data/csv.js';
@@ -33,6 +34,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'optimizer', group: 'training', kind: { type: 'choice', choices: OPTIMIZERS }, value: 'NAME', help: optimizerHelp(), default: 'sgd' },
   { name: 'momentum', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: "momentum's μ", default: '0.9' },
   { name: 'weight-decay', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: 'L2 decay of the weights (not the biases)', default: '0' },
+  { name: 'schedule', group: 'training', kind: { type: 'choice', choices: SCHEDULES }, value: 'NAME', help: `learning-rate schedule: ${scheduleHelp()}`, default: 'constant' },
+  { name: 'warmup', group: 'training', kind: { type: 'int', min: 0, max: 2 ** 40 }, value: 'N', help: 'steps of linear warm-up to the learning rate first', default: '0' },
   { name: 'sampling', group: 'training', kind: { type: 'choice', choices: SAMPLINGS }, value: 'NAME', help: 'order (like the seed), shuffle (every epoch), or random (draws with replacement)' },
   { name: 'shuffle', group: 'training', kind: { type: 'flag' }, help: 'the same as --sampling shuffle' },
   { name: 'steps', group: 'training', kind: { type: 'int', min: 1, max: 2 ** 40 }, value: 'N', help: 'train N steps (batches) in all instead of --epochs' },

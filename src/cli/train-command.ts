@@ -147,6 +147,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
           batchSize: settings.batchSize,
           learningRate: settings.learningRate,
           optimizer: { name: settings.optimizer.name ?? 'sgd', momentum: settings.optimizer.momentum ?? 0, weightDecay: settings.optimizer.weightDecay ?? 0 },
+          schedule: settings.schedule,
           epochs: settings.epochs,
           steps: settings.steps,
           sampling: settings.sampling,

@@ -1,6 +1,8 @@
 import { DIVERGED, OPTIMIZERS, OptimizerState, optimizer, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
+import { sharedFloat32 } from '../memory.js';
+import { learningRateAt, SCHEDULES, type Schedule } from './schedules.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -42,6 +44,8 @@ export interface FitOptions {
   sampling?: Sampling;
   /** Seeds the sampling (the weights are seeded by `Network.initWeights`). */
   seed?: number;
+  /** Varies the learning rate over the run (default: constant, no warm-up). */
+  schedule?: Schedule;
   onEpoch?: (metrics: EpochMetrics) => void;
   /** Called about 50 times an epoch while it trains. */
   onProgress?: (progress: Progress) => void;
@@ -131,6 +135,11 @@ function checkOptions(options: FitOptions): void {
   if (learningRate !== undefined && !(typeof learningRate === 'number' && Number.isFinite(learningRate) && Math.fround(learningRate) > 0)) {
     throw new RangeError(`fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got ${String(learningRate)}`);
   }
+  const { schedule } = options;
+  if (schedule !== undefined) {
+    if (!(SCHEDULES as readonly string[]).includes(schedule.name)) throw new RangeError(`fit: schedule.name must be one of ${SCHEDULES.join(', ')}, got '${String(schedule.name)}'`);
+    if (!Number.isInteger(schedule.warmup) || schedule.warmup < 0) throw new RangeError(`fit: schedule.warmup must be a whole number of steps from 0, got ${String(schedule.warmup)}`);
+  }
   if (options.sampling !== undefined && !(SAMPLINGS as readonly string[]).includes(options.sampling)) {
     throw new RangeError(`fit: sampling must be one of ${SAMPLINGS.join(', ')}, got '${String(options.sampling)}'`);
   }
@@ -166,6 +175,13 @@ function checkSamples(net: Network, data: Samples, name: string): void {
   for (let i = 0; i < data.count; i++) {
     if (data.labels[i] >= outputs) throw new RangeError(`fit: ${name}.labels[${i}] is ${data.labels[i]}, but the network has ${outputs} outputs`);
   }
+}
+
+/** The learning rate of each of an epoch's `count` steps, the first of which is step `first` of the run. */
+function scheduledRates(base: number, schedule: Schedule, first: number, count: number, totalSteps: number): Float32Array {
+  const rates = sharedFloat32(count);
+  for (let b = 0; b < count; b++) rates[b] = learningRateAt(base, schedule, first + b, totalSteps);
+  return rates;
 }
 
 /** Networks that a `fit` is training now: a second call on the same weights would interleave their steps. */
@@ -221,6 +237,8 @@ interface RunState {
 async function epochsOf(net: Network, train: Samples, options: FitOptions, run: RunState): Promise<FitResult> {
   const { validation, batchSize = 100, steps, sampling = 'order', seed = 1, onEpoch, onProgress } = options;
   const { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started } = run;
+  const schedule = options.schedule && (options.schedule.name !== 'constant' || options.schedule.warmup > 0) ? options.schedule : undefined;
+  const totalSteps = steps ?? totalEpochs * stepsPerEpoch;
   let trainSeconds = 0;
   let stepsDone = history.at(-1)?.steps ?? 0;
   let resumeAt = options.resume?.samplesDone ?? 0;
@@ -264,7 +282,8 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     });
     // Stopped (or aborted) before this epoch began: not one more batch.
     if (stop[0] !== 0) return ended('stopped', start);
-    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop }, ws);
+    const learningRates = schedule && scheduledRates(optimizer.learningRate, schedule, (epoch - 1) * stepsPerEpoch, epochSteps, totalSteps);
+    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop, learningRates }, ws);
     trainSeconds += (performance.now() - epochStart) / 1000;
     if (callbackError) throw callbackError.error;
     // (Read through Atomics: the backend wrote it, which the type checker cannot see.)
