@@ -16,6 +16,7 @@
       "target_name": "backprop",
       "sources": [
         "native/addon.cc",
+        "native/arguments.cc",
         "native/cpu_features.cc",
         "native/kernels_scalar.cc",
         "native/network.cc",

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
-import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } from './backend.js';
+import { progressInterval, type Backend, type EpochOptions, type Evaluation, type Layered, type Samples, type Workspace } from './backend.js';
 
 /** The shape of the compiled addon (native/addon.cc). */
 interface Addon {
@@ -20,7 +20,7 @@ interface Engine {
   trainEpoch(
     net: Layered,
     data: Samples,
-    options: EpochOptions,
+    options: EpochOptions & { progressEvery: number },
     ws: Workspace,
     onProgress: ((samplesDone: number, errorSum: number) => void) | undefined,
   ): Promise<number>;
@@ -127,7 +127,8 @@ export class NativeBackend implements Backend {
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
-    return this.engine.trainEpoch(net, data, options, ws, options.onProgress);
+    const batches = Math.ceil((options.order?.length ?? data.count) / options.batchSize);
+    return this.engine.trainEpoch(net, data, { ...options, progressEvery: progressInterval(batches) }, ws, options.onProgress);
   }
 
   /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */

@@ -1,0 +1,232 @@
+#include "arguments.h"
+
+#include <cmath>
+
+namespace backprop {
+
+constexpr int kMaxLayerSize = 1 << 20;
+
+Napi::Object object_arg(const Napi::CallbackInfo& info, std::size_t index, const std::string& name) {
+  if (info.Length() <= index || !info[index].IsObject()) throw_type(info.Env(), name + " must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min, int max) {
+  const Napi::Value value = obj.Get(name);
+  if (!value.IsNumber()) throw_type(env, name + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::floor(number) != number || number < min || number > max)
+    throw_range(env, name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  return static_cast<int>(number);
+}
+
+// A finite number, checked before it is converted.
+double finite_double_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  const Napi::Value value = obj.Get(name);
+  if (!value.IsNumber()) throw_type(env, name + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number)) throw_range(env, name + " must be finite");
+  return number;
+}
+
+float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  return static_cast<float>(finite_double_field(env, obj, name));
+}
+
+// The enumerator whose name (in `names`, the enum's order) is `value`.
+template <typename Enum, std::size_t N>
+Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const char* const (&names)[N]) {
+  std::string expected;
+  const std::string text = value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+  for (std::size_t i = 0; i < N; i++) {
+    if (value.IsString() && text == names[i]) return static_cast<Enum>(i);
+    expected += (i ? ", " : "") + std::string(names[i]);
+  }
+  throw_range(env, name + " must be one of " + expected);
+}
+
+constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
+constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
+#define BACKPROP_OPTIMIZER_NAME(enumerator, name, first, second) name,
+#define BACKPROP_OPTIMIZER_FIRST(enumerator, name, first, second) first,
+#define BACKPROP_OPTIMIZER_SECOND(enumerator, name, first, second) second,
+constexpr const char* kOptimizerNames[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_NAME)};
+constexpr bool kOptimizerKeepsFirst[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_FIRST)};
+constexpr bool kOptimizerKeepsSecond[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_SECOND)};
+
+Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
+  Layers layers;
+  const Napi::Value sizes = net.Get("sizes");
+  if (!sizes.IsArray()) throw_type(env, "net.sizes must be an array of layer sizes");
+  const Napi::Array array = sizes.As<Napi::Array>();
+  if (array.Length() < 2 || array.Length() > 64) throw_range(env, "net.sizes must list 2 to 64 layer sizes");
+  for (std::uint32_t i = 0; i < array.Length(); i++) {
+    const Napi::Value size = array.Get(i);
+    const double value = size.IsNumber() ? size.As<Napi::Number>().DoubleValue() : -1.0;
+    if (!(value >= 1 && value <= kMaxLayerSize) || std::floor(value) != value)
+      throw_range(env, "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
+    layers.sizes.push_back(static_cast<int>(value));
+  }
+  const Napi::Value activations = net.Get("activations");
+  if (!activations.IsArray() || activations.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
+    throw_type(env, "net.activations must be an array of one activation per layer");
+  for (int l = 0; l < layers.count(); l++) {
+    const Activation activation =
+        enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "net.activations[" + std::to_string(l) + "]", kActivationNames);
+    const bool output = l == layers.count() - 1;
+    if (!output && (activation == Activation::Linear || activation == Activation::Softmax))
+      throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be linear or softmax");
+    layers.activations.push_back(activation);
+  }
+  layers.loss = enum_of<Loss>(env, net.Get("loss"), "net.loss", kLossNames);
+  if ((layers.loss == Loss::CrossEntropy) != (layers.activations.back() == Activation::Softmax))
+    throw_range(env, "net.loss: cross-entropy goes with a softmax output, mse with any other");
+  const Napi::Value bias = net.Get("bias");
+  if (!bias.IsBoolean()) throw_type(env, "net.bias must be a boolean");
+  layers.bias = bias.As<Napi::Boolean>();
+  if (layers.sizes.back() > kMaxClasses)
+    throw_range(env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " units (labels are bytes)");
+  auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
+  if (params.ElementLength() != layers.param_count())
+    throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
+                         std::to_string(layers.param_count()));
+  layers.params = borrowed.take(params);
+  return layers;
+}
+
+Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed) {
+  Workspace ws;
+  ws.rows = int_field(env, obj, "rows", 1, 1 << 24);
+  const std::size_t rows = static_cast<std::size_t>(ws.rows);
+  const Napi::Value acts = obj.Get("acts");
+  if (!acts.IsArray() || acts.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
+    throw_type(env, "ws.acts must be an array of one Float32Array per layer");
+  int widest = 0;
+  for (int l = 0; l < net.count(); l++) {
+    const int width = net.sizes[l + 1];
+    widest = width > widest ? width : widest;
+    ws.acts.push_back(borrowed.take(typed_array<float>(env, acts.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
+                                                         "ws.acts[" + std::to_string(l) + "]", rows * width)));
+  }
+  const Napi::Value pre = obj.Get("pre");
+  if (!pre.IsArray() || pre.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
+    throw_type(env, "ws.pre must be an array of one Float32Array per layer");
+  for (int l = 0; l < net.count(); l++) {
+    const bool kept = keeps_pre_activation(net.activations[l]);
+    const std::size_t length = kept ? static_cast<std::size_t>(rows) * net.sizes[l + 1] : 0;
+    float* buffer = borrowed.take(typed_array<float>(env, pre.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "ws.pre[" + std::to_string(l) + "]", length));
+    ws.pre.push_back(kept ? buffer : nullptr);
+  }
+  const Napi::Value deltas = obj.Get("deltas");
+  if (!deltas.IsArray() || deltas.As<Napi::Array>().Length() != 2)
+    throw_type(env, "ws.deltas must be an array of two Float32Arrays");
+  for (std::uint32_t i = 0; i < 2; i++)
+    ws.deltas[i] = borrowed.take(
+        typed_array<float>(env, deltas.As<Napi::Array>().Get(i), "ws.deltas[" + std::to_string(i) + "]", rows * widest));
+  ws.grads = borrowed.take(typed_array<float>(env, obj.Get("grads"), "ws.grads", net.param_count()));
+  ws.batch_x = borrowed.take(typed_array<float>(env, obj.Get("batchX"), "ws.batchX", rows * net.sizes[0]));
+  ws.batch_labels = borrowed.take(typed_array<std::uint8_t>(env, obj.Get("batchLabels"), "ws.batchLabels", rows));
+  ws.batch_targets = borrowed.take(typed_array<float>(env, obj.Get("batchTargets"), "ws.batchTargets", rows * net.sizes.back()));
+  return ws;
+}
+
+// Labels index the output row, so one out of range would read past it: every label is checked.
+// Cross-entropy needs labels; the squared error takes targets, or labels as one-hot targets.
+Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name) {
+  Samples samples = {nullptr, nullptr, nullptr, nullptr, 0};
+  samples.count = int_field(env, data, "count", 1, 1 << 30);
+  const std::size_t count = static_cast<std::size_t>(samples.count);
+  const Napi::Value x = data.Get("x");
+  const std::size_t features = count * net.sizes[0];
+  if (x.IsTypedArray() && x.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    samples.x_bytes = borrowed.take(typed_array<std::uint8_t>(env, x, name + ".x", features));
+  } else {
+    samples.x = borrowed.take(typed_array<float>(env, x, name + ".x", features));
+  }
+  const Napi::Value labels = data.Get("labels");
+  if (!labels.IsUndefined() && !labels.IsNull()) {
+    auto array = typed_array<std::uint8_t>(env, labels, name + ".labels", count);
+    const int classes = net.sizes.back();
+    for (std::size_t i = 0; i < count; i++)
+      if (array[i] >= classes)
+        throw_range(env, name + ".labels[" + std::to_string(i) + "] is " + std::to_string(array[i]) + ", but the network has " +
+                             std::to_string(classes) + " classes");
+    samples.labels = borrowed.take(array);
+  }
+  const Napi::Value targets = data.Get("targets");
+  if (!targets.IsUndefined() && !targets.IsNull()) {
+    if (net.loss == Loss::CrossEntropy) throw_type(env, name + ".targets: cross-entropy trains on labels, not targets");
+    samples.targets = borrowed.take(typed_array<float>(env, targets, name + ".targets", count * net.sizes.back()));
+  }
+  if (!samples.labels && !samples.targets) throw_type(env, name + " needs labels (or targets, for mse)");
+  return samples;
+}
+
+namespace {
+
+Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
+  Optimizer opt;
+  opt.kind = enum_of<OptimizerKind>(env, obj.Get("name"), "name", kOptimizerNames);
+  opt.learning_rate = finite_field(env, obj, "learningRate");
+  opt.momentum = finite_field(env, obj, "momentum");
+  opt.beta1 = finite_double_field(env, obj, "beta1");
+  opt.beta2 = finite_double_field(env, obj, "beta2");
+  opt.epsilon = finite_double_field(env, obj, "epsilon");
+  opt.weight_decay = finite_field(env, obj, "weightDecay");
+  return opt;
+}
+
+OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
+  const std::size_t params = net.param_count();
+  OptimizerState state;
+  const int kind = static_cast<int>(opt.kind);
+  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
+  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
+  state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
+  return state;
+}
+
+}  // namespace
+
+EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, const Samples& data, const Workspace& ws,
+                     Borrowed& borrowed) {
+  EpochArgs args;
+  args.batch_size = int_field(env, options, "batchSize", 1, ws.rows);
+  args.progress_every = int_field(env, options, "progressEvery", 1, 1 << 30);
+  const Napi::Value optimizer_value = options.Get("optimizer");
+  if (!optimizer_value.IsObject()) throw_type(env, "options.optimizer must be an object");
+  args.optimizer = optimizer_arg(env, optimizer_value.As<Napi::Object>());
+  const Napi::Value state_value = options.Get("state");
+  if (!state_value.IsObject()) throw_type(env, "options.state must be an object");
+  args.state = state_arg(env, state_value.As<Napi::Object>(), net, args.optimizer, borrowed);
+  args.order = nullptr;
+  args.visits = data.count;
+  const Napi::Value order_value = options.Get("order");
+  if (!order_value.IsNull() && !order_value.IsUndefined()) {
+    auto array = typed_array<std::uint32_t>(env, order_value, "options.order", 1);
+    if (array.ElementLength() > (1u << 30)) throw_range(env, "options.order is longer than 2^30");
+    args.visits = static_cast<int>(array.ElementLength());
+    for (int i = 0; i < args.visits; i++)
+      if (array[i] >= static_cast<std::uint32_t>(data.count))
+        throw_range(env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
+    args.order = borrowed.take(array);
+  }
+  const Napi::Value start_value = options.Get("start");
+  args.first = start_value.IsUndefined() ? 0 : int_field(env, options, "start", 0, args.visits);
+  args.rates = nullptr;
+  const Napi::Value rates_value = options.Get("learningRates");
+  if (!rates_value.IsUndefined() && !rates_value.IsNull()) {
+    const std::size_t batches = (static_cast<std::size_t>(args.visits) + args.batch_size - 1) / args.batch_size;
+    auto array = typed_array<float>(env, rates_value, "options.learningRates", batches);
+    for (std::size_t i = 0; i < batches; i++)
+      if (!std::isfinite(array[i]) || array[i] < 0.0f)
+        throw_range(env, "options.learningRates[" + std::to_string(i) + "] is not a finite rate of 0 or more");
+    args.rates = borrowed.take(array);
+  }
+  args.stop = nullptr;
+  const Napi::Value stop_value = options.Get("stop");
+  if (!stop_value.IsUndefined() && !stop_value.IsNull()) args.stop = borrowed.take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
+  return args;
+}
+
+}  // namespace backprop
