@@ -2,12 +2,14 @@ import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
 import { isDelimitedFile, loadCsv } from '../data/csv.js';
 import { bundledMnistDir, classNamesOf, loadMnist, type Preprocessing } from '../data/mnist.js';
-import { DataError, EXIT } from '../errors.js';
+import { DataError, EXIT, UsageError } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
 import { classReport, predictAll } from '../train/evaluate.js';
 import { networkFromFile, type Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
 import type { Io } from './io.js';
+import type { Command } from './command.js';
+import { PREDICT_OPTIONS } from './specs.js';
 import type { ParsedOptions } from './options.js';
 import { backendFrom } from './setup.js';
 import { savedRunOf } from './saved-run.js';
@@ -43,7 +45,8 @@ async function predictImages(net: Network, paths: string[], modelPath: string, j
   return EXIT.ok;
 }
 
-export async function predictCommand(options: ParsedOptions, io: Io): Promise<number> {
+async function runPredict(options: ParsedOptions, io: Io): Promise<number> {
+  if (!options.has('model')) throw new UsageError('predict needs --model FILE');
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
   const { preprocessing } = savedRunOf(file, modelPath);
@@ -78,3 +81,9 @@ export async function predictCommand(options: ParsedOptions, io: Io): Promise<nu
   report.precision.forEach((p, i) => io.out(`${names[i].padStart(nameWidth)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`));
   return EXIT.ok;
 }
+
+export const predictCommand: Command = {
+  summary: 'evaluate a saved model: accuracy, error, confusion matrix, per-class precision and recall',
+  options: PREDICT_OPTIONS,
+  run: runPredict,
+};

@@ -10,6 +10,8 @@ import type { DigitTile } from '../report/html.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
 import type { Io } from './io.js';
+import type { Command } from './command.js';
+import { REPORT_OPTIONS } from './specs.js';
 import type { ParsedOptions } from './options.js';
 import { backendFrom } from './setup.js';
 import { evaluationData } from './predict-command.js';
@@ -62,7 +64,7 @@ export async function writeTrainingReport(
 }
 
 /** `backprop report --model FILE --out FILE.html [--data …]`: the report of a saved model. */
-export async function reportCommand(options: ParsedOptions, io: Io): Promise<number> {
+async function runReport(options: ParsedOptions, io: Io): Promise<number> {
   if (!options.has('model') || !options.has('out')) throw new UsageError('report needs --model FILE and --out FILE.html');
   const modelPath = options.get('model') as string;
   const file = loadModel(modelPath);
@@ -76,3 +78,9 @@ export async function reportCommand(options: ParsedOptions, io: Io): Promise<num
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }
+
+export const reportCommand: Command = {
+  summary: 'write the HTML report of a saved model (curves, confusion matrix, the most confidently wrong digits)',
+  options: REPORT_OPTIONS,
+  run: runReport,
+};

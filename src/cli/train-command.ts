@@ -10,6 +10,8 @@ import type { ParsedOptions } from './options.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './io.js';
+import type { Command } from './command.js';
+import { TRAIN_OPTIONS } from './specs.js';
 import { writeTrainingReport } from './report-command.js';
 
 
@@ -110,7 +112,7 @@ function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Pro
 }
 
 /** `backprop train`: a new run, or with --resume the continuation of a saved one. */
-export async function trainCommand(options: ParsedOptions, io: Io): Promise<number> {
+async function runTrain(options: ParsedOptions, io: Io): Promise<number> {
   const saving = saveSettings(options);
   if (!saving.resume) return train(trainSettings(options), saving, io);
   const file = loadModel(saving.resume);
@@ -254,3 +256,9 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
     return EXIT.ok;
   }
 }
+
+export const trainCommand: Command = {
+  summary: 'train on MNIST (the default command)',
+  options: TRAIN_OPTIONS,
+  run: runTrain,
+};

@@ -1,0 +1,60 @@
+import { cpus } from 'node:os';
+import { EXIT } from '../errors.js';
+import { type ParsedOptions } from './options.js';
+import type { Io } from './io.js';
+import { BENCH_OPTIONS } from './specs.js';
+import { runBenchmark } from '../bench/benchmark.js';
+import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { join } from 'node:path';
+import type { Command } from './command.js';
+
+async function bench(options: ParsedOptions, io: Io): Promise<number> {
+  const json = options.has('json');
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  if (!json) io.out(`benchmark on ${cpu}\n${terminalHeader()}`);
+  const report = await runBenchmark(
+    {
+      hidden: options.get('hidden') as number[],
+      batches: options.get('batch') as number[],
+      isas: options.has('isa') ? [options.get('isa') as string] : undefined,
+      repeats: options.get('repeats') as number,
+      seconds: options.get('seconds') as number,
+      peers: !options.has('no-peers'),
+      deeper: options.has('no-deeper') ? undefined : (options.get('deeper') as number[]),
+      contention: options.has('contention'),
+      wholeRuns: options.get('whole-runs') as number,
+    },
+    (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
+    cpu,
+  );
+  // The committed results are refreshed on purpose only: nothing is written without --out.
+  const out = options.get('out') as string | undefined;
+  const command = ['backprop bench', ...process.argv.slice(3)].join(' ');
+  if (out) {
+    writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
+  }
+  const html = options.get('report') as string | undefined;
+  if (html) {
+    const { timingReport } = await import('../report/html.js');
+    writeFileAtomic(
+      html,
+      await timingReport({
+        title: `backprop bench on ${cpu}`,
+        config: { command, date: report.date, ...Object.fromEntries(report.peaks.map((p) => [`FMA peak ${p.isa} ×${p.threads}`, `${p.gflops.toFixed(1)} GFLOP/s`])) },
+        bars: report.rows.map((row) => ({ label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`, seconds: row.secondsPerEpoch, group: row.backend === 'native' ? `native ${row.isa}` : row.backend })),
+      }),
+    );
+  }
+  for (const note of report.notes) io.err(`backprop: ${note}`);
+  if (!json && out) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
+  if (!json && html) io.out(`wrote ${html}`);
+  return EXIT.ok;
+}
+
+export const benchCommand: Command = {
+  summary: 'time native (every ISA, 1 and all threads), ts and the optional peers (--out DIR writes latest.json and latest.md)',
+  options: BENCH_OPTIONS,
+  run: (options, io) => bench(options, io),
+};
