@@ -80,7 +80,9 @@ struct Step {
   StepKind kind;
   bool decay;
   double learning_rate, weight_decay, momentum;
-  double beta1, one_minus_beta1, beta2, one_minus_beta2;
+  // Float, as the ts backend rounds them. (As doubles initialised with static_cast<float>, GCC 12's
+  // SLP vectorizer at -O2 stored 1 − β1 unrounded, and Adam's steps differed from the ts backend's.)
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
   double correction1, correction2, epsilon;  // 1 - beta1^t, 1 - beta2^t
 };
 using StepFn = void (*)(const Step& s, float* params, const float* grads, float* first, float* second, std::size_t n);

@@ -62,8 +62,8 @@ export function sgd(learningRate: number): OptimizerSettings {
   return { name: 'sgd', learningRate, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
 }
 
-/** `name`'s settings: its own defaults, then `overrides`. */
-export function optimizer(name: OptimizerName, learningRate: number, overrides: Partial<OptimizerSettings> = {}): OptimizerSettings {
+/** `name`'s settings: Adam's defaults, then its own, then `overrides`. */
+export function optimizerDefaults(name: OptimizerName, learningRate: number, overrides: Partial<OptimizerSettings> = {}): OptimizerSettings {
   return { ...sgd(learningRate), ...optimizerSpec(name).defaults, ...overrides, name };
 }
 

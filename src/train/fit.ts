@@ -1,4 +1,4 @@
-import { DIVERGED, OPTIMIZERS, OptimizerState, optimizer, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
+import { DIVERGED, OPTIMIZERS, OptimizerState, optimizerDefaults, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 import { sharedFloat32 } from '../memory.js';
@@ -104,7 +104,7 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
   if (!(OPTIMIZERS as readonly string[]).includes(name)) {
     throw new RangeError(`fit: optimizer.name must be one of ${OPTIMIZERS.join(', ')}, got '${String(name)}'`);
   }
-  const settings = optimizer(name, learningRate, overrides);
+  const settings = optimizerDefaults(name, learningRate, overrides);
   const check = (name: string, value: number, min: number, below?: number): void => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (below !== undefined && value >= below)) {
       throw new RangeError(`fit: optimizer.${name} must be a number from ${min}${below === undefined ? '' : ` to below ${below}`}, got ${String(value)}`);
