@@ -309,3 +309,46 @@ describe('learning-rate schedules', () => {
     await expect(fit(whole, data(), { schedule: { name: 'linear', warmup: -1 } })).rejects.toThrow('fit: schedule.warmup must be a whole number of steps from 0, got -1');
   });
 });
+
+describe("fit's run, end to end", () => {
+  const data = { x: Float32Array.from({ length: 40 }, (_, i) => ((i * 7) % 11) / 10), labels: Uint8Array.from({ length: 10 }, (_, i) => i % 3), count: 10 };
+  const net = (): Network => new Network([4, 5, 3], { backend: new TsBackend() }).initWeights(2);
+
+  it('a schedule takes the rates worked out by hand: linear over two one-step epochs is 0.1 then 0.05', async () => {
+    const scheduled = net();
+    await fit(scheduled, data, { batchSize: 10, epochs: 2, learningRate: 0.1, schedule: { name: 'linear', warmup: 0 } });
+    const byHand = net();
+    await fit(byHand, data, { batchSize: 10, epochs: 1, learningRate: 0.1 });
+    await fit(byHand, data, { batchSize: 10, epochs: 1, learningRate: 0.05 });
+    expect(Array.from(scheduled.params)).toEqual(Array.from(byHand.params));
+    // A warm-up alone (constant schedule) changes the first steps: 2 steps climbing to 0.1 = 0.05, then 0.1.
+    const warm = net();
+    await fit(warm, data, { batchSize: 10, epochs: 2, learningRate: 0.1, schedule: { name: 'constant', warmup: 2 } });
+    const warmByHand = net();
+    await fit(warmByHand, data, { batchSize: 10, epochs: 1, learningRate: 0.05 });
+    await fit(warmByHand, data, { batchSize: 10, epochs: 1, learningRate: 0.1 });
+    expect(Array.from(warm.params)).toEqual(Array.from(warmByHand.params));
+  });
+
+  it('times its work plausibly, trains a set of one sample, and says where it diverged', async () => {
+    const result = await fit(net(), data, { batchSize: 5, epochs: 2 });
+    expect(result.trainSeconds).toBeGreaterThan(0);
+    expect(result.totalSeconds).toBeGreaterThanOrEqual(result.trainSeconds);
+    expect(result.totalSeconds).toBeLessThan(60);
+    for (const m of result.history) expect([m.trainSeconds > 0, m.evalSeconds > 0, m.trainSeconds + m.evalSeconds < result.totalSeconds]).toEqual([true, true, true]);
+    const one = await fit(net(), { ...data, count: 1 }, { batchSize: 1, epochs: 1 });
+    expect(one.history[0].steps).toBe(1);
+    const diverged = await fit(net(), data, { batchSize: 5, epochs: 3, learningRate: 1e30 });
+    expect(diverged.interrupted?.reason).toBe('diverged');
+    expect(diverged.history).toHaveLength(0);
+  });
+
+  it('a callback that throws rejects fit with its error; a stop asked in onEpoch ends before the next epoch', async () => {
+    const boom = new Error('boom');
+    await expect(fit(net(), data, { batchSize: 5, onProgress: () => { throw boom; } })).rejects.toBe(boom);
+    await expect(fit(net(), data, { batchSize: 5, onEpoch: () => { throw boom; } })).rejects.toBe(boom);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const stopped = await fit(net(), data, { batchSize: 5, epochs: 4, stop, onEpoch: () => void (stop[0] = 1) });
+    expect([stopped.history.length, stopped.interrupted]).toEqual([1, { reason: 'stopped', epoch: 2, samplesDone: 0 }]);
+  });
+});
