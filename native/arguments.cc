@@ -4,21 +4,9 @@
 
 namespace backprop {
 
+namespace {
+
 constexpr int kMaxLayerSize = 1 << 20;
-
-Napi::Object object_arg(const Napi::CallbackInfo& info, std::size_t index, const std::string& name) {
-  if (info.Length() <= index || !info[index].IsObject()) throw_type(info.Env(), name + " must be an object");
-  return info[index].As<Napi::Object>();
-}
-
-int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min, int max) {
-  const Napi::Value value = obj.Get(name);
-  if (!value.IsNumber()) throw_type(env, name + " must be a number");
-  const double number = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(number) || std::floor(number) != number || number < min || number > max)
-    throw_range(env, name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  return static_cast<int>(number);
-}
 
 // A finite number, checked before it is converted.
 double finite_double_field(Napi::Env env, Napi::Object obj, const std::string& name) {
@@ -53,6 +41,44 @@ constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
 constexpr const char* kOptimizerNames[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_NAME)};
 constexpr bool kOptimizerKeepsFirst[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_FIRST)};
 constexpr bool kOptimizerKeepsSecond[] = {BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_SECOND)};
+
+Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
+  Optimizer opt;
+  opt.kind = enum_of<OptimizerKind>(env, obj.Get("name"), "name", kOptimizerNames);
+  opt.learning_rate = finite_field(env, obj, "learningRate");
+  opt.momentum = finite_field(env, obj, "momentum");
+  opt.beta1 = finite_double_field(env, obj, "beta1");
+  opt.beta2 = finite_double_field(env, obj, "beta2");
+  opt.epsilon = finite_double_field(env, obj, "epsilon");
+  opt.weight_decay = finite_field(env, obj, "weightDecay");
+  return opt;
+}
+
+OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
+  const std::size_t params = net.param_count();
+  OptimizerState state;
+  const int kind = static_cast<int>(opt.kind);
+  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
+  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
+  state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
+  return state;
+}
+
+}  // namespace
+
+Napi::Object object_arg(const Napi::CallbackInfo& info, std::size_t index, const std::string& name) {
+  if (info.Length() <= index || !info[index].IsObject()) throw_type(info.Env(), name + " must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min, int max) {
+  const Napi::Value value = obj.Get(name);
+  if (!value.IsNumber()) throw_type(env, name + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::floor(number) != number || number < min || number > max)
+    throw_range(env, name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  return static_cast<int>(number);
+}
 
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   Layers layers;
@@ -161,32 +187,6 @@ Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowe
   if (!samples.labels && !samples.targets) throw_type(env, name + " needs labels (or targets, for mse)");
   return samples;
 }
-
-namespace {
-
-Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
-  Optimizer opt;
-  opt.kind = enum_of<OptimizerKind>(env, obj.Get("name"), "name", kOptimizerNames);
-  opt.learning_rate = finite_field(env, obj, "learningRate");
-  opt.momentum = finite_field(env, obj, "momentum");
-  opt.beta1 = finite_double_field(env, obj, "beta1");
-  opt.beta2 = finite_double_field(env, obj, "beta2");
-  opt.epsilon = finite_double_field(env, obj, "epsilon");
-  opt.weight_decay = finite_field(env, obj, "weightDecay");
-  return opt;
-}
-
-OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
-  const std::size_t params = net.param_count();
-  OptimizerState state;
-  const int kind = static_cast<int>(opt.kind);
-  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
-  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
-  state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
-  return state;
-}
-
-}  // namespace
 
 EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, const Samples& data, const Workspace& ws,
                      Borrowed& borrowed) {
