@@ -7,6 +7,7 @@ import { TsBackend } from '../src/backends/ts.js';
 import { TsWorkerBackend } from '../src/backends/ts-worker.js';
 import { selectBackend } from '../src/backends/select.js';
 import { takeFirst } from '../src/data/dataset.js';
+import { floatRows } from '../src/data/features.js';
 import { Network } from '../src/model/network.js';
 import { sampleOrder, type Sampling } from '../src/train/fit.js';
 import type { NetworkOptions } from '../src/model/network.js';
@@ -186,6 +187,16 @@ describe('native argument checks', () => {
   const net = new Network([4, 3, 2]);
   const ws = new Workspace(net.sizes, 5);
   const backend = supportedIsas.length ? new NativeBackend() : undefined;
+
+  it('evaluating pixel bytes with a workspace smaller than a chunk gives what floats give, on both backends', async () => {
+    const pixels = takeFirst(realMnist().test!, 30);
+    const floats = { ...pixels, x: floatRows(pixels.x, 784, 0, 30) };
+    for (const make of [() => new TsBackend(), ...(backend ? [() => new NativeBackend()] : [])]) {
+      const mnist = new Network([784, 8, 10], { backend: make() }).initWeights(3);
+      const small = await mnist.backend.evaluate(mnist, pixels, Workspace.of(mnist, 7));
+      expect(small).toEqual(await mnist.backend.evaluate(mnist, floats, Workspace.of(mnist, 30)));
+    }
+  });
 
   it('a GELU network refuses a workspace that keeps no pre-activations, on both backends', () => {
     const gelu = new Network([4, 3, 2], { hidden: 'gelu' });

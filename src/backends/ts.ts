@@ -398,8 +398,10 @@ export class TsBackend implements Backend {
     const layers = views(net, ws);
     let loss = 0;
     let correct = 0;
-    for (let start = 0; start < data.count; start += EVAL_ROWS) {
-      const rows = Math.min(EVAL_ROWS, data.count - start);
+    // Chunks no larger than the workspace: byte features are widened into it (as native evaluate does).
+    const chunkRows = Math.min(ws.rows, EVAL_ROWS);
+    for (let start = 0; start < data.count; start += chunkRows) {
+      const rows = Math.min(chunkRows, data.count - start);
       const batch = batchRows(ws, data, null, start, rows);
       forwardLayers(layers, batch.x, rows, ws);
       const chunk = outputLoss(net, layers, batch, rows, ws);
