@@ -69,3 +69,18 @@ export function allocatable(): { bytes: number; why: string } {
 export function isShared(array: ArrayBufferView): boolean {
   return array.buffer instanceof SharedArrayBuffer;
 }
+
+/**
+ * This process's peak resident memory in MB. Linux's VmHWM belongs to the process image; getrusage's
+ * maxrss, used elsewhere, also counts what the parent held when it forked this process (a benchmark
+ * holding 2 GB made every child it timed look 2 GB large).
+ */
+export function peakMemoryMB(): number {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').match(/^VmHWM:\s+(\d+) kB$/m);
+    if (line) return Math.round(Number(line[1]) / 1024);
+  } catch {
+    // Not Linux: getrusage is what there is.
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -203,6 +203,15 @@ describe('faults', () => {
     );
     for (const params of results) expect(params).toEqual(Array.from(here.params));
   }, 60_000);
+
+  it("train --json's peakMemoryMB is the run's own, not its parent's (a large benchmark spawning it)", () => {
+    const held = Buffer.alloc(600 * 1024 * 1024, 1);
+    const run = spawnSync(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), 'train', '--epochs', '1', '--limit', '1000', '--json'], { encoding: 'utf8' });
+    const done = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { peakMemoryMB: number };
+    expect(held[held.length - 1]).toBe(1);
+    expect(done.peakMemoryMB).toBeGreaterThan(20);
+    expect(done.peakMemoryMB).toBeLessThan(400);
+  });
 
   it.each(['native', 'ts'])('200 successive fit calls on one small network keep the RSS flat (%s)', async (backend) => {
     if (backend === 'native' && !supportedIsas.length) return;

@@ -1,4 +1,5 @@
 import type { Backend } from '../backends/backend.js';
+import { peakMemoryMB } from '../memory.js';
 import type { Network } from '../model/network.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
@@ -145,7 +146,7 @@ export function jsonReporter(write: Write): Reporter {
           threads: summary.backend.threads,
           trainSeconds: summary.trainSeconds,
           totalSeconds: summary.totalSeconds,
-          peakMemoryMB: Math.round(process.resourceUsage().maxRSS / 1024),
+          peakMemoryMB: peakMemoryMB(),
         }),
       );
     },
