@@ -5,8 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { main } from '../src/cli/main.js';
+import sharp from 'sharp';
+import { describeBackend, describeNetwork, describeTraining, epochLine, humanReporter, progressLine, sparkline, wrap } from '../src/cli/report.js';
+import { NativeBackend } from '../src/backends/native.js';
+import { TsBackend } from '../src/backends/ts.js';
+import { Network } from '../src/model/network.js';
 import { loadModel } from '../src/model/safetensors.js';
-import { idxBytes, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
+import type { EpochMetrics } from '../src/train/fit.js';
+import { idxBytes, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
 const bin = join(__dirname, '..', 'bin', 'backprop.js');
 
@@ -441,5 +447,174 @@ describe('bench writes nothing unless asked', () => {
     const written = await runCli(...args, '--out', dir);
     expect(written.code).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['latest.json', 'latest.md']);
+  });
+});
+
+describe('the printed report, character for character', () => {
+  const metrics = (epoch: number, epochs: number, overrides: Partial<EpochMetrics> = {}): EpochMetrics => ({
+    epoch, epochs, steps: epoch * 6, trainAccuracy: 0.5 + epoch / 100, trainError: 1 / epoch, valAccuracy: 0.4 + epoch / 100, valError: 2 / epoch, trainSeconds: 1.5, evalSeconds: 0.01, ...overrides,
+  });
+
+  it('names the backend, the network and the training as a person would write them', () => {
+    expect(describeBackend(new TsBackend())).toBe('ts');
+    if (supportedIsas.length) {
+      const isa = supportedIsas[0];
+      expect(describeBackend(new NativeBackend({ isa, threads: 1 }))).toBe(`native (${isa}, 1 thread)`);
+      expect(describeBackend(new NativeBackend({ isa, threads: 2 }))).toBe(`native (${isa}, 2 threads)`);
+    }
+    expect(describeNetwork(new Network([4, 3, 2]))).toBe('relu hidden, softmax output, cross-entropy');
+    expect(describeNetwork(new Network([4, 3, 3, 2], { hidden: ['relu', 'tanh'] }))).toBe('relu, tanh hidden, softmax output, cross-entropy');
+    expect(describeNetwork(new Network([4, 3, 3, 1], { hidden: 'sigmoid', output: 'linear', loss: 'mse', bias: false }))).toBe('sigmoid hidden, linear output, mse, no biases');
+    expect(describeNetwork(new Network([4, 2]))).toBe('softmax output, cross-entropy');
+    const seed = { optimizer: {}, epochs: 20, sampling: 'order', batchSize: 100, learningRate: 0.1, seed: 1 } as const;
+    expect(describeTraining(seed)).toBe('batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order');
+    expect(describeTraining({ ...seed, schedule: { name: 'constant', warmup: 0 } })).toBe(describeTraining(seed));
+    expect(describeTraining({ ...seed, schedule: { name: 'constant', warmup: 10 } })).toBe('batch 100, sgd learning rate 0.1 (constant after 10 warm-up steps), 20 epochs, seed 1, in order');
+    expect(describeTraining({ ...seed, optimizer: { name: 'adam' }, sampling: 'random', schedule: { name: 'step', warmup: 0 } })).toBe(
+      'batch 100, adam learning rate 0.1 (step), 20 epochs, seed 1, random draws',
+    );
+    expect(
+      describeTraining({ ...seed, optimizer: { name: 'momentum', momentum: 0.9, weightDecay: 0.0001 }, steps: 1200, sampling: 'shuffle', schedule: { name: 'cosine', warmup: 1500 } }),
+    ).toBe('batch 100, momentum 0.9 learning rate 0.1 (cosine after 1,500 warm-up steps), weight decay 0.0001, 1,200 steps, seed 1, shuffled');
+  });
+
+  it('an epoch line: accuracy and error, error alone for regression, no validation part without validation data', () => {
+    expect(epochLine(metrics(3, 20))).toBe('epoch 3/20  train acc 0.5300  error 0.3333 | val acc 0.4300  error 0.6667 | 1.50 s');
+    expect(epochLine(metrics(3, 20, { trainAccuracy: undefined, valAccuracy: undefined }))).toBe('epoch 3/20  train error 0.3333 | val error 0.6667 | 1.50 s');
+    expect(epochLine(metrics(3, 20, { valAccuracy: undefined, valError: undefined }))).toBe('epoch 3/20  train acc 0.5300  error 0.3333 | 1.50 s');
+  });
+
+  it('wraps after a comma or before a bar, else at a space; never cuts a word; a line that fits stays whole', () => {
+    const line = 'network 784-30-10 (relu hidden, softmax output), 23,860 parameters | backend ts';
+    expect(wrap(line, undefined)).toEqual([line]);
+    expect(wrap(line, line.length)).toEqual([line]);
+    expect(wrap(line, 40)).toEqual(['network 784-30-10 (relu hidden,', '  softmax output), 23,860 parameters', '  | backend ts']);
+    expect(wrap('data /a/very/long/folder/name/without/spaces', 12)).toEqual(['data', '  /a/very/long/folder/name/without/spaces']);
+    expect(wrap('/a/very/long/folder/name', 12)).toEqual(['/a/very/long/folder/name']);
+    expect(wrap('alpha beta gamma', 11)).toEqual(['alpha beta', '  gamma']);
+  });
+
+  it('keeps every Nth epoch line, each new best (marked) and the last; a line held back is printed when training ends', () => {
+    const lines: string[] = [];
+    const every3 = humanReporter((line) => lines.push(line), 3);
+    [true, false, false, false, true, false, false].forEach((best, i) => every3.epoch(metrics(i + 1, 7), best));
+    every3.end();
+    const marked = (m: EpochMetrics): string => `${epochLine(m)}  (best so far)`;
+    expect(lines).toEqual([marked(metrics(1, 7)), epochLine(metrics(3, 7)), marked(metrics(5, 7)), epochLine(metrics(6, 7)), epochLine(metrics(7, 7))]);
+
+    lines.length = 0;
+    const stopped = humanReporter((line) => lines.push(line), 3);
+    stopped.epoch(metrics(1, 7), false);
+    stopped.epoch(metrics(2, 7), false);
+    expect(lines).toEqual([]);
+    stopped.end();
+    stopped.end();
+    expect(lines).toEqual([epochLine(metrics(2, 7))]);
+
+    lines.length = 0;
+    const each = humanReporter((line) => lines.push(line));
+    each.epoch(metrics(1, 2), true);
+    each.end();
+    each.done({ backend: new TsBackend(), trainSeconds: 1.234, totalSeconds: 2.5 });
+    expect(lines).toEqual([epochLine(metrics(1, 2)), 'training time 1.23 s (evaluation excluded), total 2.50 s']);
+  });
+
+  it('the progress bar and the chart', () => {
+    const progress = { epoch: 3, epochs: 20, samplesDone: 15000, samples: 60000, runningError: 0.23114 };
+    expect(progressLine(progress, 10000)).toBe(`epoch 3/20 ${'█'.repeat(6)}${'░'.repeat(18)} 15,000/60,000  10,000 samples/s  ETA 4.5 s  error 0.2311`);
+    expect(progressLine({ ...progress, samplesDone: 0 }, 0)).toBe(`epoch 3/20 ${'░'.repeat(24)} 0/60,000  0 samples/s  ETA 0.0 s  error 0.2311`);
+    expect(sparkline('error', [0.5, 0.25, 0.375, 0.125])).toBe('error █▃▆▁ 0.5000 → 0.1250');
+    expect(sparkline('acc', [0.3, 0.3])).toBe('acc ██ 0.3000 → 0.3000');
+  });
+});
+
+describe('predict prints', () => {
+  const dir = tempDir();
+  const mnistModel = join(dir, 'mnist.safetensors');
+  const trained = runCli('--hidden', '32,16', '--epochs', '3', '--limit', '20000', '--shuffle', '--save', mnistModel);
+
+  it('the accuracy, the confusion matrix and precision and recall per class, aligned, with the figures of --json', async () => {
+    expect((await trained).code).toBe(0);
+    const text = await runCli('predict', '--model', mnistModel);
+    const json = JSON.parse((await runCli('predict', '--model', mnistModel, '--json')).out[0]) as { accuracy: number; error: number; confusion: number[][]; precision: number[]; recall: number[] };
+    expect(text.out).toHaveLength(24);
+    expect(text.out[0]).toBe(`10,000 samples: accuracy ${json.accuracy.toFixed(4)}  error ${json.error.toFixed(4)}`);
+    expect(text.out[1]).toBe('confusion matrix (rows: true class, columns: predicted)');
+    expect(text.out[2]).toBe('          0     1     2     3     4     5     6     7     8     9');
+    for (let digit = 0; digit < 10; digit++) {
+      const row = text.out[3 + digit];
+      expect(row).toHaveLength(text.out[2].length);
+      expect(row.trim().split(/ +/).map(Number)).toEqual([digit, ...json.confusion[digit]]);
+      const perClass = text.out[14 + digit];
+      expect(perClass).toBe(`   ${digit}  ${json.precision[digit].toFixed(4).padStart(9)}  ${json.recall[digit].toFixed(4)}`);
+    }
+    expect(text.out[13]).toBe('class  precision  recall');
+  });
+
+  it('for pictures: the digit and the three most probable, most probable first', async () => {
+    expect((await trained).code).toBe(0);
+    const { test } = realMnist();
+    const paths = [0, 1, 2].map((i) => join(dir, `digit-${i}.png`));
+    await Promise.all(paths.map((path, i) => sharp(Buffer.from(test!.x.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path)));
+    const json = (await runCli('predict', '--model', mnistModel, '--image', ...paths, '--json')).out.map((line) => JSON.parse(line) as { path: string; digit: number; top3: [number, number][] });
+    expect(json.map((j) => [j.path, j.digit])).toEqual(paths.map((path, i) => [path, test!.labels![i]]));
+    const text = await runCli('predict', '--model', mnistModel, '--image', ...paths);
+    json.forEach(({ path, digit, top3 }, i) => {
+      expect(top3).toHaveLength(3);
+      expect(top3[0][1]).toBeGreaterThanOrEqual(top3[1][1]);
+      expect(top3[1][1]).toBeGreaterThanOrEqual(top3[2][1]);
+      expect(top3[0][1] + top3[1][1] + top3[2][1]).toBeLessThanOrEqual(1 + 1e-6);
+      expect(text.out[i]).toBe(`${path}: ${digit}   (top 3: ${top3.map(([d, p]) => `${d} ${p.toFixed(3)}`).join(', ')})`);
+    });
+  });
+
+  it('CSV models: named classes, rows in any order, the scaling and target column of training; regression prints the error', async () => {
+    const species = ['setosa', 'versicolour', 'virginica'];
+    const rows = Array.from({ length: 90 }, (_, i) => `${species[i % 3]};${(10 + (i % 3) * 30 + (i % 7)).toFixed(1)};${(200 - (i % 3) * 50 + (i % 5)).toFixed(1)}`);
+    const csv = join(dir, 'flowers.csv');
+    writeFileSync(csv, `species;length;width\n${rows.join('\n')}\n`);
+    const model = join(dir, 'flowers.safetensors');
+    const train = await runCli('--data', csv, '--target', 'species', '--hidden', '6', '--epochs', '30', '--batch', '9', '--normalize', 'zscore', '--save', model, '--json');
+    expect(train.code).toBe(0);
+    const last = JSON.parse(train.out.at(-2)!) as { trainAccuracy: number; trainError: number };
+    // Only two of the classes, in another order: the names keep their model's class numbers.
+    const reordered = join(dir, 'two.csv');
+    writeFileSync(reordered, `species;length;width\n${rows.filter((row) => !row.startsWith('setosa')).reverse().join('\n')}\n`);
+    const two = await runCli('predict', '--model', model, '--data', reordered);
+    expect(two.code).toBe(0);
+    expect(two.out[2]).toBe(`${' '.repeat(18)}setosa versicolour   virginica`);
+    expect(two.out[3].trim().split(/ +/)).toEqual(['setosa', '0', '0', '0']);
+    const all = JSON.parse((await runCli('predict', '--model', model, '--data', csv, '--json')).out[0]) as { samples: number; accuracy: number; error: number; classNames: string[] };
+    expect(all).toMatchObject({ samples: 90, classNames: species });
+    expect(all.accuracy).toBe(last.trainAccuracy);
+    expect(all.error.toFixed(5)).toBe(last.trainError.toFixed(5));
+
+    const numbers = join(dir, 'numbers.csv');
+    writeFileSync(numbers, `length;width\n${rows.map((row) => row.split(';').slice(1).join(';')).join('\n')}\n`);
+    const regression = join(dir, 'regression.safetensors');
+    expect((await runCli('--data', numbers, '--loss', 'mse', '--hidden', '4', '--epochs', '2', '--batch', '9', '--normalize', 'zscore', '--save', regression)).code).toBe(0);
+    const fitted = await runCli('predict', '--model', regression, '--data', numbers);
+    expect(fitted.out).toHaveLength(1);
+    expect(fitted.out[0]).toMatch(/^90 samples: error \d+\.\d{4}$/);
+    const fittedJson = JSON.parse((await runCli('predict', '--model', regression, '--data', numbers, '--json')).out[0]) as Record<string, unknown>;
+    expect(Object.keys(fittedJson)).toEqual(['event', 'samples', 'error']);
+    expect(fitted.out[0]).toBe(`90 samples: error ${(fittedJson.error as number).toFixed(4)}`);
+  });
+
+  it('refuses, in one line naming the model, data or pictures the model cannot take', async () => {
+    expect((await trained).code).toBe(0);
+    const csv = join(dir, 'three.csv');
+    writeFileSync(csv, 'a,b,label\n1,2,0\n3,4,1\n');
+    const flowers = join(dir, 'three.safetensors');
+    expect((await runCli('--data', csv, '--hidden', '2', '--epochs', '1', '--batch', '1', '--save', flowers)).code).toBe(0);
+    const cases: [string[], string][] = [
+      [['--model', mnistModel, '--data', csv], `${mnistModel}: the model maps 784 inputs to 10 outputs; the data have 2 features and 2 outputs`],
+      [['--model', flowers], 'the model was trained on CSV data: give --data FILE.csv'],
+      [['--model', flowers, '--image', join(dir, 'digit-0.png')], `${flowers}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has 2 inputs`],
+    ];
+    for (const [args, message] of cases) {
+      const { code, err } = await runCli('predict', ...args);
+      expect([code, err]).toEqual([1, [`backprop: ${message}`]]);
+    }
   });
 });

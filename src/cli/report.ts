@@ -33,7 +33,7 @@ export interface Reporter {
 type Write = (line: string) => void;
 
 const count = (n: number): string => n.toLocaleString('en-US');
-const fixed4 = (n: number | undefined): string => (n === undefined ? '—' : n.toFixed(4));
+const fixed4 = (n: number): string => n.toFixed(4);
 
 export function describeBackend(backend: Backend): string {
   return backend.name === 'ts' ? 'ts' : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
@@ -61,7 +61,7 @@ export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 
 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */
 export function epochLine(m: EpochMetrics): string {
-  const part = (accuracy: number | undefined, error: number | undefined): string =>
+  const part = (accuracy: number | undefined, error: number): string =>
     accuracy === undefined ? `error ${fixed4(error)}` : `acc ${fixed4(accuracy)}  error ${fixed4(error)}`;
   const val = m.valError === undefined ? '' : ` | val ${part(m.valAccuracy, m.valError)}`;
   return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
