@@ -278,21 +278,45 @@ const float* bias_of(const Context& ctx, const Layers& net, int l) {
   return net.bias ? net.params + net.bias_offset(l) : ctx.scratch->zero_bias.data();
 }
 
+// The three products of a dense layer, in llm.c's style. `inp` is the layer's input (rows, C), with
+// only its non-zero columns for the first layer (Input).
+
+// out (rows, OC) = inp · weight (C, OC) + bias, through a ReLU when `relu`.
+void matmul_forward(const Context& ctx, float* out, const Input& inp, const float* weight, const float* bias, int rows,
+                    int OC, bool relu) {
+  const EpilogueArgs ep = {relu ? Epilogue::BiasRelu : Epilogue::Bias, bias, nullptr, 0.0f};
+  run_gemm(ctx, {out, OC, nullptr, inp.x, inp.width, 1, weight, OC, inp.columns, rows, OC, inp.width, ep});
+}
+
+// dinp (rows, C) = dout (rows, OC) · weightᵀ, given weight_t = weightᵀ (OC, C) to read by rows; zero
+// wherever relu_out (rows, C), the output of a ReLU below, is not positive (when given).
+void matmul_backward_input(const Context& ctx, float* dinp, const float* dout, const float* weight_t, int rows, int C,
+                           int OC, const float* relu_out) {
+  const EpilogueArgs ep = relu_out ? EpilogueArgs{Epilogue::ReluMask, nullptr, relu_out, 0.0f}
+                                   : EpilogueArgs{Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
+  run_gemm(ctx, {dinp, C, nullptr, dout, OC, 1, weight_t, C, nullptr, rows, C, OC, ep});
+}
+
+// dweight (C, OC) += alpha · inpᵀ · dout (rows, OC), inpᵀ read in place. For a compacted input only
+// the weight rows of its columns change; the others get a zero gradient.
+void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int OC,
+                            float alpha) {
+  const EpilogueArgs ep = {Epilogue::Accumulate, nullptr, nullptr, alpha};
+  run_gemm(ctx, {dweight, OC, inp.columns, inp.x, 1, inp.width, dout, OC, nullptr, inp.width, OC, rows, ep});
+}
+
+// What layer l reads: the network's input, or the activations of the layer below.
+Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l) {
+  return l == 0 ? input : Input{ws.acts[l - 1], net.sizes[l], nullptr};
+}
+
 void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws) {
   for (int l = 0; l < net.count(); l++) {
-    const int C = net.sizes[l];
     const int OC = net.sizes[l + 1];
     const Activation activation = net.activations[l];
-    const EpilogueArgs ep = {activation == Activation::Relu ? Epilogue::BiasRelu : Epilogue::Bias, bias_of(ctx, net, l),
-                             nullptr, 0.0f};
-    const float* weight = net.params + net.weight_offset(l);
     float* out = ws.acts[l];
-    if (l == 0) {
-      // out (rows, OC) = input (rows, width) · the weight rows of its columns (width, OC)
-      run_gemm(ctx, {out, OC, nullptr, input.x, input.width, 1, weight, OC, input.columns, rows, OC, input.width, ep});
-    } else {
-      run_gemm(ctx, {out, OC, nullptr, ws.acts[l - 1], C, 1, weight, OC, nullptr, rows, OC, C, ep});
-    }
+    matmul_forward(ctx, out, input_of(input, ws, net, l), net.params + net.weight_offset(l), bias_of(ctx, net, l), rows, OC,
+                   activation == Activation::Relu);
     if (needs_activation_pass(activation)) {
       float* pre = keeps_pre_activation(activation) ? ws.pre[l] : nullptr;
       parallel_rows(ctx, rows, OC, [&](int begin, int end) {
@@ -327,9 +351,7 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
       const float* act = ws.acts[l - 1];
       float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, weight, C, OC);
-      const EpilogueArgs ep = below == Activation::Relu ? EpilogueArgs{Epilogue::ReluMask, nullptr, act, 0.0f}
-                                                        : EpilogueArgs{Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
-      run_gemm(ctx, {next, C, nullptr, delta, OC, 1, transposed, C, nullptr, rows, C, OC, ep});
+      matmul_backward_input(ctx, next, delta, transposed, rows, C, OC, below == Activation::Relu ? act : nullptr);
       if (below != Activation::Relu) {
         const float* kept = keeps_pre_activation(below) ? ws.pre[l - 1] : act;
         parallel_rows(ctx, rows, C, [&](int begin, int end) {
@@ -341,14 +363,7 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
     if (!update.sgd) std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
     const float alpha = update.sgd ? -update.learning_rate : 1.0f;
-    const EpilogueArgs accumulate = {Epilogue::Accumulate, nullptr, nullptr, alpha};
-    // dweight (C, OC) += alpha · inpᵀ (C, rows) · delta (rows, OC): inpᵀ is read in place. For the
-    // first layer only the rows of the input's columns change; the others get a zero gradient.
-    if (l == 0) {
-      run_gemm(ctx, {dweight, OC, input.columns, input.x, 1, input.width, delta, OC, nullptr, input.width, OC, rows, accumulate});
-    } else {
-      run_gemm(ctx, {dweight, OC, nullptr, ws.acts[l - 1], 1, C, delta, OC, nullptr, C, OC, rows, accumulate});
-    }
+    matmul_backward_weight(ctx, dweight, input_of(input, ws, net, l), delta, rows, OC, alpha);
     if (net.bias) {
       // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
       float* dbias = ws.grads + net.bias_offset(l);

@@ -1,15 +1,20 @@
-// The parts of a SIMD GEMM that do not depend on the ISA: the walk over column panels and row
-// tiles, the packing, and picking the tile for the edges. Each ISA file supplies its register tile
-// in a traits struct and instantiates gemm_driver<Traits>. Everything here has internal linkage:
-// each ISA file gets its own copy compiled with its own flags, so the linker can never hand an
-// AVX-512 copy to a CPU that runs the AVX2 kernels.
+// The parts of the SIMD kernels that do not depend on the ISA: the register tile with its epilogue,
+// the walk over column panels and row tiles, the packing, picking the tile for the edges, and the
+// FMA peak. Each ISA file supplies its vector operations in a traits struct and instantiates
+// gemm_driver<Isa> and fma_peak<Isa>. Everything here has internal linkage: each ISA file gets its
+// own copy compiled with its own flags, so the linker can never hand an AVX-512 copy to a CPU that
+// runs the AVX2 kernels.
 //
 // A traits struct provides:
 //   kLanes, kMaxVectors    floats per vector, vectors per widest tile
 //   tile_rows(vectors)     rows of the tile that is `vectors` wide
-//   Tail, tail(lanes)      the mask (or lane count) of a partial last vector
-//   tile<MR, NV>(out, a, a_row, a_col, b, ldb, K, tail, ep, bias, mask, ldc)
-//                          c rows out[0..MR) (NV vectors each) = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV])
+//   Vec, Lanes             a vector of floats, and which of its lanes a load or store touches
+//   full(), tail(lanes)    every lane, or the first `lanes` (the partial last vector of a row)
+//   load(p, lanes), store(p, lanes, v)     the lanes outside `lanes` read as zero, are not written
+//   zero(), set1(x), broadcast(p)          vectors of 0, of x, of *p
+//   fmadd(a, b, c), add(a, b)              a·b + c rounded once, a + b
+//   positive(z)            z > 0 ? z : 0 lane by lane (NaN and −0 give +0, as the scalar reference)
+//   where_positive(g, v)   g > 0 ? v : 0 lane by lane
 #pragma once
 
 #include <cstddef>
@@ -25,6 +30,79 @@
 namespace backprop {
 namespace {
 
+// c rows out[0..MR), NV vectors each = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV·kLanes]). Only the last
+// vector's lanes can be partial, so the same loop serves the edge.
+template <typename Isa, int MR, int NV>
+void tile(float* const* out, const float* a, int a_row, int a_col, const float* b, int ldb, int K,
+          typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
+  using Vec = typename Isa::Vec;
+  constexpr int kLanes = Isa::kLanes;
+  typename Isa::Lanes lanes[NV];
+  UNROLL_TILE
+  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : Isa::full();
+  Vec acc[MR][NV];
+  UNROLL_TILE
+  for (int m = 0; m < MR; m++)
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) acc[m][v] = Isa::zero();
+
+  for (int k = 0; k < K; k++) {
+    const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
+    const float* a_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
+    Vec b_vec[NV];
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) b_vec[v] = Isa::load(b_row + v * kLanes, lanes[v]);
+    UNROLL_TILE
+    for (int m = 0; m < MR; m++) {
+      const Vec a_bcast = Isa::broadcast(a_k + static_cast<std::ptrdiff_t>(m) * a_row);
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) acc[m][v] = Isa::fmadd(a_bcast, b_vec[v], acc[m][v]);
+    }
+  }
+
+  // The epilogue is chosen once per tile, outside the unrolled loops.
+  switch (ep.kind) {
+    case Epilogue::Bias:
+    case Epilogue::BiasRelu: {
+      const bool relu = ep.kind == Epilogue::BiasRelu;
+      Vec bias_vec[NV];
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) bias_vec[v] = Isa::load(bias + v * kLanes, lanes[v]);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          const Vec z = Isa::add(acc[m][v], bias_vec[v]);
+          Isa::store(out[m] + v * kLanes, lanes[v], relu ? Isa::positive(z) : z);
+        }
+      }
+      break;
+    }
+    case Epilogue::ReluMask:
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          const Vec act = Isa::load(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v]);
+          Isa::store(out[m] + v * kLanes, lanes[v], Isa::where_positive(act, acc[m][v]));
+        }
+      }
+      break;
+    case Epilogue::Accumulate: {
+      const Vec alpha = Isa::set1(ep.alpha);
+      UNROLL_TILE
+      for (int m = 0; m < MR; m++) {
+        UNROLL_TILE
+        for (int v = 0; v < NV; v++) {
+          float* c = out[m] + v * kLanes;
+          Isa::store(c, lanes[v], Isa::fmadd(alpha, acc[m][v], Isa::load(c, lanes[v])));
+        }
+      }
+      break;
+    }
+  }
+}
+
 // b[rows, 0:width] → pack, rows `panel` floats apart; rows are 0..K-1, or b_rows[0..K) when given.
 inline void pack_panel(float* pack, int panel, const float* b, int ldb, const int* b_rows, int K, int width) {
   for (int k = 0; k < K; k++) {
@@ -36,15 +114,15 @@ inline void pack_panel(float* pack, int panel, const float* b, int ldb, const in
 // The tile for the last `rows` rows of a panel: the one of tile<1..R, NV> that fits.
 template <typename Isa, int NV, int... R>
 void edge_tile(std::integer_sequence<int, R...>, int rows, float* const* out, const float* a, int a_row, int a_col,
-               const float* b, int ldb, int K, typename Isa::Tail tail, const EpilogueArgs& ep, const float* bias,
+               const float* b, int ldb, int K, typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias,
                const float* mask, int ldc) {
-  ((rows == R + 1 ? Isa::template tile<R + 1, NV>(out, a, a_row, a_col, b, ldb, K, tail, ep, bias, mask, ldc) : void()),
+  ((rows == R + 1 ? tile<Isa, R + 1, NV>(out, a, a_row, a_col, b, ldb, K, tail, ep, bias, mask, ldc) : void()),
    ...);
 }
 
 // All rows of one column panel (NV vectors wide, starting at column n0): full tiles, then one shorter.
 template <typename Isa, int NV>
-void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typename Isa::Tail tail) {
+void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typename Isa::Lanes tail) {
   constexpr int kRows = Isa::tile_rows(NV);
   const float* bias = g.ep.bias ? g.ep.bias + n0 : nullptr;
   const float* mask = g.ep.mask ? g.ep.mask + n0 : nullptr;
@@ -55,7 +133,7 @@ void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typen
     const float* a_tile = g.a + static_cast<std::ptrdiff_t>(m0) * g.a_row;
     const float* mask_tile = mask ? mask + static_cast<std::ptrdiff_t>(m0) * g.ldc : nullptr;
     if (rows == kRows) {
-      Isa::template tile<kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
+      tile<Isa, kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
     } else {
       edge_tile<Isa, NV>(std::make_integer_sequence<int, kRows - 1>(), rows, out, a_tile, g.a_row, g.a_col, b_panel,
                          ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
@@ -65,7 +143,7 @@ void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typen
 
 template <typename Isa, int... V>
 void panel_of_width(std::integer_sequence<int, V...>, int vectors, const Gemm& g, int n0, const float* b_panel,
-                    int ld_panel, typename Isa::Tail tail) {
+                    int ld_panel, typename Isa::Lanes tail) {
   ((vectors == V + 1 ? gemm_panel<Isa, V + 1>(g, n0, b_panel, ld_panel, tail) : void()), ...);
 }
 
@@ -76,7 +154,7 @@ void gemm_driver(const Gemm& g, float* pack) {
   for (int n0 = 0; n0 < g.N; n0 += kPanel) {
     const int width = g.N - n0 < kPanel ? g.N - n0 : kPanel;
     const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
-    const typename Isa::Tail tail = Isa::tail(width - (vectors - 1) * Isa::kLanes);
+    const typename Isa::Lanes tail = Isa::tail(width - (vectors - 1) * Isa::kLanes);
     const float* b_panel = g.b + n0;
     int ld_panel = g.ldb;
     // Gathered rows are always packed; otherwise packing pays when several row tiles read the panel
@@ -88,6 +166,30 @@ void gemm_driver(const Gemm& g, float* pack) {
     }
     panel_of_width<Isa>(std::make_integer_sequence<int, Isa::kMaxVectors>(), vectors, g, n0, b_panel, ld_panel, tail);
   }
+}
+
+// kPeakChains independent chains of x ← x·0.999999 + 1e-7, enough to hide the FMA latency.
+template <typename Isa>
+float fma_peak(long long iterations, float seed) {
+  using Vec = typename Isa::Vec;
+  Vec chains[kPeakChains];
+  UNROLL_TILE
+  for (int i = 0; i < kPeakChains; i++) chains[i] = Isa::set1(seed + static_cast<float>(i));
+  const Vec scale = Isa::set1(0.999999f);
+  const Vec shift = Isa::set1(1e-7f);
+  for (long long n = 0; n < iterations; n++) {
+    UNROLL_TILE
+    for (int i = 0; i < kPeakChains; i++) chains[i] = Isa::fmadd(chains[i], scale, shift);
+  }
+  Vec sum = chains[0];
+  UNROLL_TILE
+  for (int i = 1; i < kPeakChains; i++) sum = Isa::add(sum, chains[i]);
+  // Summed through memory: GCC 12's horizontal-sum intrinsics read an undefined vector and warn.
+  float lanes[Isa::kLanes];
+  Isa::store(lanes, Isa::full(), sum);
+  float total = 0.0f;
+  for (float lane : lanes) total += lane;
+  return total;
 }
 
 }  // namespace
