@@ -1,41 +1,41 @@
 import { cpus } from 'node:os';
 import { EXIT } from '../errors.js';
-import { type ParsedOptions } from './options.js';
+import type { Options } from './options.js';
 import type { Io } from './io.js';
 import { BENCH_OPTIONS } from './specs.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-async function bench(options: ParsedOptions, io: Io): Promise<number> {
-  const json = options.has('json');
+async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<number> {
+  const { json } = options;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   if (!json) io.out(`benchmark on ${cpu}\n${terminalHeader()}`);
   const report = await runBenchmark(
     {
-      hidden: options.get('hidden') as number[],
-      batches: options.get('batch') as number[],
-      isas: options.has('isa') ? [options.get('isa') as string] : undefined,
-      repeats: options.get('repeats') as number,
-      seconds: options.get('seconds') as number,
-      peers: !options.has('no-peers'),
-      deeper: options.has('no-deeper') ? undefined : (options.get('deeper') as number[]),
-      contention: options.has('contention'),
-      wholeRuns: options.get('whole-runs') as number,
+      hidden: options.hidden,
+      batches: options.batch,
+      isas: options.isa === undefined ? undefined : [options.isa],
+      repeats: options.repeats,
+      seconds: options.seconds,
+      peers: !options.noPeers,
+      deeper: options.noDeeper ? undefined : options.deeper,
+      contention: options.contention,
+      wholeRuns: options.wholeRuns,
     },
     (row) => io.out(json ? JSON.stringify({ event: 'backend' in row ? 'result' : 'peak', ...row }) : terminalLine(row)),
     cpu,
   );
   // The committed results are refreshed on purpose only: nothing is written without --out.
-  const out = options.get('out') as string | undefined;
+  const { out } = options;
   const command = ['backprop bench', ...process.argv.slice(3)].join(' ');
   if (out) {
     writeFileAtomic(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileAtomic(join(out, 'latest.md'), markdown(report, command));
   }
-  const html = options.get('report') as string | undefined;
+  const html = options.report;
   if (html) {
     const { timingReport } = await import('../report/html.js');
     writeFileAtomic(
@@ -53,8 +53,8 @@ async function bench(options: ParsedOptions, io: Io): Promise<number> {
   return EXIT.ok;
 }
 
-export const benchCommand: Command = {
+export const benchCommand = defineCommand({
   summary: 'time native (every ISA, 1 and all threads), ts and the optional peers (--out DIR writes latest.json and latest.md)',
   options: BENCH_OPTIONS,
-  run: (options, io) => bench(options, io),
-};
+  run: bench,
+});

@@ -5,8 +5,9 @@ import { describeBackend, describeTraining } from './report.js';
 import { buildNetwork, fitOptions, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
 import type { Io } from './io.js';
 import { SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
+import { omit } from './options.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
 interface CompareRow {
   label: string;
@@ -79,8 +80,10 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
   return EXIT.ok;
 }
 
-export const compareCommand: Command = {
+const COMPARE_OPTIONS = omit(TRAIN_OPTIONS, ['backend', 'progress-json', 'quiet', 'log-every', ...SAVE_OPTIONS.map((spec) => spec.name)]);
+
+export const compareCommand = defineCommand({
   summary: 'train the same network from the same seed on the native and ts backends, side by side',
-  options: TRAIN_OPTIONS.filter((spec) => !['backend', 'progress-json', 'quiet', 'log-every'].includes(spec.name) && !SAVE_OPTIONS.includes(spec)),
-  run: (options, io) => compare(trainSettings(options), options.get('report') as string | undefined, io),
-};
+  options: COMPARE_OPTIONS,
+  run: (options, io) => compare(trainSettings(options), options.report, io),
+});

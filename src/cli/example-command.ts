@@ -1,22 +1,21 @@
 import { EXIT } from '../errors.js';
-import { type ParsedOptions } from './options.js';
+import type { Options } from './options.js';
 import { backendFrom } from './setup.js';
 import type { Io } from './io.js';
 import { EXAMPLE_OPTIONS } from './specs.js';
 import { runTutorial } from '../examples/tutorial.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-async function tutorialCommand(options: ParsedOptions, io: Io): Promise<number> {
+async function tutorialCommand(options: Options<typeof EXAMPLE_OPTIONS>, io: Io): Promise<number> {
   const backend = backendFrom(options);
-  const bias = options.has('bias');
-  const steps = options.get('steps') as number;
-  const rows = await runTutorial({ bias, steps, learningRate: options.get('lr') as number, seed: options.get('seed') as number, backend });
+  const { bias, steps } = options;
+  const rows = await runTutorial({ bias, steps, learningRate: options.lr, seed: options.seed, backend });
   // (−1,−1,−1) and (1,1,1) are each other's negation yet both want −1: without biases the network is
   // an odd function, f(−x) = −f(x), so at best they come out near 0, one on each side.
   const symmetric = (row: (typeof rows)[number]): boolean => row.input.every((v) => v === row.input[0]);
   const judged = bias ? rows : rows.filter((row) => !symmetric(row));
   const signs = judged.filter((row) => Math.sign(row.output) === Math.sign(row.target)).length;
-  if (options.has('json')) {
+  if (options.json) {
     for (const row of rows) io.out(JSON.stringify({ event: 'output', ...row }));
     io.out(JSON.stringify({ event: 'done', bias, steps, signsRight: signs, judged: judged.length }));
     return EXIT.ok;
@@ -37,8 +36,8 @@ async function tutorialCommand(options: ParsedOptions, io: Io): Promise<number> 
   return EXIT.ok;
 }
 
-export const exampleCommand: Command = {
+export const exampleCommand = defineCommand({
   summary: 'run a worked example: `backprop example tutorial [--bias]`, the classic 3-2-1 network',
   options: EXAMPLE_OPTIONS,
-  run: (options, io) => tutorialCommand(options, io),
-};
+  run: tutorialCommand,
+});

@@ -3,17 +3,17 @@ import { EXPORT_OPTIONS } from './specs.js';
 import { ONNX_OPSET, toOnnx } from '../export/onnx.js';
 import { loadModel } from '../model/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { packageVersion, type Command } from './command.js';
+import { defineCommand, packageVersion } from './command.js';
 
-export const exportCommand: Command = {
+export const exportCommand = defineCommand({
   summary: 'write a saved model as ONNX: input [N, inputs] scaled as in training, output [N, outputs]',
   options: EXPORT_OPTIONS,
   run: async (options, io) => {
-    if (!options.has('model') || !options.has('out')) throw new UsageError('export needs --model FILE and --out FILE');
-    const file = loadModel(options.get('model') as string);
-    const out = options.get('out') as string;
+    const { model, out } = options;
+    if (model === undefined || out === undefined) throw new UsageError('export needs --model FILE and --out FILE');
+    const file = loadModel(model);
     writeFileAtomic(out, toOnnx(file.architecture, file.params, packageVersion()));
     io.out(`wrote ${out} (ONNX opset ${ONNX_OPSET}, ${file.architecture.sizes.join('-')}, input "input" [N, ${file.architecture.sizes[0]}], output "output" [N, ${file.architecture.sizes.at(-1)}])`);
     return EXIT.ok;
   },
-};
+});

@@ -2,14 +2,16 @@ import { cpus } from 'node:os';
 import { loadAddon } from '../backends/native.js';
 import { selectBackend } from '../backends/select.js';
 import { EXIT } from '../errors.js';
-import { type ParsedOptions } from './options.js';
+import { pick, type Options } from './options.js';
 import type { Io } from './io.js';
 import { TRAIN_OPTIONS } from './specs.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-async function info(options: ParsedOptions, io: Io): Promise<number> {
-  const isa = (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA;
-  const threads = options.get('threads') as number | undefined;
+const INFO_OPTIONS = pick(TRAIN_OPTIONS, ['isa', 'threads', 'json']);
+
+async function info(options: Options<typeof INFO_OPTIONS>, io: Io): Promise<number> {
+  const isa = options.isa ?? process.env.BACKPROP_ISA;
+  const { threads } = options;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const facts: Record<string, unknown> = { cpu, logicalCpus: cpus().length };
   const { backend, fallbackReason } = selectBackend('auto', { isa, threads });
@@ -25,7 +27,7 @@ async function info(options: ParsedOptions, io: Io): Promise<number> {
       threads: backend.threads,
     });
   }
-  if (options.has('json')) {
+  if (options.json) {
     io.out(JSON.stringify({ event: 'info', ...facts }));
     return EXIT.ok;
   }
@@ -33,8 +35,8 @@ async function info(options: ParsedOptions, io: Io): Promise<number> {
   return EXIT.ok;
 }
 
-export const infoCommand: Command = {
+export const infoCommand = defineCommand({
   summary: 'the CPU, the native ISAs compiled, supported and selected, and the thread count',
-  options: TRAIN_OPTIONS.filter((spec) => ['isa', 'threads', 'json'].includes(spec.name)),
-  run: (options, io) => info(options, io),
-};
+  options: INFO_OPTIONS,
+  run: info,
+});

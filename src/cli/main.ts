@@ -7,7 +7,7 @@ import { exportCommand } from './export-command.js';
 import { gradcheckCommand } from './gradcheck-command.js';
 import { infoCommand } from './info-command.js';
 import { stdio, type Io } from './io.js';
-import { helpText, parseOptions, suggestion } from './options.js';
+import { helpText, suggestion } from './options.js';
 import { predictCommand } from './predict-command.js';
 import { reportCommand } from './report-command.js';
 import { trainCommand } from './train-command.js';
@@ -64,7 +64,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       io.out(`usage: backprop ${name} [options]\n${command.summary}\n\n${helpText(command.options)}`);
       return EXIT.ok;
     }
-    return await command.run(parseOptions(args, command.options, name), io);
+    return await command.run(args, name, io);
   } catch (err) {
     if (err instanceof UserError) {
       io.err(`backprop: ${err.message}`);

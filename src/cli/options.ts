@@ -23,10 +23,50 @@ export interface OptionSpec {
   default?: string;
 }
 
-export type OptionValue = boolean | number | number[] | string | string[];
-/** Option values by name, defaults included; `given` holds the names the user typed. */
-export class ParsedOptions extends Map<string, OptionValue> {
-  readonly given = new Set<string>();
+type OptionValue = boolean | number | number[] | string | string[];
+
+/** The value an option of kind K is read as. */
+type ValueOf<K extends Kind> = K extends { type: 'flag' }
+  ? boolean
+  : K extends { type: 'int' | 'number' }
+    ? number
+    : K extends { type: 'intList' }
+      ? number[]
+      : K extends { type: 'choice'; choices: readonly (infer C)[] }
+        ? C
+        : K extends { type: 'choiceList'; choices: readonly (infer C)[] }
+          ? C[]
+          : K extends { type: 'path' }
+            ? string
+            : string[];
+
+/** `weight-decay` → `weightDecay`. */
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/**
+ * A command's option values, by camel-cased name: flags are booleans, an option with a default always
+ * has a value, the others are undefined unless given. `given` holds the names the user typed.
+ */
+export type Options<S extends readonly OptionSpec[]> = {
+  readonly [Spec in S[number] as CamelCase<Spec['name']>]: Spec extends { kind: { type: 'flag' } }
+    ? boolean
+    : Spec extends { default: string }
+      ? ValueOf<Spec['kind']>
+      : ValueOf<Spec['kind']> | undefined;
+} & { readonly given: ReadonlySet<S[number]['name']> };
+
+const camelCase = (name: string): string => name.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
+
+/** The specs of `specs` not named in `names`, typed as those. */
+export function omit<S extends readonly OptionSpec[], N extends S[number]['name']>(specs: S, names: readonly N[]): Exclude<S[number], { name: N }>[] {
+  const unwanted: readonly string[] = names;
+  return specs.filter((spec): spec is Exclude<S[number], { name: N }> => !unwanted.includes(spec.name));
+}
+
+/** The specs of `specs` named in `names`, typed as those. */
+export function pick<S extends readonly OptionSpec[], N extends S[number]['name']>(specs: S, names: readonly N[]): Extract<S[number], { name: N }>[] {
+  const wanted: readonly string[] = names;
+  return specs.filter((spec): spec is Extract<S[number], { name: N }> => wanted.includes(spec.name));
 }
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
@@ -53,7 +93,7 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
   const kind = spec.kind;
   switch (kind.type) {
     case 'flag':
-      return true;
+      return text === 'true';
     case 'path':
       if (text === '') throw new UsageError(`--${spec.name} expects a path`);
       return text;
@@ -113,9 +153,9 @@ export function suggestion(word: string, candidates: readonly string[], prefix =
  * Reads `--name value`, `--name=value` and `--flag` against `specs`. An unknown option, a missing
  * value, a stray argument or an option given twice with different values is a UsageError.
  */
-export function parseOptions(args: readonly string[], specs: readonly OptionSpec[], command: string): ParsedOptions {
-  const byName = new Map(specs.map((spec) => [spec.name, spec]));
-  const parsed = new ParsedOptions();
+export function parseOptions<S extends readonly OptionSpec[]>(args: readonly string[], specs: S, command: string): Options<S> {
+  const byName = new Map<string, OptionSpec>(specs.map((spec) => [spec.name, spec]));
+  const values = new Map<string, OptionValue>();
   const given = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -151,13 +191,15 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
       throw new UsageError(`--${name} is given twice with different values ('${previous}' and '${text}')`);
     }
     given.set(name, text);
-    parsed.given.add(name);
-    parsed.set(name, parseValue(spec, text));
+    values.set(name, parseValue(spec, text));
   }
+  const parsed: Record<string, OptionValue | undefined | ReadonlySet<string>> = { given: new Set(given.keys()) };
   for (const spec of specs) {
-    if (!parsed.has(spec.name) && spec.default !== undefined) parsed.set(spec.name, parseValue(spec, spec.default));
+    const text = spec.kind.type === 'flag' ? 'false' : spec.default;
+    parsed[camelCase(spec.name)] = values.get(spec.name) ?? (text === undefined ? undefined : parseValue(spec, text));
   }
-  return parsed;
+  // The one place where the values meet their types: each was parsed by its own spec's kind.
+  return parsed as Options<S>;
 }
 
 /** The options under their headings, each with its value, help and default, aligned. */

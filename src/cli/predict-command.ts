@@ -8,9 +8,9 @@ import { classReport, predictAll } from '../train/evaluate.js';
 import { networkFromFile, type Network } from '../model/network.js';
 import { loadModel } from '../model/safetensors.js';
 import type { Io } from './io.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { PREDICT_OPTIONS } from './specs.js';
-import type { ParsedOptions } from './options.js';
+import type { Options } from './options.js';
 import { backendFrom } from './setup.js';
 import { savedRunOf } from './saved-run.js';
 
@@ -45,15 +45,15 @@ async function predictImages(net: Network, paths: string[], modelPath: string, j
   return EXIT.ok;
 }
 
-async function runPredict(options: ParsedOptions, io: Io): Promise<number> {
-  if (!options.has('model')) throw new UsageError('predict needs --model FILE');
-  const modelPath = options.get('model') as string;
+async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Promise<number> {
+  const { model: modelPath, json } = options;
+  if (modelPath === undefined) throw new UsageError('predict needs --model FILE');
   const file = loadModel(modelPath);
   const { preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
-  if (options.has('image')) return predictImages(net, options.get('image') as string[], modelPath, options.has('json'), io);
-  const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
+  if (options.image) return predictImages(net, options.image, modelPath, json, io);
+  const data = evaluationData(options.data, preprocessing, net.loss);
   const outputs = net.sizes[net.sizes.length - 1];
   if (data.features !== net.sizes[0] || data.outputs > outputs) {
     throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
@@ -61,13 +61,13 @@ async function runPredict(options: ParsedOptions, io: Io): Promise<number> {
   const { error } = await backend.evaluate(net, data, Workspace.of(net, EVAL_ROWS));
   const predictions = predictAll(net, data);
   if (!data.labels) {
-    if (options.has('json')) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
+    if (json) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
     else io.out(`${data.count.toLocaleString('en-US')} samples: error ${error.toFixed(4)}`);
     return EXIT.ok;
   }
   const report = classReport(predictions, data.labels, outputs, error);
   const names = classNamesOf(preprocessing, outputs);
-  if (options.has('json')) {
+  if (json) {
     io.out(JSON.stringify({ event: 'predict', samples: data.count, classNames: names, ...report }));
     return EXIT.ok;
   }
@@ -82,8 +82,8 @@ async function runPredict(options: ParsedOptions, io: Io): Promise<number> {
   return EXIT.ok;
 }
 
-export const predictCommand: Command = {
+export const predictCommand = defineCommand({
   summary: 'evaluate a saved model: accuracy, error, confusion matrix, per-class precision and recall',
   options: PREDICT_OPTIONS,
   run: runPredict,
-};
+});

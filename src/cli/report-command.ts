@@ -10,9 +10,9 @@ import type { DigitTile } from '../report/html.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
 import type { Io } from './io.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { REPORT_OPTIONS } from './specs.js';
-import type { ParsedOptions } from './options.js';
+import type { Options } from './options.js';
 import { backendFrom } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork, describeTraining } from './report.js';
@@ -64,23 +64,22 @@ export async function writeTrainingReport(
 }
 
 /** `backprop report --model FILE --out FILE.html [--data …]`: the report of a saved model. */
-async function runReport(options: ParsedOptions, io: Io): Promise<number> {
-  if (!options.has('model') || !options.has('out')) throw new UsageError('report needs --model FILE and --out FILE.html');
-  const modelPath = options.get('model') as string;
+async function runReport(options: Options<typeof REPORT_OPTIONS>, io: Io): Promise<number> {
+  const { model: modelPath, out } = options;
+  if (modelPath === undefined || out === undefined) throw new UsageError('report needs --model FILE and --out FILE.html');
   const file = loadModel(modelPath);
   const { history, training, preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
-  const data = evaluationData(options.get('data') as string | undefined, preprocessing, net.loss);
-  const out = options.get('out') as string;
+  const data = evaluationData(options.data, preprocessing, net.loss);
   const run = training && { training: describeTraining(training), data: training.data ?? 'the bundled MNIST', limit: training.limit };
   await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, classNamesOf(preprocessing, net.sizes[net.sizes.length - 1]));
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }
 
-export const reportCommand: Command = {
+export const reportCommand = defineCommand({
   summary: 'write the HTML report of a saved model (curves, confusion matrix, the most confidently wrong digits)',
   options: REPORT_OPTIONS,
   run: runReport,
-};
+});

@@ -5,7 +5,7 @@ import { DataError, UsageError } from '../errors.js';
 import type { ModelFile } from '../model/safetensors.js';
 import { SAMPLINGS, type EpochMetrics, type Sampling } from '../train/fit.js';
 import { SCHEDULES, type Schedule } from '../train/schedules.js';
-import type { ParsedOptions } from './options.js';
+import type { TrainOptionName, TrainOptions } from './specs.js';
 import type { TrainSettings } from './setup.js';
 
 /** How `train` ran, as it saves it with the model: enough to continue the run exactly. */
@@ -108,17 +108,17 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
  * The settings that continue the run saved in `path`: the saved ones, which an option given on the
  * command line may not contradict (it would silently change the run). `--epochs` may extend it.
  */
-export function resumedSettings(options: ParsedOptions, asked: TrainSettings, file: ModelFile, run: SavedRun, path: string): TrainSettings {
+export function resumedSettings(options: TrainOptions, asked: TrainSettings, file: ModelFile, run: SavedRun, path: string): TrainSettings {
   const { architecture } = file;
   const saved = run.training;
-  const conflict = (option: string, given: unknown, had: unknown): UsageError =>
+  const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError =>
     new UsageError(`--${option} ${String(given)} contradicts ${path}, which was trained with ${String(had)}; leave --${option} out to continue that run`);
-  const check = (option: string, given: unknown, had: unknown): void => {
+  const check = (option: TrainOptionName, given: unknown, had: unknown): void => {
     if (options.given.has(option) && String(given) !== String(had)) throw conflict(option, given, had);
   };
   const hiddenActivations = architecture.activations.slice(0, -1);
   check('hidden', asked.hidden, architecture.sizes.slice(1, -1));
-  check('activation', options.get('activation'), hiddenActivations.every((a) => a === hiddenActivations[0]) ? hiddenActivations[0] : hiddenActivations);
+  check('activation', options.activation, hiddenActivations.every((a) => a === hiddenActivations[0]) ? hiddenActivations[0] : hiddenActivations);
   check('output', asked.network.output, architecture.activations.at(-1));
   check('loss', asked.network.loss, architecture.loss);
   if ((options.given.has('no-bias') || options.given.has('bias')) && asked.network.bias !== architecture.bias) {

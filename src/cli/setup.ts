@@ -5,15 +5,13 @@ import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
 import { isDelimitedFile, loadCsv, type DelimiterName, type Normalization } from '../data/csv.js';
 import { UsageError } from '../errors.js';
 import { allocatable, megabytes } from '../memory.js';
-import type { Activation, Loss } from '../backends/activations.js';
-import { optimizerSpec, type OptimizerName } from '../backends/optimizers.js';
+import { optimizerSpec } from '../backends/optimizers.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import type { FitOptions, Sampling } from '../train/fit.js';
-import type { Schedule, ScheduleName } from '../train/schedules.js';
-import type { ParsedOptions } from './options.js';
+import type { Schedule } from '../train/schedules.js';
+import type { TrainOptions } from './specs.js';
 
-/** The training options of a parsed command line, typed. */
 /** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
   quiet: boolean;
@@ -51,9 +49,11 @@ export interface TrainSettings {
   json: boolean;
 }
 
-function initOf(options: ParsedOptions): Init {
-  const name = options.get('init') as string;
-  const scale = options.get('init-scale') as number | undefined;
+/** What trainSettings reads: the options of train, of which compare has all but --backend and --resume. */
+export type TrainingOptions = Omit<TrainOptions, 'backend' | 'resume' | keyof SaveOnlyOptions> & Partial<Pick<TrainOptions, 'backend' | 'resume'>>;
+type SaveOnlyOptions = Pick<TrainOptions, 'save' | 'checkpointEvery' | 'saveBest' | 'patience' | 'progressJson' | 'quiet' | 'logEvery'>;
+
+function initOf({ init: name, initScale: scale }: Pick<TrainOptions, 'init' | 'initScale'>): Init {
   switch (name) {
     case 'normal':
       return { scheme: 'normal', std: scale ?? SEED_INIT_STD };
@@ -71,92 +71,80 @@ function initOf(options: ParsedOptions): Init {
   }
 }
 
-function samplingOf(options: ParsedOptions): Sampling {
-  const sampling = options.get('sampling') as Sampling | undefined;
-  if (options.has('shuffle') && sampling !== undefined && sampling !== 'shuffle') {
+function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuffle'>): Sampling {
+  if (shuffle && sampling !== undefined && sampling !== 'shuffle') {
     throw new UsageError(`--shuffle and --sampling ${sampling} contradict each other`);
   }
-  return options.has('shuffle') ? 'shuffle' : (sampling ?? 'order');
+  return shuffle ? 'shuffle' : (sampling ?? 'order');
 }
 
-export function networkOf(options: ParsedOptions, hiddenLayers: number): TrainSettings['network'] {
-  if (options.has('bias') && options.has('no-bias')) throw new UsageError('--bias and --no-bias contradict each other');
-  const activations = options.get('activation') as Activation[];
+export function networkOf(options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss'>, hiddenLayers: number): TrainSettings['network'] {
+  if (options.bias && options.noBias) throw new UsageError('--bias and --no-bias contradict each other');
+  const activations = options.activation;
   if (activations.length !== 1 && activations.length !== hiddenLayers) {
     throw new UsageError(`--activation lists ${activations.length} activations for ${hiddenLayers} hidden layers (give one, or one each)`);
   }
   return {
     hidden: activations.length === 1 ? activations[0] : activations,
-    output: options.get('output') as Activation | undefined,
-    loss: options.get('loss') as Loss,
-    bias: !options.has('no-bias'),
+    output: options.output,
+    loss: options.loss,
+    bias: !options.noBias,
   };
 }
 
-function csvOf(options: ParsedOptions): TrainSettings['csv'] {
-  const valSplit = options.get('val-split') as number | undefined;
+function csvOf({ data, target, normalize, valSplit, delimiter }: Pick<TrainOptions, 'data' | 'target' | 'normalize' | 'valSplit' | 'delimiter'>): TrainSettings['csv'] {
   if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
-  const data = options.get('data') as string | undefined;
-  const csv = data !== undefined && isDelimitedFile(data);
-  for (const name of ['target', 'normalize', 'val-split', 'delimiter']) {
-    if (options.has(name) && !csv) throw new UsageError(`--${name} applies to CSV data only (--data file.csv)`);
+  if (data === undefined || !isDelimitedFile(data)) {
+    const csvOnly = { target, normalize, 'val-split': valSplit, delimiter };
+    const given = Object.entries(csvOnly).find(([, value]) => value !== undefined)?.[0];
+    if (given) throw new UsageError(`--${given} applies to CSV data only (--data file.csv)`);
   }
-  return {
-    target: (options.get('target') as string | undefined)?.split(','),
-    normalize: options.get('normalize') as Normalization | undefined,
-    valSplit,
-    delimiter: options.get('delimiter') as DelimiterName | undefined,
-  };
+  return { target: target?.split(','), normalize, valSplit, delimiter };
 }
+
+type BackendOptions = Pick<TrainOptions, 'isa' | 'threads'> & Partial<Pick<TrainOptions, 'backend'>>;
 
 /** --isa and --threads choose among native kernels: with --backend ts they would silently do nothing. */
-function checkBackendOptions(options: ParsedOptions): void {
-  if (options.get('backend') !== 'ts') return;
-  for (const name of ['isa', 'threads']) {
-    if (options.has(name)) throw new UsageError(`--${name} applies to the native backend, not --backend ts`);
-  }
+function checkBackendOptions({ backend, isa, threads }: BackendOptions): void {
+  if (backend !== 'ts') return;
+  if (isa !== undefined) throw new UsageError('--isa applies to the native backend, not --backend ts');
+  if (threads !== undefined) throw new UsageError('--threads applies to the native backend, not --backend ts');
 }
 
 /** Options that would change nothing are errors, not silence. */
-function checkOptionsAct(options: ParsedOptions): void {
+function checkOptionsAct({ optimizer: name, lr, resume, given }: Pick<TrainingOptions, 'optimizer' | 'lr' | 'resume' | 'given'>): void {
   // A resumed run's optimizer is the saved one: checked against it when resuming.
-  const name = options.get('optimizer') as OptimizerName;
-  if (options.given.has('momentum') && !optimizerSpec(name).uses.includes('momentum') && !options.has('resume')) {
+  if (given.has('momentum') && !optimizerSpec(name).uses.includes('momentum') && resume === undefined) {
     throw new UsageError(`--momentum applies to --optimizer momentum, not ${name}`);
   }
-  const lr = options.get('lr') as number;
   if (Math.fround(lr) === 0) throw new UsageError(`--lr ${lr} is 0 in float32, so nothing would be learned (the smallest is about 1.4e-45)`);
 }
 
-export function trainSettings(options: ParsedOptions): TrainSettings {
+export function trainSettings(options: TrainingOptions): TrainSettings {
   checkBackendOptions(options);
   checkOptionsAct(options);
-  const hidden = options.get('hidden') as number[];
-  if (options.has('steps') && options.has('epochs')) throw new UsageError('--steps and --epochs contradict each other (give one)');
+  const { hidden, steps, epochs } = options;
+  if (steps !== undefined && epochs !== undefined) throw new UsageError('--steps and --epochs contradict each other (give one)');
   return {
     hidden,
     network: networkOf(options, hidden.length),
     init: initOf(options),
-    epochs: (options.get('epochs') as number | undefined) ?? 20,
-    steps: options.get('steps') as number | undefined,
-    learningRate: options.get('lr') as number,
-    optimizer: {
-      name: options.get('optimizer') as OptimizerName,
-      momentum: options.get('momentum') as number,
-      weightDecay: options.get('weight-decay') as number,
-    },
-    schedule: { name: options.get('schedule') as ScheduleName, warmup: options.get('warmup') as number },
-    batchSize: options.get('batch') as number,
-    seed: options.get('seed') as number,
+    epochs: epochs ?? 20,
+    steps,
+    learningRate: options.lr,
+    optimizer: { name: options.optimizer, momentum: options.momentum, weightDecay: options.weightDecay },
+    schedule: { name: options.schedule, warmup: options.warmup },
+    batchSize: options.batch,
+    seed: options.seed,
     sampling: samplingOf(options),
-    dataDir: (options.get('data') as string | undefined) ?? bundledMnistDir(),
+    dataDir: options.data ?? bundledMnistDir(),
     csv: csvOf(options),
-    classes: options.get('classes') as number | undefined,
-    limit: options.get('limit') as number | undefined,
-    backendName: options.get('backend') as string | undefined,
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-    json: options.has('json'),
+    classes: options.classes,
+    limit: options.limit,
+    backendName: options.backend,
+    isa: options.isa ?? process.env.BACKPROP_ISA,
+    threads: options.threads,
+    json: options.json,
   };
 }
 
@@ -214,31 +202,18 @@ export function fitOptions(settings: TrainSettings): FitOptions {
   return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed };
 }
 
-export function saveSettings(options: ParsedOptions): SaveSettings {
-  const save = options.get('save') as string | undefined;
-  for (const name of ['checkpoint-every', 'save-best']) {
-    if (options.has(name) && !save) throw new UsageError(`--${name} needs --save FILE`);
-  }
-  if (options.has('save-best') && options.has('checkpoint-every')) throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
-  if (options.has('progress-json') && !options.has('json')) throw new UsageError('--progress-json goes with --json');
-  return {
-    quiet: options.has('quiet'),
-    logEvery: options.get('log-every') as number,
-    report: options.get('report') as string | undefined,
-    progressJson: options.has('progress-json'),
-    save,
-    checkpointEvery: options.get('checkpoint-every') as number | undefined,
-    saveBest: options.has('save-best'),
-    patience: options.get('patience') as number | undefined,
-    resume: options.get('resume') as string | undefined,
-  };
+export function saveSettings(options: TrainOptions): SaveSettings {
+  const { save, checkpointEvery, saveBest } = options;
+  if (checkpointEvery !== undefined && !save) throw new UsageError('--checkpoint-every needs --save FILE');
+  if (saveBest && !save) throw new UsageError('--save-best needs --save FILE');
+  if (saveBest && checkpointEvery !== undefined) throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
+  if (options.progressJson && !options.json) throw new UsageError('--progress-json goes with --json');
+  const { quiet, logEvery, report, progressJson, patience, resume } = options;
+  return { quiet, logEvery, report, progressJson, save, checkpointEvery, saveBest, patience, resume };
 }
 
 /** The backend a command's --backend, --isa (or BACKPROP_ISA) and --threads ask for. */
-export function backendFrom(options: ParsedOptions): Backend {
+export function backendFrom(options: BackendOptions): Backend {
   checkBackendOptions(options);
-  return selectBackend(options.get('backend') as string | undefined, {
-    isa: (options.get('isa') as string | undefined) ?? process.env.BACKPROP_ISA,
-    threads: options.get('threads') as number | undefined,
-  }).backend;
+  return selectBackend(options.backend, { isa: options.isa ?? process.env.BACKPROP_ISA, threads: options.threads }).backend;
 }

@@ -3,22 +3,22 @@ import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
 import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { SAMPLINGS } from '../train/fit.js';
-import { DELIMITERS, NORMALIZATIONS } from '../data/csv.js';
-import type { OptionSpec } from './options.js';
+import { DELIMITER_NAMES, NORMALIZATIONS } from '../data/csv.js';
+import { pick, type Options, type OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
 
 /** Options of `train` that save and resume models. */
-export const SAVE_OPTIONS: readonly OptionSpec[] = [
+export const SAVE_OPTIONS = [
   { name: 'save', group: 'output', kind: { type: 'path' }, value: 'FILE', help: 'save the model (safetensors) at the end, or when interrupted' },
   { name: 'checkpoint-every', group: 'output', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'also save every N epochs' },
   { name: 'save-best', group: 'output', kind: { type: 'flag' }, help: 'save only the epoch with the best validation accuracy' },
   { name: 'patience', group: 'training', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'stop when the validation error has not improved for N epochs' },
   { name: 'resume', group: 'output', kind: { type: 'path' }, value: 'FILE', help: 'continue the run saved in FILE (same options otherwise)' },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** Options of every command that trains: the seed's four, then the rest. */
-export const TRAIN_OPTIONS: readonly OptionSpec[] = [
+export const TRAIN_OPTIONS = [
   { name: 'hidden', group: 'network', kind: { type: 'intList', min: 1, max: 2 ** 31 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '30' },
   { name: 'epochs', group: 'training', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'passes over the training data (default 20)' },
   { name: 'lr', group: 'training', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate; a decimal comma works too (0,1)', default: '0.1' },
@@ -43,7 +43,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'limit', group: 'data', kind: { type: 'int', min: 1, max: 2 ** 31 }, value: 'N', help: 'use only the first N training samples' },
   { name: 'target', group: 'data', kind: { type: 'path' }, value: 'COL[,COL…]', help: 'CSV: the label column (cross-entropy) or target columns (mse); default the last' },
   { name: 'normalize', group: 'data', kind: { type: 'choice', choices: NORMALIZATIONS }, value: 'NAME', help: 'CSV: scale features by minmax or zscore, fitted on the training rows' },
-  { name: 'delimiter', group: 'data', kind: { type: 'choice', choices: Object.keys(DELIMITERS) }, value: 'NAME', help: 'CSV: comma, semicolon (decimal commas allowed) or tab; default: detected from the first line' },
+  { name: 'delimiter', group: 'data', kind: { type: 'choice', choices: DELIMITER_NAMES }, value: 'NAME', help: 'CSV: comma, semicolon (decimal commas allowed) or tab; default: detected from the first line' },
   { name: 'classes', group: 'data', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'the number of classes, when some have no training samples (default: labels 0…max, all present)' },
   { name: 'val-split', group: 'data', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'CSV: hold out the last fraction X of the rows for validation' },
   { name: 'backend', group: 'backend', kind: { type: 'choice', choices: BACKEND_NAMES }, value: 'NAME', help: 'native, ts, or auto (native if built; env BACKPROP_BACKEND)' },
@@ -55,11 +55,11 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'log-every', group: 'output', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'print every Nth epoch line; the last and each new best are always printed', default: '1' },
   { name: 'report', group: 'output', kind: { type: 'path' }, value: 'FILE.html', help: 'write a self-contained HTML report (curves, confusion matrix, wrong digits)' },
   ...SAVE_OPTIONS,
-];
+] as const satisfies readonly OptionSpec[];
 
 
 /** Options of `backprop bench`. */
-export const BENCH_OPTIONS: readonly OptionSpec[] = [
+export const BENCH_OPTIONS = [
   { name: 'hidden', kind: { type: 'intList', min: 1, max: 65536 }, value: 'N[,N…]', help: 'hidden layer sizes to time', default: '30,128,256,1024,2048' },
   { name: 'batch', kind: { type: 'intList', min: 1, max: 60000 }, value: 'N[,N…]', help: 'batch sizes to time', default: '1,10,100,1000' },
   { name: 'isa', kind: { type: 'choice', choices: ISA_NAMES }, value: 'NAME', help: 'time only this native ISA (default: every one the CPU has)' },
@@ -73,45 +73,49 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'write latest.json and latest.md there (bench/results holds the committed ones); nothing is written without it' },
   { name: 'report', kind: { type: 'path' }, value: 'FILE.html', help: 'also write an HTML report with bar charts of the timings' },
   { name: 'json', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of the table' },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** Options of `backprop gradcheck`: the network's options of `train`, on a small random problem. */
-export const GRADCHECK_OPTIONS: readonly OptionSpec[] = [
+export const GRADCHECK_OPTIONS = [
   { name: 'hidden', kind: { type: 'intList', min: 1, max: 64 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '5,4' },
   { name: 'inputs', kind: { type: 'int', min: 1, max: 64 }, value: 'N', help: 'inputs of the random problem', default: '7' },
   { name: 'outputs', kind: { type: 'int', min: 1, max: 64 }, value: 'N', help: 'outputs (classes) of the random problem', default: '3' },
   { name: 'rows', kind: { type: 'int', min: 1, max: 256 }, value: 'N', help: 'samples in the batch', default: '6' },
-  ...TRAIN_OPTIONS.filter((spec) => ['activation', 'output', 'loss', 'no-bias', 'bias', 'backend', 'isa', 'threads', 'seed', 'json'].includes(spec.name)),
+  ...pick(TRAIN_OPTIONS, ['activation', 'output', 'loss', 'no-bias', 'bias', 'backend', 'isa', 'threads', 'seed', 'json']),
   { name: 'tolerance', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'largest relative error that passes', default: '1e-4' },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** Options of `backprop example tutorial`. */
-export const EXAMPLE_OPTIONS: readonly OptionSpec[] = [
+export const EXAMPLE_OPTIONS = [
   { name: 'bias', kind: { type: 'flag' }, help: 'add biases (weights then start uniform in [−0.5, 0.5])' },
   { name: 'steps', kind: { type: 'int', min: 1, max: 10_000_000 }, value: 'N', help: 'online steps, one random vector each', default: '10000' },
   { name: 'lr', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate', default: '0.01' },
-  ...TRAIN_OPTIONS.filter((spec) => ['seed', 'backend', 'isa', 'threads', 'json'].includes(spec.name)),
-];
+  ...pick(TRAIN_OPTIONS, ['seed', 'backend', 'isa', 'threads', 'json']),
+] as const satisfies readonly OptionSpec[];
 
 /** Options of `backprop predict`. */
-export const PREDICT_OPTIONS: readonly OptionSpec[] = [
+export const PREDICT_OPTIONS = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'an IDX folder (its test images are used) or a CSV file; default: the bundled MNIST test set' },
   { name: 'image', kind: { type: 'paths' }, value: 'FILE…', help: 'pictures of handwritten digits (PNG, JPEG, …): the predicted digit and the top 3' },
-  ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads', 'json'].includes(spec.name)),
-];
+  ...pick(TRAIN_OPTIONS, ['backend', 'isa', 'threads', 'json']),
+] as const satisfies readonly OptionSpec[];
 
 /** Options of `backprop export`. */
-export const EXPORT_OPTIONS: readonly OptionSpec[] = [
+export const EXPORT_OPTIONS = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'format', kind: { type: 'choice', choices: ['onnx'] }, value: 'NAME', help: 'onnx (opset 13)', default: 'onnx' },
   { name: 'out', kind: { type: 'path' }, value: 'FILE', help: 'where to write it (required)' },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** Options of `backprop report`. */
-export const REPORT_OPTIONS: readonly OptionSpec[] = [
+export const REPORT_OPTIONS = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'out', kind: { type: 'path' }, value: 'FILE.html', help: 'where to write the report (required)' },
   { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'evaluate on this data (default: the bundled MNIST test set)' },
-  ...TRAIN_OPTIONS.filter((spec) => ['backend', 'isa', 'threads'].includes(spec.name)),
-];
+  ...pick(TRAIN_OPTIONS, ['backend', 'isa', 'threads']),
+] as const satisfies readonly OptionSpec[];
+
+/** The options of the commands that train, as parsed. */
+export type TrainOptions = Options<typeof TRAIN_OPTIONS>;
+export type TrainOptionName = (typeof TRAIN_OPTIONS)[number]['name'];

@@ -6,12 +6,11 @@ import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
 import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
 import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
-import type { ParsedOptions } from './options.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './io.js';
-import type { Command } from './command.js';
-import { TRAIN_OPTIONS } from './specs.js';
+import { defineCommand } from './command.js';
+import { TRAIN_OPTIONS, type TrainOptions } from './specs.js';
 import { writeTrainingReport } from './report-command.js';
 
 
@@ -112,7 +111,7 @@ function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Pro
 }
 
 /** `backprop train`: a new run, or with --resume the continuation of a saved one. */
-async function runTrain(options: ParsedOptions, io: Io): Promise<number> {
+async function runTrain(options: TrainOptions, io: Io): Promise<number> {
   const saving = saveSettings(options);
   if (!saving.resume) return train(trainSettings(options), saving, io);
   const file = loadModel(saving.resume);
@@ -257,8 +256,8 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   }
 }
 
-export const trainCommand: Command = {
+export const trainCommand = defineCommand({
   summary: 'train on MNIST (the default command)',
   options: TRAIN_OPTIONS,
   run: runTrain,
-};
+});

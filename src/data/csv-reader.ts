@@ -141,6 +141,7 @@ function detectDelimiter(path: string, firstBytes: Buffer): number {
 
 export const DELIMITERS = { comma: ',', semicolon: ';', tab: '\t' } as const;
 export type DelimiterName = keyof typeof DELIMITERS;
+export const DELIMITER_NAMES = Object.keys(DELIMITERS) as DelimiterName[];
 
 /** An open delimited file: its descriptor, its delimiter, and the first window of its bytes (BOM skipped). */
 function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk: number): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {

@@ -7,7 +7,7 @@ import { slice, type Dataset } from './dataset.js';
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
 export type Normalization = (typeof NORMALIZATIONS)[number];
 
-export { DELIMITERS, type DelimiterName } from './csv-reader.js';
+export { DELIMITER_NAMES, DELIMITERS, type DelimiterName } from './csv-reader.js';
 
 /** Whether `path` names a delimited text file (by its extension, in any case) rather than an IDX folder. */
 export function isDelimitedFile(path: string): boolean {
