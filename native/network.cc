@@ -12,7 +12,6 @@ namespace {
 // thread: a smaller split gains less than the hand-off costs, and on a busy machine loses (measured
 // in bench/: H=256 at batch 10 was 1.5× slower on two threads than on one beside a busy process).
 constexpr double kParallelWork = 1024.0 * 1024.0;
-constexpr int kEvalRows = 1000;
 // Below this many elements an element-wise pass (softmax, activation, optimizer) stays on the
 // calling thread (a ReLU over 64 K elements takes a few microseconds).
 constexpr int kParallelRows = 1 << 16;
@@ -509,9 +508,8 @@ Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t*
 
 Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
   Evaluation eval = {0.0, 0};
-  const int chunk = std::min(ws.rows, kEvalRows);
-  for (int start = 0; start < data.count; start += chunk) {
-    const int rows = std::min(chunk, data.count - start);
+  for (int start = 0; start < data.count; start += ws.rows) {
+    const int rows = std::min(ws.rows, data.count - start);
     const Samples scored = batch_rows(ctx, data, nullptr, start, rows, net, ws);
     forward_layers(ctx, net, first_layer_input(ctx, scored.x, rows, net.sizes[0], net.sizes[1]), rows, ws);
     output_step(ctx, net, rows, &scored, ws, &eval);

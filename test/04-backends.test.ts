@@ -198,6 +198,23 @@ describe('native argument checks', () => {
     }
   });
 
+  it('the evaluation is the same in chunks of any size (the workspace rows), on both backends', async () => {
+    const images = takeFirst(realMnist().test!, 1200);
+    for (const make of [() => new TsBackend(), ...(backend ? [() => new NativeBackend()] : [])]) {
+      const mnist = new Network([784, 16, 10], { backend: make() }).initWeights(5);
+      const whole = await mnist.backend.evaluate(mnist, images, Workspace.of(mnist, 4096));
+      for (const rows of [1, 999, 1000]) expect(await mnist.backend.evaluate(mnist, images, Workspace.of(mnist, rows))).toEqual(whole);
+    }
+  });
+
+  it.runIf(backend)('both backends report the same error, bit for bit, for cross-entropy and the squared error', async () => {
+    const images = takeFirst(realMnist().test!, 1500);
+    for (const options of [{}, { loss: 'mse', output: 'sigmoid' }] as const) {
+      const [ts, native] = [new TsBackend(), new NativeBackend()].map((make) => new Network([784, 16, 10], { ...options, backend: make }).initWeights(5));
+      expect(await native.backend.evaluate(native, images, Workspace.of(native, 1000))).toEqual(await ts.backend.evaluate(ts, images, Workspace.of(ts, 1000)));
+    }
+  });
+
   it('a GELU network refuses a workspace that keeps no pre-activations, on both backends', () => {
     const gelu = new Network([4, 3, 2], { hidden: 'gelu' });
     const bare = new Workspace(gelu.sizes, 5);

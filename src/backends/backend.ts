@@ -135,6 +135,10 @@ export interface Backend {
    * Resolves to the visits done: the epoch's length, or less when `stop` was set.
    */
   trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number>;
+  /**
+   * The summed error and the correct predictions over all of `data`, in chunks of the workspace's
+   * rows (the chunk changes the memory used, not the result: each row is scored alone).
+   */
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation>;
 }
 
@@ -208,5 +212,5 @@ export class Workspace {
   }
 }
 
-/** Rows used per chunk when a whole data set is evaluated. */
+/** The rows of a workspace made for evaluating a whole data set: the chunk it is scored in. */
 export const EVAL_ROWS = 1000;

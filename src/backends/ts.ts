@@ -3,7 +3,6 @@ import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
 import {
   DIVERGED,
-  EVAL_ROWS,
   layerOffsets,
   progressInterval,
   type Backend,
@@ -83,8 +82,9 @@ export function softmaxCrossEntropy(
   labels: Uint8Array | null,
   rows: number,
   OC: number,
+  lossSoFar = 0,
 ): { loss: number; correct: number } {
-  let loss = 0;
+  let loss = lossSoFar;
   let correct = 0;
   for (let r = 0; r < rows; r++) {
     const o = r * OC;
@@ -109,19 +109,23 @@ function target(batch: Samples, r: number, j: number, OC: number, off: number): 
   return batch.targets ? batch.targets[r * OC + j] : batch.labels![r] === j ? 1 : off;
 }
 
-/** Summed ½·Σ(y − t)² over the rows, and the rows whose largest output is the label (with labels). */
-// outputs is (rows, OC).
-export function squaredError(outputs: Float32Array, batch: Samples, rows: number, OC: number, output: Activation): { loss: number; correct: number } {
+/**
+ * ½·Σ(y − t)² of each row of outputs (rows, OC), added row by row to `lossSoFar`, and the rows whose
+ * largest output is the label (with labels).
+ */
+function squaredError(outputs: Float32Array, batch: Samples, rows: number, OC: number, output: Activation, lossSoFar = 0): { loss: number; correct: number } {
   const off = offTarget(output);
-  let loss = 0;
+  let loss = lossSoFar;
   let correct = 0;
   for (let r = 0; r < rows; r++) {
+    let rowLoss = 0;
     let argmax = 0;
     for (let j = 0; j < OC; j++) {
       const e = outputs[r * OC + j] - target(batch, r, j, OC, off);
-      loss += 0.5 * e * e;
+      rowLoss += 0.5 * e * e;
       if (outputs[r * OC + j] > outputs[r * OC + argmax]) argmax = j;
     }
+    loss += rowLoss;
     if (batch.labels && argmax === batch.labels[r]) correct++;
   }
   return { loss, correct };
@@ -235,11 +239,15 @@ function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: 
 }
 
 /** The output step of a forward pass: softmax for cross-entropy; the error of the rows. */
-function outputLoss(net: Layered, layers: LayerViews[], batch: Samples | null, rows: number, ws: Workspace): { loss: number; correct: number } {
+/**
+ * The output step: softmax for cross-entropy; with a batch, its rows' errors added one by one to
+ * `lossSoFar` (as the native backend sums them, so that the totals agree bit for bit).
+ */
+function outputLoss(net: Layered, layers: LayerViews[], batch: Samples | null, rows: number, ws: Workspace, lossSoFar = 0): { loss: number; correct: number } {
   const last = layers.length - 1;
   const OC = layers[last].outputs;
-  if (net.loss === 'cross-entropy') return softmaxCrossEntropy(ws.acts[last], batch?.labels ?? null, rows, OC);
-  return batch ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation) : { loss: 0, correct: 0 };
+  if (net.loss === 'cross-entropy') return softmaxCrossEntropy(ws.acts[last], batch?.labels ?? null, rows, OC, lossSoFar);
+  return batch ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation, lossSoFar) : { loss: lossSoFar, correct: 0 };
 }
 
 function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples, rows: number, ws: Workspace): void {
@@ -398,14 +406,12 @@ export class TsBackend implements Backend {
     const layers = views(net, ws);
     let loss = 0;
     let correct = 0;
-    // Chunks no larger than the workspace: byte features are widened into it (as native evaluate does).
-    const chunkRows = Math.min(ws.rows, EVAL_ROWS);
-    for (let start = 0; start < data.count; start += chunkRows) {
-      const rows = Math.min(chunkRows, data.count - start);
+    for (let start = 0; start < data.count; start += ws.rows) {
+      const rows = Math.min(ws.rows, data.count - start);
       const batch = batchRows(ws, data, null, start, rows);
       forwardLayers(layers, batch.x, rows, ws);
-      const chunk = outputLoss(net, layers, batch, rows, ws);
-      loss += chunk.loss;
+      const chunk = outputLoss(net, layers, batch, rows, ws, loss);
+      loss = chunk.loss;
       correct += chunk.correct;
     }
     return { accuracy: data.labels ? correct / data.count : undefined, error: loss / data.count };

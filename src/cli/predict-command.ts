@@ -1,7 +1,8 @@
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import type { Dataset } from '../data/dataset.js';
-import { isDelimitedFile, loadCsv } from '../data/csv.js';
-import { bundledMnistDir, classNamesOf, loadMnist, type Preprocessing } from '../data/mnist.js';
+import { loadData } from '../data/load.js';
+import type { Loss } from '../backends/activations.js';
+import { classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import { digitFromImage } from '../data/image.js';
 import { classReport, predictAll } from '../train/evaluate.js';
@@ -11,19 +12,17 @@ import type { Io } from './io.js';
 import { defineCommand } from './command.js';
 import { PREDICT_OPTIONS } from './specs.js';
 import type { Options } from './options.js';
-import { backendFrom } from './setup.js';
+import { backendFrom, targetKindOf } from './setup.js';
 import { savedRunOf } from './saved-run.js';
 
 /** The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file scaled as in training. */
-export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: string): Dataset {
-  if (preprocessing?.kind === 'csv' || (dataPath && isDelimitedFile(dataPath))) {
-    if (!dataPath) throw new DataError('the model was trained on CSV data: give --data FILE.csv');
-    const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
-    const scaling = csv && { shift: csv.shift, scale: csv.scale };
-    return loadCsv(dataPath, { targetKind: loss === 'mse' ? 'values' : 'classes', target: csv?.target, scaling, classNames: csv?.classNames, delimiter: csv?.delimiter }).train;
-  }
-  const { test } = loadMnist(dataPath ?? bundledMnistDir());
-  return test!;
+export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: Loss): Dataset {
+  const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
+  if (csv && !dataPath) throw new DataError('the model was trained on CSV data: give --data FILE.csv');
+  const options = csv && { target: csv.target, scaling: { shift: csv.shift, scale: csv.scale }, classNames: csv.classNames, delimiter: csv.delimiter };
+  const { train, test } = loadData(dataPath, { targetKind: targetKindOf(loss), csv: options });
+  // An IDX folder's test images; a CSV file is read whole.
+  return test ?? train;
 }
 
 /** The digit in each picture, with the three most probable classes. */

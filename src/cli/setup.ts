@@ -1,8 +1,10 @@
 import { EVAL_ROWS, OptimizerState, parameterCount, type Backend } from '../backends/backend.js';
 import { selectBackend } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
-import { bundledMnistDir, loadMnist, type MnistSplits } from '../data/mnist.js';
-import { isDelimitedFile, loadCsv, type DelimiterName, type Normalization } from '../data/csv.js';
+import { bundledMnistDir, type MnistSplits } from '../data/mnist.js';
+import { isDelimitedFile, type DelimiterName, type Normalization } from '../data/csv.js';
+import { loadData, type LoadOptions } from '../data/load.js';
+import type { Loss } from '../backends/activations.js';
 import { UsageError } from '../errors.js';
 import { allocatable, megabytes } from '../memory.js';
 import { optimizerSpec } from '../backends/optimizers.js';
@@ -163,12 +165,11 @@ export function checkMemory(sizes: readonly number[], rows: number, optimizerSta
 }
 
 /** MNIST-style IDX folders, or a CSV/TSV file. */
-export function loadData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv' | 'classes'>): MnistSplits {
-  if (!isDelimitedFile(settings.dataDir)) return loadMnist(settings.dataDir, settings.classes);
-  const targetKind = settings.network.loss === 'mse' ? 'values' : 'classes';
-  const { train, test, features, scaling, classNames } = loadCsv(settings.dataDir, { ...settings.csv, targetKind, classes: settings.classes });
-  const { target, delimiter } = settings.csv;
-  return { train, test, dir: settings.dataDir, preprocessing: { kind: 'csv', target, features, ...scaling, classNames, delimiter } };
+/** Cross-entropy learns class labels; the squared error, the target columns' values. */
+export const targetKindOf = (loss: Loss | undefined): LoadOptions['targetKind'] => (loss === 'mse' ? 'values' : 'classes');
+
+function trainingData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv' | 'classes'>): MnistSplits {
+  return loadData(settings.dataDir, { targetKind: targetKindOf(settings.network.loss), classes: settings.classes, csv: settings.csv });
 }
 
 export interface Prepared {
@@ -181,7 +182,7 @@ export interface Prepared {
 /** Loads the data, sizes the network and picks the backend for a training command. */
 export function prepareTraining(settings: TrainSettings, backendName = settings.backendName): Prepared {
   const { backend, fallbackReason } = selectBackend(backendName, { isa: settings.isa, threads: settings.threads });
-  const loaded = loadData(settings);
+  const loaded = trainingData(settings);
   const data = settings.limit ? { ...loaded, train: takeFirst(loaded.train, settings.limit) } : loaded;
   if (settings.batchSize > data.train.count) {
     throw new UsageError(`--batch ${settings.batchSize} is larger than the training set (${data.train.count} samples)`);
