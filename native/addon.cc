@@ -19,9 +19,6 @@ namespace backprop {
 namespace {
 
 constexpr int kMaxThreads = 256;
-// Written to options.stop[0] when an epoch stops because the error became NaN or infinite (see
-// DIVERGED in backend.ts).
-constexpr std::int32_t kDiverged = -1;
 
 class Engine : public Napi::ObjectWrap<Engine> {
  public:
@@ -210,7 +207,7 @@ class TrainEpochWorker : public EngineWorker {
                           if (++batch % args_.progress_every == 0 || done == args_.visits) progress.Send(&report, 1);
                           // A NaN or infinite error means the weights diverged: stop at this batch and say so.
                           if (!std::isfinite(error_sum)) {
-                            if (stop) __atomic_store_n(stop, kDiverged, __ATOMIC_RELAXED);
+                            if (stop) __atomic_store_n(stop, args_.diverged, __ATOMIC_RELAXED);
                             return false;
                           }
                           // The flag is written by the JavaScript thread (Ctrl-C); a relaxed read suffices.

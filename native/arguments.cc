@@ -193,6 +193,8 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
   EpochArgs args;
   args.batch_size = int_field(env, options, "batchSize", 1, ws.rows);
   args.progress_every = int_field(env, options, "progressEvery", 1, 1 << 30);
+  // Negative, so that it differs from a stop asked for (1).
+  args.diverged = int_field(env, options, "diverged", -(1 << 30), -1);
   const Napi::Value optimizer_value = options.Get("optimizer");
   if (!optimizer_value.IsObject()) throw_type(env, "options.optimizer must be an object");
   args.optimizer = optimizer_arg(env, optimizer_value.As<Napi::Object>());

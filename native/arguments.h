@@ -78,7 +78,7 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed);
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed);
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name);
 
-// trainEpoch's options: { batchSize, optimizer, state, progressEvery, order?, start?, learningRates?, stop? }.
+// trainEpoch's options: { batchSize, optimizer, state, progressEvery, diverged, order?, start?, learningRates?, stop? }.
 struct EpochArgs {
   int batch_size;
   Optimizer optimizer;
@@ -89,6 +89,7 @@ struct EpochArgs {
   const float* rates;          // each batch's learning rate, or null
   std::int32_t* stop;          // the stop flag, or null
   int progress_every;          // batches between two progress reports (TypeScript's cadence)
+  std::int32_t diverged;       // what stop[0] is set to when the error becomes NaN or infinite (TypeScript's DIVERGED)
 };
 EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, const Samples& data, const Workspace& ws,
                      Borrowed& borrowed);

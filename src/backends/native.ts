@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
-import { progressInterval, type Backend, type EpochOptions, type Evaluation, type Layered, type Samples, type Workspace } from './backend.js';
+import { DIVERGED, progressInterval, type Backend, type EpochOptions, type Evaluation, type Layered, type Samples, type Workspace } from './backend.js';
 
 /** The shape of the compiled addon (native/addon.cc). */
 interface Addon {
@@ -20,7 +20,7 @@ interface Engine {
   trainEpoch(
     net: Layered,
     data: Samples,
-    options: EpochOptions & { progressEvery: number },
+    options: EpochOptions & { progressEvery: number; diverged: number },
     ws: Workspace,
     onProgress: ((samplesDone: number, errorSum: number) => void) | undefined,
   ): Promise<number>;
@@ -128,7 +128,7 @@ export class NativeBackend implements Backend {
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     const batches = Math.ceil((options.order?.length ?? data.count) / options.batchSize);
-    return this.engine.trainEpoch(net, data, { ...options, progressEvery: progressInterval(batches) }, ws, options.onProgress);
+    return this.engine.trainEpoch(net, data, { ...options, progressEvery: progressInterval(batches), diverged: DIVERGED }, ws, options.onProgress);
   }
 
   /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */
