@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -197,6 +198,80 @@ bool check_relu_of_nan(const Kernels& kernels) {
   return true;
 }
 
+// The sparse product of `kernels` against its own dense product of the same matrix with the zeros
+// written out, bit for bit: the sums are the same sums without their zero terms. Rows are listed
+// in a shuffled order, some rows are empty, and every width from 1 to 70 leaves a tail.
+bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  const Epilogue kinds[] = {Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Accumulate};
+  for (int M : {1, 2, 3, 5, 9, 23})
+    for (int K : {1, 7, 50})
+      for (int N = 1; N <= 70; N += (N < 20 ? 1 : 7)) {
+        std::vector<float> dense(static_cast<std::size_t>(M) * K, 0.0f), b(static_cast<std::size_t>(K) * N), bias(N), c0(static_cast<std::size_t>(M) * N);
+        std::vector<int> row_start(M + 1, 0), columns, order(M);
+        std::vector<float> values;
+        for (int m = 0; m < M; m++) {
+          const float density = m % 4 == 3 ? 0.0f : uniform(rng);  // every fourth row empty
+          for (int k = 0; k < K; k++) {
+            if (uniform(rng) >= density) continue;
+            dense[static_cast<std::size_t>(m) * K + k] = normal(rng);
+            columns.push_back(k);
+            values.push_back(dense[static_cast<std::size_t>(m) * K + k]);
+          }
+          row_start[m + 1] = static_cast<int>(columns.size());
+        }
+        for (float& x : b) x = normal(rng);
+        for (float& x : bias) x = normal(rng);
+        for (float& x : c0) x = normal(rng);
+        std::iota(order.begin(), order.end(), 0);
+        std::shuffle(order.begin(), order.end(), rng);
+        for (Epilogue kind : kinds) {
+          const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};
+          std::vector<float> want = c0, got = c0;
+          kernels.gemm({want.data(), N, nullptr, dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
+          kernels.sparse_gemm({got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, N, ep});
+          if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
+            std::printf("FAIL %s: sparse product M=%d N=%d K=%d epilogue=%d differs from the dense one\n", kernels.isa, M, N, K, static_cast<int>(kind));
+            failures++;
+            return false;
+          }
+        }
+      }
+  return true;
+}
+
+// The non-zero elements and their indices, in order, at every length up to 70 and MNIST's 784:
+// NaN counts as non-zero and −0 as zero, as the sparse products need (a zero adds nothing).
+bool check_compress(const Kernels& kernels, std::mt19937& rng) {
+  std::uniform_int_distribution<int> kind(0, 9);
+  for (int n = 1; n <= 785; n += (n < 70 ? 1 : 714)) {
+    std::vector<float> x(n);
+    std::vector<int> want_columns;
+    std::vector<float> want_values;
+    for (int k = 0; k < n; k++) {
+      const int pick = kind(rng);
+      x[k] = pick < 6 ? 0.0f : pick == 6 ? -0.0f : pick == 7 ? std::nanf("") : static_cast<float>(k) / 7.0f + 1.0f;
+      if (!(x[k] == 0.0f)) {
+        want_columns.push_back(k);
+        want_values.push_back(x[k]);
+      }
+    }
+    std::vector<int> columns(n + kCompressSlack);
+    std::vector<float> values(n + kCompressSlack);
+    const int count = kernels.compress_nonzero(x.data(), n, columns.data(), values.data());
+    const bool same = count == static_cast<int>(want_columns.size()) &&
+                      std::equal(want_columns.begin(), want_columns.end(), columns.begin()) &&
+                      std::memcmp(want_values.data(), values.data(), want_values.size() * sizeof(float)) == 0;
+    if (!same) {
+      std::printf("FAIL %s: compress_nonzero of %d elements kept %d, expected %zu\n", kernels.isa, n, count, want_columns.size());
+      failures++;
+      return false;
+    }
+  }
+  return true;
+}
+
 int main() {
   std::vector<Shape> shapes;
   for (int i = 1; i <= 70; i++) {
@@ -222,10 +297,12 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 2;
+  tested += 4;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
-  std::printf("scalar: %d indexed cases against a plain loop, byte widening and a NaN through the ReLU\n", tested - 2);
+  if (check_sparse(kernels_scalar, rng)) passed++;
+  if (check_compress(kernels_scalar, rng)) passed++;
+  std::printf("scalar: %d indexed cases against a plain loop, byte widening, a NaN through the ReLU, sparse products, compress\n", tested - 4);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {
@@ -240,11 +317,13 @@ int main() {
         tested++;
         if (check(*entry.kernels, p, kind)) passed++;
       }
-    tested += 3;
+    tested += 5;
     if (check_step(*entry.kernels, rng)) passed++;
     if (check_widen_bytes(*entry.kernels)) passed++;
     if (check_relu_of_nan(*entry.kernels)) passed++;
-    std::printf("%s: %d cases against scalar, the optimizer step, byte widening and a NaN through the ReLU\n", entry.kernels->isa, cases);
+    if (check_sparse(*entry.kernels, rng)) passed++;
+    if (check_compress(*entry.kernels, rng)) passed++;
+    std::printf("%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, compress\n", entry.kernels->isa, cases);
   }
   std::printf("%d passed, %d failed\n", passed, tested - passed);
   return failures == 0 ? 0 : 1;

@@ -61,6 +61,28 @@ using GemmFn = void (*)(const Gemm& g, float* pack);
 
 constexpr int kPackColumns = 64;
 
+// One product c = epilogue(a · b) with a sparse a: its rows compressed, row r's entries values[i]
+// at columns[i] for i in row_start[r] … row_start[r + 1], in increasing column order. Only the rows
+// listed in rows[0..count) are computed, in that order (callers list rows of similar length side by
+// side: their sums run in step); c row r is at c + r * ldc. b is (K, N), row k at b + k * ldb.
+// Every c[r, n] is one sum over row r's entries in order, started from zero: the sum of the dense
+// product without its zero terms, which are exact zeros, so the result is the dense product's.
+// The epilogue is Bias, BiasRelu or Accumulate.
+struct SparseGemm {
+  float* c;
+  int ldc;
+  const int* row_start;
+  const int* columns;
+  const float* values;
+  const int* rows;
+  int count;
+  const float* b;
+  int ldb;
+  int N;
+  EpilogueArgs ep;
+};
+using SparseGemmFn = void (*)(const SparseGemm& g);
+
 // The machine's peak for the benchmark: `iterations` rounds of independent FMA chains, enough of them
 // to hide the FMA latency. Returns a value that depends on every chain, so none can be optimised away.
 using FmaPeakFn = float (*)(long long iterations, float seed);
@@ -90,13 +112,20 @@ using StepFn = void (*)(const Step& s, float* params, const float* grads, float*
 // Byte features (image pixels, kept as the files hold them) as the floats they stand for: byte / 255.
 using WidenBytesFn = void (*)(const std::uint8_t* bytes, float* out, std::size_t n);
 
+// The non-zero x[k] of x[0..n) into values[0..), and each one's k into columns: returns how many.
+// Both lists need room for n + kCompressSlack entries (a kernel may write whole vectors past them).
+using CompressFn = int (*)(const float* x, int n, int* columns, float* values);
+constexpr int kCompressSlack = 16;
+
 struct Kernels {
   const char* isa;
   GemmFn gemm;
+  SparseGemmFn sparse_gemm;
   FmaPeakFn fma_peak;
   int fma_peak_flops;  // floating-point operations per iteration of fma_peak
   StepFn step;
   WidenBytesFn widen_bytes;
+  CompressFn compress_nonzero;
 };
 
 constexpr int kPeakChains = 12;

@@ -49,6 +49,6 @@ struct Neon {
 
 }  // namespace
 
-const Kernels kernels_neon = {"neon", gemm_driver<Neon>, fma_peak<Neon>, kPeakChains * Neon::kLanes * 2, optimizer_step_elements, widen_bytes_elements};
+const Kernels kernels_neon = {"neon", gemm_driver<Neon>, sparse_gemm_driver<Neon>, fma_peak<Neon>, kPeakChains * Neon::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements};
 
 }  // namespace backprop

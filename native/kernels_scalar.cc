@@ -46,6 +46,26 @@ void gemm_scalar(const Gemm& g, float* /*pack: the strips are short enough to re
   }
 }
 
+// The sparse product row by row, each step rounded once as in gemm_scalar.
+void sparse_gemm_scalar(const SparseGemm& g) {
+  constexpr int kStrip = 64;
+  float sums[kStrip];
+  for (int i = 0; i < g.count; i++) {
+    const int r = g.rows[i];
+    float* c_row = g.c + static_cast<std::ptrdiff_t>(r) * g.ldc;
+    for (int n0 = 0; n0 < g.N; n0 += kStrip) {
+      const int width = g.N - n0 < kStrip ? g.N - n0 : kStrip;
+      for (int j = 0; j < width; j++) sums[j] = 0.0f;
+      for (int e = g.row_start[r]; e < g.row_start[r + 1]; e++) {
+        const float a = g.values[e];
+        const float* b_row = g.b + static_cast<std::ptrdiff_t>(g.columns[e]) * g.ldb + n0;
+        for (int j = 0; j < width; j++) sums[j] = static_cast<float>(static_cast<double>(a) * b_row[j] + sums[j]);
+      }
+      for (int j = 0; j < width; j++) c_row[n0 + j] = apply_epilogue(sums[j], c_row[n0 + j], r, n0 + j, g.ldc, g.ep);
+    }
+  }
+}
+
 // Multiply and add as separate operations, like the reference GEMM above.
 float fma_peak_scalar(long long iterations, float seed) {
   float chains[kPeakChains];
@@ -59,6 +79,6 @@ float fma_peak_scalar(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements, widen_bytes_elements};
+const Kernels kernels_scalar = {"scalar", gemm_scalar, sparse_gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements};
 
 }  // namespace backprop

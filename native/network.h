@@ -93,6 +93,16 @@ struct Scratch {
   std::vector<int> columns;               // the first layer's non-zero input columns in a batch
   std::vector<std::uint8_t> column_used;
   std::vector<float> compact_input;       // the batch's input, only those columns
+  // The first layer's input as a sparse matrix, when most inputs are zero (MNIST's pixels): its
+  // compressed rows, and for the weight gradient the same entries by column; each list of rows
+  // (or columns) ordered longest first, so that a tile's rows have about as many entries.
+  std::vector<int> row_start, row_columns, row_order;
+  std::vector<float> row_values;
+  std::vector<int> column_start, column_rows, column_order, column_fill;
+  std::vector<float> column_values;
+  int used_columns = 0;
+  std::vector<int> length_counts;
+  std::vector<int> sparse_parts;  // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of an evaluated chunk
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right

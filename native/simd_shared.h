@@ -1,9 +1,9 @@
-// The parts of the SIMD kernels that do not depend on the ISA: the register tile with its epilogue,
-// the walk over column panels and row tiles, the packing, picking the tile for the edges, and the
-// FMA peak. Each ISA file supplies its vector operations in a traits struct and instantiates
-// gemm_driver<Isa> and fma_peak<Isa>. Everything here has internal linkage: each ISA file gets its
-// own copy compiled with its own flags, so the linker can never hand an AVX-512 copy to a CPU that
-// runs the AVX2 kernels.
+// The parts of the SIMD kernels that do not depend on the ISA: the register tiles (dense and
+// sparse) with their epilogue, the walk over column panels and row tiles, the packing, picking the
+// tile for the edges, and the FMA peak. Each ISA file supplies its vector operations in a traits
+// struct and instantiates gemm_driver<Isa>, sparse_gemm_driver<Isa> and fma_peak<Isa>. Everything
+// here has internal linkage: each ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 copy to a CPU that runs the AVX2 kernels.
 //
 // A traits struct provides:
 //   kLanes, kMaxVectors    floats per vector, vectors per widest tile
@@ -30,36 +30,15 @@
 namespace backprop {
 namespace {
 
-// c rows out[0..MR), NV vectors each = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV·kLanes]). Only the last
-// vector's lanes can be partial, so the same loop serves the edge.
+// Inlined into its caller, so that the accumulators handed over stay in registers.
+#define TILE_INLINE inline __attribute__((always_inline))
+
+// Stores out[m][0:NV·kLanes] = epilogue(acc[m]) for the MR rows of a tile (the mask rows ldc apart).
 template <typename Isa, int MR, int NV>
-void tile(float* const* out, const float* a, int a_row, int a_col, const float* b, int ldb, int K,
-          typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
+TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR][NV], const typename Isa::Lanes (&lanes)[NV],
+                            const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
   using Vec = typename Isa::Vec;
   constexpr int kLanes = Isa::kLanes;
-  typename Isa::Lanes lanes[NV];
-  UNROLL_TILE
-  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : Isa::full();
-  Vec acc[MR][NV];
-  UNROLL_TILE
-  for (int m = 0; m < MR; m++)
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) acc[m][v] = Isa::zero();
-
-  for (int k = 0; k < K; k++) {
-    const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
-    const float* a_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
-    Vec b_vec[NV];
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) b_vec[v] = Isa::load(b_row + v * kLanes, lanes[v]);
-    UNROLL_TILE
-    for (int m = 0; m < MR; m++) {
-      const Vec a_bcast = Isa::broadcast(a_k + static_cast<std::ptrdiff_t>(m) * a_row);
-      UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[m][v] = Isa::fmadd(a_bcast, b_vec[v], acc[m][v]);
-    }
-  }
-
   // The epilogue is chosen once per tile, outside the unrolled loops.
   switch (ep.kind) {
     case Epilogue::Bias:
@@ -101,6 +80,43 @@ void tile(float* const* out, const float* a, int a_row, int a_col, const float* 
       break;
     }
   }
+}
+
+template <typename Isa, int NV>
+TILE_INLINE void lanes_of_panel(typename Isa::Lanes (&lanes)[NV], typename Isa::Lanes tail) {
+  UNROLL_TILE
+  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : Isa::full();
+}
+
+// c rows out[0..MR), NV vectors each = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV·kLanes]). Only the last
+// vector's lanes can be partial, so the same loop serves the edge.
+template <typename Isa, int MR, int NV>
+void tile(float* const* out, const float* a, int a_row, int a_col, const float* b, int ldb, int K,
+          typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
+  using Vec = typename Isa::Vec;
+  constexpr int kLanes = Isa::kLanes;
+  typename Isa::Lanes lanes[NV];
+  lanes_of_panel<Isa, NV>(lanes, tail);
+  Vec acc[MR][NV];
+  UNROLL_TILE
+  for (int m = 0; m < MR; m++)
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) acc[m][v] = Isa::zero();
+
+  for (int k = 0; k < K; k++) {
+    const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
+    const float* a_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
+    Vec b_vec[NV];
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) b_vec[v] = Isa::load(b_row + v * kLanes, lanes[v]);
+    UNROLL_TILE
+    for (int m = 0; m < MR; m++) {
+      const Vec a_bcast = Isa::broadcast(a_k + static_cast<std::ptrdiff_t>(m) * a_row);
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) acc[m][v] = Isa::fmadd(a_bcast, b_vec[v], acc[m][v]);
+    }
+  }
+  store_tile<Isa, MR, NV>(out, acc, lanes, ep, bias, mask, ldc);
 }
 
 // b[rows, 0:width] → pack, rows `panel` floats apart; rows are 0..K-1, or b_rows[0..K) when given.
@@ -165,6 +181,86 @@ void gemm_driver(const Gemm& g, float* pack) {
       ld_panel = kPanel;
     }
     panel_of_width<Isa>(std::make_integer_sequence<int, Isa::kMaxVectors>(), vectors, g, n0, b_panel, ld_panel, tail);
+  }
+}
+
+// R rows of a sparse a, NV vectors of c each: their sums run in step for as many entries as the
+// shortest row has (R independent chains hide the FMA latency), then each row finishes alone.
+template <typename Isa, int R, int NV>
+void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lanes tail) {
+  using Vec = typename Isa::Vec;
+  constexpr int kLanes = Isa::kLanes;
+  typename Isa::Lanes lanes[NV];
+  lanes_of_panel<Isa, NV>(lanes, tail);
+  Vec acc[R][NV];
+  int begin[R];
+  int end[R];
+  int common = g.row_start[rows[0] + 1] - g.row_start[rows[0]];
+  UNROLL_TILE
+  for (int r = 0; r < R; r++) {
+    begin[r] = g.row_start[rows[r]];
+    end[r] = g.row_start[rows[r] + 1];
+    if (end[r] - begin[r] < common) common = end[r] - begin[r];
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) acc[r][v] = Isa::zero();
+  }
+  const float* b = g.b + n0;
+  for (int j = 0; j < common; j++) {
+    UNROLL_TILE
+    for (int r = 0; r < R; r++) {
+      const int i = begin[r] + j;
+      const Vec a = Isa::broadcast(g.values + i);
+      const float* b_row = b + static_cast<std::ptrdiff_t>(g.columns[i]) * g.ldb;
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load(b_row + v * kLanes, lanes[v]), acc[r][v]);
+    }
+  }
+  UNROLL_TILE
+  for (int r = 0; r < R; r++) {
+    for (int i = begin[r] + common; i < end[r]; i++) {
+      const Vec a = Isa::broadcast(g.values + i);
+      const float* b_row = b + static_cast<std::ptrdiff_t>(g.columns[i]) * g.ldb;
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load(b_row + v * kLanes, lanes[v]), acc[r][v]);
+    }
+  }
+  float* out[R];
+  UNROLL_TILE
+  for (int r = 0; r < R; r++) out[r] = g.c + static_cast<std::ptrdiff_t>(rows[r]) * g.ldc + n0;
+  store_tile<Isa, R, NV>(out, acc, lanes, g.ep, g.ep.bias ? g.ep.bias + n0 : nullptr, nullptr, g.ldc);
+}
+
+// Rows side by side per sparse tile: 8 chains of accumulators in all.
+constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : 2; }
+
+template <typename Isa, int NV, int... R>
+void sparse_edge_tile(std::integer_sequence<int, R...>, int count, const SparseGemm& g, const int* rows, int n0,
+                      typename Isa::Lanes tail) {
+  ((count == R + 1 ? sparse_tile<Isa, R + 1, NV>(g, rows, n0, tail) : void()), ...);
+}
+
+template <typename Isa, int NV>
+void sparse_panel(const SparseGemm& g, int n0, typename Isa::Lanes tail) {
+  constexpr int kRows = sparse_tile_rows(NV);
+  int i = 0;
+  for (; i + kRows <= g.count; i += kRows) sparse_tile<Isa, kRows, NV>(g, g.rows + i, n0, tail);
+  if (i < g.count) sparse_edge_tile<Isa, NV>(std::make_integer_sequence<int, kRows - 1>(), g.count - i, g, g.rows + i, n0, tail);
+}
+
+template <typename Isa, int... V>
+void sparse_panel_of_width(std::integer_sequence<int, V...>, int vectors, const SparseGemm& g, int n0,
+                           typename Isa::Lanes tail) {
+  ((vectors == V + 1 ? sparse_panel<Isa, V + 1>(g, n0, tail) : void()), ...);
+}
+
+template <typename Isa>
+void sparse_gemm_driver(const SparseGemm& g) {
+  constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
+  for (int n0 = 0; n0 < g.N; n0 += kPanel) {
+    const int width = g.N - n0 < kPanel ? g.N - n0 : kPanel;
+    const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
+    const typename Isa::Lanes tail = Isa::tail(width - (vectors - 1) * Isa::kLanes);
+    sparse_panel_of_width<Isa>(std::make_integer_sequence<int, Isa::kMaxVectors>(), vectors, g, n0, tail);
   }
 }
 

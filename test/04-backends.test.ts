@@ -107,6 +107,26 @@ describe('native against ts for general networks', () => {
   });
 });
 
+describe('native against ts on real MNIST, bit for bit', () => {
+  // MNIST's pixels are mostly zero: up to 256 hidden units the native first layer runs sparse
+  // products, above it dense ones; both must give the ts backend's weights exactly.
+  it.runIf(supportedIsas.length).each([
+    [30, 'sgd'],
+    [30, 'adam'],
+    [256, 'momentum'],
+    [300, 'sgd'],
+  ] as const)('H=%i, %s, 2 threads', async (hidden, optimizer) => {
+    const train = takeFirst(realMnist().train, 2000);
+    const run = async (backend: NativeBackend | TsBackend): Promise<Buffer> => {
+      const net = new Network([784, hidden, 10], { backend }).initWeights(1);
+      const state = new OptimizerState(net.parameterCount, optimizer);
+      await backend.trainEpoch(net, train, { batchSize: 100, optimizer: optimizerDefaults(optimizer, 0.01, {}), state, order: null }, new Workspace(net.sizes, EVAL_ROWS));
+      return Buffer.from(net.params.buffer);
+    };
+    expect((await run(new NativeBackend({ threads: 2 }))).equals(await run(new TsBackend()))).toBe(true);
+  });
+});
+
 describe('native threads', () => {
   // More threads than this machine has cores stand in for a larger machine.
   it.each(supportedIsas)('%s: 1, 2, 3 and 8 threads give bitwise identical weights', async (isa) => {
