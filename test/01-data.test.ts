@@ -359,5 +359,29 @@ describe('the CSV reader, against independent readings', () => {
     expect(records('a,b\tc\n', undefined, 'x.TSV')[0][1]).toEqual(['a,b', 'c']);
     expect(records('\ufeffa;b\n')[0][1]).toEqual(['a', 'b']);
     expect(records('\ufeff\ufeffa;b\n')[0][1]).toEqual(['\ufeffa', 'b']);
+    // Delimiters inside quotes do not count, however many; a tab-separated .csv (Excel's "Unicode
+    // text") is found by its tabs; only a name ending in .tsv means tabs whatever the line holds.
+    expect(records('"a;b;c;d",e\n')[0][1]).toEqual(['a;b;c;d', 'e']);
+    expect(records('a\tb\tc\n1\t2\t3\n')[1][1]).toEqual(['1', '2', '3']);
+    expect(records('a,b\tc\n', undefined, 'x.tsv.csv')[0][1]).toEqual(['a', 'b\tc']);
+  });
+
+  it('an empty quoted cell is a value, not a blank line; quotes inside an unquoted cell stay as written', () => {
+    expect(records('label\n""\nb\n').map(([, cells]) => cells)).toEqual([['label'], [''], ['b']]);
+    expect(records('label\n\nb\n').map(([, cells]) => cells)).toEqual([['label'], ['b']]);
+    expect(records('x\na""b\n"a""b"\n').map(([, cells]) => cells)).toEqual([['x'], ['a""b'], ['a"b']]);
+  });
+
+  it('text after a closing quote is refused with its line; a row count is right past quoted line breaks', () => {
+    const path = join(dir, 'after.csv');
+    writeFileSync(path, 'a,b\n1,2\n"x"y,3\n');
+    expect(() => loadCsv(path, { targetKind: 'values' })).toThrow(/after\.csv: line 3: text after the closing quote of a cell/);
+    writeFileSync(path, 'a,b\n"one\ntwo",1\n"three\rfour",2\n5\n');
+    expect(() => loadCsv(path, { targetKind: 'classes' })).toThrow(/after\.csv: line 6 has 1 cells, expected 2/);
+    writeFileSync(path, '\na,b\n1\n');
+    expect(() => loadCsv(path, { targetKind: 'classes' })).toThrow(/after\.csv: line 3 has 1 cells, expected 2/);
+    writeFileSync(path, '\n\na,label\n1,0\n\n2,1\n');
+    const data = loadCsv(path, { targetKind: 'classes' });
+    expect([data.features, data.train.count, Array.from(data.train.labels!)]).toEqual([['a'], 2, [0, 1]]);
   });
 });
