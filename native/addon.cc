@@ -3,6 +3,7 @@
 // no global state, so it loads in worker threads.
 #include <napi.h>
 
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -163,20 +164,44 @@ class EngineWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   virtual void run(Engine& engine, const ExecutionProgress& progress) = 0;
   virtual Napi::Value result() { return Env().Undefined(); }
 
+  // A callback that throws stops the epoch at its next batch, and the promise rejects with its error.
+  // While the environment shuts down (a worker thread terminated mid-epoch) no JavaScript can run:
+  // every call fails, and what it would have said is dropped. An exception thrown out of these libuv
+  // callbacks would abort the whole process.
   void OnProgress(const Progress* progress, std::size_t count) override {
-    if (on_progress_.IsEmpty() || count == 0) return;
-    Napi::HandleScope scope(Env());
-    const Progress& last = progress[count - 1];
-    on_progress_.Call({Napi::Number::New(Env(), last.done), Napi::Number::New(Env(), last.error_sum)});
+    if (on_progress_.IsEmpty() || count == 0 || callback_failed_) return;
+    try {
+      Napi::HandleScope scope(Env());
+      const Progress& last = progress[count - 1];
+      on_progress_.Call({Napi::Number::New(Env(), last.done), Napi::Number::New(Env(), last.error_sum)});
+    } catch (const Napi::Error& error) {
+      callback_failed_ = true;
+      try {
+        callback_error_ = Napi::Persistent(error.Value());
+      } catch (const Napi::Error&) {
+      }
+    }
   }
   void OnOK() override {
     engine_->release();
-    deferred_.Resolve(result());
+    try {
+      if (callback_error_.IsEmpty()) {
+        deferred_.Resolve(result());
+      } else {
+        deferred_.Reject(callback_error_.Value());
+      }
+    } catch (const Napi::Error&) {
+    }
   }
   void OnError(const Napi::Error& error) override {
     engine_->release();
-    deferred_.Reject(error.Value());
+    try {
+      deferred_.Reject(error.Value());
+    } catch (const Napi::Error&) {
+    }
   }
+  // Set on the main thread, read by the epoch's loop between batches.
+  std::atomic<bool> callback_failed_{false};
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -184,6 +209,7 @@ class EngineWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   Napi::ObjectReference engine_ref_;  // keeps engine_ alive
   std::unique_ptr<Borrowed> borrowed_;
   Napi::FunctionReference on_progress_;
+  Napi::ObjectReference callback_error_;
 };
 
 class TrainEpochWorker : public EngineWorker {
@@ -211,7 +237,7 @@ class TrainEpochWorker : public EngineWorker {
                             return false;
                           }
                           // The flag is written by the JavaScript thread (Ctrl-C); a relaxed read suffices.
-                          return !(stop && __atomic_load_n(stop, __ATOMIC_RELAXED));
+                          return !(stop && __atomic_load_n(stop, __ATOMIC_RELAXED)) && !callback_failed_;
                         });
   }
   Napi::Value result() override { return Napi::Number::New(Env(), done_); }

@@ -127,6 +127,22 @@ describe('native against ts on real MNIST, bit for bit', () => {
   });
 });
 
+describe('an onProgress callback that throws', () => {
+  it.each(['native', 'ts'])('stops the epoch at that report, and its promise rejects with the error (%s)', async (name) => {
+    if (name === 'native' && !supportedIsas.length) return;
+    const backend = name === 'native' ? new NativeBackend({ threads: 2 }) : new TsBackend();
+    const net = new Network([784, 16, 10], { backend }).initWeights(1);
+    let calls = 0;
+    const onProgress = (): void => {
+      calls++;
+      throw new Error('the callback failed');
+    };
+    const epoch = backend.trainEpoch(net, realMnist().train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress }, new Workspace(net.sizes, EVAL_ROWS));
+    await expect(epoch).rejects.toThrow('the callback failed');
+    expect(calls).toBe(1);
+  });
+});
+
 describe('native threads', () => {
   // More threads than this machine has cores stand in for a larger machine.
   it.each(supportedIsas)('%s: 1, 2, 3 and 8 threads give bitwise identical weights', async (isa) => {

@@ -204,6 +204,25 @@ describe('faults', () => {
     for (const params of results) expect(params).toEqual(Array.from(here.params));
   }, 60_000);
 
+  it.runIf(supportedIsas.length)('a worker thread terminated in the middle of a native epoch ends alone; the process goes on', () => {
+    // The addon's progress report arrived while the worker's environment was shutting down, and the
+    // exception that calling into it raised aborted the whole process (exit 134).
+    const body = `
+      const { parentPort } = require('node:worker_threads');
+      (async () => {
+        const { loadMnist, Network, NativeBackend, train } = await import(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+        const net = new Network([784, 256, 10], { backend: new NativeBackend({ threads: 2 }) }).initWeights(5);
+        await train(net, loadMnist().train, { epochs: 1, onProgress: () => parentPort.postMessage('progress') });
+      })();`;
+    const parent = `
+      const { Worker } = require('node:worker_threads');
+      const worker = new Worker(${JSON.stringify(body)}, { eval: true });
+      let reports = 0;
+      worker.on('message', () => { if (++reports === 2) worker.terminate().then(() => console.log('terminated')); });`;
+    const run = spawnSync(process.execPath, ['-e', parent], { encoding: 'utf8', timeout: 60_000 });
+    expect([run.status, run.stdout.trim(), run.stderr]).toEqual([0, 'terminated', '']);
+  });
+
   it("train --json's peakMemoryMB is the run's own, not its parent's (a large benchmark spawning it)", () => {
     const held = Buffer.alloc(600 * 1024 * 1024, 1);
     const run = spawnSync(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), 'train', '--epochs', '1', '--limit', '1000', '--json'], { encoding: 'utf8' });
