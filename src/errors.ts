@@ -19,9 +19,19 @@ export class UsageError extends UserError {
   }
 }
 
+/**
+ * What would fix a data error, for the caller to say in its own terms: the CLI names its option, a
+ * program its own setting. `regression`: train on the values (the squared error); `declare-classes`:
+ * give the number of classes.
+ */
+export type Remedy = 'regression' | 'declare-classes';
+
 /** A file that is missing, unreadable or malformed. Exit code 1. */
 export class DataError extends UserError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly remedy?: Remedy,
+  ) {
     super(message, EXIT.runtime);
   }
 }

@@ -11,6 +11,7 @@ import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { Network } from '../src/model/network.js';
 import { loadModel } from '../src/model/safetensors.js';
+import { loadCsv } from '../src/data/csv.js';
 import type { EpochMetrics } from '../src/train/fit.js';
 import { idxBytes, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
@@ -131,6 +132,15 @@ describe('bad input: one line, a documented exit code, no stack trace', () => {
     const { code, err } = await runCli('--data', writeTinyIdxSet(), '--batch', '13');
     expect(code).toBe(2);
     expect(err).toEqual(['backprop: --batch 13 is larger than the training set (12 samples)']);
+  });
+
+  it('a data error names the option that fixes it; the data layer itself says what, not which flag', async () => {
+    const dir = writeTinyIdxSet();
+    const csv = join(dir, 'prices.csv');
+    writeFileSync(csv, `size,price\n${Array.from({ length: 300 }, (_, i) => `${i},${1000 + i * 7}`).join('\n')}\n`);
+    const { code, err } = await runCli('--data', csv);
+    expect([code, err]).toEqual([1, [`backprop: ${csv}: line 258: more than 256 different class labels; a numeric target is a regression (--loss mse)`]]);
+    expect(() => loadCsv(csv, { targetKind: 'classes' })).toThrow(expect.objectContaining({ remedy: 'regression', message: expect.not.stringContaining('--') }));
   });
 
   it('data problems → exit 1, naming the file', async () => {

@@ -1,4 +1,4 @@
-import { EXIT, UsageError, UserError } from '../errors.js';
+import { DataError, EXIT, UsageError, UserError, type Remedy } from '../errors.js';
 import { benchCommand } from './bench-command.js';
 import { packageVersion, type Command } from './command.js';
 import { compareCommand } from './compare-command.js';
@@ -23,6 +23,9 @@ const COMMANDS: Record<string, Command> = {
   gradcheck: gradcheckCommand,
   info: infoCommand,
 };
+
+/** The options that carry out a data error's remedy. */
+const REMEDY_OPTIONS: Record<Remedy, string> = { regression: '--loss mse', 'declare-classes': '--classes N' };
 
 function usage(): string {
   const names = Object.keys(COMMANDS);
@@ -67,7 +70,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     return await command.run(args, name, io);
   } catch (err) {
     if (err instanceof UserError) {
-      io.err(`backprop: ${err.message}`);
+      const remedy = err instanceof DataError && err.remedy ? ` (${REMEDY_OPTIONS[err.remedy]})` : '';
+      io.err(`backprop: ${err.message}${remedy}`);
       return err.exitCode;
     }
     throw err;

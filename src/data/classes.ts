@@ -5,7 +5,7 @@ export interface LabelContext {
   name: string;
   where: (index: number) => string;
   label?: (value: number) => string;
-  /** Classes the user declared (`--classes N`), when some have no samples. */
+  /** Classes declared by the caller, when some have no samples. */
   classes?: number;
 }
 
@@ -33,7 +33,8 @@ export function classCount(labels: Uint8Array, context: LabelContext): number {
     const list = missing.length > 4 ? `${missing.slice(0, 3).map(label).join(', ')}, … ${label(missing.at(-1)!)}` : missing.map(label).join(', ');
     throw new DataError(
       `${context.name}: class${missing.length > 1 ? 'es' : ''} ${list} ha${missing.length > 1 ? 've' : 's'} no samples, yet label ${label(max)} ` +
-        `(${context.where(maxAt)}) makes ${max + 1} classes; number the classes from 0 without gaps, or declare them with --classes N`,
+        `(${context.where(maxAt)}) makes ${max + 1} classes; number the classes from 0 without gaps, or declare how many there are`,
+      'declare-classes',
     );
   }
   return max + 1;

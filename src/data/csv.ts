@@ -42,7 +42,7 @@ export interface CsvData {
   test?: Dataset;
   /** The columns that are features, by name. */
   features: string[];
-  /** The fitted scaling of each feature, `(x − shift) / scale` (identity without --normalize). */
+  /** The fitted scaling of each feature, `(x − shift) / scale` (identity without normalization). */
   scaling: { shift: number[]; scale: number[] };
   /** When the classes are named in the file (`setosa`, …): class i's name, in sorted order. */
   classNames?: string[];
@@ -93,7 +93,7 @@ class LabelTexts {
     let id = this.ids.get(text);
     if (id === undefined) {
       id = this.ids.size;
-      if (id === 256) throw new DataError(`${path}: line ${line}: more than 256 different class labels (for a numeric target, use --loss mse)`);
+      if (id === 256) throw new DataError(`${path}: line ${line}: more than 256 different class labels; a numeric target is a regression`, 'regression');
       this.ids.set(text, id);
       this.lines.push(line);
     }
@@ -143,7 +143,7 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter, chunk);
   const targets = (options.target ?? [header[header.length - 1]]).map((name) => columnIndex(header, name, path));
   if (options.targetKind === 'classes' && targets.length !== 1) {
-    throw new DataError(`${path}: class labels come from one target column, ${targets.length} were given (several target columns need --loss mse)`);
+    throw new DataError(`${path}: class labels come from one target column, ${targets.length} were given; several target columns are a regression`, 'regression');
   }
   const featureColumns = header.map((_, i) => i).filter((i) => !targets.includes(i));
   if (featureColumns.length === 0) throw new DataError(`${path}: every column is a target; no features are left`);
