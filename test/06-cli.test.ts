@@ -10,7 +10,7 @@ import { describeBackend, describeNetwork, describeTraining, epochLine, humanRep
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { Network } from '../src/model/network.js';
-import { loadModel } from '../src/model/safetensors.js';
+import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { loadCsv } from '../src/data/csv.js';
 import type { EpochMetrics } from '../src/train/fit.js';
 import { idxBytes, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
@@ -502,6 +502,9 @@ describe('the printed report, character for character', () => {
     expect(wrap('data /a/very/long/folder/name/without/spaces', 12)).toEqual(['data', '  /a/very/long/folder/name/without/spaces']);
     expect(wrap('/a/very/long/folder/name', 12)).toEqual(['/a/very/long/folder/name']);
     expect(wrap('alpha beta gamma', 11)).toEqual(['alpha beta', '  gamma']);
+    // A continuation that fits exactly is left whole; a break would leave a piece of two letters.
+    expect(wrap('aaaa, bbb bbbb', 10)).toEqual(['aaaa,', '  bbb bbbb']);
+    expect(wrap('ab cdefghijkl', 5)).toEqual(['ab cdefghijkl']);
   });
 
   it('keeps every Nth epoch line, each new best (marked) and the last; a line held back is printed when training ends', () => {
@@ -559,6 +562,11 @@ describe('predict prints', () => {
       expect(perClass).toBe(`   ${digit}  ${json.precision[digit].toFixed(4).padStart(9)}  ${json.recall[digit].toFixed(4)}`);
     }
     expect(text.out[13]).toBe('class  precision  recall');
+    // The same weights in a file that says nothing of how they were trained (another tool's).
+    const bare = join(dir, 'bare.safetensors');
+    const { architecture, params } = loadModel(mnistModel);
+    saveModel(bare, { architecture, params, extra: {} });
+    expect((await runCli('predict', '--model', bare)).out).toEqual(text.out);
   });
 
   it('for pictures: the digit and the three most probable, most probable first', async () => {
@@ -569,6 +577,7 @@ describe('predict prints', () => {
     const json = (await runCli('predict', '--model', mnistModel, '--image', ...paths, '--json')).out.map((line) => JSON.parse(line) as { path: string; digit: number; top3: [number, number][] });
     expect(json.map((j) => [j.path, j.digit])).toEqual(paths.map((path, i) => [path, test!.labels![i]]));
     const text = await runCli('predict', '--model', mnistModel, '--image', ...paths);
+    expect(json.map((j) => (j as unknown as { event: string }).event)).toEqual(['image', 'image', 'image']);
     json.forEach(({ path, digit, top3 }, i) => {
       expect(top3).toHaveLength(3);
       expect(top3[0][1]).toBeGreaterThanOrEqual(top3[1][1]);
@@ -595,7 +604,7 @@ describe('predict prints', () => {
     expect(two.out[2]).toBe(`${' '.repeat(18)}setosa versicolour   virginica`);
     expect(two.out[3].trim().split(/ +/)).toEqual(['setosa', '0', '0', '0']);
     const all = JSON.parse((await runCli('predict', '--model', model, '--data', csv, '--json')).out[0]) as { samples: number; accuracy: number; error: number; classNames: string[] };
-    expect(all).toMatchObject({ samples: 90, classNames: species });
+    expect(all).toMatchObject({ event: 'predict', samples: 90, classNames: species });
     expect(all.accuracy).toBe(last.trainAccuracy);
     expect(all.error.toFixed(5)).toBe(last.trainError.toFixed(5));
 
@@ -609,6 +618,7 @@ describe('predict prints', () => {
     const fittedJson = JSON.parse((await runCli('predict', '--model', regression, '--data', numbers, '--json')).out[0]) as Record<string, unknown>;
     expect(Object.keys(fittedJson)).toEqual(['event', 'samples', 'error']);
     expect(fitted.out[0]).toBe(`90 samples: error ${(fittedJson.error as number).toFixed(4)}`);
+    expect(fittedJson.event).toBe('predict');
   });
 
   it('refuses, in one line naming the model, data or pictures the model cannot take', async () => {
@@ -617,8 +627,14 @@ describe('predict prints', () => {
     writeFileSync(csv, 'a,b,label\n1,2,0\n3,4,1\n');
     const flowers = join(dir, 'three.safetensors');
     expect((await runCli('--data', csv, '--hidden', '2', '--epochs', '1', '--batch', '1', '--save', flowers)).code).toBe(0);
+    const regression = join(dir, 'mse.safetensors');
+    expect((await runCli('--hidden', '8', '--epochs', '1', '--limit', '1000', '--loss', 'mse', '--output', 'sigmoid', '--save', regression)).code).toBe(0);
+    const more = join(dir, 'more.csv');
+    writeFileSync(more, 'a,b,label\n1,2,0\n3,4,1\n5,6,2\n');
     const cases: [string[], string][] = [
       [['--model', mnistModel, '--data', csv], `${mnistModel}: the model maps 784 inputs to 10 outputs; the data have 2 features and 2 outputs`],
+      [['--model', flowers, '--data', more], `${flowers}: the model maps 2 inputs to 2 outputs; the data have 2 features and 3 outputs`],
+      [['--model', regression, '--image', join(dir, 'digit-0.png')], `${regression}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has 784 inputs`],
       [['--model', flowers], 'the model was trained on CSV data: give --data FILE.csv'],
       [['--model', flowers, '--image', join(dir, 'digit-0.png')], `${flowers}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has 2 inputs`],
     ];
