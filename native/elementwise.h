@@ -78,9 +78,21 @@ inline void optimizer_step_elements(const Step& s, float* params, const float* g
 
 // A float division by 255 is the correctly rounded quotient, which is also what the ts backend's
 // Math.fround(byte / 255) gives: the quotient's bits repeat the byte's every 8 places, so the
-// double it is first rounded to never sits on a float's rounding tie.
+// double it is first rounded to never sits on a float's rounding tie. With FMA the quotient comes
+// from a product and one correction step instead of a division (a fifth of its cost): q = b·(1/255)
+// is off by an ulp for 126 of the 256 bytes, b − 255·q is then exact, and q + (b − 255·q)/255
+// rounds to the correctly rounded quotient for every byte (kernel_tests checks all 256).
 inline void widen_bytes_elements(const std::uint8_t* __restrict bytes, float* __restrict out, std::size_t n) {
+#if defined(__FMA__) || defined(__aarch64__)
+  constexpr float kInverse = 1.0f / 255.0f;
+  for (std::size_t i = 0; i < n; i++) {
+    const float b = static_cast<float>(bytes[i]);
+    const float q = b * kInverse;
+    out[i] = std::fma(std::fma(-q, 255.0f, b), kInverse, q);
+  }
+#else
   for (std::size_t i = 0; i < n; i++) out[i] = static_cast<float>(bytes[i]) / 255.0f;
+#endif
 }
 
 // Without a branch on the data (a fifth of MNIST's pixels are non-zero, at random: a branch would
