@@ -10,7 +10,7 @@ import { allocatable, megabytes } from '../memory.js';
 import { optimizerSpec } from '../backends/optimizers.js';
 import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
-import type { FitOptions, Sampling } from '../train/fit.js';
+import { FIT_DEFAULTS, type FitOptions, type Sampling } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainOptions } from './specs.js';
 
@@ -77,7 +77,7 @@ function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuf
   if (shuffle && sampling !== undefined && sampling !== 'shuffle') {
     throw new UsageError(`--shuffle and --sampling ${sampling} contradict each other`);
   }
-  return shuffle ? 'shuffle' : (sampling ?? 'order');
+  return shuffle ? 'shuffle' : (sampling ?? FIT_DEFAULTS.sampling);
 }
 
 export function networkOf(options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss'>, hiddenLayers: number): TrainSettings['network'] {
@@ -131,7 +131,7 @@ export function trainSettings(options: TrainingOptions): TrainSettings {
     hidden,
     network: networkOf(options, hidden.length),
     init: initOf(options),
-    epochs: epochs ?? 20,
+    epochs: epochs ?? FIT_DEFAULTS.epochs,
     steps,
     learningRate: options.lr,
     optimizer: { name: options.optimizer, momentum: options.momentum, weightDecay: options.weightDecay },

@@ -2,7 +2,7 @@ import { activationHelp, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, OUTPUT_ACTIVAT
 import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
 import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
-import { SAMPLINGS } from '../train/fit.js';
+import { FIT_DEFAULTS, SAMPLINGS } from '../train/fit.js';
 import { DELIMITER_NAMES, NORMALIZATIONS } from '../data/csv.js';
 import { pick, type Options, type OptionSpec } from './options.js';
 
@@ -20,10 +20,10 @@ export const SAVE_OPTIONS = [
 /** Options of every command that trains: the seed's four, then the rest. */
 export const TRAIN_OPTIONS = [
   { name: 'hidden', group: 'network', kind: { type: 'intList', min: 1, max: 2 ** 31 }, value: 'N[,N…]', help: 'hidden layer sizes', default: '30' },
-  { name: 'epochs', group: 'training', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'passes over the training data (default 20)' },
-  { name: 'lr', group: 'training', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate; a decimal comma works too (0,1)', default: '0.1' },
-  { name: 'batch', group: 'training', kind: { type: 'int', min: 1, max: 2 ** 24 }, value: 'N', help: 'samples per SGD step', default: '100' },
-  { name: 'seed', group: 'training', kind: { type: 'int', min: 0, max: 2 ** 32 - 1 }, value: 'N', help: 'seeds the initial weights and the sampling', default: '1' },
+  { name: 'epochs', group: 'training', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: `passes over the training data (default ${FIT_DEFAULTS.epochs})` },
+  { name: 'lr', group: 'training', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'learning rate; a decimal comma works too (0,1)', default: String(FIT_DEFAULTS.learningRate) },
+  { name: 'batch', group: 'training', kind: { type: 'int', min: 1, max: 2 ** 24 }, value: 'N', help: 'samples per SGD step', default: String(FIT_DEFAULTS.batchSize) },
+  { name: 'seed', group: 'training', kind: { type: 'int', min: 0, max: 2 ** 32 - 1 }, value: 'N', help: 'seeds the initial weights and the sampling', default: String(FIT_DEFAULTS.seed) },
   { name: 'activation', group: 'network', kind: { type: 'choiceList', choices: HIDDEN_ACTIVATIONS }, value: 'NAME[,…]', help: `hidden activation, one for all hidden layers or one each: ${activationHelp(HIDDEN_ACTIVATIONS)}`, default: 'relu' },
   { name: 'output', group: 'network', kind: { type: 'choice', choices: OUTPUT_ACTIVATIONS }, value: 'NAME', help: `output: softmax (with cross-entropy), or ${MSE_OUTPUTS.join(', ')} (with mse; default linear)` },
   { name: 'loss', group: 'network', kind: { type: 'choice', choices: LOSSES }, value: 'NAME', help: 'cross-entropy, or mse: ½·Σ(y − t)² per sample against one-hot or given targets', default: 'cross-entropy' },

@@ -28,6 +28,9 @@ export interface EpochMetrics {
 export const SAMPLINGS = ['order', 'shuffle', 'random'] as const;
 export type Sampling = (typeof SAMPLINGS)[number];
 
+/** The seed's training defaults, for the library and the command line alike. */
+export const FIT_DEFAULTS = { batchSize: 100, learningRate: 0.1, epochs: 20, seed: 1, sampling: 'order' } as const;
+
 export interface FitOptions {
   validation?: Samples;
   /** Default 100, as in the seed. */
@@ -195,7 +198,7 @@ const training = new WeakSet<Network>();
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
   checkOptions(options);
-  const { batchSize = 100, learningRate = 0.1, epochs = 20, steps } = options;
+  const { batchSize = FIT_DEFAULTS.batchSize, learningRate = FIT_DEFAULTS.learningRate, epochs = FIT_DEFAULTS.epochs, steps } = options;
   const optimizer = optimizerSettings(learningRate, options.optimizer);
   checkSamples(net, train, 'train');
   if (batchSize > train.count) throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
@@ -235,7 +238,7 @@ interface RunState {
 }
 
 async function epochsOf(net: Network, train: Samples, options: FitOptions, run: RunState): Promise<FitResult> {
-  const { validation, batchSize = 100, steps, sampling = 'order', seed = 1, onEpoch, onProgress } = options;
+  const { validation, batchSize = FIT_DEFAULTS.batchSize, steps, sampling = FIT_DEFAULTS.sampling, seed = FIT_DEFAULTS.seed, onEpoch, onProgress } = options;
   const { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started } = run;
   const schedule = options.schedule && (options.schedule.name !== 'constant' || options.schedule.warmup > 0) ? options.schedule : undefined;
   const totalSteps = steps ?? totalEpochs * stepsPerEpoch;
