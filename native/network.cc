@@ -95,11 +95,6 @@ struct Input {
 // Below this share of non-zero inputs the first layer's products are sparse. Each entry then costs
 // a gathered row of the weights instead of a streamed one, so density must be well below 1.
 constexpr double kSparseBelow = 0.3;
-// Above this many outputs the dense product is faster: it reads each row of the weights once for
-// many rows of the batch, where the sparse one gathers a row of the weights for every entry, and the
-// weights of a wide layer do not stay in the first-level cache (measured in bench/: at H=1024 the
-// sparse form took 1.4× the dense one's time, at H=30 to 256 0.6 to 0.9×).
-constexpr int kSparseWidest = 256;
 // The most entries a sparse input may hold (a bound on the scratch it needs).
 constexpr std::size_t kSparseEntries = std::size_t{1} << 21;
 
@@ -174,7 +169,7 @@ constexpr double kCompactBelow = 0.9;
 bool worth_compacting(int rows, int outputs) { return outputs >= 64 || rows <= 16; }
 
 Input first_layer_input(const Context& ctx, const float* x, int rows, int C, int outputs) {
-  if (outputs <= kSparseWidest && compress_rows(ctx, x, rows, C)) return {x, C, nullptr, true};
+  if (outputs <= ctx.sparse_widest && compress_rows(ctx, x, rows, C)) return {x, C, nullptr, true};
   if (!worth_compacting(rows, outputs)) return {x, C, nullptr, false};
   Scratch& scratch = *ctx.scratch;
   std::uint8_t* used = scratch.column_used.data();

@@ -113,6 +113,7 @@ struct Context {
   const Kernels* kernels;
   ThreadPool* pool;
   Scratch* scratch;
+  int sparse_widest;  // the widest first layer whose products may be sparse (TypeScript's SPARSE_WIDEST)
 };
 
 struct Evaluation {

@@ -156,19 +156,18 @@ describe('the benchmark notices a busy machine', () => {
   const peak = (isa: string, threads: number, gflops: number): PeakRow => ({ isa, threads, gflops });
   const row = (percentOfPeak: number): BenchRow => ({ backend: 'native', isa: 'avx2', threads: 2, hidden: '30', batch: 100, secondsPerEpoch: 1, samplesPerSecond: 1, gflops: 1, batchesTimed: 1, fullEpoch: true, percentOfPeak });
 
-  it('a peak that moved between start and end, more threads below one, results above 100 %', () => {
+  it('a peak that moved between start and end, more threads below one', () => {
     const before = [peak('avx2', 1, 100), peak('avx2', 2, 90)];
     const after = [peak('avx2', 1, 100), peak('avx2', 2, 150)];
-    expect(busyMachineNotes(before, after, [row(50), row(121)])).toEqual([
+    expect(busyMachineNotes(before, after)).toEqual([
       'the machine was busy: the FMA peak avx2 ×2 measured 90.0 GFLOP/s at the start and 150.0 at the end',
       'the machine was busy: the FMA peak avx2 ×2 (90.0 GFLOP/s) is below avx2 ×1 (100.0)',
-      'the machine was busy: 1 result(s) above 100 % of the peak measured for them',
     ]);
   });
 
   it('a quiet run has no note', () => {
     const peaks = [peak('avx2', 1, 100), peak('avx2', 2, 195)];
-    expect(busyMachineNotes(peaks, [peak('avx2', 1, 104), peak('avx2', 2, 190)], [row(60)])).toEqual([]);
+    expect(busyMachineNotes(peaks, [peak('avx2', 1, 104), peak('avx2', 2, 190)])).toEqual([]);
   });
 
   it('all threads against one: the worst shape, against the idle or the contention target', () => {
