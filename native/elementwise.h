@@ -1,5 +1,5 @@
-// The element-wise kernels: the optimizer step, the widening of byte features and the gathering of
-// non-zero inputs. Included by every
+// The element-wise kernels: the smooth activations and their derivatives, the bias gradient's column
+// sums, the optimizer step, the widening of byte features and the gathering of non-zero inputs. Included by every
 // ISA file so that each compiles them with its own instructions (the loops have no branch inside,
 // and GCC vectorizes them); the arithmetic is the same everywhere and the same as the ts backend's,
 // so the ISA changes only the speed. The optimizer step works in double precision, rounded to float
@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "glibc_floor.h"
 #include "kernels.h"
 
 namespace backprop {
@@ -93,6 +94,78 @@ inline void widen_bytes_elements(const std::uint8_t* __restrict bytes, float* __
 #else
   for (std::size_t i = 0; i < n; i++) out[i] = static_cast<float>(bytes[i]) / 255.0f;
 #endif
+}
+
+// GELU in its tanh form (PyTorch's approximate='tanh'), with the ts backend's constants.
+const double kGeluScale = std::sqrt(2.0 / 3.14159265358979323846);
+constexpr double kGeluCubic = 0.044715;
+
+inline double activate(Activation activation, double z) {
+  switch (activation) {
+    case Activation::Relu:
+      return z > 0.0 ? z : 0.0;
+    case Activation::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-z));
+    case Activation::Tanh:
+      return std::tanh(z);
+    case Activation::Bipolar:
+      return 2.0 / (1.0 + std::exp(-z)) - 1.0;
+    case Activation::Gelu:
+      return 0.5 * z * (1.0 + std::tanh(kGeluScale * (z + kGeluCubic * z * z * z)));
+    case Activation::Silu:
+      return z / (1.0 + std::exp(-z));
+    case Activation::Linear:
+    case Activation::Softmax:
+      break;
+  }
+  return z;
+}
+
+// f'(z), from the output y = f(z), or from z itself for the activations that keep it.
+inline double derivative(Activation activation, double kept) {
+  const double y = kept, z = kept;
+  switch (activation) {
+    case Activation::Relu:
+      return y > 0.0 ? 1.0 : 0.0;
+    case Activation::Sigmoid:
+      return y * (1.0 - y);
+    case Activation::Tanh:
+      return 1.0 - y * y;
+    case Activation::Bipolar:
+      return 0.5 * (1.0 + y) * (1.0 - y);
+    case Activation::Gelu: {
+      const double t = std::tanh(kGeluScale * (z + kGeluCubic * z * z * z));
+      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * kGeluScale * (1.0 + 3.0 * kGeluCubic * z * z);
+    }
+    case Activation::Silu: {
+      const double s = 1.0 / (1.0 + std::exp(-z));
+      return s + z * s * (1.0 - s);
+    }
+    case Activation::Linear:
+    case Activation::Softmax:
+      break;
+  }
+  return 1.0;
+}
+
+inline void activate_elements(Activation activation, float* __restrict out, float* __restrict pre, std::size_t n) {
+  for (std::size_t i = 0; i < n; i++) {
+    if (pre) pre[i] = out[i];
+    out[i] = static_cast<float>(activate(activation, out[i]));
+  }
+}
+
+inline void scale_by_derivative_elements(Activation activation, float* __restrict delta, const float* __restrict kept,
+                                         std::size_t n) {
+  for (std::size_t i = 0; i < n; i++) delta[i] = static_cast<float>(delta[i] * derivative(activation, kept[i]));
+}
+
+inline void column_sums_elements(const float* __restrict rows, int count, int width, float* __restrict sums) {
+  for (int o = 0; o < width; o++) sums[o] = 0.0f;
+  for (int r = 0; r < count; r++) {
+    const float* row = rows + static_cast<std::size_t>(r) * width;
+    for (int o = 0; o < width; o++) sums[o] += row[o];
+  }
 }
 
 // Without a branch on the data (a fifth of MNIST's pixels are non-zero, at random: a branch would

@@ -272,6 +272,44 @@ bool check_compress(const Kernels& kernels, std::mt19937& rng) {
   return true;
 }
 
+// The smooth activations, their derivatives and the bias gradient's column sums of `kernels`,
+// bit for bit against the scalar table's, at lengths that leave vector tails.
+bool check_activations(const Kernels& kernels, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  const Activation smooth[] = {Activation::Sigmoid, Activation::Tanh, Activation::Bipolar, Activation::Gelu, Activation::Silu};
+  for (Activation activation : smooth)
+    for (std::size_t n : {1, 7, 16, 17, 33, 100}) {
+      std::vector<float> z(n), kept(n), delta(n);
+      for (std::size_t i = 0; i < n; i++) z[i] = normal(rng), kept[i] = normal(rng) / 4.0f, delta[i] = normal(rng);
+      std::vector<float> want = z, got = z, want_pre(n), got_pre(n), want_delta = delta, got_delta = delta;
+      kernels_scalar.activate(activation, want.data(), want_pre.data(), n);
+      kernels.activate(activation, got.data(), got_pre.data(), n);
+      kernels_scalar.scale_by_derivative(activation, want_delta.data(), kept.data(), n);
+      kernels.scale_by_derivative(activation, got_delta.data(), kept.data(), n);
+      if (std::memcmp(want.data(), got.data(), n * sizeof(float)) != 0 || std::memcmp(want_pre.data(), got_pre.data(), n * sizeof(float)) != 0 ||
+          std::memcmp(want_delta.data(), got_delta.data(), n * sizeof(float)) != 0 || std::memcmp(z.data(), got_pre.data(), n * sizeof(float)) != 0) {
+        std::printf("FAIL %s: activation %d over %zu elements differs from scalar\n", kernels.isa, static_cast<int>(activation), n);
+        failures++;
+        return false;
+      }
+    }
+  for (int count : {1, 3, 100})
+    for (int width : {1, 10, 17, 30, 65}) {
+      std::vector<float> rows(static_cast<std::size_t>(count) * width), want(width, 9.0f), got(width, 9.0f);
+      for (float& x : rows) x = normal(rng);
+      kernels_scalar.column_sums(rows.data(), count, width, want.data());
+      kernels.column_sums(rows.data(), count, width, got.data());
+      float sum0 = 0.0f;
+      for (int r = 0; r < count; r++) sum0 += rows[static_cast<std::size_t>(r) * width];
+      if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0 || got[0] != sum0) {
+        std::printf("FAIL %s: column sums of %d × %d differ\n", kernels.isa, count, width);
+        failures++;
+        return false;
+      }
+    }
+  return true;
+}
+
 int main() {
   std::vector<Shape> shapes;
   for (int i = 1; i <= 70; i++) {
@@ -297,12 +335,13 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 4;
+  tested += 5;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
   if (check_sparse(kernels_scalar, rng)) passed++;
   if (check_compress(kernels_scalar, rng)) passed++;
-  std::printf("scalar: %d indexed cases against a plain loop, byte widening, a NaN through the ReLU, sparse products, compress\n", tested - 4);
+  if (check_activations(kernels_scalar, rng)) passed++;
+  std::printf("scalar: %d indexed cases against a plain loop, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", tested - 5);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {
@@ -317,13 +356,14 @@ int main() {
         tested++;
         if (check(*entry.kernels, p, kind)) passed++;
       }
-    tested += 5;
+    tested += 6;
     if (check_step(*entry.kernels, rng)) passed++;
     if (check_widen_bytes(*entry.kernels)) passed++;
     if (check_relu_of_nan(*entry.kernels)) passed++;
     if (check_sparse(*entry.kernels, rng)) passed++;
     if (check_compress(*entry.kernels, rng)) passed++;
-    std::printf("%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, compress\n", entry.kernels->isa, cases);
+    if (check_activations(*entry.kernels, rng)) passed++;
+    std::printf("%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", entry.kernels->isa, cases);
   }
   std::printf("%d passed, %d failed\n", passed, tested - passed);
   return failures == 0 ? 0 : 1;

@@ -13,6 +13,14 @@
 
 namespace backprop {
 
+// Every activation: its enumerator and the name TypeScript gives it (src/backends/activations.ts),
+// from which the enum here and the addon's name table are both made.
+#define BACKPROP_ACTIVATIONS(X) \
+  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") \
+  X(Linear, "linear") X(Softmax, "softmax")
+
+enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
+
 // What a GEMM does with a finished sum before it stores it. Fusing these saves a pass over the
 // output: the forward pass adds the bias and applies the activation, the backward pass through a
 // ReLU zeroes the inactive units, and the SGD step adds -lr * gradient straight into the weights.
@@ -117,6 +125,15 @@ using WidenBytesFn = void (*)(const std::uint8_t* bytes, float* out, std::size_t
 using CompressFn = int (*)(const float* x, int n, int* columns, float* values);
 constexpr int kCompressSlack = 16;
 
+// The element-wise passes of the smooth activations (elementwise.h), each value computed in double
+// and rounded once: out[i] = f(out[i]), keeping z in pre[i] when pre is not null; and the backward
+// pass's delta[i] = delta[i] · f'(kept[i]), kept being y = f(z), or z for the activations that keep it.
+using ActivateFn = void (*)(Activation activation, float* out, float* pre, std::size_t n);
+using ScaleByDerivativeFn = void (*)(Activation activation, float* delta, const float* kept, std::size_t n);
+// sums[0..width) = the column sums of rows (count × width), each summed in row order in float (the
+// bias gradient from the error signals of a batch).
+using ColumnSumsFn = void (*)(const float* rows, int count, int width, float* sums);
+
 struct Kernels {
   const char* isa;
   GemmFn gemm;
@@ -126,6 +143,9 @@ struct Kernels {
   StepFn step;
   WidenBytesFn widen_bytes;
   CompressFn compress_nonzero;
+  ActivateFn activate;
+  ScaleByDerivativeFn scale_by_derivative;
+  ColumnSumsFn column_sums;
 };
 
 constexpr int kPeakChains = 12;

@@ -1,4 +1,5 @@
 #include "network.h"
+#include "elementwise.h"
 #include "glibc_floor.h"
 
 #include <algorithm>
@@ -209,58 +210,6 @@ void parallel_rows(const Context& ctx, int rows, int width, RowFn row_fn) {
   });
 }
 
-// GELU in its tanh form (PyTorch's approximate='tanh'), with the ts backend's constants.
-const double kGeluScale = std::sqrt(2.0 / 3.14159265358979323846);
-constexpr double kGeluCubic = 0.044715;
-
-double activate(Activation activation, double z) {
-  switch (activation) {
-    case Activation::Relu:
-      return z > 0.0 ? z : 0.0;
-    case Activation::Sigmoid:
-      return 1.0 / (1.0 + std::exp(-z));
-    case Activation::Tanh:
-      return std::tanh(z);
-    case Activation::Bipolar:
-      return 2.0 / (1.0 + std::exp(-z)) - 1.0;
-    case Activation::Gelu:
-      return 0.5 * z * (1.0 + std::tanh(kGeluScale * (z + kGeluCubic * z * z * z)));
-    case Activation::Silu:
-      return z / (1.0 + std::exp(-z));
-    case Activation::Linear:
-    case Activation::Softmax:
-      break;
-  }
-  return z;
-}
-
-// f'(z), from the output y = f(z), or from z itself for the activations that keep it.
-double derivative(Activation activation, double kept) {
-  const double y = kept, z = kept;
-  switch (activation) {
-    case Activation::Relu:
-      return y > 0.0 ? 1.0 : 0.0;
-    case Activation::Sigmoid:
-      return y * (1.0 - y);
-    case Activation::Tanh:
-      return 1.0 - y * y;
-    case Activation::Bipolar:
-      return 0.5 * (1.0 + y) * (1.0 - y);
-    case Activation::Gelu: {
-      const double t = std::tanh(kGeluScale * (z + kGeluCubic * z * z * z));
-      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * kGeluScale * (1.0 + 3.0 * kGeluCubic * z * z);
-    }
-    case Activation::Silu: {
-      const double s = 1.0 / (1.0 + std::exp(-z));
-      return s + z * s * (1.0 - s);
-    }
-    case Activation::Linear:
-    case Activation::Softmax:
-      break;
-  }
-  return 1.0;
-}
-
 // The GEMM epilogue applies ReLU itself; the smooth activations are a pass over the output after it.
 bool needs_activation_pass(Activation activation) {
   return activation != Activation::Relu && activation != Activation::Linear && activation != Activation::Softmax;
@@ -430,10 +379,8 @@ void forward_layers(const Context& ctx, const Layers& net, const Input& input, i
     if (needs_activation_pass(activation)) {
       float* pre = keeps_pre_activation(activation) ? ws.pre[l] : nullptr;
       parallel_rows(ctx, rows, OC, [&](int begin, int end) {
-        for (std::size_t i = static_cast<std::size_t>(begin) * OC; i < static_cast<std::size_t>(end) * OC; i++) {
-          if (pre) pre[i] = out[i];
-          out[i] = static_cast<float>(activate(activation, out[i]));
-        }
+        const std::size_t first = static_cast<std::size_t>(begin) * OC;
+        ctx.kernels->activate(activation, out + first, pre ? pre + first : nullptr, static_cast<std::size_t>(end - begin) * OC);
       });
     }
   }
@@ -465,8 +412,8 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
       if (below != Activation::Relu) {
         const float* kept = keeps_pre_activation(below) ? ws.pre[l - 1] : act;
         parallel_rows(ctx, rows, C, [&](int begin, int end) {
-          for (std::size_t i = static_cast<std::size_t>(begin) * C; i < static_cast<std::size_t>(end) * C; i++)
-            next[i] = static_cast<float>(next[i] * derivative(below, kept[i]));
+          const std::size_t first = static_cast<std::size_t>(begin) * C;
+          ctx.kernels->scale_by_derivative(below, next + first, kept + first, static_cast<std::size_t>(end - begin) * C);
         });
       }
     }
@@ -477,11 +424,7 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     if (net.bias) {
       // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
       float* dbias = ws.grads + net.bias_offset(l);
-      std::fill(dbias, dbias + OC, 0.0f);
-      for (int r = 0; r < rows; r++) {
-        const float* delta_row = delta + static_cast<std::size_t>(r) * OC;
-        for (int o = 0; o < OC; o++) dbias[o] += delta_row[o];
-      }
+      ctx.kernels->column_sums(delta, rows, OC, dbias);
       if (update.sgd) {
         float* bias = net.params + net.bias_offset(l);
         for (int o = 0; o < OC; o++) bias[o] = std::fma(alpha, dbias[o], bias[o]);

@@ -14,14 +14,10 @@ namespace backprop {
 // Labels are bytes, so an output layer has at most this many classes (the binding checks it).
 constexpr int kMaxClasses = 256;
 
-// Every activation and loss: its enumerator and the name TypeScript gives it (src/backends/
-// activations.ts), from which the enums here and the addon's name tables are both made.
-#define BACKPROP_ACTIVATIONS(X) \
-  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") \
-  X(Linear, "linear") X(Softmax, "softmax")
+// Every loss: its enumerator and the name TypeScript gives it (src/backends/activations.ts), from
+// which the enum here and the addon's name table are both made (the activations' list is in kernels.h).
 #define BACKPROP_LOSSES(X) X(CrossEntropy, "cross-entropy") X(SquaredError, "mse")
 
-enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
 enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
