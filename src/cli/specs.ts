@@ -1,5 +1,6 @@
 import { activationHelp, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, OUTPUT_ACTIVATIONS } from '../backends/activations.js';
 import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
+import { sgd } from '../backends/backend.js';
 import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { FIT_DEFAULTS, SAMPLINGS } from '../train/fit.js';
@@ -7,6 +8,9 @@ import { DELIMITER_NAMES, NORMALIZATIONS } from '../data/csv.js';
 import { pick, type Options, type OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
+
+/** The optimizer settings that apply when no option changes them (backends/backend.ts). */
+const OPTIMIZER_DEFAULTS = sgd(FIT_DEFAULTS.learningRate);
 
 /** Options of `train` that save and resume models. */
 export const SAVE_OPTIONS = [
@@ -32,8 +36,8 @@ export const TRAIN_OPTIONS = [
   { name: 'init', group: 'network', kind: { type: 'path' }, value: 'NAME|FILE', help: 'initial weights: normal, he, xavier, uniform, or a JSON file of weights', default: 'normal' },
   { name: 'init-scale', group: 'network', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'X', help: 'std of normal (default 0.1, the seed\'s) or half-width of uniform (default 0.5)' },
   { name: 'optimizer', group: 'training', kind: { type: 'choice', choices: OPTIMIZERS }, value: 'NAME', help: optimizerHelp(), default: 'sgd' },
-  { name: 'momentum', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: "momentum's μ", default: '0.9' },
-  { name: 'weight-decay', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: 'L2 decay of the weights (not the biases)', default: '0' },
+  { name: 'momentum', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: "momentum's μ", default: String(OPTIMIZER_DEFAULTS.momentum) },
+  { name: 'weight-decay', group: 'training', kind: { type: 'number', min: 0 }, value: 'X', help: 'L2 decay of the weights (not the biases)', default: String(OPTIMIZER_DEFAULTS.weightDecay) },
   { name: 'schedule', group: 'training', kind: { type: 'choice', choices: SCHEDULES }, value: 'NAME', help: `learning-rate schedule: ${scheduleHelp()}`, default: 'constant' },
   { name: 'warmup', group: 'training', kind: { type: 'int', min: 0, max: 2 ** 40 }, value: 'N', help: 'steps of linear warm-up to the learning rate first', default: '0' },
   { name: 'sampling', group: 'training', kind: { type: 'choice', choices: SAMPLINGS }, value: 'NAME', help: 'order (like the seed), shuffle (every epoch), or random (draws with replacement)' },
