@@ -1,9 +1,9 @@
-// The element-wise kernels: the smooth activations and their derivatives, the bias gradient's column
-// sums, the optimizer step, the widening of byte features and the gathering of non-zero inputs. Included by every
-// ISA file so that each compiles them with its own instructions (the loops have no branch inside,
-// and GCC vectorizes them); the arithmetic is the same everywhere and the same as the ts backend's,
-// so the ISA changes only the speed. The optimizer step works in double precision, rounded to float
-// once per stored value.
+// The element-wise kernels: the smooth activations and their derivatives, softmax, the bias
+// gradient's column sums, the optimizer step, the widening of byte features and the gathering of
+// non-zero inputs. Included by every ISA file so that each compiles them with its own instructions
+// (GCC vectorizes the loops without a branch inside); the arithmetic is the same everywhere, so the
+// ISA changes only the speed. Values are computed in double precision, rounded to float once per
+// stored value, as the ts backend computes them.
 #pragma once
 
 #include <cmath>
@@ -165,6 +165,31 @@ inline void column_sums_elements(const float* __restrict rows, int count, int wi
   for (int r = 0; r < count; r++) {
     const float* row = rows + static_cast<std::size_t>(r) * width;
     for (int o = 0; o < width; o++) sums[o] += row[o];
+  }
+}
+
+// logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
+// the row maximum so exp cannot overflow. With labels, row_loss[r] gets the row's cross-entropy
+// (computed from the logits, so never log 0) and row_correct[r] whether its largest logit is the label.
+inline void softmax_rows_elements(float* logits, int begin, int end, int classes, const std::uint8_t* labels, double* row_loss,
+                  std::uint8_t* row_correct) {
+  double exps[kMaxClasses];
+  for (int r = begin; r < end; r++) {
+    float* z = logits + static_cast<std::size_t>(r) * classes;
+    int argmax = 0;
+    for (int j = 1; j < classes; j++)
+      if (z[j] > z[argmax]) argmax = j;
+    const double max = z[argmax];
+    double sum = 0.0;
+    for (int j = 0; j < classes; j++) {
+      exps[j] = std::exp(z[j] - max);
+      sum += exps[j];
+    }
+    if (labels) {
+      row_loss[r] = std::log(sum) - (z[labels[r]] - max);
+      row_correct[r] = argmax == labels[r];
+    }
+    for (int j = 0; j < classes; j++) z[j] = static_cast<float>(exps[j] / sum);
   }
 }
 

@@ -272,7 +272,7 @@ bool check_compress(const Kernels& kernels, std::mt19937& rng) {
   return true;
 }
 
-// The smooth activations, their derivatives and the bias gradient's column sums of `kernels`,
+// The smooth activations, their derivatives, softmax and the bias gradient's column sums of `kernels`,
 // bit for bit against the scalar table's, at lengths that leave vector tails.
 bool check_activations(const Kernels& kernels, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
@@ -293,6 +293,22 @@ bool check_activations(const Kernels& kernels, std::mt19937& rng) {
         return false;
       }
     }
+  for (int classes : {1, 2, 10, 17}) {
+    const int rows = 9;
+    std::vector<float> want(static_cast<std::size_t>(rows) * classes), got;
+    for (float& x : want) x = normal(rng) * 10.0f;
+    got = want;
+    std::vector<std::uint8_t> labels(rows), want_correct(rows), got_correct(rows);
+    for (int r = 0; r < rows; r++) labels[r] = static_cast<std::uint8_t>(r % classes);
+    std::vector<double> want_loss(rows), got_loss(rows);
+    kernels_scalar.softmax_rows(want.data(), 0, rows, classes, labels.data(), want_loss.data(), want_correct.data());
+    kernels.softmax_rows(got.data(), 0, rows, classes, labels.data(), got_loss.data(), got_correct.data());
+    if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0 || want_loss != got_loss || want_correct != got_correct) {
+      std::printf("FAIL %s: softmax over %d classes differs from scalar\n", kernels.isa, classes);
+      failures++;
+      return false;
+    }
+  }
   for (int count : {1, 3, 100})
     for (int width : {1, 10, 17, 30, 65}) {
       std::vector<float> rows(static_cast<std::size_t>(count) * width), want(width, 9.0f), got(width, 9.0f);

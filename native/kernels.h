@@ -21,6 +21,9 @@ namespace backprop {
 
 enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
 
+// Labels are bytes, so an output layer has at most this many classes (the binding checks it).
+constexpr int kMaxClasses = 256;
+
 // What a GEMM does with a finished sum before it stores it. Fusing these saves a pass over the
 // output: the forward pass adds the bias and applies the activation, the backward pass through a
 // ReLU zeroes the inactive units, and the SGD step adds -lr * gradient straight into the weights.
@@ -130,6 +133,11 @@ constexpr int kCompressSlack = 16;
 // pass's delta[i] = delta[i] · f'(kept[i]), kept being y = f(z), or z for the activations that keep it.
 using ActivateFn = void (*)(Activation activation, float* out, float* pre, std::size_t n);
 using ScaleByDerivativeFn = void (*)(Activation activation, float* delta, const float* kept, std::size_t n);
+// Rows begin … end of logits (rows × classes) overwritten with their softmax (elementwise.h); with
+// labels, each row's cross-entropy into row_loss[r] and whether its largest logit is the label into
+// row_correct[r].
+using SoftmaxRowsFn = void (*)(float* logits, int begin, int end, int classes, const std::uint8_t* labels,
+                               double* row_loss, std::uint8_t* row_correct);
 // sums[0..width) = the column sums of rows (count × width), each summed in row order in float (the
 // bias gradient from the error signals of a batch).
 using ColumnSumsFn = void (*)(const float* rows, int count, int width, float* sums);
@@ -146,6 +154,7 @@ struct Kernels {
   ActivateFn activate;
   ScaleByDerivativeFn scale_by_derivative;
   ColumnSumsFn column_sums;
+  SoftmaxRowsFn softmax_rows;
 };
 
 constexpr int kPeakChains = 12;

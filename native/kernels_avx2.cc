@@ -35,6 +35,7 @@ struct Avx2 {
 }  // namespace
 
 const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements,
-                                  activate_elements, scale_by_derivative_elements, column_sums_elements};
+                                  activate_elements, scale_by_derivative_elements, column_sums_elements,
+                                  softmax_rows_elements};
 
 }  // namespace backprop

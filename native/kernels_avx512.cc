@@ -54,6 +54,7 @@ int compress_nonzero_avx512(const float* x, int n, int* columns, float* values) 
 }  // namespace
 
 const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_avx512,
-                                  activate_elements, scale_by_derivative_elements, column_sums_elements};
+                                  activate_elements, scale_by_derivative_elements, column_sums_elements,
+                                  softmax_rows_elements};
 
 }  // namespace backprop

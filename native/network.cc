@@ -225,31 +225,6 @@ double target_of(const Samples& batch, int r, int j, int outputs, double off) {
   return batch.labels[r] == j ? 1.0 : off;
 }
 
-// logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
-// the row maximum so exp cannot overflow. With labels, row_loss[r] gets the row's cross-entropy
-// (computed from the logits, so never log 0) and row_correct[r] whether its largest logit is the label.
-void softmax_rows(float* logits, int begin, int end, int classes, const std::uint8_t* labels, double* row_loss,
-                  std::uint8_t* row_correct) {
-  double exps[kMaxClasses];
-  for (int r = begin; r < end; r++) {
-    float* z = logits + static_cast<std::size_t>(r) * classes;
-    int argmax = 0;
-    for (int j = 1; j < classes; j++)
-      if (z[j] > z[argmax]) argmax = j;
-    const double max = z[argmax];
-    double sum = 0.0;
-    for (int j = 0; j < classes; j++) {
-      exps[j] = std::exp(z[j] - max);
-      sum += exps[j];
-    }
-    if (labels) {
-      row_loss[r] = std::log(sum) - (z[labels[r]] - max);
-      row_correct[r] = argmax == labels[r];
-    }
-    for (int j = 0; j < classes; j++) z[j] = static_cast<float>(exps[j] / sum);
-  }
-}
-
 // ½·Σ(y − t)² of each row of outputs (rows, width) into row_loss, and with labels whether the
 // largest output is the label.
 void squared_error_rows(const float* outputs, int begin, int end, int width, const Samples& batch, Activation output,
@@ -280,7 +255,7 @@ void output_step(const Context& ctx, const Layers& net, int rows, const Samples*
   if (net.loss == Loss::CrossEntropy) {
     const std::uint8_t* labels = scored ? scored->labels : nullptr;
     parallel_rows(ctx, rows, width, [&](int begin, int end) {
-      softmax_rows(outputs, begin, end, width, labels, scratch.row_loss.data(), scratch.row_correct.data());
+      ctx.kernels->softmax_rows(outputs, begin, end, width, labels, scratch.row_loss.data(), scratch.row_correct.data());
     });
   } else if (scored) {
     parallel_rows(ctx, rows, width, [&](int begin, int end) {

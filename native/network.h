@@ -11,8 +11,6 @@
 
 namespace backprop {
 
-// Labels are bytes, so an output layer has at most this many classes (the binding checks it).
-constexpr int kMaxClasses = 256;
 
 // Every loss: its enumerator and the name TypeScript gives it (src/backends/activations.ts), from
 // which the enum here and the addon's name table are both made (the activations' list is in kernels.h).
