@@ -238,7 +238,6 @@ function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: 
   });
 }
 
-/** The output step of a forward pass: softmax for cross-entropy; the error of the rows. */
 /**
  * The output step: softmax for cross-entropy; with a batch, its rows' errors added one by one to
  * `lossSoFar` (as the native backend sums them, so that the totals agree bit for bit).
