@@ -109,8 +109,13 @@ std::size_t sparse_capacity(int rows, int C) {
 int order_by_length(const int* start, int n, int max_length, int min_length, int* order, std::vector<int>& counts) {
   counts.assign(static_cast<std::size_t>(max_length) + 2, 0);
   for (int i = 0; i < n; i++) counts[max_length - (start[i + 1] - start[i])]++;
+  // Each bucket's count becomes where its items start.
   int at = 0;
-  for (int length = 0; length <= max_length + 1; length++) std::swap(at, counts[length]), at += counts[length];
+  for (int& count : counts) {
+    const int here = count;
+    count = at;
+    at += here;
+  }
   int listed = 0;
   for (int i = 0; i < n; i++) {
     const int length = start[i + 1] - start[i];
