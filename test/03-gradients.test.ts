@@ -37,5 +37,14 @@ describe.each(everyBackend())('finite-difference gradient check ($label)', ({ ma
     expect(checks[0].relativeError).toBeGreaterThan(1e-4);
     expect(checks[0].relativeError).toBeLessThan(0.01);
     for (const check of checks.slice(1)) expect(check.relativeError, check.tensor).toBeLessThan(1e-6);
+    // The last bias's gradient doubled: off by the gradient itself, a relative error of 1 for that
+    // tensor alone (the check measures the right slice, against its own largest gradient).
+    wrong.gradients = (net, batch, ws) => {
+      backend.gradients(net, batch, ws);
+      for (let i = net.params.length - 3; i < net.params.length; i++) ws.grads[i] *= 2;
+    };
+    const doubled = gradcheck({ sizes: [7, 5, 3], network: {}, backend: wrong, rows: 6, seed: 5 });
+    expect(doubled.map((c) => c.relativeError < 1e-6)).toEqual([true, true, true, false]);
+    expect(doubled[3].relativeError).toBeCloseTo(1, 4);
   });
 });
