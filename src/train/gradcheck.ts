@@ -20,10 +20,9 @@ export interface TensorCheck {
   relativeError: number;
 }
 
-/** The network's mean error on a batch, computed in float64 from float64 parameters. */
-function error64(net: Network, params: Float64Array, x: Float32Array, labels: Uint8Array, targets: Float32Array | undefined): number {
+/** The network's mean error on a batch (against the labels, or for mse the targets), in float64 from float64 parameters. */
+function error64(net: Network, params: Float64Array, x: Float32Array, labels: Uint8Array, targets: Float32Array): number {
   const layers = layerOffsets(net.sizes, net.bias);
-  const output = net.activations[net.activations.length - 1];
   const rows = labels.length;
   let total = 0;
   for (let r = 0; r < rows; r++) {
@@ -42,8 +41,7 @@ function error64(net: Network, params: Float64Array, x: Float32Array, labels: Ui
       total += Math.log(act.reduce((s, z) => s + Math.exp(z - max), 0)) + max - act[labels[r]];
     } else {
       act.forEach((y, j) => {
-        const t = targets ? targets[r * act.length + j] : labels[r] === j ? 1 : offTarget(output);
-        total += 0.5 * (y - t) ** 2;
+        total += 0.5 * (y - targets[r * act.length + j]) ** 2;
       });
     }
   }
@@ -64,8 +62,9 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const x = Float32Array.from({ length: rows * sizes[0] }, () => rng.normal());
   const labels = Uint8Array.from({ length: rows }, () => rng.below(outputs));
   const low = offTarget(net.activations[net.activations.length - 1]);
-  const targets = net.loss === 'mse' ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform()) : undefined;
-  const analytic = net.gradients(x, net.loss === 'mse' ? undefined : labels, targets);
+  const mse = net.loss === 'mse';
+  const targets = mse ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform()) : new Float32Array(0);
+  const analytic = mse ? net.gradients(x, undefined, targets) : net.gradients(x, labels);
   const params = Float64Array.from(net.params);
   const h = 1e-6;
   const numeric = new Float64Array(params.length);
