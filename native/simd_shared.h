@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "kernels.h"
@@ -127,13 +128,28 @@ inline void pack_panel(float* pack, int panel, const float* b, int ldb, const in
   }
 }
 
-// The tile for the last `rows` rows of a panel: the one of tile<1..R, NV> that fits.
-template <typename Isa, int NV, int... R>
-void edge_tile(std::integer_sequence<int, R...>, int rows, float* const* out, const float* a, int a_row, int a_col,
-               const float* b, int ldb, int K, typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias,
-               const float* mask, int ldc) {
-  ((rows == R + 1 ? tile<Isa, R + 1, NV>(out, a, a_row, a_col, b, ldb, K, tail, ep, bias, mask, ldc) : void()),
-   ...);
+template <int... I, typename F>
+TILE_INLINE void with_count_of(std::integer_sequence<int, I...>, int count, F& f) {
+  ((count == I + 1 ? f(std::integral_constant<int, I + 1>()) : void()), ...);
+}
+
+// f(std::integral_constant<int, n>()) for the n in 1 … Max that equals `count`: a count known only
+// at run time (a panel's vectors, an edge's rows) picks the instantiation unrolled for it.
+template <int Max, typename F>
+TILE_INLINE void with_count(int count, F&& f) {
+  with_count_of(std::make_integer_sequence<int, Max>(), count, f);
+}
+
+// f(n0, width, vectors, tail) for each column panel of an N-wide c: kMaxVectors vectors wide, the
+// last one narrower, its last vector's lanes `tail`.
+template <typename Isa, typename F>
+TILE_INLINE void for_each_panel(int N, F&& f) {
+  constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
+  for (int n0 = 0; n0 < N; n0 += kPanel) {
+    const int width = N - n0 < kPanel ? N - n0 : kPanel;
+    const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
+    f(n0, width, vectors, Isa::tail(width - (vectors - 1) * Isa::kLanes));
+  }
 }
 
 // All rows of one column panel (NV vectors wide, starting at column n0): full tiles, then one shorter.
@@ -151,26 +167,18 @@ void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typen
     if (rows == kRows) {
       tile<Isa, kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
     } else {
-      edge_tile<Isa, NV>(std::make_integer_sequence<int, kRows - 1>(), rows, out, a_tile, g.a_row, g.a_col, b_panel,
-                         ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
+      with_count<kRows - 1>(rows, [&](auto edge) {
+        tile<Isa, decltype(edge)::value, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
+      });
     }
   }
-}
-
-template <typename Isa, int... V>
-void panel_of_width(std::integer_sequence<int, V...>, int vectors, const Gemm& g, int n0, const float* b_panel,
-                    int ld_panel, typename Isa::Lanes tail) {
-  ((vectors == V + 1 ? gemm_panel<Isa, V + 1>(g, n0, b_panel, ld_panel, tail) : void()), ...);
 }
 
 template <typename Isa>
 void gemm_driver(const Gemm& g, float* pack) {
   constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
   static_assert(kPanel <= kPackColumns, "a packed panel must fit the caller's buffer");
-  for (int n0 = 0; n0 < g.N; n0 += kPanel) {
-    const int width = g.N - n0 < kPanel ? g.N - n0 : kPanel;
-    const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
-    const typename Isa::Lanes tail = Isa::tail(width - (vectors - 1) * Isa::kLanes);
+  for_each_panel<Isa>(g.N, [&](int n0, int width, int vectors, typename Isa::Lanes tail) {
     const float* b_panel = g.b + n0;
     int ld_panel = g.ldb;
     // Gathered rows are always packed; otherwise packing pays when several row tiles read the panel
@@ -180,8 +188,8 @@ void gemm_driver(const Gemm& g, float* pack) {
       b_panel = pack;
       ld_panel = kPanel;
     }
-    panel_of_width<Isa>(std::make_integer_sequence<int, Isa::kMaxVectors>(), vectors, g, n0, b_panel, ld_panel, tail);
-  }
+    with_count<Isa::kMaxVectors>(vectors, [&](auto nv) { gemm_panel<Isa, decltype(nv)::value>(g, n0, b_panel, ld_panel, tail); });
+  });
 }
 
 // R rows of a sparse a, NV vectors of c each: their sums run in step for as many entries as the
@@ -233,35 +241,19 @@ void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lan
 // Rows side by side per sparse tile: 8 chains of accumulators in all.
 constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : 2; }
 
-template <typename Isa, int NV, int... R>
-void sparse_edge_tile(std::integer_sequence<int, R...>, int count, const SparseGemm& g, const int* rows, int n0,
-                      typename Isa::Lanes tail) {
-  ((count == R + 1 ? sparse_tile<Isa, R + 1, NV>(g, rows, n0, tail) : void()), ...);
-}
-
 template <typename Isa, int NV>
 void sparse_panel(const SparseGemm& g, int n0, typename Isa::Lanes tail) {
   constexpr int kRows = sparse_tile_rows(NV);
   int i = 0;
   for (; i + kRows <= g.count; i += kRows) sparse_tile<Isa, kRows, NV>(g, g.rows + i, n0, tail);
-  if (i < g.count) sparse_edge_tile<Isa, NV>(std::make_integer_sequence<int, kRows - 1>(), g.count - i, g, g.rows + i, n0, tail);
-}
-
-template <typename Isa, int... V>
-void sparse_panel_of_width(std::integer_sequence<int, V...>, int vectors, const SparseGemm& g, int n0,
-                           typename Isa::Lanes tail) {
-  ((vectors == V + 1 ? sparse_panel<Isa, V + 1>(g, n0, tail) : void()), ...);
+  if (i < g.count) with_count<kRows - 1>(g.count - i, [&](auto edge) { sparse_tile<Isa, decltype(edge)::value, NV>(g, g.rows + i, n0, tail); });
 }
 
 template <typename Isa>
 void sparse_gemm_driver(const SparseGemm& g) {
-  constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
-  for (int n0 = 0; n0 < g.N; n0 += kPanel) {
-    const int width = g.N - n0 < kPanel ? g.N - n0 : kPanel;
-    const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
-    const typename Isa::Lanes tail = Isa::tail(width - (vectors - 1) * Isa::kLanes);
-    sparse_panel_of_width<Isa>(std::make_integer_sequence<int, Isa::kMaxVectors>(), vectors, g, n0, tail);
-  }
+  for_each_panel<Isa>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
+    with_count<Isa::kMaxVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value>(g, n0, tail); });
+  });
 }
 
 // kPeakChains independent chains of x ← x·0.999999 + 1e-7, enough to hide the FMA latency.
