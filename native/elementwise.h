@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "glibc_floor.h"
 #include "kernels.h"
@@ -21,47 +22,44 @@ namespace {
 template <bool kDecay>
 inline void step_run(const Step& s, float* __restrict params, const float* __restrict grads, float* __restrict first,
                      float* __restrict second, std::size_t n) {
-  const double lr = s.learning_rate;
-  // L2 decay joins the gradient (rounded to float like the ts backend's); AdamW's decoupled decay
-  // shrinks the weight apart from it.
+  const float lr = s.learning_rate;
+  // L2 decay joins the gradient; AdamW's decoupled decay shrinks the weight apart from it.
   const bool decoupled = s.kind == StepKind::AdamW;
-  const double l2 = kDecay && !decoupled ? s.weight_decay : 0.0;
-  const double shrink = kDecay && decoupled ? 1.0 - lr * s.weight_decay : 1.0;
-  auto gradient = [&](std::size_t i) -> double {
-    return l2 != 0.0 ? static_cast<double>(static_cast<float>(grads[i] + l2 * params[i])) : static_cast<double>(grads[i]);
-  };
+  const float l2 = kDecay && !decoupled ? s.weight_decay : 0.0f;
+  const float shrink = kDecay && decoupled ? 1.0f - lr * s.weight_decay : 1.0f;
+  auto gradient = [&](std::size_t i) -> float { return kDecay && l2 != 0.0f ? grads[i] + l2 * params[i] : grads[i]; };
   switch (s.kind) {
     case StepKind::Sgd:
-      for (std::size_t i = 0; i < n; i++) params[i] = static_cast<float>(params[i] - lr * gradient(i));
+      for (std::size_t i = 0; i < n; i++) params[i] = params[i] - lr * gradient(i);
       break;
     case StepKind::Momentum: {
-      const double mu = s.momentum;
+      const float mu = s.momentum;
       for (std::size_t i = 0; i < n; i++) {
-        first[i] = static_cast<float>(mu * first[i] + gradient(i));
-        params[i] = static_cast<float>(params[i] - lr * first[i]);
+        first[i] = mu * first[i] + gradient(i);
+        params[i] = params[i] - lr * first[i];
       }
       break;
     }
     case StepKind::Adam:
     case StepKind::AdamW: {
-      const double b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
-      const double correction1 = s.correction1, correction2 = s.correction2, epsilon = s.epsilon;
+      const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
+      const float correction1 = s.correction1, correction2 = s.correction2, epsilon = s.epsilon;
       for (std::size_t i = 0; i < n; i++) {
-        const double g = gradient(i);
-        first[i] = static_cast<float>(b1 * first[i] + c1 * g);
-        second[i] = static_cast<float>(b2 * second[i] + c2 * g * g);
-        const double m_hat = first[i] / correction1;
-        const double v_hat = second[i] / correction2;
-        params[i] = static_cast<float>(params[i] * shrink - (lr * m_hat) / (std::sqrt(v_hat) + epsilon));
+        const float g = gradient(i);
+        first[i] = b1 * first[i] + c1 * g;
+        second[i] = b2 * second[i] + c2 * g * g;
+        const float m_hat = first[i] / correction1;
+        const float v_hat = second[i] / correction2;
+        params[i] = params[i] * shrink - lr * m_hat / (std::sqrt(v_hat) + epsilon);
       }
       break;
     }
     case StepKind::RmsProp: {
-      const double b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
+      const float b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
       for (std::size_t i = 0; i < n; i++) {
-        const double g = gradient(i);
-        second[i] = static_cast<float>(b2 * second[i] + c2 * g * g);
-        params[i] = static_cast<float>(params[i] - (lr * g) / (std::sqrt(static_cast<double>(second[i])) + epsilon));
+        const float g = gradient(i);
+        second[i] = b2 * second[i] + c2 * g * g;
+        params[i] = params[i] - lr * g / (std::sqrt(second[i]) + epsilon);
       }
       break;
     }
@@ -83,17 +81,19 @@ inline void optimizer_step_elements(const Step& s, float* params, const float* g
 // from a product and one correction step instead of a division (a fifth of its cost): q = b·(1/255)
 // is off by an ulp for 126 of the 256 bytes, b − 255·q is then exact, and q + (b − 255·q)/255
 // rounds to the correctly rounded quotient for every byte (kernel_tests checks all 256).
-inline void widen_bytes_elements(const std::uint8_t* __restrict bytes, float* __restrict out, std::size_t n) {
+inline float widened(std::uint8_t byte) {
 #if defined(__FMA__) || defined(__aarch64__)
   constexpr float kInverse = 1.0f / 255.0f;
-  for (std::size_t i = 0; i < n; i++) {
-    const float b = static_cast<float>(bytes[i]);
-    const float q = b * kInverse;
-    out[i] = std::fma(std::fma(-q, 255.0f, b), kInverse, q);
-  }
+  const float b = static_cast<float>(byte);
+  const float q = b * kInverse;
+  return std::fma(std::fma(-q, 255.0f, b), kInverse, q);
 #else
-  for (std::size_t i = 0; i < n; i++) out[i] = static_cast<float>(bytes[i]) / 255.0f;
+  return static_cast<float>(byte) / 255.0f;
 #endif
+}
+
+inline void widen_bytes_elements(const std::uint8_t* __restrict bytes, float* __restrict out, std::size_t n) {
+  for (std::size_t i = 0; i < n; i++) out[i] = widened(bytes[i]);
 }
 
 // GELU in its tanh form (PyTorch's approximate='tanh'), with the ts backend's constants.
@@ -195,14 +195,29 @@ inline void softmax_rows_elements(float* logits, int begin, int end, int classes
 
 // Without a branch on the data (a fifth of MNIST's pixels are non-zero, at random: a branch would
 // miss at every other one), every element is written and the count advances past the non-zero ones.
-inline int compress_nonzero_elements(const float* __restrict x, int n, int* __restrict columns, float* __restrict values) {
+template <typename Element>
+inline int compress_nonzero_run(const Element* __restrict x, int n, int* __restrict columns, float* __restrict values) {
   int count = 0;
   for (int k = 0; k < n; k++) {
+    float value;
+    if constexpr (std::is_same_v<Element, std::uint8_t>) {
+      value = widened(x[k]);
+    } else {
+      value = x[k];
+    }
     columns[count] = k;
-    values[count] = x[k];
-    count += x[k] != 0.0f;
+    values[count] = value;
+    count += value != 0.0f;
   }
   return count;
+}
+
+inline int compress_nonzero_elements(const float* x, int n, int* columns, float* values) {
+  return compress_nonzero_run(x, n, columns, values);
+}
+
+inline int compress_bytes_elements(const std::uint8_t* x, int n, int* columns, float* values) {
+  return compress_nonzero_run(x, n, columns, values);
 }
 
 }  // namespace

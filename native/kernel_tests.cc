@@ -242,13 +242,15 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
 }
 
 // The non-zero elements and their indices, in order, at every length up to 70 and MNIST's 784:
-// NaN counts as non-zero and −0 as zero, as the sparse products need (a zero adds nothing).
+// NaN counts as non-zero and −0 as zero, as the sparse products need (a zero adds nothing). Bytes
+// come widened as the ts backend widens them, from inputs with blank stretches (as a digit's border).
 bool check_compress(const Kernels& kernels, std::mt19937& rng) {
   std::uniform_int_distribution<int> kind(0, 9);
   for (int n = 1; n <= 785; n += (n < 70 ? 1 : 714)) {
     std::vector<float> x(n);
-    std::vector<int> want_columns;
-    std::vector<float> want_values;
+    std::vector<std::uint8_t> bytes(n);
+    std::vector<int> want_columns, want_byte_columns;
+    std::vector<float> want_values, want_byte_values;
     for (int k = 0; k < n; k++) {
       const int pick = kind(rng);
       x[k] = pick < 6 ? 0.0f : pick == 6 ? -0.0f : pick == 7 ? std::nanf("") : static_cast<float>(k) / 7.0f + 1.0f;
@@ -256,15 +258,29 @@ bool check_compress(const Kernels& kernels, std::mt19937& rng) {
         want_columns.push_back(k);
         want_values.push_back(x[k]);
       }
+      const bool blank = (k / 40) % 3 == 0;
+      bytes[k] = blank || pick < 5 ? 0 : static_cast<std::uint8_t>(k * 31 + pick);
+      if (bytes[k] != 0) {
+        want_byte_columns.push_back(k);
+        want_byte_values.push_back(static_cast<float>(bytes[k] / 255.0));
+      }
     }
     std::vector<int> columns(n + kCompressSlack);
     std::vector<float> values(n + kCompressSlack);
+    auto same = [&](int count, const std::vector<int>& want_c, const std::vector<float>& want_v) {
+      return count == static_cast<int>(want_c.size()) && std::equal(want_c.begin(), want_c.end(), columns.begin()) &&
+             (want_v.empty() || std::memcmp(want_v.data(), values.data(), want_v.size() * sizeof(float)) == 0);
+    };
     const int count = kernels.compress_nonzero(x.data(), n, columns.data(), values.data());
-    const bool same = count == static_cast<int>(want_columns.size()) &&
-                      std::equal(want_columns.begin(), want_columns.end(), columns.begin()) &&
-                      (want_values.empty() || std::memcmp(want_values.data(), values.data(), want_values.size() * sizeof(float)) == 0);
-    if (!same) {
+    if (!same(count, want_columns, want_values)) {
       std::printf("FAIL %s: compress_nonzero of %d elements kept %d, expected %zu\n", kernels.isa, n, count, want_columns.size());
+      failures++;
+      return false;
+    }
+    const int byte_count = kernels.compress_bytes(bytes.data(), n, columns.data(), values.data());
+    if (!same(byte_count, want_byte_columns, want_byte_values)) {
+      std::printf("FAIL %s: compress_bytes of %d bytes kept %d, expected %zu, or widened them otherwise\n", kernels.isa, n, byte_count,
+                  want_byte_columns.size());
       failures++;
       return false;
     }

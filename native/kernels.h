@@ -100,8 +100,8 @@ using FmaPeakFn = float (*)(long long iterations, float seed);
 
 // One optimizer step over n parameters (elementwise.h): p -= lr · g for SGD, with a velocity
 // (first) for momentum, first and second moments for Adam and AdamW, a mean square (second) for
-// RMSprop. The scalars are already in the
-// precision the step uses; `decay` is true for weights (weight decay applies), false for biases.
+// RMSprop. Float arithmetic, every operation rounded (no FMA), as the ts backend's Math.fround
+// after each one; `decay` is true for weights (weight decay applies), false for biases.
 // The optimizers: enumerator, TypeScript name (src/backends/optimizers.ts, in its order), and
 // whether it keeps the state buffers `first` and `second`.
 #define BACKPROP_OPTIMIZERS(X) \
@@ -112,11 +112,9 @@ enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_ENUMERATOR) };
 struct Step {
   StepKind kind;
   bool decay;
-  double learning_rate, weight_decay, momentum;
-  // Float, as the ts backend rounds them. (As doubles initialised with static_cast<float>, GCC 12's
-  // SLP vectorizer at -O2 stored 1 − β1 unrounded, and Adam's steps differed from the ts backend's.)
+  float learning_rate, weight_decay, momentum;
   float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  double correction1, correction2, epsilon;  // 1 - beta1^t, 1 - beta2^t
+  float correction1, correction2, epsilon;  // 1 - beta1^t, 1 - beta2^t
 };
 using StepFn = void (*)(const Step& s, float* params, const float* grads, float* first, float* second, std::size_t n);
 
@@ -126,6 +124,8 @@ using WidenBytesFn = void (*)(const std::uint8_t* bytes, float* out, std::size_t
 // The non-zero x[k] of x[0..n) into values[0..), and each one's k into columns: returns how many.
 // Both lists need room for n + kCompressSlack entries (a kernel may write whole vectors past them).
 using CompressFn = int (*)(const float* x, int n, int* columns, float* values);
+// The same for byte features, each value widened as WidenBytesFn widens it.
+using CompressBytesFn = int (*)(const std::uint8_t* x, int n, int* columns, float* values);
 constexpr int kCompressSlack = 16;
 
 // The element-wise passes of the smooth activations (elementwise.h), each value computed in double
@@ -151,6 +151,7 @@ struct Kernels {
   StepFn step;
   WidenBytesFn widen_bytes;
   CompressFn compress_nonzero;
+  CompressBytesFn compress_bytes;
   ActivateFn activate;
   ScaleByDerivativeFn scale_by_derivative;
   ColumnSumsFn column_sums;

@@ -2,12 +2,29 @@
 // when cpu_features.cc found AVX2 and FMA in CPUID and the OS saving the YMM state (XCR0).
 #include <immintrin.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "kernels.h"
 #include "elementwise.h"
 #include "simd_shared.h"
 
 namespace backprop {
 namespace {
+
+// For each mask of 8 lanes, the lanes it selects in order, a byte each: the permutation that moves
+// them to the front (AVX2 has no compress instruction).
+struct FrontLanes {
+  std::uint64_t of[256];
+  constexpr FrontLanes() : of() {
+    for (unsigned mask = 0; mask < 256; mask++) {
+      int at = 0;
+      for (unsigned lane = 0; lane < 8; lane++)
+        if (mask >> lane & 1u) of[mask] |= static_cast<std::uint64_t>(lane) << (8 * at++);
+    }
+  }
+};
+constexpr FrontLanes kFrontLanes{};
 
 struct Avx2 {
   static constexpr int kLanes = 8;
@@ -22,6 +39,8 @@ struct Avx2 {
 
   static Vec load(const float* p, Lanes lanes) { return _mm256_maskload_ps(p, lanes); }
   static void store(float* p, Lanes lanes, Vec v) { _mm256_maskstore_ps(p, lanes, v); }
+  static Vec load_full(const float* p) { return _mm256_loadu_ps(p); }
+  static void store_full(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec set1(float x) { return _mm256_set1_ps(x); }
   static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -30,11 +49,33 @@ struct Avx2 {
   // max_ps returns its second operand for NaN and for two zeros: +0 in both cases.
   static Vec positive(Vec z) { return _mm256_max_ps(z, zero()); }
   static Vec where_positive(Vec gate, Vec v) { return _mm256_and_ps(_mm256_cmp_ps(gate, zero(), _CMP_GT_OQ), v); }
+
+  static Vec load_bytes(const std::uint8_t* p, int lanes) {
+    std::uint64_t group = 0;
+    if (lanes == kLanes) {
+      std::memcpy(&group, p, kLanes);
+    } else {
+      std::memcpy(&group, p, static_cast<std::size_t>(lanes));
+    }
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(group))));
+  }
+  static unsigned nonzero(Vec v) { return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ))); }
+  static std::uint32_t nonzero_bytes(const std::uint8_t* p) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return ~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256())));
+  }
+  static int compress_store(float* values, int* columns, Vec v, int k, unsigned lanes) {
+    const unsigned selected = lanes & 0xFFu;
+    const __m256i order = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(kFrontLanes.of[selected])));
+    _mm256_storeu_ps(values, _mm256_permutevar8x32_ps(v, order));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(columns), _mm256_add_epi32(order, _mm256_set1_epi32(k)));
+    return __builtin_popcount(selected);
+  }
 };
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements,
+const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero<Avx2>, compress_bytes<Avx2>,
                                   activate_elements, scale_by_derivative_elements, column_sums_elements,
                                   softmax_rows_elements};
 

@@ -2,6 +2,9 @@
 // when cpu_features.cc found AVX-512F in CPUID and the OS saving the ZMM state (XCR0).
 #include <immintrin.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "kernels.h"
 #include "elementwise.h"
 #include "simd_shared.h"
@@ -23,6 +26,8 @@ struct Avx512 {
 
   static Vec load(const float* p, Lanes lanes) { return _mm512_maskz_loadu_ps(lanes, p); }
   static void store(float* p, Lanes lanes, Vec v) { _mm512_mask_storeu_ps(p, lanes, v); }
+  static Vec load_full(const float* p) { return _mm512_loadu_ps(p); }
+  static void store_full(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec set1(float x) { return _mm512_set1_ps(x); }
   static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
@@ -31,29 +36,38 @@ struct Avx512 {
   // _mm512_max_ps would do the same, but GCC 12 warns about the undefined vector inside it.
   static Vec positive(Vec z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), z); }
   static Vec where_positive(Vec gate, Vec v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(gate, zero(), _CMP_GT_OQ), v); }
-};
 
-// Compressed in registers and stored whole: a compress straight to memory is microcoded and slow
-// on AMD Zen 4. NaN counts as non-zero, −0 as zero, as in compress_nonzero_elements.
-int compress_nonzero_avx512(const float* x, int n, int* columns, float* values) {
-  int count = 0;
-  __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i step = _mm512_set1_epi32(Avx512::kLanes);
-  for (int k = 0; k < n; k += Avx512::kLanes) {
-    const __mmask16 lanes = n - k >= Avx512::kLanes ? Avx512::full() : Avx512::tail(n - k);
-    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + k);
-    const __mmask16 nonzero = _mm512_mask_cmp_ps_mask(lanes, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    _mm512_storeu_ps(values + count, _mm512_maskz_compress_ps(nonzero, v));
-    _mm512_storeu_si512(columns + count, _mm512_maskz_compress_epi32(nonzero, index));
-    count += __builtin_popcount(nonzero);
-    index = _mm512_add_epi32(index, step);
+  static Vec load_bytes(const std::uint8_t* p, int lanes) {
+    alignas(16) std::uint8_t group[kLanes] = {};
+    if (lanes == kLanes) {
+      std::memcpy(group, p, kLanes);
+    } else {
+      std::memcpy(group, p, static_cast<std::size_t>(lanes));
+    }
+    // The maskz forms: GCC 12's plain ones read an undefined vector and warn.
+    const __m512i wide = _mm512_maskz_cvtepu8_epi32(full(), _mm_load_si128(reinterpret_cast<const __m128i*>(group)));
+    return _mm512_maskz_cvtepi32_ps(full(), wide);
   }
-  return count;
-}
+  static unsigned nonzero(Vec v) { return _mm512_cmp_ps_mask(v, zero(), _CMP_NEQ_UQ); }
+  // With AVX2's byte compare: AVX-512F has none (every AVX-512 CPU has AVX2).
+  static std::uint32_t nonzero_bytes(const std::uint8_t* p) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return ~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256())));
+  }
+  // Compressed in registers and stored whole: a compress straight to memory is microcoded and slow
+  // on AMD Zen 4.
+  static int compress_store(float* values, int* columns, Vec v, int k, unsigned lanes) {
+    const __mmask16 selected = static_cast<__mmask16>(lanes);
+    const __m512i index = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(k));
+    _mm512_storeu_ps(values, _mm512_maskz_compress_ps(selected, v));
+    _mm512_storeu_si512(columns, _mm512_maskz_compress_epi32(selected, index));
+    return __builtin_popcount(selected);
+  }
+};
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_avx512,
+const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero<Avx512>, compress_bytes<Avx512>,
                                   activate_elements, scale_by_derivative_elements, column_sums_elements,
                                   softmax_rows_elements};
 

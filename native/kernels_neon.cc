@@ -35,6 +35,8 @@ struct Neon {
     vst1q_f32(padded, v);
     for (int i = 0; i < count; i++) p[i] = padded[i];
   }
+  static Vec load_full(const float* p) { return vld1q_f32(p); }
+  static void store_full(float* p, Vec v) { vst1q_f32(p, v); }
   static Vec zero() { return vdupq_n_f32(0.0f); }
   static Vec set1(float x) { return vdupq_n_f32(x); }
   static Vec broadcast(const float* p) { return vld1q_dup_f32(p); }
@@ -49,7 +51,7 @@ struct Neon {
 
 }  // namespace
 
-const Kernels kernels_neon = {"neon", gemm_driver<Neon>, sparse_gemm_driver<Neon>, fma_peak<Neon>, kPeakChains * Neon::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements,
+const Kernels kernels_neon = {"neon", gemm_driver<Neon>, sparse_gemm_driver<Neon>, fma_peak<Neon>, kPeakChains * Neon::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements, compress_bytes_elements,
                                   activate_elements, scale_by_derivative_elements, column_sums_elements,
                                   softmax_rows_elements};
 

@@ -128,8 +128,9 @@ int order_by_length(const int* start, int n, int max_length, int min_length, int
 
 // The batch's non-zero inputs into the scratch's compressed rows, unless more than kSparseBelow of
 // them are non-zero (or the scratch cannot hold them): then false, and the products stay dense.
-bool compress_rows(const Context& ctx, const float* x, int rows, int C) {
+bool compress_rows(const Context& ctx, const Samples& batch, int C) {
   Scratch& scratch = *ctx.scratch;
+  const int rows = batch.count;
   const std::size_t capacity = sparse_capacity(rows, C);
   int* row_start = scratch.row_start.data();
   int* columns = scratch.row_columns.data();
@@ -137,7 +138,9 @@ bool compress_rows(const Context& ctx, const float* x, int rows, int C) {
   std::size_t entries = 0;
   for (int r = 0; r < rows; r++) {
     row_start[r] = static_cast<int>(entries);
-    entries += ctx.kernels->compress_nonzero(x + static_cast<std::size_t>(r) * C, C, columns + entries, values + entries);
+    const std::size_t first = static_cast<std::size_t>(r) * C;
+    entries += batch.x ? ctx.kernels->compress_nonzero(batch.x + first, C, columns + entries, values + entries)
+                       : ctx.kernels->compress_bytes(batch.x_bytes + first, C, columns + entries, values + entries);
     if (entries > capacity) return false;
   }
   row_start[rows] = static_cast<int>(entries);
@@ -174,8 +177,17 @@ constexpr double kCompactBelow = 0.9;
 // (a few MNIST images have few pixels in common; a hundred share half of them).
 bool worth_compacting(int rows, int outputs) { return outputs >= 64 || rows <= 16; }
 
-Input first_layer_input(const Context& ctx, const float* x, int rows, int C, int outputs) {
-  if (outputs <= ctx.sparse_widest && compress_rows(ctx, x, rows, C)) return {x, C, nullptr, true};
+// The batch's features as float rows: byte features widened into the workspace.
+const float* float_rows(const Context& ctx, const Samples& batch, int C, Workspace& ws) {
+  if (batch.x) return batch.x;
+  ctx.kernels->widen_bytes(batch.x_bytes, ws.batch_x, static_cast<std::size_t>(batch.count) * C);
+  return ws.batch_x;
+}
+
+Input first_layer_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws) {
+  if (outputs <= ctx.sparse_widest && compress_rows(ctx, batch, C)) return {nullptr, C, nullptr, true};
+  const float* x = float_rows(ctx, batch, C, ws);
+  const int rows = batch.count;
   if (!worth_compacting(rows, outputs)) return {x, C, nullptr, false};
   Scratch& scratch = *ctx.scratch;
   std::uint8_t* used = scratch.column_used.data();
@@ -435,9 +447,9 @@ void optimizer_step(const Context& ctx, const Layers& net, const Optimizer& opt,
                     static_cast<float>(1.0 - opt.beta1),
                     static_cast<float>(opt.beta2),
                     static_cast<float>(1.0 - opt.beta2),
-                    1.0 - state.scalars[1],
-                    1.0 - state.scalars[2],
-                    opt.epsilon};
+                    static_cast<float>(1.0 - state.scalars[1]),
+                    static_cast<float>(1.0 - state.scalars[2]),
+                    static_cast<float>(opt.epsilon)};
   Step bias_step = step;
   bias_step.decay = false;
   // Momentum and Adam keep their state in the layout of the parameters; SGD has none.
@@ -475,6 +487,7 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.columns.size() < inputs) scratch.columns.resize(inputs);
   if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
   if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
+  if (scratch.batch_bytes.size() < inputs * rows) scratch.batch_bytes.resize(inputs * rows);
   // A row is gathered before its entries are counted against the capacity.
   const std::size_t entries = sparse_capacity(rows, net.sizes[0]) + inputs + kCompressSlack;
   for (std::vector<int>* list : {&scratch.row_columns, &scratch.column_rows})
@@ -499,20 +512,21 @@ std::size_t Layers::weight_offset(int l) const {
 }
 
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
-  forward_layers(ctx, net, first_layer_input(ctx, x, rows, net.sizes[0], net.sizes[1]), rows, ws);
+  const Samples batch = {x, nullptr, nullptr, nullptr, rows};
+  forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws);
   output_step(ctx, net, rows, nullptr, ws, nullptr);
 }
 
 void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws) {
   const Samples batch = batch_rows(ctx, samples, nullptr, 0, samples.count, net, ws);
-  const Input input = first_layer_input(ctx, batch.x, batch.count, net.sizes[0], net.sizes[1]);
+  const Input input = first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws);
   backward_layers(ctx, net, input, batch, batch.count, ws, {false, 0.0f});
 }
 
 double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
                    OptimizerState& state, Workspace& ws) {
   const int rows = batch.count;
-  const Input input = first_layer_input(ctx, batch.x, rows, net.sizes[0], net.sizes[1]);
+  const Input input = first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws);
   forward_layers(ctx, net, input, rows, ws);
   Evaluation eval = {0.0, 0};
   output_step(ctx, net, rows, &batch, ws, &eval);
@@ -532,23 +546,22 @@ Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t*
   const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
   if (!order) {
     const std::size_t first = static_cast<std::size_t>(start);
-    const float* x = data.x ? data.x + first * features : ws.batch_x;
-    if (!data.x) ctx.kernels->widen_bytes(data.x_bytes + first * features, ws.batch_x, rows * features);
-    return {x, nullptr, data.labels ? data.labels + first : nullptr, data.targets ? data.targets + first * outputs : nullptr,
-            rows};
+    return {data.x ? data.x + first * features : nullptr, data.x ? nullptr : data.x_bytes + first * features,
+            data.labels ? data.labels + first : nullptr, data.targets ? data.targets + first * outputs : nullptr, rows};
   }
+  std::uint8_t* batch_bytes = ctx.scratch->batch_bytes.data();
   for (int r = 0; r < rows; r++) {
     const std::size_t i = order[start + r];
-    float* row = ws.batch_x + r * features;
     if (data.x) {
-      std::memcpy(row, data.x + i * features, sizeof(float) * features);
+      std::memcpy(ws.batch_x + r * features, data.x + i * features, sizeof(float) * features);
     } else {
-      ctx.kernels->widen_bytes(data.x_bytes + i * features, row, features);
+      std::memcpy(batch_bytes + r * features, data.x_bytes + i * features, features);
     }
     if (data.labels) ws.batch_labels[r] = data.labels[i];
     if (data.targets) std::memcpy(ws.batch_targets + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
   }
-  return {ws.batch_x, nullptr, data.labels ? ws.batch_labels : nullptr, data.targets ? ws.batch_targets : nullptr, rows};
+  return {data.x ? ws.batch_x : nullptr, data.x ? nullptr : batch_bytes, data.labels ? ws.batch_labels : nullptr,
+          data.targets ? ws.batch_targets : nullptr, rows};
 }
 
 Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
@@ -556,7 +569,7 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
   for (int start = 0; start < data.count; start += ws.rows) {
     const int rows = std::min(ws.rows, data.count - start);
     const Samples scored = batch_rows(ctx, data, nullptr, start, rows, net, ws);
-    forward_layers(ctx, net, first_layer_input(ctx, scored.x, rows, net.sizes[0], net.sizes[1]), rows, ws);
+    forward_layers(ctx, net, first_layer_input(ctx, scored, net.sizes[0], net.sizes[1], ws), rows, ws);
     output_step(ctx, net, rows, &scored, ws, &eval);
   }
   return eval;

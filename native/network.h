@@ -87,6 +87,7 @@ struct Scratch {
   std::vector<int> columns;               // the first layer's non-zero input columns in a batch
   std::vector<std::uint8_t> column_used;
   std::vector<float> compact_input;       // the batch's input, only those columns
+  std::vector<std::uint8_t> batch_bytes;  // a batch's byte features, gathered in its order
   // The first layer's input as a sparse matrix, when most inputs are zero (MNIST's pixels): its
   // compressed rows, and for the weight gradient the same entries by column; each list of rows
   // (or columns) ordered longest first, so that a tile's rows have about as many entries.
@@ -132,9 +133,9 @@ void gradients(const Context& ctx, const Layers& net, const Samples& batch, Work
 double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
                    OptimizerState& state, Workspace& ws);
 
-// Samples order[start…start+rows) of data, or start…start+rows without an order, as float rows the
-// products can read: contiguous float rows in place, any others copied (bytes widened) into the
-// workspace's batch buffers.
+// Samples order[start…start+rows) of data, or start…start+rows without an order, as contiguous rows:
+// in place, or copied into the workspace's batch buffers (bytes into the scratch's); byte features
+// stay bytes, which the first layer widens as it reads them.
 Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t* order, int start, int rows,
                    const Layers& net, Workspace& ws);
 

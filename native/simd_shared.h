@@ -11,13 +11,21 @@
 //   Vec, Lanes             a vector of floats, and which of its lanes a load or store touches
 //   full(), tail(lanes)    every lane, or the first `lanes` (the partial last vector of a row)
 //   load(p, lanes), store(p, lanes, v)     the lanes outside `lanes` read as zero, are not written
+//   load_full(p), store_full(p, v)         every lane
 //   zero(), set1(x), broadcast(p)          vectors of 0, of x, of *p
 //   fmadd(a, b, c), add(a, b)              a·b + c rounded once, a + b
 //   positive(z)            z > 0 ? z : 0 lane by lane (NaN and −0 give +0, as the scalar reference)
 //   where_positive(g, v)   g > 0 ? v : 0 lane by lane
+//   load_bytes(p, lanes)   the bytes p[0..lanes) as floats (0 … 255), the other lanes zero
+//   nonzero(v)             a bit per lane: v ≠ 0 (NaN counts as non-zero, −0 does not)
+//   nonzero_bytes(p)       a bit per byte of p[0..32): p[i] ≠ 0
+//   compress_store(values, columns, v, k, lanes)   the lanes of v whose bit is set in `lanes` side by
+//                          side into values, their indices k + lane into columns; returns how many
+//                          (both lists may be written a whole vector past them)
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -34,10 +42,27 @@ namespace {
 // Inlined into its caller, so that the accumulators handed over stay in registers.
 #define TILE_INLINE inline __attribute__((always_inline))
 
-// Stores out[m][0:NV·kLanes] = epilogue(acc[m]) for the MR rows of a tile (the mask rows ldc apart).
+// Which lanes of a panel's NV vectors a load or store touches: every lane but in the last vector,
+// whose lanes are `tail` (whole vectors are loaded and stored without a mask, which AVX2 would
+// otherwise apply to every vector, at the cost of a slower load that cannot join an FMA).
+template <typename Isa, int NV>
+struct PanelLanes {
+  typename Isa::Lanes tail;
+  TILE_INLINE typename Isa::Vec load(const float* p, int v) const { return v == NV - 1 ? Isa::load(p, tail) : Isa::load_full(p); }
+  TILE_INLINE void store(float* p, int v, typename Isa::Vec x) const {
+    if (v == NV - 1) {
+      Isa::store(p, tail, x);
+    } else {
+      Isa::store_full(p, x);
+    }
+  }
+};
+
+// Stores out[m][0:NV·kLanes] = epilogue(acc[m]) for the MR rows of a tile at column n0 of c (its bias
+// from ep.bias[n0], its mask rows ldc apart).
 template <typename Isa, int MR, int NV>
-TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR][NV], const typename Isa::Lanes (&lanes)[NV],
-                            const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
+TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR][NV], const PanelLanes<Isa, NV>& lanes,
+                            const EpilogueArgs& ep, int n0, const float* mask, int ldc) {
   using Vec = typename Isa::Vec;
   constexpr int kLanes = Isa::kLanes;
   // The epilogue is chosen once per tile, outside the unrolled loops.
@@ -45,15 +70,16 @@ TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR
     case Epilogue::Bias:
     case Epilogue::BiasRelu: {
       const bool relu = ep.kind == Epilogue::BiasRelu;
+      const float* bias = ep.bias + n0;
       Vec bias_vec[NV];
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) bias_vec[v] = Isa::load(bias + v * kLanes, lanes[v]);
+      for (int v = 0; v < NV; v++) bias_vec[v] = lanes.load(bias + v * kLanes, v);
       UNROLL_TILE
       for (int m = 0; m < MR; m++) {
         UNROLL_TILE
         for (int v = 0; v < NV; v++) {
           const Vec z = Isa::add(acc[m][v], bias_vec[v]);
-          Isa::store(out[m] + v * kLanes, lanes[v], relu ? Isa::positive(z) : z);
+          lanes.store(out[m] + v * kLanes, v, relu ? Isa::positive(z) : z);
         }
       }
       break;
@@ -63,8 +89,8 @@ TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR
       for (int m = 0; m < MR; m++) {
         UNROLL_TILE
         for (int v = 0; v < NV; v++) {
-          const Vec act = Isa::load(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, lanes[v]);
-          Isa::store(out[m] + v * kLanes, lanes[v], Isa::where_positive(act, acc[m][v]));
+          const Vec act = lanes.load(mask + static_cast<std::ptrdiff_t>(m) * ldc + v * kLanes, v);
+          lanes.store(out[m] + v * kLanes, v, Isa::where_positive(act, acc[m][v]));
         }
       }
       break;
@@ -75,7 +101,7 @@ TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR
         UNROLL_TILE
         for (int v = 0; v < NV; v++) {
           float* c = out[m] + v * kLanes;
-          Isa::store(c, lanes[v], Isa::fmadd(alpha, acc[m][v], Isa::load(c, lanes[v])));
+          lanes.store(c, v, Isa::fmadd(alpha, acc[m][v], lanes.load(c, v)));
         }
       }
       break;
@@ -83,21 +109,15 @@ TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR
   }
 }
 
-template <typename Isa, int NV>
-TILE_INLINE void lanes_of_panel(typename Isa::Lanes (&lanes)[NV], typename Isa::Lanes tail) {
-  UNROLL_TILE
-  for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : Isa::full();
-}
 
 // c rows out[0..MR), NV vectors each = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV·kLanes]). Only the last
 // vector's lanes can be partial, so the same loop serves the edge.
 template <typename Isa, int MR, int NV>
 void tile(float* const* out, const float* a, int a_row, int a_col, const float* b, int ldb, int K,
-          typename Isa::Lanes tail, const EpilogueArgs& ep, const float* bias, const float* mask, int ldc) {
+          typename Isa::Lanes tail, const EpilogueArgs& ep, int n0, const float* mask, int ldc) {
   using Vec = typename Isa::Vec;
   constexpr int kLanes = Isa::kLanes;
-  typename Isa::Lanes lanes[NV];
-  lanes_of_panel<Isa, NV>(lanes, tail);
+  const PanelLanes<Isa, NV> lanes{tail};
   Vec acc[MR][NV];
   UNROLL_TILE
   for (int m = 0; m < MR; m++)
@@ -109,7 +129,7 @@ void tile(float* const* out, const float* a, int a_row, int a_col, const float* 
     const float* a_k = a + static_cast<std::ptrdiff_t>(k) * a_col;
     Vec b_vec[NV];
     UNROLL_TILE
-    for (int v = 0; v < NV; v++) b_vec[v] = Isa::load(b_row + v * kLanes, lanes[v]);
+    for (int v = 0; v < NV; v++) b_vec[v] = lanes.load(b_row + v * kLanes, v);
     UNROLL_TILE
     for (int m = 0; m < MR; m++) {
       const Vec a_bcast = Isa::broadcast(a_k + static_cast<std::ptrdiff_t>(m) * a_row);
@@ -117,7 +137,7 @@ void tile(float* const* out, const float* a, int a_row, int a_col, const float* 
       for (int v = 0; v < NV; v++) acc[m][v] = Isa::fmadd(a_bcast, b_vec[v], acc[m][v]);
     }
   }
-  store_tile<Isa, MR, NV>(out, acc, lanes, ep, bias, mask, ldc);
+  store_tile<Isa, MR, NV>(out, acc, lanes, ep, n0, mask, ldc);
 }
 
 // b[rows, 0:width] → pack, rows `panel` floats apart; rows are 0..K-1, or b_rows[0..K) when given.
@@ -156,7 +176,6 @@ TILE_INLINE void for_each_panel(int N, F&& f) {
 template <typename Isa, int NV>
 void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typename Isa::Lanes tail) {
   constexpr int kRows = Isa::tile_rows(NV);
-  const float* bias = g.ep.bias ? g.ep.bias + n0 : nullptr;
   const float* mask = g.ep.mask ? g.ep.mask + n0 : nullptr;
   float* out[kRows];
   for (int m0 = 0; m0 < g.M; m0 += kRows) {
@@ -165,10 +184,10 @@ void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typen
     const float* a_tile = g.a + static_cast<std::ptrdiff_t>(m0) * g.a_row;
     const float* mask_tile = mask ? mask + static_cast<std::ptrdiff_t>(m0) * g.ldc : nullptr;
     if (rows == kRows) {
-      tile<Isa, kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
+      tile<Isa, kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, n0, mask_tile, g.ldc);
     } else {
       with_count<kRows - 1>(rows, [&](auto edge) {
-        tile<Isa, decltype(edge)::value, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, bias, mask_tile, g.ldc);
+        tile<Isa, decltype(edge)::value, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, n0, mask_tile, g.ldc);
       });
     }
   }
@@ -198,8 +217,7 @@ template <typename Isa, int R, int NV>
 void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lanes tail) {
   using Vec = typename Isa::Vec;
   constexpr int kLanes = Isa::kLanes;
-  typename Isa::Lanes lanes[NV];
-  lanes_of_panel<Isa, NV>(lanes, tail);
+  const PanelLanes<Isa, NV> lanes{tail};
   Vec acc[R][NV];
   int begin[R];
   int end[R];
@@ -220,7 +238,7 @@ void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lan
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = b + static_cast<std::ptrdiff_t>(g.columns[i]) * g.ldb;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load(b_row + v * kLanes, lanes[v]), acc[r][v]);
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   UNROLL_TILE
@@ -229,13 +247,14 @@ void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lan
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = b + static_cast<std::ptrdiff_t>(g.columns[i]) * g.ldb;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load(b_row + v * kLanes, lanes[v]), acc[r][v]);
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   float* out[R];
   UNROLL_TILE
   for (int r = 0; r < R; r++) out[r] = g.c + static_cast<std::ptrdiff_t>(rows[r]) * g.ldc + n0;
-  store_tile<Isa, R, NV>(out, acc, lanes, g.ep, g.ep.bias ? g.ep.bias + n0 : nullptr, nullptr, g.ldc);
+  // (A sparse product has no ReluMask epilogue: its mask is never read.)
+  store_tile<Isa, R, NV>(out, acc, lanes, g.ep, n0, g.ep.mask, g.ldc);
 }
 
 // Rows side by side per sparse tile: 8 chains of accumulators in all.
@@ -254,6 +273,51 @@ void sparse_gemm_driver(const SparseGemm& g) {
   for_each_panel<Isa>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
     with_count<Isa::kMaxVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value>(g, n0, tail); });
   });
+}
+
+// The correctly rounded b / 255 of a vector of byte values b, as widened() computes it (elementwise.h).
+template <typename Isa>
+TILE_INLINE typename Isa::Vec widen(typename Isa::Vec b) {
+  const typename Isa::Vec inverse = Isa::set1(1.0f / 255.0f);
+  const typename Isa::Vec q = Isa::fmadd(b, inverse, Isa::zero());
+  return Isa::fmadd(Isa::fmadd(q, Isa::set1(-255.0f), b), inverse, q);
+}
+
+// The non-zero x[k] of x[0..n) and their indices (CompressFn), a vector at a time.
+template <typename Isa>
+int compress_nonzero(const float* x, int n, int* columns, float* values) {
+  constexpr int kLanes = Isa::kLanes;
+  int count = 0;
+  for (int k = 0; k < n; k += kLanes) {
+    const typename Isa::Vec v = n - k >= kLanes ? Isa::load_full(x + k) : Isa::load(x + k, Isa::tail(n - k));
+    count += Isa::compress_store(values + count, columns + count, v, k, Isa::nonzero(v));
+  }
+  return count;
+}
+
+// The same for bytes (CompressBytesFn), widened on the way. Which bytes are non-zero is read from
+// the bytes, 32 at a time, which also skips the blank blocks (half of an MNIST digit's are).
+template <typename Isa>
+int compress_bytes(const std::uint8_t* x, int n, int* columns, float* values) {
+  constexpr int kLanes = Isa::kLanes;
+  constexpr int kBlock = 32;
+  static_assert(kBlock % kLanes == 0, "a block is whole vectors");
+  int count = 0;
+  int k = 0;
+  for (; k + kBlock <= n; k += kBlock) {
+    const std::uint32_t nonzero = Isa::nonzero_bytes(x + k);
+    if (nonzero == 0) continue;
+    UNROLL_TILE
+    for (int j = 0; j < kBlock; j += kLanes) {
+      const typename Isa::Vec v = widen<Isa>(Isa::load_bytes(x + k + j, kLanes));
+      count += Isa::compress_store(values + count, columns + count, v, k + j, nonzero >> j);
+    }
+  }
+  for (; k < n; k += kLanes) {
+    const typename Isa::Vec v = widen<Isa>(Isa::load_bytes(x + k, n - k < kLanes ? n - k : kLanes));
+    count += Isa::compress_store(values + count, columns + count, v, k, Isa::nonzero(v));
+  }
+  return count;
 }
 
 // kPeakChains independent chains of x ← x·0.999999 + 1e-7, enough to hide the FMA latency.

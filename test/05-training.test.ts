@@ -7,7 +7,9 @@ import { TsBackend } from '../src/backends/ts.js';
 import { runTutorial } from '../src/examples/tutorial.js';
 import { classReport, mostConfidentlyWrong, predictAll } from '../src/train/evaluate.js';
 import { NativeBackend } from '../src/backends/native.js';
-import { busyMachineNotes, threadsNotes, type BenchRow, type PeakRow } from '../src/bench/benchmark.js';
+import { busyMachineNotes } from '../src/bench/benchmark.js';
+import type { BenchRow, OptimizerRow, PeakRow } from '../src/bench/results.js';
+import { targetRows, verdict } from '../src/bench/targets.js';
 import { everyBackend, realMnist, supportedIsas } from './helpers.js';
 
 describe.each(everyBackend())('learning on real MNIST ($label)', ({ make }) => {
@@ -173,9 +175,49 @@ describe('the benchmark notices a busy machine', () => {
   it('all threads against one: the worst shape, against the idle or the contention target', () => {
     const timed = (threads: number, hidden: string, batch: number, secondsPerEpoch: number): BenchRow => ({ ...row(50), threads, hidden, batch, secondsPerEpoch });
     const rows = [timed(1, '30', 100, 1), timed(2, '30', 100, 0.6), timed(1, '256', 10, 1), timed(2, '256', 10, 1.1), { ...timed(1, '256', 10, 5), backend: 'ts' }];
-    expect(threadsNotes(rows, 2, false)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.05× on an idle machine: not met']);
-    expect(threadsNotes(rows, 2, true)).toEqual(['2 threads against 1: at worst 1.10× the time (avx2, hidden 256, batch 10); target ≤ 1.2× beside busy processes: met']);
-    expect(threadsNotes(rows, 1, false)).toEqual([]);
+    const threads = (all: number, contention: boolean) => targetRows({ rows, optimizers: [], threads: all, contention })[0];
+    expect(threads(2, false)).toEqual({ what: '2 threads against 1, idle machine', target: '≤ 1.05× the time, every shape', measured: 'at worst 1.10× (avx2, hidden 256, batch 10)', met: false });
+    expect(threads(2, true)).toMatchObject({ what: '2 threads against 1, beside busy processes', target: '≤ 1.2× the time, every shape', met: true });
+    expect(threads(1, false).measured).toBe('not measured in this run');
+    expect(threads(1, false).met).toBeUndefined();
+  });
+});
+
+describe('the benchmark checks every target of issue 10', () => {
+  const row = (backend: string, isa: string, threads: number, hidden: string, batch: number, secondsPerEpoch: number): BenchRow => ({ backend, isa, threads, hidden, batch, secondsPerEpoch, samplesPerSecond: 1, gflops: 1, batchesTimed: 1, fullEpoch: true });
+  const optimizer = (name: string, threads: number, hidden: number, ratio: number): OptimizerRow => ({ isa: 'avx2', threads, hidden, batch: 100, optimizer: name, secondsPerEpoch: ratio, ratio });
+
+  it('each target from its own figure: the fastest ISA, the worst optimizer ratio, the whole run, the ts backend', () => {
+    const rows = [
+      row('native', 'avx2', 2, '30', 100, 0.03),
+      row('native', 'avx512', 2, '30', 100, 0.02),
+      row('native', 'avx512', 1, '30', 100, 0.01),
+      row('native', 'avx2', 2, '1024', 100, 0.5),
+      row('native', 'avx2', 2, '30', 1, 0.1),
+      row('ts', 'js', 1, '256', 100, 3.6),
+    ];
+    const optimizers = [optimizer('momentum', 1, 256, 1.05), optimizer('momentum', 2, 256, 1.12), optimizer('adam', 1, 256, 1.2), optimizer('adam', 2, 1024, 1.25)];
+    const targets = targetRows({ rows, optimizers, wholeRun: { wallSeconds: 1.1, peakMemoryMB: 151, seedScriptSeconds: 8.4, widePeakMemoryMB: 300 }, threads: 2, contention: false });
+    expect(targets.map((t) => [t.what, t.measured, verdict(t)])).toEqual([
+      ['2 threads against 1, idle machine', 'at worst 2.00× (avx512, hidden 30, batch 100)', 'not met'],
+      ['momentum against SGD, H ≥ 256, batch 100, 1 and all threads', 'H 256 ×1: 1.05×, H 256 ×2: 1.12×; worst 1.12×', 'not met'],
+      ['adam against SGD, H ≥ 256, batch 100, 1 and all threads', 'H 256 ×1: 1.20×, H 1024 ×2: 1.25×; worst 1.25×', 'met'],
+      ['npm start (20 epochs, evaluation, process start)', '1.100 s', 'met'],
+      ["the seed's main.py in numpy, against npm start", '8.400 s, 7.6×', 'not met'],
+      ['peak memory of npm start', '151 MB', 'not met'],
+      ['peak memory, hidden 1024, one epoch', '300 MB', '—'],
+      ['seed network (H 30, batch 100)', '0.020 s (avx512 ×2)', 'met'],
+      ['H 1024, batch 100', '0.500 s (avx2 ×2)', 'not met'],
+      ['online learning (H 30, batch 1)', '0.100 s (avx2 ×2)', 'met'],
+      ['ts backend, H 256, batch 100', '3.600 s', 'not met'],
+    ]);
+  });
+
+  it('a run that measured none of it says so for each target', () => {
+    const targets = targetRows({ rows: [], optimizers: [], threads: 2, contention: false });
+    expect(targets).toHaveLength(11);
+    expect(targets.filter((t) => t.measured !== 'not measured in this run')).toEqual([]);
+    expect(targets.every((t) => verdict(t) === '—')).toBe(true);
   });
 });
 

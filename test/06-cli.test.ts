@@ -451,7 +451,12 @@ describe('bench writes nothing unless asked', () => {
     // One whole run: a user's `backprop train`, its wall time and peak memory against their targets.
     const quiet = await runCli(...args.slice(0, -1), '1');
     expect(quiet.code).toBe(0);
-    expect(quiet.err).toContainEqual(expect.stringMatching(/^backprop: npm start \(20 epochs, evaluation included\): \d+\.\d\d s wall, peak memory \d+ MB \(medians of 1\); targets ≤ 1\.2 s: (not )?met, ≤ 150 MB: (not )?met$/));
+    const targets = quiet.out.map((line) => JSON.parse(line) as { event: string; what: string; measured: string; met?: boolean }).filter((e) => e.event === 'target');
+    const target = (what: string) => targets.find((t) => t.what === what);
+    expect(target('npm start (20 epochs, evaluation, process start)')).toMatchObject({ measured: expect.stringMatching(/^\d+\.\d{3} s$/), met: expect.any(Boolean) });
+    expect(target('peak memory of npm start')).toMatchObject({ measured: expect.stringMatching(/^\d+ MB$/), met: expect.any(Boolean) });
+    expect(target('peak memory, hidden 1024, one epoch')?.measured).toMatch(/^\d+ MB$/);
+    expect(target('ts backend, H 256, batch 100')?.measured).toBe('not measured in this run');
     expect(readFileSync(join(__dirname, '..', 'bench', 'results', 'latest.md'), 'utf8')).toBe(before);
     const dir = tempDir();
     const written = await runCli(...args, '--out', dir);

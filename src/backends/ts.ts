@@ -269,22 +269,27 @@ function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples,
 
 /**
  * One optimizer step over every parameter, from the gradient in `grads`. Weight decay applies to
- * the weights only. Each update is computed in double and rounded once, as the native backend does.
+ * the weights only. The arithmetic is float32's: every operation rounded (Math.fround of a +, −,
+ * ×, ÷ or √ of floats computed in double is the float32 result), as the native step computes it
+ * in SIMD lanes. Plain SGD without decay is the exception: its one rounding matches the native
+ * backend's update fused into the weight-gradient product.
  */
 export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerSettings, state: OptimizerState): void {
-  const lr = Math.fround(opt.learningRate);
-  const decay = Math.fround(opt.weightDecay);
-  const mu = Math.fround(opt.momentum);
-  const b1 = Math.fround(opt.beta1);
-  const c1 = Math.fround(1 - opt.beta1);
-  const b2 = Math.fround(opt.beta2);
-  const c2 = Math.fround(1 - opt.beta2);
+  const f = Math.fround;
+  const lr = f(opt.learningRate);
+  const decay = f(opt.weightDecay);
+  const mu = f(opt.momentum);
+  const b1 = f(opt.beta1);
+  const c1 = f(1 - opt.beta1);
+  const b2 = f(opt.beta2);
+  const c2 = f(1 - opt.beta2);
+  const epsilon = f(opt.epsilon);
   const scalars = state.scalars;
   scalars[0] += 1;
   scalars[1] *= opt.beta1;
   scalars[2] *= opt.beta2;
-  const correction1 = 1 - scalars[1];
-  const correction2 = 1 - scalars[2];
+  const correction1 = f(1 - scalars[1]);
+  const correction2 = f(1 - scalars[2]);
   const { params } = net;
   const { first, second } = state;
   // params[begin, end); weights get the decay, biases do not. One loop per optimizer: this runs
@@ -294,33 +299,35 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
     const wd = decayed ? decay : 0;
     // L2 decay joins the gradient; decoupled decay (AdamW) shrinks the weight apart from it.
     const l2 = decoupled ? 0 : wd;
-    const shrink = decoupled ? 1 - lr * wd : 1;
-    const gradient = (i: number): number => (l2 !== 0 ? Math.fround(grads[i] + l2 * params[i]) : grads[i]);
+    const shrink = decoupled ? f(1 - f(lr * wd)) : 1;
+    const gradient = (i: number): number => (l2 !== 0 ? f(grads[i] + f(l2 * params[i])) : grads[i]);
     switch (opt.name) {
       case 'sgd':
-        if (wd === 0) for (let i = begin; i < end; i++) params[i] -= lr * grads[i];
-        else for (let i = begin; i < end; i++) params[i] -= lr * gradient(i);
+        if (decay === 0) for (let i = begin; i < end; i++) params[i] -= lr * grads[i];
+        else for (let i = begin; i < end; i++) params[i] -= f(lr * gradient(i));
         break;
       case 'momentum':
         for (let i = begin; i < end; i++) {
-          first[i] = mu * first[i] + gradient(i);
-          params[i] -= lr * first[i];
+          first[i] = f(mu * first[i]) + gradient(i);
+          params[i] -= f(lr * first[i]);
         }
         break;
       case 'adam':
       case 'adamw':
         for (let i = begin; i < end; i++) {
           const g = gradient(i);
-          first[i] = b1 * first[i] + c1 * g;
-          second[i] = b2 * second[i] + c2 * g * g;
-          params[i] = params[i] * shrink - (lr * (first[i] / correction1)) / (Math.sqrt(second[i] / correction2) + opt.epsilon);
+          first[i] = f(b1 * first[i]) + f(c1 * g);
+          second[i] = f(b2 * second[i]) + f(f(c2 * g) * g);
+          const mHat = f(first[i] / correction1);
+          const vHat = f(second[i] / correction2);
+          params[i] = f(params[i] * shrink) - f(f(lr * mHat) / f(f(Math.sqrt(vHat)) + epsilon));
         }
         break;
       case 'rmsprop':
         for (let i = begin; i < end; i++) {
           const g = gradient(i);
-          second[i] = b2 * second[i] + c2 * g * g;
-          params[i] -= (lr * g) / (Math.sqrt(second[i]) + opt.epsilon);
+          second[i] = f(b2 * second[i]) + f(f(c2 * g) * g);
+          params[i] -= f(f(lr * g) / f(f(Math.sqrt(second[i])) + epsilon));
         }
         break;
     }

@@ -1,4 +1,5 @@
-import type { BenchReport, BenchRow, PeakRow } from './benchmark.js';
+import type { BenchReport, BenchRow, PeakRow, TargetRow } from './results.js';
+import { verdict } from './targets.js';
 
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -43,7 +44,12 @@ export function terminalLine(item: BenchRow | PeakRow): string {
   return pad(cells(item));
 }
 
-/** The Markdown the README shows: machine, peaks, then one table row per result. */
+/** A target's line for the terminal: what, the target, what was measured, and whether it is met. */
+export function targetLine(row: TargetRow): string {
+  return `${row.what}: ${row.target}; measured ${row.measured}: ${verdict(row)}`;
+}
+
+/** The Markdown the README shows: machine, peaks, one table row per result, the optimizers against SGD, and the targets. */
 export function markdown(report: BenchReport, command: string): string {
   const lines = [
     `Measured on ${report.cpu}, ${report.date}, with \`${command}\`. Seconds per training epoch of 60,000 MNIST`,
@@ -60,6 +66,17 @@ export function markdown(report: BenchReport, command: string): string {
     `|---|${COLUMNS.slice(1).map(() => '---:').join('|')}|`,
     ...report.rows.map((row) => `| ${cells(row).join(' | ')} |`),
   ];
+  if (report.optimizers.length) {
+    lines.push(
+      '',
+      'Optimizers against SGD (batch 100; each timed in turn with SGD over the same batches, medians):',
+      '',
+      '| backend | H | optimizer | s/epoch | × SGD |',
+      '|---|---:|---|---:|---:|',
+      ...report.optimizers.map((o) => `| native ${o.isa} ×${o.threads} | ${o.hidden} | ${o.optimizer} | ${seconds(o.secondsPerEpoch)} | ${o.ratio.toFixed(2)} |`),
+    );
+  }
+  lines.push('', 'Targets (issue 10):', '', '| what | target | measured | |', '|---|---|---|---|', ...report.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${verdict(t)} |`));
   if (report.notes.length) lines.push('', ...report.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,7 @@ import type { Options } from './options.js';
 import type { Io } from './io.js';
 import { BENCH_OPTIONS } from './specs.js';
 import { runBenchmark } from '../bench/benchmark.js';
-import { markdown, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
+import { markdown, targetLine, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { defineCommand } from './command.js';
@@ -46,6 +46,14 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
         bars: report.rows.map((row) => ({ label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`, seconds: row.secondsPerEpoch, group: row.backend === 'native' ? `native ${row.isa}` : row.backend })),
       }),
     );
+  }
+  if (json) {
+    for (const optimizer of report.optimizers) io.out(JSON.stringify({ event: 'optimizer', ...optimizer }));
+    for (const target of report.targets) io.out(JSON.stringify({ event: 'target', ...target }));
+  } else {
+    for (const o of report.optimizers) io.out(`native ${o.isa} ×${o.threads}, H ${o.hidden}: ${o.optimizer} ${o.ratio.toFixed(2)}× SGD's epoch time`);
+    io.out('targets (issue 10):');
+    for (const target of report.targets) io.out(`  ${targetLine(target)}`);
   }
   for (const note of report.notes) io.err(`backprop: ${note}`);
   if (!json && out) io.out(`wrote ${join(out, 'latest.json')} and ${join(out, 'latest.md')}`);
