@@ -42,15 +42,14 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
     }
     case StepKind::Adam:
     case StepKind::AdamW: {
-      const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
-      const float correction1 = s.correction1, correction2 = s.correction2, epsilon = s.epsilon;
+      const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
+      const float step_size = s.step_size, inverse_root = s.inverse_root_correction2;
       for (std::size_t i = 0; i < n; i++) {
         const float g = gradient(i);
         first[i] = b1 * first[i] + c1 * g;
         second[i] = b2 * second[i] + c2 * g * g;
-        const float m_hat = first[i] / correction1;
-        const float v_hat = second[i] / correction2;
-        params[i] = params[i] * shrink - lr * m_hat / (std::sqrt(v_hat) + epsilon);
+        const float denominator = std::sqrt(second[i]) * inverse_root + epsilon;
+        params[i] = params[i] * shrink - step_size * (first[i] / denominator);
       }
       break;
     }

@@ -142,7 +142,7 @@ bool check_step(const Kernels& kernels, std::mt19937& rng) {
           first[i] = value(rng);
           second[i] = std::fabs(value(rng));
         }
-        const Step step = {kind, decay, 0.01, 1e-3, 0.9, 0.9f, 0.1f, 0.999f, 0.001f, 0.19, 0.002, 1e-8};
+        const Step step = {kind, decay, 0.01f, 1e-3f, 0.9f, 0.9f, 0.1f, 0.999f, 0.001f, 1e-8f, 0.0526f, 22.4f};
         std::vector<float> want_params = params, want_first = first, want_second = second;
         kernels_scalar.step(step, want_params.data(), grads.data(), want_first.data(), want_second.data(), n);
         kernels.step(step, params.data(), grads.data(), first.data(), second.data(), n);

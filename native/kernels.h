@@ -113,8 +113,10 @@ struct Step {
   StepKind kind;
   bool decay;
   float learning_rate, weight_decay, momentum;
-  float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float correction1, correction2, epsilon;  // 1 - beta1^t, 1 - beta2^t
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, epsilon;
+  // Adam's bias corrections at step t, as PyTorch applies them: lr / (1 − β1^t), and 1 / √(1 − β2^t)
+  // (multiplied where PyTorch divides by √(1 − β2^t): one division per parameter, not two).
+  float step_size, inverse_root_correction2;
 };
 using StepFn = void (*)(const Step& s, float* params, const float* grads, float* first, float* second, std::size_t n);
 

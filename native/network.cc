@@ -340,20 +340,34 @@ void matmul_backward_input(const Context& ctx, float* dinp, const float* dout, c
   run_gemm(ctx, {dinp, C, nullptr, dout, OC, 1, weight_t, C, nullptr, rows, C, OC, ep});
 }
 
-// dweight (C, OC) += alpha · inpᵀ · dout (rows, OC), inpᵀ read in place. For a compacted input only
-// the weight rows of its columns change; the others get a zero gradient.
-void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int OC,
-                            float alpha) {
-  const EpilogueArgs ep = {Epilogue::Accumulate, nullptr, nullptr, alpha};
+// Whether weight row k (input k) has a gradient from this batch: a compacted or sparse input
+// leaves out the inputs that are zero in every row.
+bool has_inputs(const Context& ctx, const Input& inp, int k) {
+  const Scratch& s = *ctx.scratch;
+  if (inp.sparse) return s.column_start[k + 1] > s.column_start[k];
+  return !inp.columns || s.column_used[k];
+}
+
+// dweight (C, OC) = inpᵀ · dout (rows, OC), inpᵀ read in place (C of the inputs, all of them for a
+// compacted or sparse input), stored (Bias with a zero bias: dweight is overwritten) or added into
+// the weights in dweight (Accumulate, alpha = −lr: plain SGD). The weight rows of inputs that a
+// compacted or sparse input leaves out have a zero gradient: stored as zeros, and nothing to add.
+void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int C, int OC,
+                            const EpilogueArgs& ep) {
   if (inp.sparse) {
     // dweight's rows are x's columns: xᵀ in compressed rows is x by column.
     compress_columns(ctx, rows, inp.width);
     const Scratch& s = *ctx.scratch;
     run_sparse_gemm(ctx, {dweight, OC, s.column_start.data(), s.column_rows.data(), s.column_values.data(),
                           s.column_order.data(), s.used_columns, dout, OC, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
-    return;
+  } else {
+    run_gemm(ctx, {dweight, OC, inp.columns, inp.x, 1, inp.width, dout, OC, nullptr, inp.width, OC, rows, ep});
   }
-  run_gemm(ctx, {dweight, OC, inp.columns, inp.x, 1, inp.width, dout, OC, nullptr, inp.width, OC, rows, ep});
+  if (ep.kind == Epilogue::Accumulate || !(inp.sparse || inp.columns)) return;
+  for (int k = 0; k < C; k++) {
+    float* row = dweight + static_cast<std::size_t>(k) * OC;
+    if (!has_inputs(ctx, inp, k)) std::fill(row, row + OC, 0.0f);
+  }
 }
 
 // What layer l reads: the network's input, or the activations of the layer below.
@@ -378,14 +392,31 @@ void forward_layers(const Context& ctx, const Layers& net, const Input& input, i
   }
 }
 
-// Either the gradient (into ws.grads) or the plain SGD step (into the parameters, scaled by -lr).
+// What the backward pass does with the gradient: keeps it in ws.grads (for gradcheck), adds
+// −lr · gradient straight into the parameters (plain SGD, fused into the weight-gradient product),
+// or keeps it and takes the optimizer's step with each layer's as soon as it is summed (while it is
+// still in the caches).
 struct Update {
-  bool sgd;
-  float learning_rate;
+  enum class Kind { Gradient, Sgd, Step } kind;
+  float learning_rate;    // Sgd
+  const Step* step;       // Step: the weights' step; the biases take it without weight decay
+  OptimizerState* state;  // Step
 };
 
+// The optimizer step of parameters begin … begin + count from their gradient in grads, element-wise
+// on the engine's threads over blocks of `width` (each element is one thread's, so the result does
+// not depend on the thread count).
+void step_parameters(const Context& ctx, const Step& step, const Layers& net, OptimizerState& state, const float* grads,
+                     std::size_t begin, int blocks, int width) {
+  parallel_rows(ctx, blocks, width, [&](int first_block, int end_block) {
+    const std::size_t at = begin + static_cast<std::size_t>(first_block) * width;
+    ctx.kernels->step(step, net.params + at, grads + at, state.first ? state.first + at : nullptr,
+                      state.second ? state.second + at : nullptr, static_cast<std::size_t>(end_block - first_block) * width);
+  });
+}
+
 void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
-                     Workspace& ws, Update update) {
+                     Workspace& ws, const Update& update) {
   const int last = net.count() - 1;
   float* delta = ws.deltas[0];
   output_backward(delta, ws.acts[last], net, batch, rows);
@@ -409,64 +440,47 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
         });
       }
     }
-    float* dweight = update.sgd ? weight : ws.grads + net.weight_offset(l);
-    if (!update.sgd) std::fill(dweight, dweight + static_cast<std::size_t>(C) * OC, 0.0f);
-    const float alpha = update.sgd ? -update.learning_rate : 1.0f;
-    matmul_backward_weight(ctx, dweight, input_of(input, ws, net, l), delta, rows, OC, alpha);
-    if (net.bias) {
-      // The bias gradient is the column sums of delta; with SGD they go through ws.grads on their way.
-      float* dbias = ws.grads + net.bias_offset(l);
-      ctx.kernels->column_sums(delta, rows, OC, dbias);
-      if (update.sgd) {
-        float* bias = net.params + net.bias_offset(l);
-        for (int o = 0; o < OC; o++) bias[o] = std::fma(alpha, dbias[o], bias[o]);
+    const Input inp = input_of(input, ws, net, l);
+    const bool sgd = update.kind == Update::Kind::Sgd;
+    const EpilogueArgs store = {Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
+    const EpilogueArgs add = {Epilogue::Accumulate, nullptr, nullptr, -update.learning_rate};
+    matmul_backward_weight(ctx, sgd ? weight : ws.grads + net.weight_offset(l), inp, delta, rows, C, OC, sgd ? add : store);
+    // The bias gradient is the column sums of delta.
+    if (net.bias) ctx.kernels->column_sums(delta, rows, OC, ws.grads + net.bias_offset(l));
+    if (sgd && net.bias) {
+      float* bias = net.params + net.bias_offset(l);
+      const float* dbias = ws.grads + net.bias_offset(l);
+      for (int o = 0; o < OC; o++) bias[o] = std::fma(-update.learning_rate, dbias[o], bias[o]);
+    } else if (update.kind == Update::Kind::Step) {
+      step_parameters(ctx, *update.step, net, *update.state, ws.grads, net.weight_offset(l), C, OC);
+      if (net.bias) {
+        Step bias_step = *update.step;
+        bias_step.decay = false;
+        step_parameters(ctx, bias_step, net, *update.state, ws.grads, net.bias_offset(l), 1, OC);
       }
     }
     delta = next;
   }
 }
 
-// The step count and the running powers β1^t, β2^t (the bias corrections of Adam).
-void advance(OptimizerState& state, const Optimizer& opt) {
+// The step count and the running powers β1^t, β2^t (the bias corrections of Adam), advanced by one
+// step, and that step's scalars as the step kernels read them.
+Step next_step(const Optimizer& opt, OptimizerState& state) {
   state.scalars[0] += 1.0;
   state.scalars[1] *= opt.beta1;
   state.scalars[2] *= opt.beta2;
-}
-
-// The optimizer step over every parameter, element-wise on the engine's threads (each element is
-// one thread's, so the result does not depend on the thread count), with the ISA's step kernel.
-void optimizer_step(const Context& ctx, const Layers& net, const Optimizer& opt, OptimizerState& state,
-                    const float* grads) {
-  advance(state, opt);
-  const Step step = {opt.kind,
-                    opt.weight_decay != 0.0f,
-                    opt.learning_rate,
-                    opt.weight_decay,
-                    opt.momentum,
-                    static_cast<float>(opt.beta1),
-                    static_cast<float>(1.0 - opt.beta1),
-                    static_cast<float>(opt.beta2),
-                    static_cast<float>(1.0 - opt.beta2),
-                    static_cast<float>(1.0 - state.scalars[1]),
-                    static_cast<float>(1.0 - state.scalars[2]),
-                    static_cast<float>(opt.epsilon)};
-  Step bias_step = step;
-  bias_step.decay = false;
-  // Momentum and Adam keep their state in the layout of the parameters; SGD has none.
-  auto run = [&](const Step& s, std::size_t begin, std::size_t count) {
-    float* first = state.first ? state.first + begin : nullptr;
-    float* second = state.second ? state.second + begin : nullptr;
-    ctx.kernels->step(s, net.params + begin, grads + begin, first, second, count);
-  };
-  for (int l = 0; l < net.count(); l++) {
-    const std::size_t width = static_cast<std::size_t>(net.sizes[l + 1]);
-    const std::size_t weights = static_cast<std::size_t>(net.sizes[l]) * width;
-    const std::size_t begin = net.weight_offset(l);
-    parallel_rows(ctx, net.sizes[l], net.sizes[l + 1], [&](int row_begin, int row_end) {
-      run(step, begin + row_begin * width, (row_end - row_begin) * width);
-    });
-    if (net.bias) run(bias_step, begin + weights, width);
-  }
+  return {opt.kind,
+          opt.weight_decay != 0.0f,
+          opt.learning_rate,
+          opt.weight_decay,
+          opt.momentum,
+          static_cast<float>(opt.beta1),
+          static_cast<float>(1.0 - opt.beta1),
+          static_cast<float>(opt.beta2),
+          static_cast<float>(1.0 - opt.beta2),
+          static_cast<float>(opt.epsilon),
+          static_cast<float>(opt.learning_rate / (1.0 - state.scalars[1])),
+          static_cast<float>(1.0 / std::sqrt(1.0 - state.scalars[2]))};
 }
 
 }  // namespace
@@ -520,7 +534,7 @@ void forward(const Context& ctx, const Layers& net, const float* x, int rows, Wo
 void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws) {
   const Samples batch = batch_rows(ctx, samples, nullptr, 0, samples.count, net, ws);
   const Input input = first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws);
-  backward_layers(ctx, net, input, batch, batch.count, ws, {false, 0.0f});
+  backward_layers(ctx, net, input, batch, batch.count, ws, {Update::Kind::Gradient, 0.0f, nullptr, nullptr});
 }
 
 double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
@@ -530,13 +544,10 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& batch, 
   forward_layers(ctx, net, input, rows, ws);
   Evaluation eval = {0.0, 0};
   output_step(ctx, net, rows, &batch, ws, &eval);
-  const bool fused = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
-  backward_layers(ctx, net, input, batch, rows, ws, {fused, opt.learning_rate});
-  if (fused) {
-    advance(state, opt);
-  } else {
-    optimizer_step(ctx, net, opt, state, ws.grads);
-  }
+  const Step step = next_step(opt, state);
+  const bool plain_sgd = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
+  backward_layers(ctx, net, input, batch, rows, ws,
+                  {plain_sgd ? Update::Kind::Sgd : Update::Kind::Step, opt.learning_rate, &step, &state});
   return eval.loss_sum;
 }
 

@@ -288,8 +288,10 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
   scalars[0] += 1;
   scalars[1] *= opt.beta1;
   scalars[2] *= opt.beta2;
-  const correction1 = f(1 - scalars[1]);
-  const correction2 = f(1 - scalars[2]);
+  // Adam's bias corrections as PyTorch applies them (the multiply by 1/√(1 − β2^t) is where PyTorch
+  // divides by √(1 − β2^t)).
+  const stepSize = f(lr / (1 - scalars[1]));
+  const inverseRoot = f(1 / Math.sqrt(1 - scalars[2]));
   const { params } = net;
   const { first, second } = state;
   // params[begin, end); weights get the decay, biases do not. One loop per optimizer: this runs
@@ -318,9 +320,8 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
           const g = gradient(i);
           first[i] = f(b1 * first[i]) + f(c1 * g);
           second[i] = f(b2 * second[i]) + f(f(c2 * g) * g);
-          const mHat = f(first[i] / correction1);
-          const vHat = f(second[i] / correction2);
-          params[i] = f(params[i] * shrink) - f(f(lr * mHat) / f(f(Math.sqrt(vHat)) + epsilon));
+          const denominator = f(f(f(Math.sqrt(second[i])) * inverseRoot) + epsilon);
+          params[i] = f(params[i] * shrink) - f(stepSize * f(first[i] / denominator));
         }
         break;
       case 'rmsprop':
