@@ -13,7 +13,7 @@ const PARTS = {
   model: { mutate: ['src/model/init.ts', 'src/model/network.ts'], tests: ['02-model', '03-gradients', '07-models'] },
   csv: { mutate: ['src/data/csv-reader.ts', 'src/data/csv.ts'], tests: ['01-data', '08-reliability', '09-nothing-lost'] },
   datasets: { mutate: ['src/data/dataset.ts', 'src/data/mnist.ts', 'src/data/classes.ts'], tests: ['01-data', '05-training', '09-nothing-lost'] },
-  images: { mutate: ['src/data/image.ts'], tests: ['08-reliability', '09-nothing-lost'] },
+  images: { mutate: ['src/data/image.ts'], tests: ['10-images'] },
   training: { mutate: ['src/train/fit.ts', 'src/train/evaluate.ts', 'src/train/gradcheck.ts'], tests: ['03-gradients', '05-training', '08-reliability'] },
   io: { mutate: ['src/io/atomic.ts', 'src/io/files.ts'], tests: ['08-reliability', '09-nothing-lost'] },
   export: { mutate: ['src/export/onnx.ts'], tests: ['07-models'] },
