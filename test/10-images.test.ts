@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { floatRows } from '../src/data/features.js';
-import { digitFromImage } from '../src/data/image.js';
+import { borderIndices, digitFromImage } from '../src/data/image.js';
 import { DataError } from '../src/errors.js';
 import { realMnist, tempDir } from './helpers.js';
 
@@ -88,7 +88,7 @@ describe('a digit is cropped to its ink, fitted to 20 px and placed by its centr
     await expect(digitFromImage(await grey(30, 30, () => 0))).rejects.toThrow(new DataError(`${join(dir, `${written - 1}.png`)}: no digit found (the image is blank)`));
     const note = join(dir, 'note.png');
     writeFileSync(note, 'not a picture');
-    await expect(digitFromImage(note)).rejects.toThrow(/note\.png: not an image that can be read \(/);
+    await expect(digitFromImage(note)).rejects.toThrow(new DataError(`${note}: not an image that can be read (Input file contains unsupported image format)`));
   });
 });
 
@@ -184,4 +184,106 @@ describe('the ink is found whatever the page', () => {
     const path = await grey(60, 60, (x, y) => (inside(x, y, 20, 30, 15, 35) ? 40 : 200 + noise(x, y)));
     expect(await digitFromImage(path)).toEqual(field([{ x0: 10, x1: 20, y0: 5, y1: 25, value: 1 }]));
   });
+});
+
+describe('the pictures users bring', () => {
+  /** An RGBA picture from pixel(x, y) → [r, g, b, a], written as PNG; its path. */
+  async function rgba(width: number, height: number, pixel: (x: number, y: number) => number[]): Promise<string> {
+    const data = Buffer.alloc(width * height * 4);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set(pixel(x, y), (y * width + x) * 4);
+    const path = join(dir, `${written++}.png`);
+    await sharp(data, { raw: { width, height, channels: 4 } }).png().toFile(path);
+    return path;
+  }
+  // The block of the first test, read from any picture that draws it: 10×20 at full strength, placed at (10, 5).
+  const block = field([{ x0: 10, x1: 20, y0: 5, y1: 25, value: 1 }]);
+
+  it('a grey picture with an alpha channel (two channels), and a 16-bit scan, read as the 8-bit grey one', async () => {
+    const pixel = (x: number, y: number): number => (inside(x, y, 30, 40, 10, 30) ? 255 : 0);
+    const greyAlpha = Buffer.alloc(100 * 60 * 2);
+    const deep = Buffer.alloc(100 * 60 * 2);
+    for (let y = 0; y < 60; y++) {
+      for (let x = 0; x < 100; x++) {
+        greyAlpha[(y * 100 + x) * 2] = 0;
+        greyAlpha[(y * 100 + x) * 2 + 1] = pixel(x, y);
+        deep.writeUInt16LE(pixel(x, y) * 257, (y * 100 + x) * 2);
+      }
+    }
+    const alphaPath = join(dir, 'grey-alpha.png');
+    await sharp(greyAlpha, { raw: { width: 100, height: 60, channels: 2 } }).png().toFile(alphaPath);
+    const deepPath = join(dir, 'deep.png');
+    await sharp(new Uint16Array(deep.buffer, deep.byteOffset, deep.length / 2), { raw: { width: 100, height: 60, channels: 1 } }).toColourspace('grey16').png().toFile(deepPath);
+    expect((await sharp(deepPath).metadata()).depth).toBe('ushort');
+    expect(await digitFromImage(alphaPath)).toEqual(block);
+    expect(await digitFromImage(deepPath)).toEqual(block);
+  });
+
+  it('an anti-aliased stroke on a white page counts in proportion to its opacity', async () => {
+    // Dark grey ink (60), opaque in the left half of the block and half transparent (alpha 128) in
+    // the right: over white, its luminance is 255 − 195·a, its distance from the page 195·a.
+    const path = await rgba(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? [60, 60, 60, x < 35 ? 255 : 128] : [255, 255, 255, 255]));
+    const digit = await digitFromImage(path);
+    const values = [...new Set(Array.from(digit).filter((v) => v > 0))].sort();
+    expect(values).toHaveLength(2);
+    expect(values[0]).toBeCloseTo(128 / 255, 5);
+    expect(values[1]).toBe(1);
+  });
+
+  it('a half-transparent page (alpha 128 at the border) is paper, not a transparent background', async () => {
+    const path = await rgba(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? [0, 0, 0, 255] : [255, 255, 255, 128]));
+    expect(await digitFromImage(path)).toEqual(block);
+  });
+
+  it('glare brighter than the page is not ink, and a board of luminance 127 takes chalk, not its shadows', async () => {
+    const glare = await grey(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? 0 : inside(x, y, 80, 95, 40, 55) ? 255 : 200));
+    expect(await digitFromImage(glare)).toEqual(block);
+    // A green board whose luminance is exactly 127 (0.299·3 + 0.587·209 + 0.114·30): up to 127 a page
+    // is dark, so the ink is what is lighter.
+    const board = await rgba(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? [255, 255, 255, 255] : inside(x, y, 80, 95, 40, 55) ? [0, 0, 0, 255] : [3, 209, 30, 255]));
+    expect(await digitFromImage(board)).toEqual(block);
+  });
+
+  it('a grainy page: its grain (±20) is taken off the ink first, so it never widens the crop', async () => {
+    const grain = (x: number, y: number): number => ((x * 7 + y * 13) % 41) - 20;
+    const path = await grey(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? 150 : 200 + grain(x, y)));
+    expect(await digitFromImage(path)).toEqual(block);
+  });
+
+  it('strokes along the edges of the picture: the top row, the left column, the last column', async () => {
+    // Ten pixels of ink in the top row: a 10×1 box, enlarged to 20×2, its centre of mass (9.5, 0.5) moved to (14, 14).
+    const top = await grey(60, 40, (x, y) => (y === 0 && x >= 10 && x < 20 ? 255 : 0));
+    expect(await digitFromImage(top)).toEqual(field([{ x0: 5, x1: 25, y0: 14, y1: 16, value: 1 }]));
+    // Ten in the first column, and ten in the last: a 1×10 box, enlarged to 2×20.
+    const vertical = field([{ x0: 14, x1: 16, y0: 5, y1: 25, value: 1 }]);
+    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 0 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(vertical);
+    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 39 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(vertical);
+  });
+
+  it('a digit whose mass sits at one end is shifted so far that the other end leaves the field: cut there, not wrapped', async () => {
+    // A one-pixel bar (x 10–26, row 29) ending in a heavy post (x 27–29, rows 10–29): the 20×20
+    // box's centre of mass is at (15.8, 11.6), so it moves by (−2, 2) and the bar's first two
+    // columns fall off the left edge (they must not wrap onto the row above).
+    const lying = (x: number, y: number): number => ((y === 29 && x >= 10 && x < 27) || (x >= 27 && x < 30 && y >= 10 && y < 30) ? 255 : 0);
+    const sums = (digit: Float32Array, along: 'x' | 'y') =>
+      Array.from({ length: 28 }, (_, i) => Array.from({ length: 28 }, (_, j) => digit[along === 'x' ? j * 28 + i : i * 28 + j]).reduce((a, b) => a + b, 0));
+    const columns = sums(await digitFromImage(await grey(60, 60, lying)), 'x');
+    expect(columns.filter((c) => c > 0)).toHaveLength(18);
+    expect(columns.slice(18)).toEqual(new Array(10).fill(0));
+    // The same turned on its side: the top two rows fall off, not onto the end of the last row.
+    const rows = sums(await digitFromImage(await grey(60, 60, (x, y) => lying(y, x))), 'y');
+    expect(rows.filter((r) => r > 0)).toHaveLength(18);
+    expect(rows.slice(18)).toEqual(new Array(10).fill(0));
+    // Mirrored, the post on the left: the centre of mass at x 3.2 moves right by 11, and the bar's
+    // last three columns fall off the right edge, not onto the next row.
+    const mirrored = sums(await digitFromImage(await grey(60, 60, (x, y) => lying(39 - x, y))), 'x');
+    expect(mirrored.filter((c) => c > 0)).toHaveLength(17);
+    expect(mirrored.slice(0, 11)).toEqual(new Array(11).fill(0));
+  });
+
+  it("the page is read from the picture's outermost ring of pixels, each once", () => {
+    // 4×3: the top row 0–3, the bottom row 8–11, and between them the sides 4 and 7.
+    expect(borderIndices(4, 3)).toEqual([0, 8, 1, 9, 2, 10, 3, 11, 4, 7]);
+    expect(new Set(borderIndices(100, 60)).size).toBe(2 * 100 + 2 * 58);
+    expect(borderIndices(100, 60)).toHaveLength(2 * 100 + 2 * 58);
+});
 });

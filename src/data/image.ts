@@ -25,14 +25,14 @@ export async function digitFromImage(path: string): Promise<Float32Array> {
   return centreByMass(box);
 }
 
-/** The pixels as 8-bit channels (1 to 4 of them), upright by the photo's EXIF orientation. */
-async function decode(path: string): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+/** The pixels as 8-bit RGBA (grey, alpha-less and 16-bit pictures converted), upright by the photo's EXIF orientation. */
+async function decode(path: string): Promise<{ data: Buffer; width: number; height: number }> {
   regularFile(path);
   // sharp is loaded only by the commands that read pictures: training starts without it.
   const { default: sharp } = await import('sharp');
   try {
-    const { data, info } = await sharp(path).rotate().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height, channels: info.channels };
+    const { data, info } = await sharp(path).rotate().toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height };
   } catch (err) {
     throw new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
   }
@@ -44,11 +44,10 @@ async function decode(path: string): Promise<{ data: Buffer; width: number; heig
  * from it (so dark ink on paper and light ink on a board both count); the border's own spread is
  * the noise floor of paper and lighting, and is subtracted before the ink is stretched to 255.
  */
-function inkOf(image: { data: Buffer; width: number; height: number; channels: number }): Plane {
-  const { data, width, height, channels } = image;
+function inkOf(image: { data: Buffer; width: number; height: number }): Plane {
+  const { data, width, height } = image;
   const count = width * height;
-  const hasAlpha = channels === 2 || channels === 4;
-  const alpha = (i: number): number => (hasAlpha ? data[i * channels + channels - 1] : 255);
+  const alpha = (i: number): number => data[i * 4 + 3];
   const border = borderIndices(width, height);
   const ink = new Float32Array(count);
   const borderAlpha = median(border.map(alpha));
@@ -57,8 +56,7 @@ function inkOf(image: { data: Buffer; width: number; height: number; channels: n
   } else {
     // Luminance over a white page for partly transparent pixels.
     const luminance = (i: number): number => {
-      const p = i * channels;
-      const value = channels >= 3 ? 0.299 * data[p] + 0.587 * data[p + 1] + 0.114 * data[p + 2] : data[p];
+      const value = 0.299 * data[i * 4] + 0.587 * data[i * 4 + 1] + 0.114 * data[i * 4 + 2];
       const a = alpha(i) / 255;
       return value * a + 255 * (1 - a);
     };
@@ -79,7 +77,8 @@ function inkOf(image: { data: Buffer; width: number; height: number; channels: n
   return { data: ink, width, height };
 }
 
-function borderIndices(width: number, height: number): number[] {
+/** The pixels of the picture's outermost ring, each once: the top and bottom rows, then the sides between them. */
+export function borderIndices(width: number, height: number): number[] {
   const indices: number[] = [];
   for (let x = 0; x < width; x++) indices.push(x, (height - 1) * width + x);
   for (let y = 1; y + 1 < height; y++) indices.push(y * width, y * width + width - 1);
