@@ -75,44 +75,35 @@ async function batchesToTime(timed: (batches: number) => Promise<number>, batch:
   return Math.max(1, Math.min(totalBatches, Math.round((batches * seconds) / elapsed)));
 }
 
-/** Seconds per epoch: the median of the repeats, scaled from the batches timed. */
-async function timeEpoch(
-  backend: Backend,
-  sizes: number[],
-  train: Dataset,
-  batch: number,
-  options: BenchOptions,
-): Promise<{ secondsPerEpoch: number; batchesTimed: number }> {
-  const timed = epochTimer(backend, sizes, train, batch, sgd(0.01));
-  const batches = await batchesToTime(timed, batch, options.seconds);
-  const times: number[] = [];
-  for (let i = 0; i < options.repeats; i++) times.push(await timed(batches));
-  return { secondsPerEpoch: (median(times) * Math.floor(EPOCH / batch)) / batches, batchesTimed: batches };
+/**
+ * Seconds per epoch of each timer's training: all of them timed in turn, round after round, over the
+ * same number of batches (what the first needs to last about `seconds`), so that a busy spell of a
+ * shared machine slows them alike and their ratios hold. Medians of the repeats, scaled to an epoch.
+ */
+async function timeInTurn(timers: ((batches: number) => Promise<number>)[], batch: number, options: BenchOptions): Promise<{ secondsPerEpoch: number[]; batchesTimed: number }> {
+  const batches = await batchesToTime(timers[0], batch, options.seconds);
+  for (const timed of timers.slice(1)) await timed(batches);
+  const times: number[][] = timers.map(() => []);
+  for (let i = 0; i < options.repeats; i++) for (let t = 0; t < timers.length; t++) times[t].push(await timers[t](batches));
+  return { secondsPerEpoch: times.map((t) => (median(t) * Math.floor(EPOCH / batch)) / batches), batchesTimed: batches };
 }
 
 const TIMED_OPTIMIZERS: OptimizerName[] = ['sgd', 'momentum', 'adam'];
 const OPTIMIZER_BATCH = 100;
 
-/**
- * Momentum's and Adam's epoch time against SGD's on one shape: the three timed in turn, round after
- * round, over the same batches, so that a busy spell slows them alike.
- */
+/** Momentum's and Adam's epoch time against SGD's on one shape, timed in turn with it. */
 async function timeOptimizers(backend: NativeBackend, hidden: number, train: Dataset, options: BenchOptions): Promise<OptimizerRow[]> {
   const sizes = [784, hidden, 10];
   const timers = TIMED_OPTIMIZERS.map((name) => epochTimer(backend, sizes, train, OPTIMIZER_BATCH, optimizerDefaults(name, 0.01)));
-  const batches = await batchesToTime(timers[0], OPTIMIZER_BATCH, options.seconds);
-  for (const timed of timers.slice(1)) await timed(batches);
-  const times: number[][] = TIMED_OPTIMIZERS.map(() => []);
-  for (let i = 0; i < options.repeats; i++) for (let o = 0; o < timers.length; o++) times[o].push(await timers[o](batches));
-  const perEpoch = times.map((t) => (median(t) * Math.floor(EPOCH / OPTIMIZER_BATCH)) / batches);
+  const { secondsPerEpoch } = await timeInTurn(timers, OPTIMIZER_BATCH, options);
   return TIMED_OPTIMIZERS.slice(1).map((optimizer, i) => ({
     isa: backend.isa,
     threads: backend.threads,
     hidden,
     batch: OPTIMIZER_BATCH,
     optimizer,
-    secondsPerEpoch: perEpoch[i + 1],
-    ratio: perEpoch[i + 1] / perEpoch[0],
+    secondsPerEpoch: secondsPerEpoch[i + 1],
+    ratio: secondsPerEpoch[i + 1] / secondsPerEpoch[0],
   }));
 }
 
@@ -220,43 +211,50 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
     onRow(peak);
   }
   const rows: BenchRow[] = [];
-  // Times every variant and ts on one shape, each native result checked against ts first.
+  // Times every variant and ts on one shape, each native result checked against ts first; an ISA's
+  // thread counts in turn with each other (their ratio is a target).
   const measure = async (hidden: number[], batch: number): Promise<void> => {
     const sizes = [784, ...hidden, 10];
     const flops = flopsPerSample(sizes) * EPOCH;
     const ts = new TsBackend();
     const reference = await checkRun(ts, sizes, train, batch);
-    const tsTime = await timeEpoch(ts, sizes, train, batch, options);
-    const row = (backend: string, isa: string, threads: number, time: typeof tsTime, extra: Partial<BenchRow>): BenchRow => ({
+    const tsTime = await timeInTurn([epochTimer(ts, sizes, train, batch, sgd(0.01))], batch, options);
+    const row = (backend: string, isa: string, threads: number, secondsPerEpoch: number, batchesTimed: number, extra: Partial<BenchRow>): BenchRow => ({
       backend,
       isa,
       threads,
       hidden: hidden.join(','),
       batch,
-      secondsPerEpoch: time.secondsPerEpoch,
-      samplesPerSecond: EPOCH / time.secondsPerEpoch,
-      gflops: flops / time.secondsPerEpoch / 1e9,
-      batchesTimed: time.batchesTimed,
-      fullEpoch: time.batchesTimed * batch >= EPOCH,
+      secondsPerEpoch,
+      samplesPerSecond: EPOCH / secondsPerEpoch,
+      gflops: flops / secondsPerEpoch / 1e9,
+      batchesTimed,
+      fullEpoch: batchesTimed * batch >= EPOCH,
       ...extra,
     });
-    for (const variant of variants) {
-      const native = new NativeBackend(variant);
-      const checkDifference = relativeDifference(await checkRun(native, sizes, train, batch), reference);
-      if (!(checkDifference < CHECK_TOLERANCE)) {
-        throw new Error(`native ${variant.isa} ×${variant.threads} at ${sizes.join('-')}, batch ${batch} differs from ts by ${checkDifference}`);
+    for (const isa of new Set(variants.map((v) => v.isa))) {
+      const natives = variants.filter((v) => v.isa === isa).map((variant) => ({ variant, backend: new NativeBackend(variant) }));
+      const checks: number[] = [];
+      for (const { variant, backend } of natives) {
+        const checkDifference = relativeDifference(await checkRun(backend, sizes, train, batch), reference);
+        if (!(checkDifference < CHECK_TOLERANCE)) {
+          throw new Error(`native ${variant.isa} ×${variant.threads} at ${sizes.join('-')}, batch ${batch} differs from ts by ${checkDifference}`);
+        }
+        checks.push(checkDifference);
       }
-      const time = await timeEpoch(native, sizes, train, batch, options);
-      const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
-      const nativeRow = row('native', variant.isa, variant.threads, time, {
-        checkDifference,
-        speedupOverTs: tsTime.secondsPerEpoch / time.secondsPerEpoch,
+      const time = await timeInTurn(natives.map(({ backend }) => epochTimer(backend, sizes, train, batch, sgd(0.01))), batch, options);
+      natives.forEach(({ variant }, i) => {
+        const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
+        const nativeRow = row('native', variant.isa, variant.threads, time.secondsPerEpoch[i], time.batchesTimed, {
+          checkDifference: checks[i],
+          speedupOverTs: tsTime.secondsPerEpoch[0] / time.secondsPerEpoch[i],
+        });
+        nativeRow.percentOfPeak = (100 * nativeRow.gflops) / peak.gflops;
+        rows.push(nativeRow);
+        onRow(nativeRow);
       });
-      nativeRow.percentOfPeak = (100 * nativeRow.gflops) / peak.gflops;
-      rows.push(nativeRow);
-      onRow(nativeRow);
     }
-    const tsRow = row('ts', 'js', 1, tsTime, { speedupOverTs: 1 });
+    const tsRow = row('ts', 'js', 1, tsTime.secondsPerEpoch[0], tsTime.batchesTimed, { speedupOverTs: 1 });
     rows.push(tsRow);
     onRow(tsRow);
   };
