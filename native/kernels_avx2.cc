@@ -50,6 +50,8 @@ struct Avx2 {
   static Vec positive(Vec z) { return _mm256_max_ps(z, zero()); }
   static Vec where_positive(Vec gate, Vec v) { return _mm256_and_ps(_mm256_cmp_ps(gate, zero(), _CMP_GT_OQ), v); }
 
+  // A whole group is a copy of constant length, which compiles to one load; only a row's tail
+  // copies fewer bytes.
   static Vec load_bytes(const std::uint8_t* p, int lanes) {
     std::uint64_t group = 0;
     if (lanes == kLanes) {

@@ -37,6 +37,8 @@ struct Avx512 {
   static Vec positive(Vec z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), z); }
   static Vec where_positive(Vec gate, Vec v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(gate, zero(), _CMP_GT_OQ), v); }
 
+  // A whole group is a copy of constant length, which compiles to one load; only a row's tail
+  // copies fewer bytes.
   static Vec load_bytes(const std::uint8_t* p, int lanes) {
     alignas(16) std::uint8_t group[kLanes] = {};
     if (lanes == kLanes) {

@@ -109,7 +109,6 @@ TILE_INLINE void store_tile(float* const* out, const typename Isa::Vec (&acc)[MR
   }
 }
 
-
 // c rows out[0..MR), NV vectors each = epilogue(a[0:MR, 0:K] · b[0:K, 0:NV·kLanes]). Only the last
 // vector's lanes can be partial, so the same loop serves the edge.
 template <typename Isa, int MR, int NV>

@@ -69,11 +69,11 @@ function sumsOfProducts(out: Float32Array, o: number, a: Float32Array, at: Int32
  * The non-zero entries of a batch's input, by row or by column: a zero input contributes nothing to
  * a sum, so the products skip it (this changes no result). Grown to the largest batch, kept between calls.
  */
-let entries = { values: new Float32Array(0), at: new Int32Array(0), start: new Int32Array(0) };
+let entries = { values: new Float32Array(0), at: new Int32Array(0), start: new Int32Array(0), fill: new Int32Array(0) };
 
 function entriesFor(count: number, lists: number): typeof entries {
   if (entries.values.length < count || entries.start.length < lists + 1) {
-    entries = { values: new Float32Array(count), at: new Int32Array(count), start: new Int32Array(lists + 1) };
+    entries = { values: new Float32Array(count), at: new Int32Array(count), start: new Int32Array(lists + 1), fill: new Int32Array(lists) };
   }
   return entries;
 }
@@ -200,11 +200,11 @@ export function linearBackwardWeight(
   OC: number,
 ): void {
   // The rows with a non-zero input k, in order, for each k (a counting sort of the entries by column).
-  const { values, at, start } = entriesFor(rows * C, C);
+  const { values, at, start, fill } = entriesFor(rows * C, C);
   start.fill(0, 0, C + 1);
   for (let r = 0; r < rows; r++) for (let k = 0; k < C; k++) if (inp[r * C + k] !== 0) start[k + 1]++;
   for (let k = 0; k < C; k++) start[k + 1] += start[k];
-  const fill = start.slice(0, C);
+  fill.set(start.subarray(0, C));
   for (let r = 0; r < rows; r++) {
     for (let k = 0; k < C; k++) {
       const v = inp[r * C + k];

@@ -29,7 +29,6 @@ export interface BenchOptions {
   wholeRuns?: number;
 }
 
-
 const EPOCH = 60000;
 const DEEPER_BATCH = 100;
 const CHECK_TOLERANCE = 1e-4;
@@ -299,7 +298,7 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, optimizers, wholeRun, targets, notes };
 }
 
-/** The peak memory a `backprop train` run reports (--json), or a note and undefined when it failed. */
+/** The wall time of a `backprop train` run and the peak memory it reports (--json), or a note and undefined when it failed. */
 function trainRun(args: string[], notes: string[]): { wallSeconds: number; peakMemoryMB: number } | undefined {
   const cli = fileURLToPath(new URL('../../bin/backprop.js', import.meta.url));
   const start = performance.now();
