@@ -29,6 +29,9 @@ constexpr FrontLanes kFrontLanes{};
 struct Avx2 {
   static constexpr int kLanes = 8;
   static constexpr int kMaxVectors = 2;
+  // A sparse tile of 8 vectors has a single row: 8 accumulators (measured 10–20 % faster per epoch
+  // than 2 vectors at H = 30 … 256).
+  static constexpr int kSparseVectors = 8;
   // 6 rows × 2 vectors = 12 accumulators, plus 2 vectors of b and a broadcast of a: 15 of 16 registers.
   static constexpr int tile_rows(int /*vectors*/) { return 6; }
 

@@ -15,6 +15,7 @@ namespace {
 struct Avx512 {
   static constexpr int kLanes = 16;
   static constexpr int kMaxVectors = 4;
+  static constexpr int kSparseVectors = 4;
   // As many rows as the 32 registers hold beside NV vectors of b and a broadcast of a: 12×1, 12×2,
   // 8×3 and 6×4 (24 to 27 accumulators).
   static constexpr int tile_rows(int vectors) { return vectors <= 2 ? 12 : vectors == 3 ? 8 : 6; }

@@ -11,6 +11,7 @@ namespace {
 struct Neon {
   static constexpr int kLanes = 4;
   static constexpr int kMaxVectors = 4;
+  static constexpr int kSparseVectors = 4;
   // 6 rows × 4 vectors = 24 accumulators, plus 4 vectors of b and a of a: 29 of 32 registers.
   static constexpr int tile_rows(int /*vectors*/) { return 6; }
 

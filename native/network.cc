@@ -261,29 +261,31 @@ void squared_error_rows(const float* outputs, int begin, int end, int width, con
   }
 }
 
-// The output step of a forward pass: softmax for cross-entropy. With a batch to score, the rows'
-// errors are then summed in row order on this thread, so the total does not depend on the threads.
-void output_step(const Context& ctx, const Layers& net, int rows, const Samples* scored, Workspace& ws,
-                 Evaluation* eval) {
-  Scratch& scratch = *ctx.scratch;
+// The output step of a forward pass: softmax for cross-entropy. With a batch to score, each row's
+// error into row_loss[r] and whether it was classified right into row_correct[r].
+void output_step(const Context& ctx, const Layers& net, int rows, const Samples* scored, Workspace& ws, double* row_loss,
+                 std::uint8_t* row_correct) {
   const int last = net.count() - 1;
   const int width = net.sizes.back();
   float* outputs = ws.acts[last];
   if (net.loss == Loss::CrossEntropy) {
     const std::uint8_t* labels = scored ? scored->labels : nullptr;
     parallel_rows(ctx, rows, width, [&](int begin, int end) {
-      ctx.kernels->softmax_rows(outputs, begin, end, width, labels, scratch.row_loss.data(), scratch.row_correct.data());
+      ctx.kernels->softmax_rows(outputs, begin, end, width, labels, row_loss, row_correct);
     });
   } else if (scored) {
     parallel_rows(ctx, rows, width, [&](int begin, int end) {
-      squared_error_rows(outputs, begin, end, width, *scored, net.activations[last], scratch.row_loss.data(),
-                         scratch.row_correct.data());
+      squared_error_rows(outputs, begin, end, width, *scored, net.activations[last], row_loss, row_correct);
     });
   }
-  if (!scored) return;
+}
+
+// Adds the rows' errors to eval in row order on this thread, so that the total does not depend on
+// the threads.
+void add_rows(Evaluation& eval, const double* row_loss, const std::uint8_t* row_correct, int rows, bool labels) {
   for (int r = 0; r < rows; r++) {
-    eval->loss_sum += scratch.row_loss[r];
-    if (scored->labels) eval->correct += scratch.row_correct[r];
+    eval.loss_sum += row_loss[r];
+    if (labels) eval.correct += row_correct[r];
   }
 }
 
@@ -483,6 +485,50 @@ Step next_step(const Optimizer& opt, OptimizerState& state) {
           static_cast<float>(1.0 / std::sqrt(1.0 - state.scalars[2]))};
 }
 
+// Evaluation scores chunks of samples on all threads at once, each chunk forward through every layer
+// on one thread (one hand-off per chunk rather than several per layer): thread 0 in the caller's
+// scratch and workspace, each other thread in a lane of the scratch. A round of chunks is scored,
+// then its rows' errors are added in row order.
+constexpr int kLaneRows = 1024;
+constexpr int kChunksPerRound = 8;
+
+// Rows per chunk: at most a lane's, and few enough that every thread gets one.
+int evaluation_chunk_rows(int count, int threads, int ws_rows) {
+  const int even_share = (count + threads - 1) / threads;
+  return std::max(1, std::min({ws_rows, kLaneRows, even_share}));
+}
+
+// The context of work that stays on the thread running it, in `scratch`.
+Context calling_thread(const Context& ctx, Scratch& scratch) {
+  static ThreadPool no_workers(1);
+  return {ctx.kernels, &no_workers, &scratch, ctx.sparse_widest};
+}
+
+// A lane's workspace for `rows` samples, laid out in `floats` (grown to fit when it is too small,
+// which only reserve_scratch does): what a forward pass writes, and the widened input.
+Workspace evaluation_workspace(const Layers& net, int rows, std::vector<float>& floats) {
+  std::vector<std::size_t> offsets;
+  std::size_t size = 0;
+  const auto take = [&](std::size_t n) {
+    offsets.push_back(size);
+    size += n;
+  };
+  for (int l = 0; l < net.count(); l++) {
+    const std::size_t outputs = static_cast<std::size_t>(rows) * net.sizes[l + 1];
+    take(outputs);
+    take(keeps_pre_activation(net.activations[l]) ? outputs : 0);
+  }
+  take(static_cast<std::size_t>(rows) * net.sizes[0]);
+  if (floats.size() < size) floats.resize(size);
+  Workspace ws = {rows, {}, {}, {nullptr, nullptr}, nullptr, nullptr, nullptr, nullptr};
+  for (int l = 0; l < net.count(); l++) {
+    ws.acts.push_back(floats.data() + offsets[2 * l]);
+    ws.pre.push_back(keeps_pre_activation(net.activations[l]) ? floats.data() + offsets[2 * l + 1] : nullptr);
+  }
+  ws.batch_x = floats.data() + offsets.back();
+  return ws;
+}
+
 }  // namespace
 
 void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
@@ -495,8 +541,11 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
   const std::size_t widest = static_cast<std::size_t>(*std::max_element(net.sizes.begin(), net.sizes.end()));
   if (scratch.zero_bias.size() < widest) scratch.zero_bias.resize(widest, 0.0f);
-  scratch.row_loss.resize(std::max(scratch.row_loss.size(), static_cast<std::size_t>(rows)));
-  scratch.row_correct.resize(std::max(scratch.row_correct.size(), static_cast<std::size_t>(rows)));
+  const int threads = ctx.pool->size();
+  const int lane_rows = std::min(rows, kLaneRows);
+  const std::size_t scored_rows = std::max(rows, lane_rows * kChunksPerRound * threads);
+  if (scratch.row_loss.size() < scored_rows) scratch.row_loss.resize(scored_rows);
+  if (scratch.row_correct.size() < scored_rows) scratch.row_correct.resize(scored_rows);
   const std::size_t inputs = static_cast<std::size_t>(net.sizes[0]);
   if (scratch.columns.size() < inputs) scratch.columns.resize(inputs);
   if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
@@ -516,6 +565,13 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   scratch.sparse_parts.resize(static_cast<std::size_t>(ctx.pool->size()) + 1);
   for (std::vector<float>& buffer : scratch.packs)
     if (buffer.size() < pack) buffer.resize(pack);
+  if (threads > 1) {
+    scratch.lanes.resize(static_cast<std::size_t>(threads) - 1);
+    for (Scratch& lane : scratch.lanes) {
+      reserve_scratch(calling_thread(ctx, lane), net, lane_rows);
+      evaluation_workspace(net, lane_rows, lane.workspace);
+    }
+  }
 }
 
 
@@ -528,7 +584,7 @@ std::size_t Layers::weight_offset(int l) const {
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
   const Samples batch = {x, nullptr, nullptr, nullptr, rows};
   forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws);
-  output_step(ctx, net, rows, nullptr, ws, nullptr);
+  output_step(ctx, net, rows, nullptr, ws, nullptr, nullptr);
 }
 
 void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws) {
@@ -542,8 +598,10 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& batch, 
   const int rows = batch.count;
   const Input input = first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws);
   forward_layers(ctx, net, input, rows, ws);
+  Scratch& scratch = *ctx.scratch;
+  output_step(ctx, net, rows, &batch, ws, scratch.row_loss.data(), scratch.row_correct.data());
   Evaluation eval = {0.0, 0};
-  output_step(ctx, net, rows, &batch, ws, &eval);
+  add_rows(eval, scratch.row_loss.data(), scratch.row_correct.data(), rows, batch.labels != nullptr);
   const Step step = next_step(opt, state);
   const bool plain_sgd = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
   backward_layers(ctx, net, input, batch, rows, ws,
@@ -576,12 +634,23 @@ Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t*
 }
 
 Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, Workspace& ws) {
+  Scratch& scratch = *ctx.scratch;
+  const int threads = ctx.pool->size();
+  const int chunk_rows = evaluation_chunk_rows(data.count, threads, ws.rows);
+  const int round_rows = chunk_rows * kChunksPerRound * threads;
   Evaluation eval = {0.0, 0};
-  for (int start = 0; start < data.count; start += ws.rows) {
-    const int rows = std::min(ws.rows, data.count - start);
-    const Samples scored = batch_rows(ctx, data, nullptr, start, rows, net, ws);
-    forward_layers(ctx, net, first_layer_input(ctx, scored, net.sizes[0], net.sizes[1], ws), rows, ws);
-    output_step(ctx, net, rows, &scored, ws, &eval);
+  for (int round = 0; round < data.count; round += round_rows) {
+    const int rows_in_round = std::min(round_rows, data.count - round);
+    ctx.pool->run((rows_in_round + chunk_rows - 1) / chunk_rows, [&](int chunk, int thread) {
+      const Context lane = thread == 0 ? calling_thread(ctx, scratch) : calling_thread(ctx, scratch.lanes[thread - 1]);
+      Workspace lane_ws = thread == 0 ? ws : evaluation_workspace(net, chunk_rows, scratch.lanes[thread - 1].workspace);
+      const int first = chunk * chunk_rows;
+      const int rows = std::min(chunk_rows, rows_in_round - first);
+      const Samples scored = batch_rows(lane, data, nullptr, round + first, rows, net, lane_ws);
+      forward_layers(lane, net, first_layer_input(lane, scored, net.sizes[0], net.sizes[1], lane_ws), rows, lane_ws);
+      output_step(lane, net, rows, &scored, lane_ws, scratch.row_loss.data() + first, scratch.row_correct.data() + first);
+    });
+    add_rows(eval, scratch.row_loss.data(), scratch.row_correct.data(), rows_in_round, data.labels != nullptr);
   }
   return eval;
 }

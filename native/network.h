@@ -99,8 +99,12 @@ struct Scratch {
   std::vector<int> length_counts;
   std::vector<int> sparse_parts;  // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
-  std::vector<double> row_loss;           // per-row error of an evaluated chunk
+  std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
+  // Each thread but the caller evaluates chunks in a lane of its own: a scratch, and the buffer of
+  // its workspace (network.cc, evaluate).
+  std::vector<Scratch> lanes;
+  std::vector<float> workspace;
 };
 
 // What the engine brings to every call: the kernels it was built with, its threads and its scratch.

@@ -7,6 +7,7 @@
 //
 // A traits struct provides:
 //   kLanes, kMaxVectors    floats per vector, vectors per widest tile
+//   kSparseVectors         vectors per widest sparse tile (its rows are fewer: sparse_tile_rows)
 //   tile_rows(vectors)     rows of the tile that is `vectors` wide
 //   Vec, Lanes             a vector of floats, and which of its lanes a load or store touches
 //   full(), tail(lanes)    every lane, or the first `lanes` (the partial last vector of a row)
@@ -159,11 +160,11 @@ TILE_INLINE void with_count(int count, F&& f) {
   with_count_of(std::make_integer_sequence<int, Max>(), count, f);
 }
 
-// f(n0, width, vectors, tail) for each column panel of an N-wide c: kMaxVectors vectors wide, the
+// f(n0, width, vectors, tail) for each column panel of an N-wide c: Vectors vectors wide, the
 // last one narrower, its last vector's lanes `tail`.
-template <typename Isa, typename F>
+template <typename Isa, int Vectors, typename F>
 TILE_INLINE void for_each_panel(int N, F&& f) {
-  constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
+  constexpr int kPanel = Vectors * Isa::kLanes;
   for (int n0 = 0; n0 < N; n0 += kPanel) {
     const int width = N - n0 < kPanel ? N - n0 : kPanel;
     const int vectors = (width + Isa::kLanes - 1) / Isa::kLanes;
@@ -196,7 +197,7 @@ template <typename Isa>
 void gemm_driver(const Gemm& g, float* pack) {
   constexpr int kPanel = Isa::kMaxVectors * Isa::kLanes;
   static_assert(kPanel <= kPackColumns, "a packed panel must fit the caller's buffer");
-  for_each_panel<Isa>(g.N, [&](int n0, int width, int vectors, typename Isa::Lanes tail) {
+  for_each_panel<Isa, Isa::kMaxVectors>(g.N, [&](int n0, int width, int vectors, typename Isa::Lanes tail) {
     const float* b_panel = g.b + n0;
     int ld_panel = g.ldb;
     // Gathered rows are always packed; otherwise packing pays when several row tiles read the panel
@@ -256,8 +257,9 @@ void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lan
   store_tile<Isa, R, NV>(out, acc, lanes, g.ep, n0, g.ep.mask, g.ldc);
 }
 
-// Rows side by side per sparse tile: 8 chains of accumulators in all.
-constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : 2; }
+// Rows side by side per sparse tile: 5 to 8 chains of accumulators in all (enough to hide the FMA
+// latency). A wider tile spends a row entry's index and broadcast on more columns.
+constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : vectors <= 4 ? 2 : 1; }
 
 template <typename Isa, int NV>
 void sparse_panel(const SparseGemm& g, int n0, typename Isa::Lanes tail) {
@@ -269,8 +271,8 @@ void sparse_panel(const SparseGemm& g, int n0, typename Isa::Lanes tail) {
 
 template <typename Isa>
 void sparse_gemm_driver(const SparseGemm& g) {
-  for_each_panel<Isa>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
-    with_count<Isa::kMaxVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value>(g, n0, tail); });
+  for_each_panel<Isa, Isa::kSparseVectors>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
+    with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value>(g, n0, tail); });
   });
 }
 

@@ -162,6 +162,26 @@ describe('native threads', () => {
   });
 });
 
+describe('native evaluation on every thread', () => {
+  // Chunks of samples go forward on all threads at once, each thread in its own lane: sparse and
+  // dense first layers, a kept pre-activation (GELU), pixel bytes and floats, several rounds of
+  // chunks (100-row workspace) and a last chunk cut short (2,503 samples).
+  const test = realMnist().test!;
+  const cases = [
+    { label: 'H=30 ReLU, pixel bytes', sizes: [784, 30, 10], options: {}, data: takeFirst(test, 2503), rows: EVAL_ROWS },
+    { label: 'H=300 GELU, dense', sizes: [784, 300, 10], options: { hidden: 'gelu' }, data: takeFirst(test, 2503), rows: EVAL_ROWS },
+    { label: 'H=30, floats, squared error, 100-row chunks', sizes: [784, 30, 10], options: { loss: 'mse', output: 'sigmoid' }, data: { ...takeFirst(test, 2503), x: floatRows(takeFirst(test, 2503).x, 784, 0, 2503) }, rows: 100 },
+  ] as const;
+  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))('$label ($isa): 1, 2, 3 and 8 threads, and a late thread, give the ts backend\'s figures bit for bit', async ({ sizes, options, data, rows, isa }) => {
+    const net = new Network([...sizes], { ...options, backend: new TsBackend() }).initWeights(7);
+    const want = await net.backend.evaluate(net, data, Workspace.of(net, rows));
+    for (const [threads, stragglerMicros] of [[1, 0], [2, 0], [3, 0], [8, 0], [2, 300]]) {
+      const got = await new NativeBackend({ isa, threads, stragglerMicros }).evaluate(net, data, Workspace.of(net, rows));
+      expect(got, `${threads} threads, ${stragglerMicros} µs late`).toEqual(want);
+    }
+  });
+});
+
 /** The best ISA of this CPU by its own flags (Linux), independently of the addon's CPUID code. */
 function bestIsaFromCpuinfo(): string {
   if (process.arch === 'arm64') return 'neon';
