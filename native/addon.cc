@@ -31,7 +31,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::peak>("peakGflops")});
   }
 
-  // new Engine({ isa?: string, threads: number, sparseWidest: number, stragglerMicros?: number });
+  // new Engine({ isa?: string, threads: number, stragglerMicros?: number });
   // stragglerMicros is for tests: one worker sleeps that long before each chunk it claims.
   explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
     Napi::Env env = info.Env();
@@ -48,7 +48,6 @@ class Engine : public Napi::ObjectWrap<Engine> {
     }
     const int straggler = options.Get("stragglerMicros").IsUndefined() ? 0 : int_field(env, options, "stragglerMicros", 0, 1000000);
     const int threads = int_field(env, options, "threads", 1, kMaxThreads);
-    sparse_widest_ = int_field(env, options, "sparseWidest", 0, 1 << 30);
     try {
       pool_ = std::make_unique<ThreadPool>(threads, straggler);
     } catch (const std::system_error& error) {
@@ -58,7 +57,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     }
   }
 
-  Context context() { return {kernels_, pool_.get(), &scratch_, sparse_widest_}; }
+  Context context() { return {kernels_, pool_.get(), &scratch_}; }
 
   // Only one call at a time may use the engine's threads and scratch.
   void claim(Napi::Env env) {
@@ -128,7 +127,6 @@ class Engine : public Napi::ObjectWrap<Engine> {
   }
 
   const Kernels* kernels_ = nullptr;
-  int sparse_widest_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   Scratch scratch_;
   bool busy_ = false;

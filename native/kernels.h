@@ -158,6 +158,10 @@ struct Kernels {
   ScaleByDerivativeFn scale_by_derivative;
   ColumnSumsFn column_sums;
   SoftmaxRowsFn softmax_rows;
+  // The widest first layer whose products are sparse when most of its inputs are zero (MNIST's
+  // pixels). The sparse product gathers a weight row for every non-zero input where the dense one
+  // streams each row once for many samples; which wins at what width was measured per ISA.
+  int sparse_widest;
 };
 
 constexpr int kPeakChains = 12;

@@ -185,7 +185,7 @@ const float* float_rows(const Context& ctx, const Samples& batch, int C, Workspa
 }
 
 Input first_layer_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws) {
-  if (outputs <= ctx.sparse_widest && compress_rows(ctx, batch, C)) return {nullptr, C, nullptr, true};
+  if (outputs <= ctx.kernels->sparse_widest && compress_rows(ctx, batch, C)) return {nullptr, C, nullptr, true};
   const float* x = float_rows(ctx, batch, C, ws);
   const int rows = batch.count;
   if (!worth_compacting(rows, outputs)) return {x, C, nullptr, false};
@@ -501,11 +501,11 @@ int evaluation_chunk_rows(int count, int threads, int ws_rows) {
 // The context of work that stays on the thread running it, in `scratch`.
 Context calling_thread(const Context& ctx, Scratch& scratch) {
   static ThreadPool no_workers(1);
-  return {ctx.kernels, &no_workers, &scratch, ctx.sparse_widest};
+  return {ctx.kernels, &no_workers, &scratch};
 }
 
-// A lane's workspace for `rows` samples, laid out in `floats` (grown to fit when it is too small,
-// which only reserve_scratch does): what a forward pass writes, and the widened input.
+// A lane's workspace for `rows` samples, laid out in `floats` (grown to fit): what a forward pass
+// writes, and the widened input.
 Workspace evaluation_workspace(const Layers& net, int rows, std::vector<float>& floats) {
   std::vector<std::size_t> offsets;
   std::size_t size = 0;
@@ -569,7 +569,7 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
     scratch.lanes.resize(static_cast<std::size_t>(threads) - 1);
     for (Scratch& lane : scratch.lanes) {
       reserve_scratch(calling_thread(ctx, lane), net, lane_rows);
-      evaluation_workspace(net, lane_rows, lane.workspace);
+      lane.lane_workspace = evaluation_workspace(net, lane_rows, lane.lane_floats);
     }
   }
 }
@@ -643,7 +643,7 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
     const int rows_in_round = std::min(round_rows, data.count - round);
     ctx.pool->run((rows_in_round + chunk_rows - 1) / chunk_rows, [&](int chunk, int thread) {
       const Context lane = thread == 0 ? calling_thread(ctx, scratch) : calling_thread(ctx, scratch.lanes[thread - 1]);
-      Workspace lane_ws = thread == 0 ? ws : evaluation_workspace(net, chunk_rows, scratch.lanes[thread - 1].workspace);
+      Workspace& lane_ws = thread == 0 ? ws : scratch.lanes[thread - 1].lane_workspace;
       const int first = chunk * chunk_rows;
       const int rows = std::min(chunk_rows, rows_in_round - first);
       const Samples scored = batch_rows(lane, data, nullptr, round + first, rows, net, lane_ws);

@@ -101,10 +101,11 @@ struct Scratch {
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
-  // Each thread but the caller evaluates chunks in a lane of its own: a scratch, and the buffer of
-  // its workspace (network.cc, evaluate).
+  // Each thread but the caller evaluates chunks in a lane of its own: a scratch with a workspace
+  // (network.cc, evaluate).
   std::vector<Scratch> lanes;
-  std::vector<float> workspace;
+  std::vector<float> lane_floats;
+  Workspace lane_workspace{};
 };
 
 // What the engine brings to every call: the kernels it was built with, its threads and its scratch.
@@ -112,7 +113,6 @@ struct Context {
   const Kernels* kernels;
   ThreadPool* pool;
   Scratch* scratch;
-  int sparse_widest;  // the widest first layer whose products may be sparse (TypeScript's SPARSE_WIDEST)
 };
 
 struct Evaluation {

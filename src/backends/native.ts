@@ -6,7 +6,7 @@ import { DIVERGED, progressInterval, type Backend, type EpochOptions, type Evalu
 
 /** The shape of the compiled addon (native/addon.cc). */
 interface Addon {
-  Engine: new (options: { isa?: string; threads: number; sparseWidest: number; stragglerMicros?: number }) => Engine;
+  Engine: new (options: { isa?: string; threads: number; stragglerMicros?: number }) => Engine;
   compiledIsas: string[];
   supportedIsas: string[];
   bestIsa: string;
@@ -84,15 +84,6 @@ export interface NativeOptions {
   stragglerMicros?: number;
 }
 
-/**
- * The widest first layer whose products may skip zero inputs (when under 30 % of a batch's inputs
- * are non-zero, as MNIST's pixels). Wider, the dense product is faster: it reads each weight row once
- * for many images, where the sparse one gathers a weight row for every non-zero input, and a wide
- * layer's weights do not stay in the first-level cache. Measured with `train --epochs 3`, one thread,
- * sparse against dense: H=30 to 256 0.6 to 0.9× the epoch time, H=1024 1.4×.
- */
-export const SPARSE_WIDEST = 256;
-
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   private readonly engine: Engine;
@@ -112,7 +103,7 @@ export class NativeBackend implements Backend {
     }
     const threads = options.threads ?? availableParallelism();
     try {
-      this.engine = new addon.Engine({ isa: options.isa, threads, sparseWidest: SPARSE_WIDEST, stragglerMicros: options.stragglerMicros });
+      this.engine = new addon.Engine({ isa: options.isa, threads, stragglerMicros: options.stragglerMicros });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ERR_THREADS') throw err;
       throw new UserError(`${(err as Error).message}: the process memory or thread limit is too low for them; use fewer --threads`, EXIT.runtime);
