@@ -507,25 +507,20 @@ Context calling_thread(const Context& ctx, Scratch& scratch) {
 // A lane's workspace for `rows` samples, laid out in `floats` (grown to fit): what a forward pass
 // writes, and the widened input.
 Workspace evaluation_workspace(const Layers& net, int rows, std::vector<float>& floats) {
-  std::vector<std::size_t> offsets;
-  std::size_t size = 0;
-  const auto take = [&](std::size_t n) {
-    offsets.push_back(size);
-    size += n;
+  const auto layer_floats = [&](int l) {
+    return static_cast<std::size_t>(rows) * net.sizes[l + 1] * (keeps_pre_activation(net.activations[l]) ? 2 : 1);
   };
-  for (int l = 0; l < net.count(); l++) {
-    const std::size_t outputs = static_cast<std::size_t>(rows) * net.sizes[l + 1];
-    take(outputs);
-    take(keeps_pre_activation(net.activations[l]) ? outputs : 0);
-  }
-  take(static_cast<std::size_t>(rows) * net.sizes[0]);
+  std::size_t size = static_cast<std::size_t>(rows) * net.sizes[0];
+  for (int l = 0; l < net.count(); l++) size += layer_floats(l);
   if (floats.size() < size) floats.resize(size);
   Workspace ws = {rows, {}, {}, {nullptr, nullptr}, nullptr, nullptr, nullptr, nullptr};
+  float* at = floats.data();
   for (int l = 0; l < net.count(); l++) {
-    ws.acts.push_back(floats.data() + offsets[2 * l]);
-    ws.pre.push_back(keeps_pre_activation(net.activations[l]) ? floats.data() + offsets[2 * l + 1] : nullptr);
+    ws.acts.push_back(at);
+    ws.pre.push_back(keeps_pre_activation(net.activations[l]) ? at + static_cast<std::size_t>(rows) * net.sizes[l + 1] : nullptr);
+    at += layer_floats(l);
   }
-  ws.batch_x = floats.data() + offsets.back();
+  ws.batch_x = at;
   return ws;
 }
 
@@ -642,7 +637,7 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
   for (int round = 0; round < data.count; round += round_rows) {
     const int rows_in_round = std::min(round_rows, data.count - round);
     ctx.pool->run((rows_in_round + chunk_rows - 1) / chunk_rows, [&](int chunk, int thread) {
-      const Context lane = thread == 0 ? calling_thread(ctx, scratch) : calling_thread(ctx, scratch.lanes[thread - 1]);
+      const Context lane = calling_thread(ctx, thread == 0 ? scratch : scratch.lanes[thread - 1]);
       Workspace& lane_ws = thread == 0 ? ws : scratch.lanes[thread - 1].lane_workspace;
       const int first = chunk * chunk_rows;
       const int rows = std::min(chunk_rows, rows_in_round - first);

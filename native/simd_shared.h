@@ -257,7 +257,7 @@ void sparse_tile(const SparseGemm& g, const int* rows, int n0, typename Isa::Lan
   store_tile<Isa, R, NV>(out, acc, lanes, g.ep, n0, g.ep.mask, g.ldc);
 }
 
-// Rows side by side per sparse tile: 5 to 8 chains of accumulators in all (enough to hide the FMA
+// Rows side by side per sparse tile: 4 to 8 chains of accumulators in all (enough to hide the FMA
 // latency). A wider tile spends a row entry's index and broadcast on more columns.
 constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : vectors <= 4 ? 2 : 1; }
 
