@@ -230,7 +230,8 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
           const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};
           std::vector<float> want = c0, got = c0;
           kernels.gemm({want.data(), N, nullptr, dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
-          kernels.sparse_gemm({got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, N, ep});
+          std::vector<float> pack(static_cast<std::size_t>(K) * kPackColumns + kPackAlign);
+          kernels.sparse_gemm({got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, K, N, ep}, pack.data());
           if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
             std::printf("FAIL %s: sparse product M=%d N=%d K=%d epilogue=%d differs from the dense one\n", kernels.isa, M, N, K, static_cast<int>(kind));
             failures++;

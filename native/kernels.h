@@ -71,6 +71,8 @@ struct Gemm {
 using GemmFn = void (*)(const Gemm& g, float* pack);
 
 constexpr int kPackColumns = 64;
+// Floats of slack in a packing buffer, for aligning the panel to a cache line.
+constexpr int kPackAlign = 16;
 
 // One product c = epilogue(a · b) with a sparse a: its rows compressed, row r's entries values[i]
 // at columns[i] for i in row_start[r] … row_start[r + 1], in increasing column order. Only the rows
@@ -89,10 +91,12 @@ struct SparseGemm {
   int count;
   const float* b;
   int ldb;
+  int K;
   int N;
   EpilogueArgs ep;
 };
-using SparseGemmFn = void (*)(const SparseGemm& g);
+// `pack` is scratch for a copy of a column panel of b: at least K * kPackColumns + kPackAlign floats.
+using SparseGemmFn = void (*)(const SparseGemm& g, float* pack);
 
 // The machine's peak for the benchmark: `iterations` rounds of independent FMA chains, enough of them
 // to hide the FMA latency. Returns a value that depends on every chain, so none can be optimised away.

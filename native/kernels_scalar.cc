@@ -47,7 +47,7 @@ void gemm_scalar(const Gemm& g, float* /*pack: the strips are short enough to re
 }
 
 // The sparse product row by row, each step rounded once as in gemm_scalar.
-void sparse_gemm_scalar(const SparseGemm& g) {
+void sparse_gemm_scalar(const SparseGemm& g, float* /*pack*/) {
   constexpr int kStrip = 64;
   float sums[kStrip];
   for (int i = 0; i < g.count; i++) {

@@ -62,7 +62,7 @@ void run_gemm(const Context& ctx, const Gemm& g) {
 void run_sparse_gemm(const Context& ctx, const SparseGemm& g, std::size_t entries) {
   const int threads = ctx.pool->size();
   if (threads == 1 || static_cast<double>(entries) * g.N < kParallelWork) {
-    ctx.kernels->sparse_gemm(g);
+    ctx.kernels->sparse_gemm(g, ctx.scratch->packs[0].data());
     return;
   }
   int* bounds = ctx.scratch->sparse_parts.data();
@@ -74,11 +74,11 @@ void run_sparse_gemm(const Context& ctx, const SparseGemm& g, std::size_t entrie
     seen += static_cast<std::size_t>(g.row_start[g.rows[i] + 1] - g.row_start[g.rows[i]]);
     if (seen * threads >= entries * part) bounds[part++] = i + 1;
   }
-  ctx.pool->run(threads, [&](int chunk, int) {
+  ctx.pool->run(threads, [&](int chunk, int thread) {
     SparseGemm piece = g;
     piece.rows = g.rows + bounds[chunk];
     piece.count = bounds[chunk + 1] - bounds[chunk];
-    if (piece.count > 0) ctx.kernels->sparse_gemm(piece);
+    if (piece.count > 0) ctx.kernels->sparse_gemm(piece, ctx.scratch->packs[thread].data());
   });
 }
 
@@ -327,7 +327,7 @@ void matmul_forward(const Context& ctx, float* out, const Input& inp, const floa
   if (inp.sparse) {
     const Scratch& s = *ctx.scratch;
     run_sparse_gemm(ctx, {out, OC, s.row_start.data(), s.row_columns.data(), s.row_values.data(), s.row_order.data(), rows,
-                          weight, OC, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
+                          weight, OC, inp.width, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
     return;
   }
   run_gemm(ctx, {out, OC, nullptr, inp.x, inp.width, 1, weight, OC, inp.columns, rows, OC, inp.width, ep});
@@ -361,7 +361,7 @@ void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp
     compress_columns(ctx, rows, inp.width);
     const Scratch& s = *ctx.scratch;
     run_sparse_gemm(ctx, {dweight, OC, s.column_start.data(), s.column_rows.data(), s.column_values.data(),
-                          s.column_order.data(), s.used_columns, dout, OC, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
+                          s.column_order.data(), s.used_columns, dout, OC, rows, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
   } else {
     run_gemm(ctx, {dweight, OC, inp.columns, inp.x, 1, inp.width, dout, OC, nullptr, inp.width, OC, rows, ep});
   }
@@ -533,7 +533,7 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.transposed.size() < transposed) scratch.transposed.resize(transposed);
   // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
   const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
-  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns;
+  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns + kPackAlign;
   const std::size_t widest = static_cast<std::size_t>(*std::max_element(net.sizes.begin(), net.sizes.end()));
   if (scratch.zero_bias.size() < widest) scratch.zero_bias.resize(widest, 0.0f);
   const int threads = ctx.pool->size();
