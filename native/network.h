@@ -80,6 +80,29 @@ struct OptimizerState {
   double* scalars;  // step, beta1^step, beta2^step
 };
 
+// The first layer's input of a batch as a sparse matrix, when most inputs are zero (MNIST's
+// pixels): its compressed rows, and for the weight gradient the same entries by column; each list of
+// rows (or columns) ordered longest first, so that a tile's rows have about as many entries.
+struct SparseInput {
+  std::vector<int> row_start, row_columns, row_order;
+  std::vector<float> row_values;
+  std::vector<int> column_start, column_rows, column_order, column_fill;
+  std::vector<float> column_values;
+  int used_columns = 0;
+  std::vector<int> length_counts;
+};
+
+// A training batch made ready before its turn, so that one thread can prepare the next batch while
+// another trains on this one: its labels and targets gathered in the epoch's order, and its input
+// compressed, read straight from the data, when most of it is zero (`sparse`). A batch that is not
+// sparse gathers its features when it trains.
+struct PreparedBatch {
+  std::vector<std::uint8_t> labels;
+  std::vector<float> targets;
+  bool sparse = false;
+  SparseInput input;
+};
+
 // Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
 struct Scratch {
   std::vector<float> transposed;          // a weight matrix, transposed for the backward product
@@ -88,15 +111,9 @@ struct Scratch {
   std::vector<std::uint8_t> column_used;
   std::vector<float> compact_input;       // the batch's input, only those columns
   std::vector<std::uint8_t> batch_bytes;  // a batch's byte features, gathered in its order
-  // The first layer's input as a sparse matrix, when most inputs are zero (MNIST's pixels): its
-  // compressed rows, and for the weight gradient the same entries by column; each list of rows
-  // (or columns) ordered longest first, so that a tile's rows have about as many entries.
-  std::vector<int> row_start, row_columns, row_order;
-  std::vector<float> row_values;
-  std::vector<int> column_start, column_rows, column_order, column_fill;
-  std::vector<float> column_values;
-  int used_columns = 0;
-  std::vector<int> length_counts;
+  // The batch being trained (or scored), and with more than one thread the one after it.
+  PreparedBatch prepared[2];
+  int current = 0;
   std::vector<int> sparse_parts;  // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
@@ -131,11 +148,19 @@ void forward(const Context& ctx, const Layers& net, const float* x, int rows, Wo
 // The mean gradient of the error over the batch into ws.grads (after forward).
 void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws);
 
-// One batch: forward, backward and the optimizer step. Plain SGD without weight decay is fused into
-// the weight-gradient products; the other optimizers step from the gradient in ws.grads. Returns the
-// batch's error summed over its rows (before the step), for a running average.
-double train_batch(const Context& ctx, const Layers& net, const Samples& batch, const Optimizer& opt,
-                   OptimizerState& state, Workspace& ws);
+// The batch order[start…start+rows) of data (start… without an order) into the engine's current
+// prepared batch.
+void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                   int rows);
+
+// One batch, the current prepared one: forward, backward and the optimizer step. Plain SGD without
+// weight decay is fused into the weight-gradient products; the other optimizers step from the
+// gradient in ws.grads. Then the batch of next_rows samples after it (none when 0) is prepared:
+// with more than one thread, on another thread while this one trains, when the batch's products are
+// too small to split. Returns the batch's error summed over its rows (before the step), for a
+// running average.
+double train_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                   int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws);
 
 // Samples order[start…start+rows) of data, or start…start+rows without an order, as contiguous rows:
 // in place, or copied into the workspace's batch buffers (bytes into the scratch's); byte features
@@ -152,13 +177,14 @@ template <typename OnBatch>
 int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
                 int visits, int batch_size, const Optimizer& opt, const float* rates, OptimizerState& state, Workspace& ws,
                 OnBatch on_batch) {
+  const auto rows_at = [&](int start) { return start >= visits ? 0 : visits - start < batch_size ? visits - start : batch_size; };
   double error_sum = 0.0;
   Optimizer step = opt;
+  if (first < visits) prepare_batch(ctx, net, data, order, first, rows_at(first));
   for (int start = first; start < visits; start += batch_size) {
-    const int rows = visits - start < batch_size ? visits - start : batch_size;
-    const Samples batch = batch_rows(ctx, data, order, start, rows, net, ws);
+    const int rows = rows_at(start);
     if (rates) step.learning_rate = rates[start / batch_size];
-    error_sum += train_batch(ctx, net, batch, step, state, ws);
+    error_sum += train_batch(ctx, net, data, order, start, rows, rows_at(start + rows), step, state, ws);
     if (!on_batch(start + rows, error_sum)) return start + rows;
   }
   return visits;

@@ -62,11 +62,7 @@ void ThreadPool::claim_chunks(std::uint32_t call, int thread) {
   }
 }
 
-void ThreadPool::run_erased(Invoke invoke, const void* task, int chunks) {
-  if (workers_.empty()) {
-    for (int chunk = 0; chunk < chunks; chunk++) invoke(task, chunk, 0);
-    return;
-  }
+std::uint32_t ThreadPool::publish(Invoke invoke, const void* task, int chunks) {
   const std::uint32_t call = call_.load(std::memory_order_relaxed) + 1;
   invoke_.store(invoke, std::memory_order_relaxed);
   task_.store(task, std::memory_order_relaxed);
@@ -75,6 +71,10 @@ void ThreadPool::run_erased(Invoke invoke, const void* task, int chunks) {
   claims_.store(static_cast<std::uint64_t>(call) << 32, std::memory_order_release);
   call_.store(call, std::memory_order_release);
   call_.notify_all();
+  return call;
+}
+
+void ThreadPool::finish(std::uint32_t call, int chunks) {
   claim_chunks(call, 0);
   for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; spin++) {
     if (spin < kCallerSpinRounds) {

@@ -27,12 +27,39 @@ class ThreadPool {
   // scratch space. The task is borrowed, not copied (a std::function could allocate every batch).
   template <typename Task>
   void run(int chunks, const Task& task) {
-    run_erased([](const void* t, int chunk, int thread) { (*static_cast<const Task*>(t))(chunk, thread); }, &task, chunks);
+    if (workers_.empty()) {
+      for (int chunk = 0; chunk < chunks; chunk++) task(chunk, 0);
+      return;
+    }
+    finish(publish(erased<Task>, &task, chunks), chunks);
+  }
+
+  // Runs own() on the caller and task(thread) once on whichever thread claims it first (the caller
+  // too, once own() has returned and no one has); returns when both have returned. Work that keeps
+  // its data in the caller's caches (a batch's training) stays on the caller.
+  template <typename Own, typename Task>
+  void run_beside(const Own& own, const Task& task) {
+    if (workers_.empty()) {
+      own();
+      task(0);
+      return;
+    }
+    const auto chunk = [&task](int, int thread) { task(thread); };
+    const std::uint32_t call = publish(erased<decltype(chunk)>, &chunk, 1);
+    own();
+    finish(call, 1);
   }
 
  private:
   using Invoke = void (*)(const void* task, int chunk, int thread);
-  void run_erased(Invoke invoke, const void* task, int chunks);
+  template <typename Task>
+  static void erased(const void* task, int chunk, int thread) {
+    (*static_cast<const Task*>(task))(chunk, thread);
+  }
+  // Makes `chunks` chunks of task claimable by the workers (there are some); returns the call's number.
+  std::uint32_t publish(Invoke invoke, const void* task, int chunks);
+  // Claims what is left of the call on the caller, then waits until all its chunks have returned.
+  void finish(std::uint32_t call, int chunks);
   // Claims and runs chunks of call `call` until none is left or a newer call has begun.
   void claim_chunks(std::uint32_t call, int thread);
   void work(int thread);
