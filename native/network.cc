@@ -136,15 +136,20 @@ bool compress_rows(const Kernels& kernels, const Samples& data, const std::uint3
   int* columns = s.row_columns.data();
   float* values = s.row_values.data();
   std::size_t entries = 0;
+  int longest = 0;
   for (int r = 0; r < rows; r++) {
     row_start[r] = static_cast<int>(entries);
     const std::size_t first = static_cast<std::size_t>(order ? order[start + r] : start + r) * C;
-    entries += data.x ? kernels.compress_nonzero(data.x + first, C, columns + entries, values + entries)
-                      : kernels.compress_bytes(data.x_bytes + first, C, columns + entries, values + entries);
+    const int length = data.x ? kernels.compress_nonzero(data.x + first, C, columns + entries, values + entries)
+                              : kernels.compress_bytes(data.x_bytes + first, C, columns + entries, values + entries);
+    longest = std::max(longest, length);
+    entries += static_cast<std::size_t>(length);
     if (entries > capacity) return false;
   }
   row_start[rows] = static_cast<int>(entries);
-  order_by_length(row_start, rows, C, 0, s.row_order.data(), s.length_counts);
+  // Sorted over the lengths up to the longest row's, not the input's width: one sample online has
+  // a single row to order.
+  order_by_length(row_start, rows, longest, 0, s.row_order.data(), s.length_counts);
   return true;
 }
 

@@ -211,10 +211,11 @@ void gemm_driver(const Gemm& g, float* pack) {
   });
 }
 
-// R rows of a sparse a, NV vectors of c each, from a packed panel of b (rows ld floats apart, the
-// lanes past its width zero, so every load is whole): their sums run in step for as many entries as
-// the shortest row has (R independent chains hide the FMA latency), then each row finishes alone.
-template <typename Isa, int R, int NV>
+// R rows of a sparse a, NV vectors of c each, from a panel of b (rows ld floats apart; when Packed,
+// the lanes past its width are zero, so every load is whole): their sums run in step for as many
+// entries as the shortest row has (R independent chains hide the FMA latency), then each row
+// finishes alone.
+template <typename Isa, int R, int NV, bool Packed>
 void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int ld, int n0, typename Isa::Lanes tail) {
   using Vec = typename Isa::Vec;
   constexpr int kLanes = Isa::kLanes;
@@ -238,7 +239,7 @@ void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int l
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = panel + static_cast<std::ptrdiff_t>(g.columns[i]) * ld;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load_full(b_row + v * kLanes), acc[r][v]);
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   UNROLL_TILE
@@ -247,7 +248,7 @@ void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int l
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = panel + static_cast<std::ptrdiff_t>(g.columns[i]) * ld;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Isa::load_full(b_row + v * kLanes), acc[r][v]);
+      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   float* out[R];
@@ -261,25 +262,36 @@ void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int l
 // latency). A wider tile spends a row entry's index and broadcast on more columns.
 constexpr int sparse_tile_rows(int vectors) { return vectors <= 2 ? 4 : vectors <= 4 ? 2 : 1; }
 
-template <typename Isa, int NV>
+template <typename Isa, int NV, bool Packed>
 void sparse_panel(const SparseGemm& g, const float* panel, int ld, int n0, typename Isa::Lanes tail) {
   constexpr int kRows = sparse_tile_rows(NV);
   int i = 0;
-  for (; i + kRows <= g.count; i += kRows) sparse_tile<Isa, kRows, NV>(g, g.rows + i, panel, ld, n0, tail);
-  if (i < g.count)
-    with_count<kRows - 1>(g.count - i, [&](auto edge) { sparse_tile<Isa, decltype(edge)::value, NV>(g, g.rows + i, panel, ld, n0, tail); });
+  for (; i + kRows <= g.count; i += kRows) sparse_tile<Isa, kRows, NV, Packed>(g, g.rows + i, panel, ld, n0, tail);
+  if (i < g.count) {
+    with_count<kRows - 1>(g.count - i,
+                          [&](auto edge) { sparse_tile<Isa, decltype(edge)::value, NV, Packed>(g, g.rows + i, panel, ld, n0, tail); });
+  }
 }
 
 // Each column panel of b is first copied into `pack` (aligned to a cache line, its rows whole
-// vectors): a gathered row of the panel then spans as few cache lines as it can, and the panel of
-// a narrow layer is a smaller working set than b's rows (MNIST's 784 × 30 weights: 94 KB in b, of
-// which the tiles read each row in 2 or 3 lines; 100 KB packed, each row in 2).
+// vectors) when the product has at least two entries per row of b: a gathered row of the panel then
+// spans as few cache lines as it can, and the panel of a narrow layer is a smaller working set than
+// b's rows (MNIST's 784 × 30 weights: 94 KB in b, of which the tiles read each row in 2 or 3 lines;
+// 100 KB packed, each row in 2). With fewer entries (online learning's single sample), copying the
+// panel would cost more than reading b where it lies.
 template <typename Isa>
 void sparse_gemm_driver(const SparseGemm& g, float* pack) {
   static_assert(Isa::kSparseVectors * Isa::kLanes <= kPackColumns, "a packed panel must fit the caller's buffer");
   float* aligned = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(pack) + kPackAlign * sizeof(float) - 1) &
                                             ~(std::uintptr_t{kPackAlign * sizeof(float)} - 1));
+  long long entries = 0;
+  for (int i = 0; i < g.count; i++) entries += g.row_start[g.rows[i] + 1] - g.row_start[g.rows[i]];
+  const bool packed = entries >= 2LL * g.K;
   for_each_panel<Isa, Isa::kSparseVectors>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
+    if (!packed) {
+      with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, false>(g, g.b + n0, g.ldb, n0, tail); });
+      return;
+    }
     const int ld = vectors * Isa::kLanes;
     for (int k = 0; k < g.K; k++) {
       const float* from = g.b + static_cast<std::ptrdiff_t>(k) * g.ldb + n0;
@@ -288,7 +300,7 @@ void sparse_gemm_driver(const SparseGemm& g, float* pack) {
       const int last = (vectors - 1) * Isa::kLanes;
       Isa::store_full(to + last, Isa::load(from + last, tail));
     }
-    with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value>(g, aligned, ld, n0, tail); });
+    with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, true>(g, aligned, ld, n0, tail); });
   });
 }
 
