@@ -56,13 +56,27 @@ void run_gemm(const Context& ctx, const Gemm& g) {
   });
 }
 
-// A sparse product over `entries` entries, its list of rows split into one contiguous part per
-// thread with about as many entries each. Each row of c is one thread's, so the result is the same
-// for any thread count.
+// A sparse product over `entries` entries, split across the threads: by column panels when c has
+// a panel for every thread (each thread then copies only its own panels of b), else its list of rows
+// in one contiguous part per thread with about as many entries each. Each element of c is one
+// thread's, so the result is the same for any thread count.
 void run_sparse_gemm(const Context& ctx, const SparseGemm& g, std::size_t entries) {
   const int threads = ctx.pool->size();
   if (threads == 1 || static_cast<double>(entries) * g.N < kParallelWork) {
     ctx.kernels->sparse_gemm(g, ctx.scratch->packs[0].data());
+    return;
+  }
+  const int panels = (g.N + kPackColumns - 1) / kPackColumns;
+  if (panels >= threads) {
+    ctx.pool->run(panels, [&](int panel, int thread) {
+      const int begin = panel * kPackColumns;
+      SparseGemm piece = g;
+      piece.c += begin;
+      piece.b += begin;
+      piece.N = std::min(kPackColumns, g.N - begin);
+      if (piece.ep.bias) piece.ep.bias += begin;
+      ctx.kernels->sparse_gemm(piece, ctx.scratch->packs[thread].data());
+    });
     return;
   }
   int* bounds = ctx.scratch->sparse_parts.data();
@@ -710,7 +724,7 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
     // by any thread, the caller too when no other is free.
     ctx.pool->run_beside(
         [&] { error_sum = train_prepared(calling_thread(ctx, scratch), net, data, order, start, rows, prepared, opt, state, ws); },
-        [&](int) { prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]); });
+        [&] { prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]); });
   } else {
     error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
     if (next_rows > 0) prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]);

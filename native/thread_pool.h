@@ -34,17 +34,17 @@ class ThreadPool {
     finish(publish(erased<Task>, &task, chunks), chunks);
   }
 
-  // Runs own() on the caller and task(thread) once on whichever thread claims it first (the caller
+  // Runs own() on the caller and task() once on whichever thread claims it first (the caller
   // too, once own() has returned and no one has); returns when both have returned. Work that keeps
   // its data in the caller's caches (a batch's training) stays on the caller.
   template <typename Own, typename Task>
   void run_beside(const Own& own, const Task& task) {
     if (workers_.empty()) {
       own();
-      task(0);
+      task();
       return;
     }
-    const auto chunk = [&task](int, int thread) { task(thread); };
+    const auto chunk = [&task](int, int) { task(); };
     const std::uint32_t call = publish(erased<decltype(chunk)>, &chunk, 1);
     own();
     finish(call, 1);
