@@ -673,7 +673,9 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
   if (scratch.batch_bytes.size() < inputs * rows) scratch.batch_bytes.resize(inputs * rows);
   reserve_prepared(scratch.prepared[0], net, rows);
-  if (threads > 1 && rows <= kPreparedBesideRows) reserve_prepared(scratch.prepared[1], net, rows);
+  // The second batch serves every batch that train_batch prepares beside another, whatever the
+  // workspace's rows (a library's caller may give room for more rows than a batch has).
+  if (threads > 1) reserve_prepared(scratch.prepared[1], net, std::min(rows, kPreparedBesideRows));
   scratch.packs.resize(static_cast<std::size_t>(ctx.pool->size()));
   scratch.sparse_parts.resize(static_cast<std::size_t>(ctx.pool->size()) + 1);
   for (std::vector<float>& buffer : scratch.packs)

@@ -14,10 +14,10 @@ import type { NetworkOptions } from '../src/model/network.js';
 import { addon, addonBuilds, realMnist, runCli, supportedIsas } from './helpers.js';
 
 /** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
-async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false): Promise<Float32Array> {
+async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false, wsRows = EVAL_ROWS): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 5000);
   const net = new Network([784, hidden, 10], { backend }).initWeights(1);
-  const ws = new Workspace(net.sizes, EVAL_ROWS);
+  const ws = new Workspace(net.sizes, wsRows);
   const order = shuffle ? sampleOrder('shuffle', train.count, train.count, 1, 1) : null;
   await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws);
   return net.params;
@@ -176,6 +176,13 @@ describe('native threads', () => {
       const many = await fiftySteps(new NativeBackend({ isa, threads }), hidden, true);
       expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer)), `${threads} threads`).toBe(true);
     }
+  });
+
+  // A library's caller may give a workspace with room for more rows than a batch has.
+  it.each(supportedIsas)('%s: batches of 100 in a workspace of 4,000 rows, on 2 threads, give the weights of 1 thread', async (isa) => {
+    const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 30, true, 4000);
+    const two = await fiftySteps(new NativeBackend({ isa, threads: 2 }), 30, true, 4000);
+    expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
   });
 
   it.each(cases)('$isa, H=$hidden: a thread that is late to every piece of work (as on a busy machine) changes no weight', async ({ isa, hidden }) => {
