@@ -118,11 +118,13 @@ std::size_t sparse_capacity(int rows, int C) {
   return entries <= static_cast<double>(kSparseEntries) ? static_cast<std::size_t>(entries) : 0;
 }
 
-// order[0..) = the items i < n with start[i + 1] − start[i] ≥ min_length, longest first (a counting
-// sort over lengths up to max_length). Returns how many were listed.
-int order_by_length(const int* start, int n, int max_length, int min_length, int* order, std::vector<int>& counts) {
-  counts.assign(static_cast<std::size_t>(max_length) + 2, 0);
-  for (int i = 0; i < n; i++) counts[max_length - (start[i + 1] - start[i])]++;
+// order[0..n) = the items item(0) … item(n − 1), longest first: a counting sort over their lengths
+// start[k + 1] − start[k], up to max_length; items of one length keep their order.
+template <typename Item>
+void order_by_length(const int* start, int n, Item item, int max_length, int* order, std::vector<int>& counts) {
+  const auto bucket = [&](int k) { return max_length - (start[k + 1] - start[k]); };
+  counts.assign(static_cast<std::size_t>(max_length) + 1, 0);
+  for (int i = 0; i < n; i++) counts[bucket(item(i))]++;
   // Each bucket's count becomes where its items start.
   int at = 0;
   for (int& count : counts) {
@@ -130,14 +132,10 @@ int order_by_length(const int* start, int n, int max_length, int min_length, int
     count = at;
     at += here;
   }
-  int listed = 0;
   for (int i = 0; i < n; i++) {
-    const int length = start[i + 1] - start[i];
-    if (length < min_length) continue;
-    order[counts[max_length - length]++] = i;
-    listed++;
+    const int k = item(i);
+    order[counts[bucket(k)]++] = k;
   }
-  return listed;
 }
 
 // The non-zero inputs of samples order[start…start+rows) of data (start… without an order) into
@@ -163,18 +161,32 @@ bool compress_rows(const Kernels& kernels, const Samples& data, const std::uint3
   row_start[rows] = static_cast<int>(entries);
   // Sorted over the lengths up to the longest row's, not the input's width: one sample online has
   // a single row to order.
-  order_by_length(row_start, rows, longest, 0, s.row_order.data(), s.length_counts);
+  order_by_length(row_start, rows, [](int r) { return r; }, longest, s.row_order.data(), s.length_counts);
   return true;
 }
 
 // The compressed rows again by column, each column's rows in increasing order; the columns with
-// entries listed longest first (only those: a weight row without inputs gets no gradient).
+// entries listed longest first (only those: a weight row without inputs gets no gradient). Only the
+// columns with entries are sorted: one sample online has about 150 of MNIST's 784, and sorting all
+// of them took as long as its products.
 void compress_columns(int rows, int C, SparseInput& s) {
   const int* row_start = s.row_start.data();
   int* column_start = s.column_start.data();
   std::fill(column_start, column_start + C + 1, 0);
   for (int e = 0; e < row_start[rows]; e++) column_start[s.row_columns[e] + 1]++;
-  for (int k = 0; k < C; k++) column_start[k + 1] += column_start[k];
+  // The counts become where each column starts, and the columns with entries are listed without a
+  // branch (which columns are empty is as unpredictable as the pixels); the running sum in a local,
+  // since every store to `used` might be to column_start.
+  int* used = s.column_used.data();
+  int used_count = 0;
+  int total = 0;
+  for (int k = 0; k < C; k++) {
+    const int count = column_start[k + 1];
+    used[used_count] = k;
+    used_count += count != 0;
+    total += count;
+    column_start[k + 1] = total;
+  }
   int* fill = s.column_fill.data();
   std::copy(column_start, column_start + C, fill);
   for (int r = 0; r < rows; r++) {
@@ -184,7 +196,8 @@ void compress_columns(int rows, int C, SparseInput& s) {
       s.column_values[at] = s.row_values[e];
     }
   }
-  s.used_columns = order_by_length(column_start, C, rows, 1, s.column_order.data(), s.length_counts);
+  order_by_length(column_start, used_count, [used](int i) { return used[i]; }, rows, s.column_order.data(), s.length_counts);
+  s.used_columns = used_count;
 }
 
 // Below this share of non-zero columns the first layer works on the compacted input.
@@ -643,7 +656,7 @@ void reserve_prepared(PreparedBatch& batch, const Layers& net, int rows) {
     if (list->size() < entries) list->resize(entries);
   for (std::vector<int>* list : {&s.row_start, &s.row_order})
     if (list->size() < row_count + 1) list->resize(row_count + 1);
-  for (std::vector<int>* list : {&s.column_start, &s.column_order, &s.column_fill})
+  for (std::vector<int>* list : {&s.column_start, &s.column_order, &s.column_fill, &s.column_used})
     if (list->size() < inputs + 1) list->resize(inputs + 1);
   // The counting sorts' buckets: lengths up to a row's inputs or a column's rows.
   const std::size_t buckets = std::max(inputs, row_count) + 2;

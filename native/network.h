@@ -86,7 +86,7 @@ struct OptimizerState {
 struct SparseInput {
   std::vector<int> row_start, row_columns, row_order;
   std::vector<float> row_values;
-  std::vector<int> column_start, column_rows, column_order, column_fill;
+  std::vector<int> column_start, column_rows, column_order, column_fill, column_used;
   std::vector<float> column_values;
   int used_columns = 0;
   std::vector<int> length_counts;
