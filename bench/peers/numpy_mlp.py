@@ -11,6 +11,7 @@ usage: python3 numpy_mlp.py DATA_DIR --hidden 30,256 --batch 100 [--repeats 3] [
 import argparse
 import ctypes
 import json
+import os
 import statistics
 import time
 
@@ -43,11 +44,33 @@ def train_batches(x, labels, w1, b1, w2, b2, batch, lr, batches):
         b1 -= lr * dh.sum(axis=0)
 
 
+def seconds_per_epoch(train, batches, seconds, repeats):
+    """The median seconds per epoch of `train(count)`, which trains the first `count` of an epoch's
+    `batches`, and how many it timed: a probe that is also the warm-up finds how many batches last
+    about `seconds`, then each repeat trains that many and is scaled to an epoch."""
+
+    def timed(count):
+        start = time.perf_counter()
+        train(count)
+        return time.perf_counter() - start
+
+    run = 1
+    elapsed = timed(run)
+    while elapsed < seconds / 4 and run < batches:
+        run = min(batches, run * 4)
+        elapsed = timed(run)
+    run = max(1, min(batches, round(run * seconds / elapsed)))
+    return statistics.median(timed(run) * batches / run for _ in range(repeats)), run
+
+
 def blas_core():
-    """The kernel OpenBLAS chose at run time (it reads OPENBLAS_CORETYPE), or what else numpy uses."""
+    """The kernel OpenBLAS chose at run time (it reads OPENBLAS_CORETYPE), or which other BLAS this
+    process loaded."""
     with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        paths = {line.split()[-1] for line in maps if "blas" in line.lower()}
     for path in paths:
+        if "openblas" not in path.lower():
+            continue
         lib = ctypes.CDLL(path)
         # numpy's wheels carry OpenBLAS with prefixed, 64-bit-integer names.
         for name in ("openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename64_"):
@@ -55,7 +78,7 @@ def blas_core():
             if function:
                 function.restype = ctypes.c_char_p
                 return "OpenBLAS " + function().decode()
-    return "not OpenBLAS"
+    return "not OpenBLAS: " + (", ".join(sorted(os.path.basename(path) for path in paths)) or "no BLAS library loaded")
 
 
 def seed_run(data, epochs):
@@ -93,20 +116,31 @@ def seed_run(data, epochs):
     print(json.dumps({"peer": "numpy-seed", "blas": blas_core(), "epochs": epochs, "trainAccuracy": train[0], "valAccuracy": val[0]}), flush=True)
 
 
-def main():
+def peer_arguments():
+    """The options every peer takes: the MNIST folder, the grid and the timing."""
     parser = argparse.ArgumentParser()
     parser.add_argument("data")
     parser.add_argument("--hidden", default="30")
     parser.add_argument("--batch", default="100")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.3)
+    return parser
+
+
+def training_set(data):
+    """MNIST's 60,000 training images as float32 rows of pixel / 255, and their labels."""
+    x = (read_idx(f"{data}/train-images-idx3-ubyte").reshape(60000, 784) / np.float32(255)).astype(np.float32)
+    return x, read_idx(f"{data}/train-labels-idx1-ubyte")
+
+
+def main():
+    parser = peer_arguments()
     parser.add_argument("--seed-run", type=int, metavar="EPOCHS", help="run the seed's main.py instead, for the whole-run comparison")
     args = parser.parse_args()
     if args.seed_run:
         seed_run(args.data, args.seed_run)
         return
-    x = (read_idx(f"{args.data}/train-images-idx3-ubyte").reshape(60000, 784) / np.float32(255)).astype(np.float32)
-    labels = read_idx(f"{args.data}/train-labels-idx1-ubyte")
+    x, labels = training_set(args.data)
     rng = np.random.default_rng(1)
     lr = np.float32(0.1)
     for hidden in [int(h) for h in args.hidden.split(",")]:
@@ -117,20 +151,12 @@ def main():
             b1 = np.zeros(hidden, np.float32)
             b2 = np.zeros(10, np.float32)
 
-            def timed(count):
-                start = time.perf_counter()
+            def train(count):
                 train_batches(x, labels, w1, b1, w2, b2, batch, lr, count)
-                return time.perf_counter() - start
 
-            run = 1
-            elapsed = timed(run)
-            while elapsed < args.seconds / 4 and run < batches:
-                run = min(batches, run * 4)
-                elapsed = timed(run)
-            run = max(1, min(batches, round(run * args.seconds / elapsed)))
-            times = [timed(run) * batches / run for _ in range(args.repeats)]
+            seconds, run = seconds_per_epoch(train, batches, args.seconds, args.repeats)
             print(json.dumps({"peer": "numpy-f32", "numpy": np.__version__, "blas": blas_core(), "hidden": hidden, "batch": batch,
-                              "secondsPerEpoch": statistics.median(times), "batchesTimed": run}), flush=True)
+                              "secondsPerEpoch": seconds, "batchesTimed": run}), flush=True)
 
 
 if __name__ == "__main__":

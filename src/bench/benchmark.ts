@@ -128,8 +128,10 @@ interface PeerResult {
   batch: number;
   secondsPerEpoch: number;
   batchesTimed: number;
-  /** The BLAS kernel numpy ran with. */
+  /** The BLAS kernel a Python peer ran with. */
   blas?: string;
+  /** The threads it ran on, when it says. */
+  threads?: number;
 }
 
 /**
@@ -144,6 +146,14 @@ function peerEnv(): NodeJS.ProcessEnv {
 }
 
 const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
+
+/**
+ * The first Python that imports `module`: the one on the PATH, or the system's (a pyenv python3
+ * does not see Debian's python3-torch).
+ */
+function pythonWith(module: string): string | undefined {
+  return ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', `import ${module}`], { env: peerEnv() }).status === 0);
+}
 
 /** Runs a peer script that prints one JSON line per configuration; null (with a note) when it cannot run. */
 function runPeer(command: string, args: string[], notes: string[], name: string): PeerResult[] {
@@ -163,13 +173,17 @@ function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
   const results: PeerResult[] = [];
   for (const batch of options.batches) {
     const timing = ['--repeats', String(options.repeats), '--seconds', String(Math.max(options.seconds, 0.3))];
-    const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
-    if (numpy.status === 0) {
-      results.push(
-        ...runPeer('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, 'numpy'),
-      );
-    } else if (!notes.some((n) => n.startsWith('numpy'))) {
-      notes.push('numpy skipped: `python3 -c "import numpy"` failed');
+    const pythonPeers = [
+      { module: 'numpy', script: 'numpy_mlp.py', install: '' },
+      { module: 'torch', script: 'torch_mlp.py', install: ' (on Debian: apt-get install python3-torch libopenblas0-pthread)' },
+    ];
+    for (const { module, script, install } of pythonPeers) {
+      const python = pythonWith(module);
+      if (python) {
+        results.push(...runPeer(python, [`${peersDir}${script}`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, module));
+      } else if (!notes.some((n) => n.startsWith(module))) {
+        notes.push(`${module} skipped: no python3 imports ${module}${install}`);
+      }
     }
     if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs`)) {
       results.push(
@@ -261,13 +275,13 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   if (options.deeper) await measure(options.deeper, DEEPER_BATCH);
   if (options.peers) {
     const peers = peerRows(options, notes);
-    const blas = [...new Set(peers.flatMap((peer) => (peer.blas ? [peer.blas] : [])))];
-    if (blas.length > 0) notes.push(`numpy ran with ${blas.join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for it)`);
+    const blas = [...new Set(peers.flatMap((peer) => (peer.blas ? [`${peer.peer.split('-')[0]} ran with ${peer.blas}`] : [])))];
+    if (blas.length > 0) notes.push(`${blas.join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for them)`);
     for (const peer of peers) {
       const peerRow: BenchRow = {
         backend: peer.peer,
         isa: '',
-        threads: peer.peer.startsWith('numpy') ? all : 1,
+        threads: peer.threads ?? (peer.peer.startsWith('numpy') ? all : 1),
         hidden: String(peer.hidden),
         batch: peer.batch,
         secondsPerEpoch: peer.secondsPerEpoch,
@@ -326,9 +340,10 @@ function timeWholeRun(runs: number, peers: boolean, notes: string[]): WholeRun |
   }
   const wholeRun: WholeRun = { wallSeconds: median(measured.map((r) => r.wallSeconds)), peakMemoryMB: median(measured.map((r) => r.peakMemoryMB)) };
   wholeRun.widePeakMemoryMB = trainRun(['--hidden', '1024', '--epochs', '1'], notes)?.peakMemoryMB;
-  if (peers && spawnSync('python3', ['-c', 'import numpy'], { env: peerEnv() }).status === 0) {
+  const python = peers ? pythonWith('numpy') : undefined;
+  if (python) {
     const start = performance.now();
-    const seed = spawnSync('python3', [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--seed-run', '20'], { encoding: 'utf8', env: peerEnv() });
+    const seed = spawnSync(python, [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--seed-run', '20'], { encoding: 'utf8', env: peerEnv() });
     if (seed.status === 0) wholeRun.seedScriptSeconds = (performance.now() - start) / 1000;
   }
   return wholeRun;
