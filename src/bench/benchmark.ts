@@ -171,19 +171,16 @@ function runPeer(command: string, args: string[], notes: string[], name: string)
 function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
   const hidden = options.hidden.join(',');
   const results: PeerResult[] = [];
+  // Which Python runs each peer is looked up once: importing torch alone takes a second or more.
+  const pythonPeers = [
+    { module: 'numpy', script: 'numpy_mlp.py', install: '' },
+    { module: 'torch', script: 'torch_mlp.py', install: ' (on Debian: apt-get install python3-torch libopenblas0-pthread)' },
+  ].map((peer) => ({ ...peer, python: pythonWith(peer.module) }));
+  for (const { module, install, python } of pythonPeers) if (!python) notes.push(`${module} skipped: no python3 imports ${module}${install}`);
   for (const batch of options.batches) {
     const timing = ['--repeats', String(options.repeats), '--seconds', String(Math.max(options.seconds, 0.3))];
-    const pythonPeers = [
-      { module: 'numpy', script: 'numpy_mlp.py', install: '' },
-      { module: 'torch', script: 'torch_mlp.py', install: ' (on Debian: apt-get install python3-torch libopenblas0-pthread)' },
-    ];
-    for (const { module, script, install } of pythonPeers) {
-      const python = pythonWith(module);
-      if (python) {
-        results.push(...runPeer(python, [`${peersDir}${script}`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, module));
-      } else if (!notes.some((n) => n.startsWith(module))) {
-        notes.push(`${module} skipped: no python3 imports ${module}${install}`);
-      }
+    for (const { module, script, python } of pythonPeers) {
+      if (python) results.push(...runPeer(python, [`${peersDir}${script}`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, module));
     }
     if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs`)) {
       results.push(
