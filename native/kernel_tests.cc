@@ -7,10 +7,15 @@
 #include <cstring>
 #include <numeric>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "cpu_features.h"
+#include "thread_pool.h"
 
 using namespace backprop;
 
@@ -343,6 +348,57 @@ bool check_activations(const Kernels& kernels, std::mt19937& rng) {
   return true;
 }
 
+// Many small calls of 1, 3 and 7 chunks on a pool of 3 threads, beside a thread that keeps a core
+// busy: every chunk of every call runs once, and every call returns. A worker late from one call
+// once read the next call's chunk count while the claims still named its own, claimed a chunk past
+// the end, and counted it done in the next call, whose caller then waited forever (`example
+// tutorial` hung in 2 of 25 runs beside `yes`). A minute without a finished call is a failure.
+bool check_thread_pool() {
+  constexpr int kCalls = 400000;
+  std::atomic<bool> busy{true}, finished{false}, wrong{false};
+  std::atomic<int> calls_done{0};
+  std::thread hog([&] {
+    while (busy.load(std::memory_order_relaxed)) {
+    }
+  });
+  std::thread caller([&] {
+    ThreadPool pool(3);
+    std::atomic<int> ran[7];
+    for (int call = 0; call < kCalls; call++) {
+      const int chunks = call % 3 == 0 ? 1 : call % 3 == 1 ? 3 : 7;
+      for (std::atomic<int>& count : ran) count.store(0, std::memory_order_relaxed);
+      pool.run(chunks, [&](int chunk, int) { ran[chunk].fetch_add(1, std::memory_order_relaxed); });
+      for (int c = 0; c < 7; c++)
+        if (ran[c].load(std::memory_order_relaxed) != (c < chunks ? 1 : 0)) wrong.store(true);
+      calls_done.store(call + 1, std::memory_order_release);
+    }
+    finished.store(true, std::memory_order_release);
+  });
+  int seen = -1;
+  auto progress = std::chrono::steady_clock::now();
+  while (!finished.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int now = calls_done.load(std::memory_order_acquire);
+    if (now != seen) {
+      seen = now;
+      progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - progress > std::chrono::minutes(1)) {
+      std::printf("FAIL thread pool: call %d of %d has not returned for a minute\n", now + 1, kCalls);
+      std::fflush(stdout);
+      std::_Exit(1);  // the hung threads cannot be joined
+    }
+  }
+  caller.join();
+  busy.store(false);
+  hog.join();
+  if (wrong.load()) {
+    std::printf("FAIL thread pool: a chunk ran twice, or not at all, or past the end of its call\n");
+    failures++;
+    return false;
+  }
+  return true;
+}
+
 int main() {
   std::vector<Shape> shapes;
   for (int i = 1; i <= 70; i++) {
@@ -368,13 +424,14 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 5;
+  tested += 6;
+  if (check_thread_pool()) passed++;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
   if (check_sparse(kernels_scalar, rng)) passed++;
   if (check_compress(kernels_scalar, rng)) passed++;
   if (check_activations(kernels_scalar, rng)) passed++;
-  std::printf("scalar: %d indexed cases against a plain loop, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", tested - 5);
+  std::printf("scalar: %d indexed cases against a plain loop, the thread pool, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", tested - 6);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {

@@ -14,6 +14,8 @@ constexpr int kYieldEvery = 256;
 // The caller, once no chunk is left to claim, spins this long for the others to finish, then yields
 // its core (a finishing worker may be waiting for it on a busy machine).
 constexpr int kCallerSpinRounds = 2000;
+// The low 32 bits of claims_: the next chunk to claim; all ones while a call is being published.
+constexpr std::uint64_t kChunkMask = 0xffffffffu;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -47,23 +49,30 @@ void ThreadPool::stop() {
 }
 
 void ThreadPool::claim_chunks(std::uint32_t call, int thread) {
-  const Invoke invoke = invoke_.load(std::memory_order_relaxed);
-  const void* task = task_.load(std::memory_order_relaxed);
-  const std::uint64_t chunks = static_cast<std::uint64_t>(chunks_.load(std::memory_order_relaxed));
-  std::uint64_t claims = claims_.load(std::memory_order_acquire);
   for (;;) {
     if (thread == 1 && straggler_micros_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(straggler_micros_));
-    if ((claims >> 32) != call || (claims & 0xffffffffu) >= chunks) return;
-    // Succeeds only while the call is still `call`, so invoke/task/chunks above were this call's.
+    std::uint64_t claims = claims_.load(std::memory_order_acquire);
+    if ((claims >> 32) != call) return;
+    // Read after the claims that name this call, and checked by the claim below: publish closes a
+    // call before it writes the next one's task, so a claim that succeeds read this call's.
+    const Invoke invoke = invoke_.load(std::memory_order_relaxed);
+    const void* task = task_.load(std::memory_order_relaxed);
+    const std::uint64_t chunks = static_cast<std::uint64_t>(chunks_.load(std::memory_order_relaxed));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if ((claims & kChunkMask) >= chunks) return;
     if (!claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    invoke(task, static_cast<int>(claims & 0xffffffffu), thread);
+    invoke(task, static_cast<int>(claims & kChunkMask), thread);
     done_.fetch_add(1, std::memory_order_release);
-    claims = claims_.load(std::memory_order_acquire);
   }
 }
 
 std::uint32_t ThreadPool::publish(Invoke invoke, const void* task, int chunks) {
   const std::uint32_t call = call_.load(std::memory_order_relaxed) + 1;
+  // Closed first: a worker late from the previous call could otherwise read this call's chunk
+  // count while the claims still named the previous call, claim a chunk past its end, and count it
+  // done in this call (whose caller then waited forever for a count it had passed).
+  claims_.store((static_cast<std::uint64_t>(call) << 32) | kChunkMask, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
   invoke_.store(invoke, std::memory_order_relaxed);
   task_.store(task, std::memory_order_relaxed);
   chunks_.store(chunks, std::memory_order_relaxed);

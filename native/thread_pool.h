@@ -68,8 +68,9 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   const int straggler_micros_;
-  // The current call: written by the caller before it publishes `claims_`. A worker that reads them
-  // late may see the next call's values, but then its claim fails (the call number moved on).
+  // The current call: written by the caller between closing `claims_` and opening it for the call.
+  // A worker that reads them late may see the next call's values, but then its claim fails (the
+  // claims moved on).
   std::atomic<Invoke> invoke_{nullptr};
   std::atomic<const void*> task_{nullptr};
   std::atomic<int> chunks_{0};
