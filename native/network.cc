@@ -110,12 +110,14 @@ struct Input {
 // Below this share of non-zero inputs the first layer's products are sparse. Each entry then costs
 // a gathered row of the weights instead of a streamed one, so density must be well below 1.
 constexpr double kSparseBelow = 0.3;
-// The most entries a sparse input may hold (a bound on the scratch it needs).
-constexpr std::size_t kSparseEntries = std::size_t{1} << 21;
+// The most entries a sparse input may hold (a bound on the scratch it needs: 16 MB a batch).
+constexpr std::size_t kSparseEntries = std::size_t{1} << 20;
 
+// The entries a sparse input of `rows` samples may hold. It never falls as rows grow: the lists are
+// reserved for the workspace's rows and filled for a batch's, which may be fewer.
 std::size_t sparse_capacity(int rows, int C) {
   const double entries = kSparseBelow * rows * C;
-  return entries <= static_cast<double>(kSparseEntries) ? static_cast<std::size_t>(entries) : 0;
+  return entries <= static_cast<double>(kSparseEntries) ? static_cast<std::size_t>(entries) : kSparseEntries;
 }
 
 // order[0..n) = the items item(0) … item(n − 1), longest first: a counting sort over their lengths

@@ -5,7 +5,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prebuildSourcesDigest } from '../scripts/prebuild-sources.mjs';
+import { codeOnly, prebuildSourcesDigest } from '../scripts/prebuild-sources.mjs';
 import { tempDir } from './helpers.js';
 
 const root = join(__dirname, '..');
@@ -112,6 +112,21 @@ const backprop = (dir: string, ...args: string[]) => run(join(dir, 'node_modules
 describe('the prebuilt binaries', () => {
   it('were built from the current native sources (run `npm run prebuild:linux` after changing native/)', () => {
     expect(readFileSync(join(root, 'prebuilds/sources.sha256'), 'utf8').trim()).toBe(prebuildSourcesDigest(root));
+  });
+
+  it("whose digest reads the sources' code: a comment or a re-indented line changes nothing, a changed token does", () => {
+    const source = readFileSync(join(root, 'native/thread_pool.cc'), 'utf8');
+    const code = codeOnly(source);
+    expect(codeOnly(`// a new comment\n${source.replaceAll('\n', '\n  ').replaceAll(' = ', '  =  ')}/* and one more */\n`)).toBe(code);
+    expect(codeOnly(source.replace('#include', '  #include'))).toBe(code);
+    const different = [
+      ['return a + b;', 'return a - b;'],
+      ['return a + +b;', 'return a++b;'],
+      ['const char* s = "x y";', 'const char* s = "x  y";'],
+      ['#include <vector>\nint x;', '#include <vector> int x;'],
+      ['int x;', 'intx;'],
+    ];
+    for (const [a, b] of different) expect(codeOnly(a), `${a} | ${b}`).not.toBe(codeOnly(b));
   });
 
   it('are an x86-64 and an aarch64 ELF that need no glibc newer than 2.17 nor libstdc++ newer than GCC 6', () => {
