@@ -13,6 +13,8 @@ import type { Backend } from './backends/backend.js';
 import { selectBackend } from './backends/select.js';
 import { architectureOf, Network, networkFromFile } from './model/network.js';
 import { loadModel as readModel, saveModel as writeModel } from './model/safetensors.js';
+import { isPreprocessing } from './data/preprocessing.js';
+import { DataError } from './errors.js';
 
 export { Network, type NetworkOptions } from './model/network.js';
 export { loadMnist, bundledMnistDir, type MnistSplits } from './data/mnist.js';
@@ -34,8 +36,19 @@ export function saveModel(path: string, net: Network, extra: Record<string, unkn
   writeModel(path, { architecture: architectureOf(net), params: net.params, extra });
 }
 
-/** The network saved in `path`, on `backend` (the best available by default), ready to predict or train on. */
+/**
+ * The network saved in `path`, on `backend` (the best available by default), ready to predict or
+ * train on. A model of CSV columns saved by `backprop train` predicts from raw rows: its
+ * `inputScaling` is the scaling it trained with.
+ */
 export function loadModel(path: string, backend: Backend = selectBackend('auto').backend): Network {
   const file = readModel(path);
-  return networkFromFile(file.architecture, file.params, backend);
+  const net = networkFromFile(file.architecture, file.params, backend);
+  const { preprocessing } = file.extra;
+  const { sizes } = file.architecture;
+  if (preprocessing !== undefined && !isPreprocessing(preprocessing, sizes[0], sizes[sizes.length - 1])) {
+    throw new DataError(`${path}: its metadata field preprocessing is not what backprop saves; the file was edited or damaged`);
+  }
+  if (preprocessing?.kind === 'csv') net.inputScaling = { shift: preprocessing.shift, scale: preprocessing.scale };
+  return net;
 }

@@ -142,6 +142,11 @@ export interface Backend {
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation>;
 }
 
+/** The most layer sizes a network lists (inputs, hidden layers, outputs), as the native engine takes them. */
+export const MAX_LAYER_SIZES = 64;
+/** The most units of one layer, or inputs. */
+export const MAX_LAYER_WIDTH = 1 << 20;
+
 /** Parameter offsets of one layer inside `params` (and `grads`, which has the same layout). */
 export interface LayerOffsets {
   inputs: number;

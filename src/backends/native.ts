@@ -94,16 +94,15 @@ export class NativeBackend implements Backend {
       throw new UserError(`the native addon is not built (${result.error}); build it with a C++ compiler (\`npm rebuild backprop\`, or \`npm run build:native\` in a clone) or use --backend ts`, EXIT.runtime);
     }
     const { addon } = result;
-    if (options.isa !== undefined && !addon.supportedIsas.includes(options.isa)) {
-      const why = addon.compiledIsas.includes(options.isa) ? 'this CPU does not support it' : 'it is not compiled into this build';
-      throw new UserError(
-        `cannot use ISA '${options.isa}': ${why} (supported here: ${addon.supportedIsas.join(', ')})`,
-        EXIT.usage,
-      );
+    // BACKPROP_ISA=AVX2 means avx2.
+    const isa = options.isa?.toLowerCase();
+    if (isa !== undefined && !addon.supportedIsas.includes(isa)) {
+      const why = addon.compiledIsas.includes(isa) ? 'this CPU does not support it' : 'it is not compiled into this build';
+      throw new UserError(`cannot use ISA '${options.isa}': ${why} (supported here: ${addon.supportedIsas.join(', ')})`, EXIT.usage);
     }
     const threads = options.threads ?? availableParallelism();
     try {
-      this.engine = new addon.Engine({ isa: options.isa, threads, stragglerMicros: options.stragglerMicros });
+      this.engine = new addon.Engine({ isa, threads, stragglerMicros: options.stragglerMicros });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ERR_THREADS') throw err;
       throw new UserError(`${(err as Error).message}: the process memory or thread limit is too low for them; use fewer --threads`, EXIT.runtime);

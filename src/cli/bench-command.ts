@@ -8,9 +8,12 @@ import { markdown, targetLine, terminalHeader, terminalLine, variantLabel } from
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { defineCommand } from './command.js';
+import { outputsOf, refuseClashes } from './setup.js';
 
 async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<number> {
   const { json } = options;
+  const written = options.out === undefined ? [] : ['latest.json', 'latest.md'].map((name) => ({ option: 'out', path: join(options.out!, name) }));
+  refuseClashes({}, [...written, ...outputsOf({ report: options.report })]);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   if (!json) io.out(`benchmark on ${cpu}\n${terminalHeader()}`);
   const report = await runBenchmark(

@@ -2,7 +2,7 @@ import { Network } from '../model/network.js';
 import { fit, type FitResult } from '../train/fit.js';
 import { EXIT } from '../errors.js';
 import { describeBackend, describeTraining } from './report.js';
-import { buildNetwork, fitOptions, prepareTraining, trainSettings, type TrainSettings } from './setup.js';
+import { buildNetwork, fitOptions, outputsOf, prepareTraining, refuseClashes, trainSettings, type TrainSettings } from './setup.js';
 import type { Io } from './io.js';
 import { SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { omit } from './options.js';
@@ -77,6 +77,7 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
   io.out(format(header));
   for (const row of cells) io.out(format(row));
   io.out(`largest difference between the two weight sets: ${maxDifference.toExponential(2)}`);
+  if (report) io.out(`wrote ${report}`);
   return EXIT.ok;
 }
 
@@ -85,5 +86,9 @@ const COMPARE_OPTIONS = omit(TRAIN_OPTIONS, ['backend', 'progress-json', 'quiet'
 export const compareCommand = defineCommand({
   summary: 'train the same network from the same seed on the native and ts backends, side by side',
   options: COMPARE_OPTIONS,
-  run: (options, io) => compare(trainSettings(options), options.report, io),
+  run: (options, io) => {
+    const settings = trainSettings(options);
+    refuseClashes({ data: settings.dataDir, init: options.init }, outputsOf({ report: options.report }));
+    return compare(settings, options.report, io);
+  },
 });

@@ -13,7 +13,7 @@ import type { Io } from './io.js';
 import { defineCommand } from './command.js';
 import { REPORT_OPTIONS } from './specs.js';
 import type { Options } from './options.js';
-import { backendFrom } from './setup.js';
+import { backendFrom, outputsOf, refuseClashes } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork, describeTraining } from './report.js';
 import { savedRunOf } from './saved-run.js';
@@ -67,11 +67,12 @@ export async function writeTrainingReport(
 async function runReport(options: Options<typeof REPORT_OPTIONS>, io: Io): Promise<number> {
   const { model: modelPath, out } = options;
   if (modelPath === undefined || out === undefined) throw new UsageError('report needs --model FILE and --out FILE.html');
+  refuseClashes({ model: modelPath, data: options.data }, outputsOf({ out }));
   const file = loadModel(modelPath);
   const { history, training, preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
-  const data = evaluationData(options.data, preprocessing, net.loss);
+  const data = evaluationData(options.data, preprocessing, net.loss, training?.data);
   const run = training && { training: describeTraining(training), data: training.data ?? 'the bundled MNIST', limit: training.limit };
   await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, classNamesOf(preprocessing, net.sizes[net.sizes.length - 1]));
   io.out(`wrote ${out}`);

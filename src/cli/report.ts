@@ -34,6 +34,8 @@ type Write = (line: string) => void;
 
 const count = (n: number): string => n.toLocaleString('en-US');
 const fixed4 = (n: number): string => n.toFixed(4);
+/** An error as a person reads it: 4 decimals, or 5 significant digits once it is large (an unscaled regression's 1.4349e+11). */
+export const errorText = (n: number): string => (Math.abs(n) < 1e5 ? n.toFixed(4) : n.toPrecision(5));
 
 export function describeBackend(backend: Backend): string {
   return backend.name === 'ts' ? 'ts' : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
@@ -51,7 +53,7 @@ export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 
   const opt = s.optimizer;
   const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : opt.name ?? 'sgd';
   const decay = opt.weightDecay ? `, weight decay ${opt.weightDecay}` : '';
-  const length = s.steps === undefined ? `${s.epochs} epochs` : `${count(s.steps)} steps`;
+  const length = s.steps === undefined ? `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}` : `${count(s.steps)} step${s.steps === 1 ? '' : 's'}`;
   const sampling = { order: 'in order', shuffle: 'shuffled', random: 'random draws' }[s.sampling];
   const { name, warmup: steps } = s.schedule ?? { name: 'constant', warmup: 0 };
   const warmup = steps > 0 ? ` after ${count(steps)} warm-up steps` : '';
@@ -62,7 +64,7 @@ export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */
 export function epochLine(m: EpochMetrics): string {
   const part = (accuracy: number | undefined, error: number): string =>
-    accuracy === undefined ? `error ${fixed4(error)}` : `acc ${fixed4(accuracy)}  error ${fixed4(error)}`;
+    accuracy === undefined ? `error ${errorText(error)}` : `acc ${fixed4(accuracy)}  error ${errorText(error)}`;
   const val = m.valError === undefined ? '' : ` | val ${part(m.valAccuracy, m.valError)}`;
   return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
 }
@@ -87,10 +89,12 @@ export function wrap(line: string, columns: number | undefined): string[] {
 }
 
 /**
- * The text report: a header, the epoch lines (every `every`th, each new best and the last), the times.
+ * The text report: a header, the epoch lines (every `every`th and the last; at the end, the best
+ * epoch's when it was not among them), the times.
  */
 export function humanReporter(write: Write, every = 1, columns?: number): Reporter {
   let held: string | undefined;
+  let best: { line: string; shown: boolean } | undefined;
   const writeWrapped = (line: string): void => wrap(line, columns).forEach((part) => write(part));
   return {
     header(info) {
@@ -100,15 +104,18 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
       );
       writeWrapped(describeTraining(info.settings));
     },
-    epoch(metrics, best) {
-      const line = epochLine(metrics) + (best && every > 1 ? '  (best so far)' : '');
-      held = undefined;
-      if (metrics.epoch % every === 0 || metrics.epoch === metrics.epochs || best) write(line);
-      else held = line;
+    epoch(metrics, isBest) {
+      const line = epochLine(metrics);
+      const shown = metrics.epoch % every === 0 || metrics.epoch === metrics.epochs;
+      if (isBest) best = { line, shown };
+      held = shown ? undefined : line;
+      if (shown) write(line);
     },
     end() {
       if (held) write(held);
+      if (best && !best.shown && best.line !== held) write(`${best.line}  (the best)`);
       held = undefined;
+      best = undefined;
     },
     done(summary) {
       write(`training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`);

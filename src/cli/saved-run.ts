@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
+import { sameFile } from '../io/files.js';
 import { OPTIMIZERS, type OptimizerName } from '../backends/backend.js';
 import { bundledMnistDir, type Preprocessing } from '../data/mnist.js';
+import { DELIMITER_NAMES, NORMALIZATIONS, type DelimiterName, type Normalization } from '../data/csv.js';
+import { isPreprocessing } from '../data/preprocessing.js';
 import { DataError, UsageError } from '../errors.js';
 import type { ModelFile } from '../model/safetensors.js';
 import { SAMPLINGS, type EpochMetrics, type Sampling } from '../train/fit.js';
 import { SCHEDULES, type Schedule } from '../train/schedules.js';
 import type { TrainOptionName, TrainOptions } from './specs.js';
-import type { TrainSettings } from './setup.js';
+import { refuseCsvOptions, type TrainSettings } from './setup.js';
 
 /** How `train` ran, as it saves it with the model: enough to continue the run exactly. */
 export interface SavedTraining {
@@ -24,6 +27,21 @@ export interface SavedTraining {
   data?: string;
   limit?: number;
   classes?: number;
+  /** How a CSV file was read (absent for IDX data, and in files saved before it was kept). */
+  csv?: SavedCsv;
+}
+
+/** The options that read a CSV file, as saved. */
+export interface SavedCsv {
+  target?: string[];
+  normalize?: Normalization;
+  valSplit?: number;
+  delimiter?: DelimiterName;
+}
+
+/** The CSV options of a run as they are saved (the scaling is saved with the preprocessing). */
+export function savedCsvOf({ target, normalize, valSplit, delimiter }: TrainSettings['csv']): SavedCsv {
+  return { target, normalize, valSplit, delimiter };
 }
 
 /** Everything `train` keeps in a model file besides the tensors, checked. */
@@ -76,20 +94,18 @@ function validTraining(value: unknown): value is SavedTraining {
     (value.schedule === undefined || (isObject(value.schedule) && (SCHEDULES as readonly unknown[]).includes(value.schedule.name) && isCount(value.schedule.warmup))) &&
     (OPTIMIZERS as readonly unknown[]).includes(optimizer.name) &&
     isFiniteAtLeast(optimizer.momentum, 0) &&
-    isFiniteAtLeast(optimizer.weightDecay, 0)
+    isFiniteAtLeast(optimizer.weightDecay, 0) &&
+    (value.csv === undefined || validCsv(value.csv))
   );
 }
 
-function validPreprocessing(value: unknown, inputs: number): value is Preprocessing {
-  if (!isObject(value)) return false;
-  if (value.kind === 'idx') return isFiniteAtLeast(value.scale, 0);
-  const numbers = (v: unknown): boolean => Array.isArray(v) && v.length === inputs && v.every((n) => typeof n === 'number' && Number.isFinite(n));
+function validCsv(value: unknown): value is SavedCsv {
   return (
-    value.kind === 'csv' &&
-    numbers(value.shift) &&
-    numbers(value.scale) &&
-    Array.isArray(value.features) &&
-    (value.classNames === undefined || (Array.isArray(value.classNames) && value.classNames.every((n) => typeof n === 'string')))
+    isObject(value) &&
+    (value.target === undefined || (Array.isArray(value.target) && value.target.every((t) => typeof t === 'string'))) &&
+    (value.normalize === undefined || (NORMALIZATIONS as readonly unknown[]).includes(value.normalize)) &&
+    (value.valSplit === undefined || (typeof value.valSplit === 'number' && value.valSplit > 0 && value.valSplit < 1)) &&
+    (value.delimiter === undefined || (DELIMITER_NAMES as readonly unknown[]).includes(value.delimiter))
   );
 }
 
@@ -98,9 +114,10 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
   const { history = [], samplesDone = 0, training, preprocessing } = file.extra;
   const bad = (field: string): DataError => new DataError(`${path}: its metadata field ${field} is not what backprop saves; the file was edited or damaged`);
   if (!validHistory(history)) throw bad('history');
-  if (!isCount(samplesDone)) throw bad('samplesDone');
+  // No data set holds 2³² samples: a larger count is damage, not other data.
+  if (!isCount(samplesDone) || samplesDone >= 2 ** 32) throw bad('samplesDone');
   if (training !== undefined && !validTraining(training)) throw bad('training');
-  if (preprocessing !== undefined && !validPreprocessing(preprocessing, file.architecture.sizes[0])) throw bad('preprocessing');
+  if (preprocessing !== undefined && !isPreprocessing(preprocessing, file.architecture.sizes[0], file.architecture.sizes.at(-1)!)) throw bad('preprocessing');
   return { history, samplesDone, training, preprocessing };
 }
 
@@ -111,8 +128,10 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
 export function resumedSettings(options: TrainOptions, asked: TrainSettings, file: ModelFile, run: SavedRun, path: string): TrainSettings {
   const { architecture } = file;
   const saved = run.training;
-  const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError =>
-    new UsageError(`--${option} ${String(given)} contradicts ${path}, which was trained with ${String(had)}; leave --${option} out to continue that run`);
+  const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError => {
+    const trained = had === undefined ? `without --${option}` : `with ${String(had)}`;
+    return new UsageError(`--${option} ${String(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`);
+  };
   const check = (option: TrainOptionName, given: unknown, had: unknown): void => {
     if (options.given.has(option) && String(given) !== String(had)) throw conflict(option, given, had);
   };
@@ -147,8 +166,10 @@ export function resumedSettings(options: TrainOptions, asked: TrainSettings, fil
   if (saved.steps === undefined && epochs <= done) {
     throw new UsageError(`${path} has ${done} epoch${done === 1 ? '' : 's'} done; --epochs ${epochs} would train nothing (give more than ${done})`);
   }
+  const csv = resumedCsv(asked, saved, run);
   return {
     ...asked,
+    csv,
     hidden: saved.hidden,
     epochs,
     steps: saved.steps,
@@ -160,13 +181,42 @@ export function resumedSettings(options: TrainOptions, asked: TrainSettings, fil
     sampling: saved.sampling,
     limit: saved.limit,
     classes: saved.classes,
-    dataDir: options.given.has('data') ? asked.dataDir : savedData(saved, path),
+    dataDir: resumedData(options.given.has('data') ? asked.dataDir : undefined, saved, path),
   };
+
+  /** The CSV reading of the run, its scaling restored as saved (never fitted again), which options may not contradict. */
+  function resumedCsv(asked: TrainSettings, saved: SavedTraining, run: SavedRun): TrainSettings['csv'] {
+    const preprocessing = run.preprocessing?.kind === 'csv' ? run.preprocessing : undefined;
+    if (!preprocessing) {
+      refuseCsvOptions(asked.csv, true);
+      return asked.csv;
+    }
+    // Files saved before the CSV options were kept name their target and delimiter in the preprocessing.
+    const had: SavedCsv = saved.csv ?? { target: preprocessing.target, delimiter: preprocessing.delimiter, valSplit: asked.csv.valSplit };
+    if (saved.csv) {
+      check('normalize', asked.csv.normalize, had.normalize);
+      check('val-split', asked.csv.valSplit, had.valSplit);
+    }
+    check('target', asked.csv.target, had.target);
+    check('delimiter', asked.csv.delimiter, had.delimiter);
+    const { shift, scale, targetShift, targetScale } = preprocessing;
+    const targetScaling = targetShift && targetScale ? { shift: targetShift, scale: targetScale } : undefined;
+    return { ...had, scaling: { shift, scale }, targetScaling };
+  }
 }
 
-/** The data folder or file the run trained on, which must still be there. */
-function savedData(saved: SavedTraining, path: string): string {
-  if (saved.data === undefined) return bundledMnistDir();
-  if (!existsSync(saved.data)) throw new DataError(`${path} trained on ${saved.data}, which is not there any more; give --data with the same data`);
-  return saved.data;
+/**
+ * The data folder or file the run trained on: the saved one, which --data may name again but not
+ * contradict; where the saved one is gone, --data says where it went.
+ */
+function resumedData(given: string | undefined, saved: SavedTraining, path: string): string {
+  const had = saved.data ?? bundledMnistDir();
+  const there = existsSync(had);
+  if (given !== undefined && there && !sameFile(given, had)) {
+    const trained = saved.data === undefined ? 'the bundled MNIST' : had;
+    throw new UsageError(`--data ${given} contradicts ${path}, which trained on ${trained}; leave --data out to continue that run`);
+  }
+  if (there) return had;
+  if (given !== undefined) return given;
+  throw new DataError(`${path} trained on ${had}, which is not there any more; give --data with the same data`);
 }

@@ -1,9 +1,10 @@
 import { EVAL_ROWS, OptimizerState, parameterCount, type Backend } from '../backends/backend.js';
-import { selectBackend } from '../backends/select.js';
+import { selectBackend, type Selected } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, type MnistSplits } from '../data/mnist.js';
-import { isDelimitedFile, type DelimiterName, type Normalization } from '../data/csv.js';
-import { loadData, type LoadOptions } from '../data/load.js';
+import { isDelimitedFile, type DelimiterName, type Normalization, type Scaling } from '../data/csv.js';
+import { dataFiles, loadData, type LoadOptions } from '../data/load.js';
+import { refuseAliases, refuseStreams, type NamedPath } from '../io/files.js';
 import type { Loss } from '../backends/activations.js';
 import { UsageError } from '../errors.js';
 import { allocatable, megabytes } from '../memory.js';
@@ -41,7 +42,8 @@ export interface TrainSettings {
   seed: number;
   sampling: Sampling;
   dataDir: string;
-  csv: { target?: string[]; normalize?: Normalization; valSplit?: number; delimiter?: DelimiterName };
+  /** How a CSV file is read; a resumed run restores its saved scaling instead of fitting it again. */
+  csv: { target?: string[]; normalize?: Normalization; valSplit?: number; delimiter?: DelimiterName; scaling?: Scaling; targetScaling?: Scaling };
   /** Declared classes, when some have no samples. */
   classes?: number;
   limit?: number;
@@ -94,14 +96,18 @@ export function networkOf(options: Pick<TrainOptions, 'bias' | 'noBias' | 'activ
   };
 }
 
-function csvOf({ data, target, normalize, valSplit, delimiter }: Pick<TrainOptions, 'data' | 'target' | 'normalize' | 'valSplit' | 'delimiter'>): TrainSettings['csv'] {
+function csvOf(options: Pick<TrainingOptions, 'data' | 'target' | 'normalize' | 'valSplit' | 'delimiter' | 'resume'>): TrainSettings['csv'] {
+  const { data, target, normalize, valSplit, delimiter } = options;
   if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
-  if (data === undefined || !isDelimitedFile(data)) {
-    const csvOnly = { target, normalize, 'val-split': valSplit, delimiter };
-    const given = Object.entries(csvOnly).find(([, value]) => value !== undefined)?.[0];
-    if (given) throw new UsageError(`--${given} applies to CSV data only (--data file.csv)`);
-  }
+  // A resumed run's data are the saved ones: checked against them when resuming.
+  if (!(options.resume !== undefined && data === undefined)) refuseCsvOptions({ target, normalize, valSplit, delimiter }, data === undefined || !isDelimitedFile(data));
   return { target: target?.split(','), normalize, valSplit, delimiter };
+}
+
+/** The CSV options given, refused when the data are not a CSV file. */
+export function refuseCsvOptions(csv: { target?: unknown; normalize?: unknown; valSplit?: unknown; delimiter?: unknown }, notCsv: boolean): void {
+  const given = Object.entries({ target: csv.target, normalize: csv.normalize, 'val-split': csv.valSplit, delimiter: csv.delimiter }).find(([, value]) => value !== undefined)?.[0];
+  if (given && notCsv) throw new UsageError(`--${given} applies to CSV data only (--data file.csv)`);
 }
 
 type BackendOptions = Pick<TrainOptions, 'isa' | 'threads'> & Partial<Pick<TrainOptions, 'backend'>>;
@@ -213,8 +219,34 @@ export function saveSettings(options: TrainOptions): SaveSettings {
   return { quiet, logEvery, report, progressJson, save, checkpointEvery, saveBest, patience, resume };
 }
 
-/** The backend a command's --backend, --isa (or BACKPROP_ISA) and --threads ask for. */
-export function backendFrom(options: BackendOptions): Backend {
+/** The backend a command's --backend (or BACKPROP_BACKEND), --isa (or BACKPROP_ISA) and --threads ask for, and why `auto` fell back. */
+export function selectedBackend(options: BackendOptions): Selected {
   checkBackendOptions(options);
-  return selectBackend(options.backend, { isa: options.isa ?? process.env.BACKPROP_ISA, threads: options.threads }).backend;
+  return selectBackend(options.backend, { isa: options.isa ?? process.env.BACKPROP_ISA, threads: options.threads });
+}
+
+/** The backend a command's options ask for. */
+export function backendFrom(options: BackendOptions): Backend {
+  return selectedBackend(options).backend;
+}
+
+/**
+ * Refuses, before anything is loaded, a file output that would destroy an input or another output,
+ * or that is no file (a terminal, a pipe, the log's own stream). `--save` may replace the file of
+ * `--resume`: that continues the run in place.
+ */
+export function refuseClashes(inputs: { data?: string; init?: string; resume?: string; model?: string }, outputs: readonly NamedPath[]): void {
+  const read: NamedPath[] = [
+    ...(inputs.data === undefined ? [] : dataFiles(inputs.data).map((path) => ({ option: 'data', path }))),
+    ...(inputs.init?.endsWith('.json') ? [{ option: 'init', path: inputs.init }] : []),
+    ...(inputs.resume === undefined ? [] : [{ option: 'resume', path: inputs.resume }]),
+    ...(inputs.model === undefined ? [] : [{ option: 'model', path: inputs.model }]),
+  ];
+  refuseStreams(outputs);
+  refuseAliases(read, outputs, (output, input) => output.option === 'save' && input.option === 'resume');
+}
+
+/** The file outputs among `options`, named by their options. */
+export function outputsOf(options: Record<string, string | undefined>): NamedPath[] {
+  return Object.entries(options).flatMap(([option, path]) => (path === undefined ? [] : [{ option, path }]));
 }

@@ -56,7 +56,7 @@ export const TRAIN_OPTIONS = [
   { name: 'json', group: 'output', kind: { type: 'flag' }, help: 'print JSON lines on stdout instead of text' },
   { name: 'progress-json', group: 'output', kind: { type: 'flag' }, help: 'with --json: also {"event":"progress",…} lines while an epoch trains' },
   { name: 'quiet', group: 'output', kind: { type: 'flag' }, help: 'no progress bar and no chart in a terminal' },
-  { name: 'log-every', group: 'output', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'print every Nth epoch line; the last and each new best are always printed', default: '1' },
+  { name: 'log-every', group: 'output', kind: { type: 'int', min: 1, max: 1_000_000 }, value: 'N', help: 'print every Nth epoch line, the last, and at the end the best when it was not printed', default: '1' },
   { name: 'report', group: 'output', kind: { type: 'path' }, value: 'FILE.html', help: 'write a self-contained HTML report (curves, confusion matrix, wrong digits)' },
   ...SAVE_OPTIONS,
 ] as const satisfies readonly OptionSpec[];

@@ -4,8 +4,8 @@ import { architectureOf, networkFromFile, type Network } from '../model/network.
 import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
-import { buildNetwork, fitOptions, prepareTraining, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
-import { resumedSettings, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
+import { buildNetwork, fitOptions, outputsOf, prepareTraining, refuseClashes, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
+import { resumedSettings, savedCsvOf, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './io.js';
@@ -113,10 +113,17 @@ function progressReporter(json: boolean, saving: SaveSettings, io: Io): ((p: Pro
 /** `backprop train`: a new run, or with --resume the continuation of a saved one. */
 async function runTrain(options: TrainOptions, io: Io): Promise<number> {
   const saving = saveSettings(options);
-  if (!saving.resume) return train(trainSettings(options), saving, io);
+  const outputs = outputsOf({ save: saving.save, report: saving.report });
+  if (!saving.resume) {
+    const settings = trainSettings(options);
+    refuseClashes({ data: settings.dataDir, init: options.init }, outputs);
+    return train(settings, saving, io);
+  }
   const file = loadModel(saving.resume);
   const run = savedRunOf(file, saving.resume);
-  return train(resumedSettings(options, trainSettings(options), file, run, saving.resume), saving, io, { path: saving.resume, file, run });
+  const settings = resumedSettings(options, trainSettings(options), file, run, saving.resume);
+  refuseClashes({ data: settings.dataDir, resume: saving.resume }, outputs);
+  return train(settings, saving, io, { path: saving.resume, file, run });
 }
 
 async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { path: string; file: ModelFile; run: SavedRun }): Promise<number> {
@@ -125,6 +132,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   io.status?.('');
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
+  for (const warning of data.warnings ?? []) io.err(`backprop: ${warning}`);
   const resumed = saved && resumeFrom(saved.path, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
@@ -157,6 +165,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
           data: settings.dataDir === bundledMnistDir() ? undefined : resolve(settings.dataDir),
           limit: settings.limit,
           classes: settings.classes,
+          csv: data.preprocessing.kind === 'csv' ? savedCsvOf(settings.csv) : undefined,
         } satisfies SavedTraining,
         preprocessing: data.preprocessing satisfies Preprocessing,
       },

@@ -28,7 +28,10 @@ export class CsvRecord {
   /** 1 for a quoted cell, 2 for one holding an escaped quote. */
   quoting = new Uint8Array(64);
 
-  constructor(private readonly decimalComma: boolean) {}
+  constructor(
+    private readonly decimalComma: boolean,
+    private readonly path: string,
+  ) {}
 
   push(start: number, end: number, quoting: number): void {
     if (this.count === this.starts.length) {
@@ -53,8 +56,17 @@ export class CsvRecord {
     return this.count === 1 && this.starts[0] === this.ends[0] && this.quoting[0] === 0;
   }
 
+  /** The cell's text; text that is not UTF-8 (a Latin-1 `café`) is refused, so that no two labels read as one. */
   text(i: number): string {
     const text = this.buffer.toString('utf8', this.starts[i], this.ends[i]);
+    // U+FFFD stands in for invalid bytes; only then is the cell decoded strictly (it may be written as itself).
+    if (text.includes('\uFFFD')) {
+      try {
+        STRICT_UTF8.decode(this.buffer.subarray(this.starts[i], this.ends[i]));
+      } catch {
+        throw new DataError(`${this.path}: line ${this.line}, column ${i + 1}: ${cellText(text)} is not UTF-8 text (a Latin-1 or Windows-1252 file?); save the file as UTF-8`);
+      }
+    }
     return this.quoting[i] === 2 ? text.replaceAll('""', '"') : text;
   }
 
@@ -62,6 +74,13 @@ export class CsvRecord {
   number(i: number): number {
     return this.quoting[i] === 2 ? NaN : parseDecimal(this.buffer, this.starts[i], this.ends[i], this.decimalComma);
   }
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A cell's text for a message: quoted, and cut short when long (a 50 MB cell is not repeated whole). */
+export function cellText(text: string): string {
+  return text.length <= 40 ? `'${text}'` : `'${text.slice(0, 40)}…' (${text.length.toLocaleString('en-US')} characters)`;
 }
 
 function isSpace(byte: number): boolean {
@@ -139,9 +158,26 @@ function detectDelimiter(path: string, firstBytes: Buffer): number {
   return best;
 }
 
+/** What a file is when it is no UTF-8 text: UTF-16 or UTF-32 by its byte-order mark, or binary by its NUL bytes. */
+function otherEncoding(first: Buffer): string | undefined {
+  if (first[0] === 0xff && first[1] === 0xfe) return first[2] === 0 && first[3] === 0 ? 'is UTF-32 text (its byte-order mark says so)' : 'is UTF-16 text (its byte-order mark says so)';
+  if (first[0] === 0xfe && first[1] === 0xff) return 'is UTF-16 text (its byte-order mark says so)';
+  if (first[0] === 0 && first[1] === 0 && first[2] === 0xfe && first[3] === 0xff) return 'is UTF-32 text (its byte-order mark says so)';
+  const nul = first.subarray(0, 4096).indexOf(0);
+  if (nul >= 0) return `holds a NUL byte at offset ${nul}: UTF-16 text without a byte-order mark, or not text at all`;
+  return undefined;
+}
+
 export const DELIMITERS = { comma: ',', semicolon: ';', tab: '\t' } as const;
 export type DelimiterName = keyof typeof DELIMITERS;
 export const DELIMITER_NAMES = Object.keys(DELIMITERS) as DelimiterName[];
+
+/** The delimiter the first line of `path` suggests, by name. */
+export function detectedDelimiter(path: string, chunk = CHUNK): DelimiterName {
+  const { fd, delim } = openDelimited(path, undefined, chunk);
+  closeSync(fd);
+  return DELIMITER_NAMES.find((name) => DELIMITERS[name].charCodeAt(0) === delim)!;
+}
 
 /** An open delimited file: its descriptor, its delimiter, and the first window of its bytes (BOM skipped). */
 function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk: number): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
@@ -156,6 +192,11 @@ function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk
   const window = Buffer.alloc(Math.max(4, chunk));
   const filled = readSync(fd, window, 0, window.length, null);
   const pos = window[0] === 0xef && window[1] === 0xbb && window[2] === 0xbf ? 3 : 0;
+  const encoding = otherEncoding(window.subarray(0, filled));
+  if (encoding) {
+    closeSync(fd);
+    throw new DataError(`${path}: ${encoding}; save it as UTF-8 text`);
+  }
   const delim = delimiter ? DELIMITERS[delimiter].charCodeAt(0) : detectDelimiter(path, window.subarray(pos, filled));
   return { fd, delim, window, filled, pos };
 }
@@ -173,7 +214,7 @@ export function readRecords(path: string, delimiter: DelimiterName | undefined, 
   const { fd, delim } = opened;
   try {
     let eof = filled === 0;
-    const record = new CsvRecord(delim !== COMMA);
+    const record = new CsvRecord(delim !== COMMA, path);
     let line = 1;
     for (;;) {
       record.buffer = window;
@@ -222,6 +263,7 @@ export function countRecords(path: string, delimiter: DelimiterName | undefined,
   let records = 0;
   let line = 1;
   let recordLine = 1;
+  let quoteLine = 1;
   try {
     for (;;) {
       const atEnd = filled === 0;
@@ -237,6 +279,7 @@ export function countRecords(path: string, delimiter: DelimiterName | undefined,
         if (quoted) {
           if (byte === QUOTE) quoted = false;
           else if (byte === LF || byte === CR) line++;
+          if (quoted && atEnd && i === filled) throw new DataError(`${path}: line ${quoteLine}: a quoted cell is never closed`);
         } else if (byte === LF || byte === CR) {
           if (!blank || cells > 1) {
             if (cells !== width) throw new DataError(`${path}: line ${recordLine} has ${cells} cells, expected ${width} (a ragged row)`);
@@ -250,6 +293,7 @@ export function countRecords(path: string, delimiter: DelimiterName | undefined,
           blank = false;
         } else if (byte === QUOTE) {
           quoted = true;
+          quoteLine = line;
           blank = false;
         } else if (byte !== SPACE && byte !== TAB) {
           blank = false;

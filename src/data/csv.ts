@@ -1,7 +1,7 @@
 import { sharedFloat32, sharedUint8 } from '../memory.js';
-import { DataError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
 import { classCount, checkLabelsWithin } from './classes.js';
-import { CHUNK, countRecords, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
+import { cellText, CHUNK, countRecords, detectedDelimiter, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
@@ -25,8 +25,10 @@ export interface CsvOptions {
   normalize?: Normalization;
   /** The last fraction of the rows, held out for validation. */
   valSplit?: number;
-  /** Apply this scaling (a model's, when predicting) instead of fitting one. */
-  scaling?: CsvData['scaling'];
+  /** Apply this scaling (a model's, when predicting or resuming) instead of fitting one. */
+  scaling?: Scaling;
+  /** The same for the target values of a regression. */
+  targetScaling?: Scaling;
   /** Default: detected from the first line (`.tsv`: tab). */
   delimiter?: DelimiterName;
   /** The number of classes, when some have no samples (default: the labels 0…max must all appear). */
@@ -43,9 +45,19 @@ export interface CsvData {
   /** The columns that are features, by name. */
   features: string[];
   /** The fitted scaling of each feature, `(x − shift) / scale` (identity without normalization). */
-  scaling: { shift: number[]; scale: number[] };
+  scaling: Scaling;
+  /** A regression's target values are scaled as its features are (absent for classes). */
+  targetScaling?: Scaling;
+  /** What the reader noticed that may not be what the user meant, one line each. */
+  warnings: string[];
   /** When the classes are named in the file (`setosa`, …): class i's name, in sorted order. */
   classNames?: string[];
+}
+
+/** Values become `(value − shift) / scale`, per column. */
+export interface Scaling {
+  shift: number[];
+  scale: number[];
 }
 
 /** The shape of a file, from a first pass: its header, width and number of data rows. */
@@ -81,7 +93,8 @@ function columnIndex(header: string[], name: string, path: string): number {
   const byName = header.indexOf(name);
   if (byName >= 0) return byName;
   if (/^\d+$/.test(name) && Number(name) < header.length) return Number(name);
-  throw new DataError(`${path}: has no column '${name}' to use as the target (columns: ${header.join(', ')})`);
+  const columns = header.length > 12 ? `${header.slice(0, 12).join(', ')}, … (${header.length} columns)` : header.join(', ');
+  throw new UsageError(`${path}: has no column ${cellText(name)} to use as the target (columns: ${columns})`);
 }
 
 /** Text labels, numbered in the order they first appear, and renumbered once all are known. */
@@ -113,7 +126,7 @@ function classesOf(texts: LabelTexts, path: string, known: string[] | undefined)
     for (const [text, id] of entries) {
       const label = Number(text);
       if (!Number.isInteger(label) || label < 0 || label > 255) {
-        throw new DataError(`${path}: line ${texts.lines[id]}: class label ${text} is not an integer from 0 to 255`);
+        throw new DataError(`${path}: line ${texts.lines[id]}: class label ${cellText(text)} is not an integer from 0 to 255`);
       }
       lookup[id] = label;
     }
@@ -121,12 +134,12 @@ function classesOf(texts: LabelTexts, path: string, known: string[] | undefined)
   }
   if (!known && numeric.some(Boolean)) {
     const [text, id] = entries[numeric.indexOf(false)];
-    throw new DataError(`${path}: line ${texts.lines[id]}: class label '${text}' among numeric labels (name every class, or number every class)`);
+    throw new DataError(`${path}: line ${texts.lines[id]}: class label ${cellText(text)} among numeric labels (name every class, or number every class)`);
   }
   const names = known ?? entries.map(([text]) => text).sort();
   for (const [text, id] of entries) {
     const index = names.indexOf(text);
-    if (index < 0) throw new DataError(`${path}: line ${texts.lines[id]}: class '${text}' is not one of the model's classes (${names.join(', ')})`);
+    if (index < 0) throw new DataError(`${path}: line ${texts.lines[id]}: class ${cellText(text)} is not one of the model's classes (${names.join(', ')})`);
     lookup[id] = index;
   }
   return { lookup, names };
@@ -143,10 +156,18 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter, chunk);
   const targets = (options.target ?? [header[header.length - 1]]).map((name) => columnIndex(header, name, path));
   if (options.targetKind === 'classes' && targets.length !== 1) {
-    throw new DataError(`${path}: class labels come from one target column, ${targets.length} were given; several target columns are a regression`, 'regression');
+    throw new UsageError(`${path}: class labels come from one target column, ${targets.length} were given; several target columns are a regression (--loss mse)`);
   }
   const featureColumns = header.map((_, i) => i).filter((i) => !targets.includes(i));
-  if (featureColumns.length === 0) throw new DataError(`${path}: every column is a target; no features are left`);
+  if (featureColumns.length === 0) {
+    if (width === 1) {
+      const read = options.delimiter ? `with --delimiter ${options.delimiter}` : 'split at any of comma, semicolon and tab';
+      const likely = detectedDelimiter(path, chunk);
+      const hint = options.delimiter && likely !== options.delimiter ? `; its first line looks ${likely}-separated (give --delimiter ${likely}, or leave --delimiter out)` : '';
+      throw new UsageError(`${path}: has one column ${read}, so no features are left beside the target${hint}`);
+    }
+    throw new UsageError(`${path}: every column is a target; no features are left`);
+  }
   const features = featureColumns.length;
   const x = sharedFloat32(rows * features);
   const classes = options.targetKind === 'classes';
@@ -168,8 +189,12 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
         }
         const value = record.number(c);
         if (!(Math.abs(value) <= FLOAT32_MAX)) {
+          const text = cellText(record.text(c));
+          if (to < 0 && Number.isNaN(value)) {
+            throw new DataError(`${path}: line ${record.line}, column ${c + 1}: the target ${text} is not a number; the squared error (mse) learns numbers, class names are learned by cross-entropy (the default loss)`);
+          }
           const why = Number.isNaN(value) ? 'is not a number' : 'is beyond the float32 range (±3.4e38)';
-          throw new DataError(`${path}: line ${record.line}, column ${c + 1}: '${record.text(c)}' ${why}`);
+          throw new DataError(`${path}: line ${record.line}, column ${c + 1}: ${text} ${why}`);
         }
         if (to >= 0) x[r * features + to] = value;
         else values![r * targets.length - 1 - to] = value;
@@ -181,7 +206,7 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   }, chunk);
   if (r !== rows) throw new DataError(`${path}: changed while it was read (${rows} rows counted, ${Math.max(0, r)} read)`);
   const validation = options.valSplit ? Math.round(rows * options.valSplit) : 0;
-  if (validation >= rows) throw new DataError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
+  if (validation >= rows) throw new UsageError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
   const trainRows = rows - validation;
   let data: Dataset;
   let classNames: string[] | undefined;
@@ -199,17 +224,34 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   }
   const train = slice(data, 0, trainRows);
   const test = validation > 0 ? slice(data, trainRows, rows) : undefined;
-  const scaling = options.scaling ?? fitScaling(train, options.normalize);
+  const scaling = options.scaling ?? fitScaling(train.x as Float32Array, train.count, features, options.normalize);
   if (scaling.shift.length !== train.features) {
     throw new DataError(`${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`);
   }
-  const identity = scaling.shift.every((v) => v === 0) && scaling.scale.every((v) => v === 1);
-  if (!identity) for (const part of [train, test]) if (part) applyScaling(part, scaling);
-  return { train, test, features: featureColumns.map((c) => header[c]), scaling, classNames };
+  for (const part of [train, test]) if (part) applyScaling(part.x as Float32Array, part.count, scaling);
+  // A regression's targets are scaled as its features are: unscaled prices of 10⁵ give errors of 10¹⁰.
+  let targetScaling: Scaling | undefined;
+  if (train.targets) {
+    targetScaling = options.targetScaling ?? fitScaling(train.targets, train.count, train.outputs, options.scaling ? undefined : options.normalize);
+    for (const part of [train, test]) if (part?.targets) applyScaling(part.targets, part.count, targetScaling);
+  }
+  const warnings = labels && test ? validationWarnings(labels, trainRows, rows, data.outputs, classNames, options.valSplit!) : [];
+  return { train, test, features: featureColumns.map((c) => header[c]), scaling, targetScaling, classNames, warnings };
 }
 
-function fitScaling(train: Dataset, normalize: Normalization | undefined): CsvData['scaling'] {
-  const n = train.features;
+/** A validation split of a file sorted by class holds classes the training rows lack, or only some. */
+function validationWarnings(labels: Uint8Array, trainRows: number, rows: number, classes: number, names: string[] | undefined, share: number): string[] {
+  const seen = new Set(labels.subarray(trainRows, rows));
+  if (seen.size === classes || (classes > rows - trainRows && seen.size === rows - trainRows)) return [];
+  const missing = Array.from({ length: classes }, (_, c) => c).filter((c) => !seen.has(c));
+  const named = (c: number): string => (names ? names[c] : String(c));
+  const list = missing.length > 5 ? `${missing.slice(0, 5).map(named).join(', ')} and ${missing.length - 5} more` : missing.map(named).join(', ');
+  return [`the validation rows (the last ${share} of the file) hold no samples of class ${list}: is the file sorted by class? Shuffle its rows first for a fair validation split`];
+}
+
+/** The scaling of each of `width` columns of `values` (`count × width`): identity without `normalize`. */
+function fitScaling(values: Float32Array, count: number, width: number, normalize: Normalization | undefined): Scaling {
+  const n = width;
   const shift = new Array<number>(n).fill(0);
   const scale = new Array<number>(n).fill(1);
   if (!normalize) return { shift, scale };
@@ -217,16 +259,16 @@ function fitScaling(train: Dataset, normalize: Normalization | undefined): CsvDa
     let min = Infinity;
     let max = -Infinity;
     let sum = 0;
-    for (let r = 0; r < train.count; r++) {
-      const v = train.x[r * n + j];
+    for (let r = 0; r < count; r++) {
+      const v = values[r * n + j];
       min = Math.min(min, v);
       max = Math.max(max, v);
       sum += v;
     }
-    const mean = sum / train.count;
+    const mean = sum / count;
     let squares = 0;
-    for (let r = 0; r < train.count; r++) squares += (train.x[r * n + j] - mean) ** 2;
-    const std = Math.sqrt(squares / train.count);
+    for (let r = 0; r < count; r++) squares += (values[r * n + j] - mean) ** 2;
+    const std = Math.sqrt(squares / count);
     // A constant column keeps scale 1: it becomes 0 rather than NaN.
     if (normalize === 'minmax') {
       shift[j] = min;
@@ -239,7 +281,9 @@ function fitScaling(train: Dataset, normalize: Normalization | undefined): CsvDa
   return { shift, scale };
 }
 
-function applyScaling(data: Dataset, { shift, scale }: CsvData['scaling']): void {
-  const n = data.features;
-  for (let r = 0; r < data.count; r++) for (let j = 0; j < n; j++) data.x[r * n + j] = (data.x[r * n + j] - shift[j]) / scale[j];
+/** `values` (`count × shift.length`) scaled in place; the identity leaves them untouched. */
+export function applyScaling(values: Float32Array, count: number, { shift, scale }: Scaling): void {
+  if (shift.every((v) => v === 0) && scale.every((v) => v === 1)) return;
+  const n = shift.length;
+  for (let r = 0; r < count; r++) for (let j = 0; j < n; j++) values[r * n + j] = (values[r * n + j] - shift[j]) / scale[j];
 }

@@ -33,6 +33,7 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { imag
   }
   if (count === 0) throw new DataError(`${names.images}: holds no images`);
   const features = images.data.length / count;
+  if (features === 0) throw new DataError(`${names.images}: its images have no pixels (${images.dims.join('×')})`);
   return { x: images.data, labels: labels.data, count, features };
 }
 

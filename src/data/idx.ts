@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
-import { regularFile } from '../io/files.js';
+import { reasonOf, regularFile } from '../io/files.js';
 import { MemoryError, sharedUint8 } from '../memory.js';
 
 /** An IDX array of unsigned bytes: its dimensions and the raw values, row-major, in shared memory. */
@@ -26,8 +26,7 @@ export function readIdx(path: string): IdxArray {
     bytes = path.endsWith('.gz') ? readFileSync(path) : readShared(path, size);
   } catch (err) {
     if (err instanceof RangeError || err instanceof MemoryError) throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(`${path}: cannot read (${code ?? String(err)})`);
+    throw new DataError(`${path}: cannot read (${reasonOf(err)})`);
   }
   if (!path.endsWith('.gz')) return parseIdx(bytes, path);
   const inflated = inflate(bytes, path);
@@ -57,28 +56,36 @@ function readShared(path: string, size: number): Uint8Array {
 }
 
 /**
- * Inflates a gzip file, never to more than its trailer says (the inflated size mod 2³², which gzip
- * checks) nor more than 1 GiB: a small file that would inflate to gigabytes (a gzip bomb) is
- * refused before it is inflated.
+ * Inflates a gzip file to no more than its IDX header says it holds (read from the first inflated
+ * bytes), and never past 1 GiB: a small file that would inflate to gigabytes (a gzip bomb) is
+ * refused before it is inflated, and one cut short says so.
  */
 function inflate(gz: Uint8Array, path: string): Uint8Array {
   if (gz.length < 18) throw new DataError(`${path}: not a valid gzip stream (${gz.length} bytes)`);
-  const declared = new DataView(gz.buffer, gz.byteOffset + gz.length - 4, 4).getUint32(0, true);
-  if (declared > MAX_INFLATED_BYTES) {
-    throw new DataError(`${path}: not a valid gzip stream, or one that inflates to more than 1 GiB (its trailer says ${declared} bytes)`);
+  let head: Uint8Array;
+  try {
+    // A sync flush inflates what the first bytes hold without asking for the end of the stream.
+    head = gunzipSync(gz.subarray(0, 4096), { finishFlush: constants.Z_SYNC_FLUSH });
+  } catch (err) {
+    throw new DataError(`${path}: not a valid gzip stream (${(err as Error).message})`);
+  }
+  const { headerBytes, count } = parseHeader(head, path);
+  const expected = headerBytes + count;
+  if (count > MAX_INFLATED_BYTES) {
+    throw new DataError(`${path}: its IDX header declares ${count} values, more than this reader takes (1 GiB)`);
   }
   try {
-    return gunzipSync(gz, { maxOutputLength: Math.max(declared, 1) });
+    return gunzipSync(gz, { maxOutputLength: Math.max(expected, 1) });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new DataError(`${path}: inflates to more than the ${declared} bytes its gzip trailer says (a damaged file or a gzip bomb)`);
-    }
-    throw new DataError(`${path}: not a valid gzip stream (${(err as Error).message})`);
+    const { code, message } = err as NodeJS.ErrnoException;
+    if (code === 'ERR_BUFFER_TOO_LARGE') throw new DataError(`${path}: inflates to more than the ${expected} bytes its IDX header declares (a damaged file or a gzip bomb)`);
+    if (/unexpected end/i.test(message)) throw new DataError(`${path}: truncated: the gzip stream ends before its last byte (the file was cut short)`);
+    throw new DataError(`${path}: not a valid gzip stream (${message})`);
   }
 }
 
-/** Parses the bytes of an IDX file; `name` is used in error messages. */
-export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
+/** An IDX header: the dimensions, the header's length and the number of values it declares. */
+function parseHeader(bytes: Uint8Array, name: string): { dims: number[]; headerBytes: number; count: number } {
   if (bytes.length < 4) throw new DataError(`${name}: truncated IDX file (${bytes.length} bytes, no header)`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -99,6 +106,12 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
     dims.push(d);
     count *= d;
   }
+  return { dims, headerBytes, count };
+}
+
+/** Parses the bytes of an IDX file; `name` is used in error messages. */
+export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
+  const { dims, headerBytes, count } = parseHeader(bytes, name);
   const expected = headerBytes + count;
   if (bytes.length !== expected) {
     const what = bytes.length < expected ? 'truncated' : 'longer than its header says';

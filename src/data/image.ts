@@ -25,16 +25,45 @@ export async function digitFromImage(path: string): Promise<Float32Array> {
   return centreByMass(box);
 }
 
+/**
+ * The most pixels a picture may have: a 200-megapixel phone photo passes, a compressed "bomb" of
+ * 16,384² (which PNG's few bytes can declare) is refused from its header, before it is decoded.
+ */
+export const MAX_PIXELS = 2 ** 28 - 1;
+
+/**
+ * Larger pictures are shrunk by sharp to fit this square as they are decoded (libvips streams them,
+ * so a photo of any size costs a few megabytes); a digit needs no more than 20 of its pixels.
+ */
+const DECODED_SIDE = 1024;
+
 /** The pixels as 8-bit RGBA (grey, alpha-less and 16-bit pictures converted), upright by the photo's EXIF orientation. */
 async function decode(path: string): Promise<{ data: Buffer; width: number; height: number }> {
   regularFile(path);
   // sharp is loaded only by the commands that read pictures: training starts without it.
   const { default: sharp } = await import('sharp');
+  const unreadable = (err: unknown): DataError => new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
+  let size;
   try {
-    const { data, info } = await sharp(path).rotate().toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    size = await sharp(path, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw unreadable(err);
+  }
+  const { width = 0, height = 0 } = size;
+  if (width * height > MAX_PIXELS) {
+    throw new DataError(`${path}: the picture is ${width}×${height} pixels, more than backprop reads (${Math.floor(MAX_PIXELS / 1e6)} megapixels); scale it down`);
+  }
+  try {
+    const { data, info } = await sharp(path, { limitInputPixels: MAX_PIXELS })
+      .rotate()
+      .resize({ width: DECODED_SIDE, height: DECODED_SIDE, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height };
   } catch (err) {
-    throw new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
+    throw unreadable(err);
   }
 }
 

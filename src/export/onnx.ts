@@ -1,10 +1,11 @@
 import type { Architecture } from '../model/safetensors.js';
 import { layerOffsets } from '../backends/backend.js';
 import { activationSpec } from '../backends/activations.js';
+import type { Preprocessing } from '../data/mnist.js';
 
 /**
- * Writes a network as an ONNX model (opset 13): input `input` [N, inputs] scaled as in training,
- * output `output` [N, outputs] — the softmax probabilities, or the outputs of an mse network.
+ * Writes a network as an ONNX model (opset 13): input `input` [N, inputs], output `output`
+ * [N, outputs] — the softmax probabilities, or the outputs of an mse network.
  * The protobuf is written by hand: the few messages an ONNX graph of MatMul, Add and activations
  * needs are small, and a dependency for them would be larger than this file.
  */
@@ -75,11 +76,27 @@ function valueInfo(name: string, width: number): Proto {
   return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
 }
 
-export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string): Buffer {
+/**
+ * The ONNX graph of a model. With the preprocessing of a CSV model, the graph takes the raw columns
+ * (each shifted and divided as in training, first) and gives a regression's outputs in the units of
+ * its targets (the targets' scaling undone, last); the class names go into the metadata as JSON
+ * (`class_names`), with the feature columns (`features`). An IDX model takes pixels ÷ 255, as it
+ * trained on them.
+ */
+export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string, preprocessing?: Preprocessing): Buffer {
   const { sizes, activations, bias } = architecture;
   const graph = new Proto();
   const initializers: Proto[] = [];
   let current = 'input';
+  const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
+  if (csv) {
+    initializers.push(tensor('input.shift', [sizes[0]], Float32Array.from(csv.shift)), tensor('input.scale', [sizes[0]], Float32Array.from(csv.scale)));
+    graph.message(1, node('Sub', ['input', 'input.shift'], 'input.shifted'));
+    graph.message(1, node('Div', ['input.shifted', 'input.scale'], 'input.scaled'));
+    current = 'input.scaled';
+  }
+  const outputs = sizes[sizes.length - 1];
+  const unscaled = csv?.targetShift && csv.targetScale ? { shift: csv.targetShift, scale: csv.targetScale } : undefined;
   // The activations' scalar constants, one initializer each.
   const constants = new Map<string, number>();
   const constant = (value: number): string => {
@@ -102,20 +119,30 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
     const steps = activationSpec(activations[i]).onnx;
     steps.forEach(([op, ...inputs], step) => {
       const names = inputs.map((input) => (input === 'z' ? z : input === 'previous' ? current : constant(input)));
-      current = step === steps.length - 1 ? (last ? 'output' : `${layer}.out`) : `${layer}.${op.toLowerCase()}${step}`;
+      current = step === steps.length - 1 ? (last && !unscaled ? 'output' : `${layer}.out`) : `${layer}.${op.toLowerCase()}${step}`;
       graph.message(1, node(op, names, current));
     });
   });
+  if (unscaled) {
+    initializers.push(tensor('output.scale', [outputs], Float32Array.from(unscaled.scale)), tensor('output.shift', [outputs], Float32Array.from(unscaled.shift)));
+    graph.message(1, node('Mul', [current, 'output.scale'], 'output.scaled'));
+    graph.message(1, node('Add', ['output.scaled', 'output.shift'], 'output'));
+  }
   for (const [name, value] of constants) initializers.push(tensor(name, [], Float32Array.of(value)));
   graph.string(2, 'backprop');
   for (const initializer of initializers) graph.message(5, initializer);
   graph.message(11, valueInfo('input', sizes[0]));
   graph.message(12, valueInfo('output', sizes[sizes.length - 1]));
-  return new Proto()
+  const model = new Proto()
     .int(1, IR_VERSION)
     .string(2, 'backprop')
     .string(3, producerVersion)
     .message(7, graph)
-    .message(8, new Proto().string(1, '').int(2, ONNX_OPSET))
-    .toBuffer();
+    .message(8, new Proto().string(1, '').int(2, ONNX_OPSET));
+  // ModelProto.metadata_props: StringStringEntryProto { key = 1, value = 2 }.
+  const metadata: [string, string][] = csv
+    ? [['features', JSON.stringify(csv.features)], ...(csv.classNames ? [['class_names', JSON.stringify(csv.classNames)] as [string, string]] : [])]
+    : [];
+  for (const [key, value] of metadata) model.message(14, new Proto().string(1, key).string(2, value));
+  return model.toBuffer();
 }

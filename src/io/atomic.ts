@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
+import { reasonOf } from './files.js';
 
 /**
  * Writes `path` so that it is always either the old file or the whole new one: the bytes go to a
@@ -14,7 +15,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
       writeFileSync(path, content);
       return;
     } catch (err) {
-      throw new DataError(`${path}: cannot write (${reason(err)})`);
+      throw new DataError(`${path}: cannot write (${reasonOf(err)})`);
     }
   }
   const dir = dirname(path);
@@ -37,7 +38,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
     } catch {
       // Not there: it could not be created either (a parent is a file, or not writable).
     }
-    throw new DataError(`${path}: cannot write (${reason(err)}); the previous file, if any, is unchanged`);
+    throw new DataError(`${path}: cannot write (${whyNotWritten(dir, err)}); the previous file, if any, is unchanged`);
   }
 }
 
@@ -81,11 +82,28 @@ function isRunning(pid: number): boolean {
   }
 }
 
-function reason(err: unknown): string {
+/** Why a file could not be written in `dir`, in words: which parent is not a folder, a folder that takes no files. */
+function whyNotWritten(dir: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'ENOTDIR') return 'a parent of the path is a file, not a folder';
-  return code ?? (err as Error).message;
+  if (code === 'EEXIST' || code === 'ENOTDIR') {
+    // mkdir met something that is not a folder: name the first such parent.
+    for (let at = dir; ; at = dirname(at)) {
+      const stat = statOrUndefined(at);
+      if (stat && !stat.isDirectory()) return `${at} is ${stat.isFile() ? 'a file' : 'a device or other special file'}, not a folder`;
+      if (dirname(at) === at) break;
+    }
+  }
+  // The folder is there, yet creating a file in it says it is not (/proc, /sys).
+  if (code === 'ENOENT' && statOrUndefined(dir)?.isDirectory()) return `the folder ${dir} does not take new files`;
+  return reasonOf(err);
+}
+
+function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function isSpecialFile(path: string): boolean {

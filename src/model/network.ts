@@ -1,9 +1,10 @@
 import { sharedFloat32 } from '../memory.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
-import { parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
+import { MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { TsWorkerBackend } from '../backends/ts-worker.js';
 import { floatRows, type Features } from '../data/features.js';
+import { applyScaling, type Scaling } from '../data/csv.js';
 import { UsageError } from '../errors.js';
 import type { Architecture } from './safetensors.js';
 import { initialize, type Init } from './init.js';
@@ -66,8 +67,12 @@ export class Network implements Layered {
 
   constructor(sizes: readonly number[], options: NetworkOptions = {}) {
     if (sizes.length < 2) throw new UsageError('a network needs at least an input and an output size');
+    if (sizes.length > MAX_LAYER_SIZES) {
+      throw new UsageError(`a network has at most ${MAX_LAYER_SIZES - 2} hidden layers, this one has ${sizes.length - 2}`);
+    }
     for (const size of sizes) {
       if (!Number.isInteger(size) || size < 1) throw new UsageError(`layer sizes must be positive integers, got ${size}`);
+      if (size > MAX_LAYER_WIDTH) throw new UsageError(`a layer has at most ${MAX_LAYER_WIDTH.toLocaleString('en-US')} units, got ${size.toLocaleString('en-US')}`);
     }
     this.sizes = [...sizes];
     const { activations, loss } = activationsOf(sizes.length - 1, options);
@@ -121,9 +126,20 @@ export class Network implements Layered {
     optimizerStep(this, grads, sgd(learningRate), new OptimizerState(0, 'sgd'));
   }
 
-  /** The predicted class of every row of `x`. */
+  /**
+   * How raw inputs become this network's inputs, when it was loaded from a model file that records
+   * it (a CSV model's column scaling): `predict` then takes rows as the data file held them.
+   */
+  inputScaling?: Scaling;
+
+  /** The predicted class of every row of `x` (raw rows when `inputScaling` is set). */
   predict(x: Features): Uint8Array {
-    const outputs = this.forward(x).at(-1)!;
+    let inputs = x;
+    if (this.inputScaling) {
+      inputs = Float32Array.from(x);
+      applyScaling(inputs, this.rowsOf(x), this.inputScaling);
+    }
+    const outputs = this.forward(inputs).at(-1)!;
     const classes = this.sizes.at(-1)!;
     const predicted = new Uint8Array(this.rowsOf(x));
     for (let r = 0; r < predicted.length; r++) predicted[r] = argmaxRow(outputs, r, classes);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../backends/activations.js';
-import { layerOffsets, parameterCount } from '../backends/backend.js';
+import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
+import { layerOffsets, MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount } from '../backends/backend.js';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -99,18 +99,27 @@ function readExactly(fd: number, position: number, length: number, path: string)
 }
 
 function parseArchitecture(text: unknown, path: string): Architecture {
+  if (text === undefined) throw new DataError(`${path}: its metadata has no architecture (sizes, activations, loss)`);
   const value = parseJson(text, 'the architecture', path) as Partial<Architecture> | null;
   const { sizes, activations, loss, bias } = value ?? {};
   const valid =
     Array.isArray(sizes) &&
     sizes.length >= 2 &&
-    sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 1 << 20) &&
+    sizes.length <= MAX_LAYER_SIZES &&
+    sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= MAX_LAYER_WIDTH) &&
     Array.isArray(activations) &&
     activations.length === sizes.length - 1 &&
     activations.every((a) => (ACTIVATIONS as readonly string[]).includes(a)) &&
     (LOSSES as readonly string[]).includes(loss as string) &&
     typeof bias === 'boolean';
   if (!valid) throw new DataError(`${path}: the architecture in its metadata is not one this version understands`);
+  const output = activations.at(-1)!;
+  const hidden = activations.slice(0, -1).find((a) => !(HIDDEN_ACTIVATIONS as readonly string[]).includes(a));
+  const outputFits = loss === 'cross-entropy' ? output === 'softmax' : (MSE_OUTPUTS as readonly string[]).includes(output);
+  if (hidden !== undefined || !outputFits) {
+    const why = hidden !== undefined ? `a hidden layer of ${hidden}` : `a ${output} output with the ${String(loss)} error`;
+    throw new DataError(`${path}: the architecture in its metadata has ${why}, which backprop never saves; the file was edited or damaged`);
+  }
   return value as Architecture;
 }
 
@@ -194,9 +203,14 @@ export function loadModel(path: string): ModelFile {
       throw new DataError(`${path}: its __metadata__ is not a table of strings`);
     }
     if (meta.format !== FORMAT) throw new DataError(`${path}: a safetensors file, but not a backprop model (no "format": "${FORMAT}")`);
-    const version = Number(meta.version);
-    if (!Number.isInteger(version) || version > FORMAT_VERSION) {
-      throw new DataError(`${path}: model format version ${String(meta.version)} is newer than this backprop reads (${FORMAT_VERSION}); upgrade backprop`);
+    const versionText = meta.version;
+    if (typeof versionText !== 'string') throw new DataError(`${path}: its metadata has no format version; the file was edited or damaged`);
+    const version = Number(versionText);
+    if (!/^\d+$/.test(versionText) || version < 1) {
+      throw new DataError(`${path}: its model format version '${versionText}' is not a version number; the file was edited or damaged`);
+    }
+    if (version > FORMAT_VERSION) {
+      throw new DataError(`${path}: model format version ${version} is newer than this backprop reads (${FORMAT_VERSION}); upgrade backprop`);
     }
     const architecture = parseArchitecture(meta.architecture, path);
     const count = parameterCount(architecture.sizes, architecture.bias);

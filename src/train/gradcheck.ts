@@ -1,5 +1,6 @@
 import { activate, offTarget } from '../backends/activations.js';
-import { layerOffsets, type Backend } from '../backends/backend.js';
+import { layerOffsets, type Backend, type LayerOffsets } from '../backends/backend.js';
+import { UsageError } from '../errors.js';
 import { Network, type NetworkOptions } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 
@@ -16,46 +17,126 @@ export interface GradcheckOptions {
 export interface TensorCheck {
   /** e.g. `layer 1 weight`. */
   tensor: string;
-  /** max |analytic − numeric| over the tensor, divided by its largest |numeric| gradient. */
+  /** max |analytic − numeric| over the checked entries, divided by their largest |numeric| gradient. */
   relativeError: number;
+  /** The entries checked, of `entries`. */
+  checked: number;
+  entries: number;
 }
 
-/** The network's mean error on a batch (against the labels, or for mse the targets), in float64 from float64 parameters. */
-function error64(net: Network, params: Float64Array, x: Float32Array, labels: Uint8Array, targets: Float32Array): number {
-  const layers = layerOffsets(net.sizes, net.bias);
-  const rows = labels.length;
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    let act: number[] = Array.from(x.subarray(r * net.sizes[0], (r + 1) * net.sizes[0]));
-    layers.forEach((l, i) => {
-      const out = new Array<number>(l.outputs);
-      for (let j = 0; j < l.outputs; j++) {
-        let z = net.bias ? params[l.bias + j] : 0;
-        for (let k = 0; k < l.inputs; k++) z += act[k] * params[l.weight + k * l.outputs + j];
-        out[j] = activate(net.activations[i], z);
-      }
-      act = out;
-    });
-    if (net.loss === 'cross-entropy') {
-      const max = Math.max(...act);
-      total += Math.log(act.reduce((s, z) => s + Math.exp(z - max), 0)) + max - act[labels[r]];
-    } else {
-      act.forEach((y, j) => {
-        total += 0.5 * (y - targets[r * act.length + j]) ** 2;
-      });
-    }
+/** At most this many entries of each tensor are checked, drawn at random (all of a smaller tensor). */
+export const ENTRIES_PER_TENSOR = 64;
+
+/** The most multiply-adds a check may take (about a minute of float64 JavaScript). */
+export const MAX_GRADCHECK_WORK = 3e10;
+
+/**
+ * The float64 forward pass of a batch from float64 parameters, starting at any layer from that
+ * layer's cached inputs: a perturbed parameter of layer l changes nothing before it.
+ */
+class Forward64 {
+  private readonly layers: LayerOffsets[];
+  /** inputs[l] holds every row's input to layer l (inputs[0] is x), for the unperturbed parameters. */
+  private readonly inputs: Float64Array[];
+
+  constructor(
+    private readonly net: Network,
+    private readonly params: Float64Array,
+    x: Float32Array,
+    private readonly rows: number,
+    private readonly labels: Uint8Array,
+    private readonly targets: Float32Array,
+  ) {
+    this.layers = layerOffsets(net.sizes, net.bias);
+    this.inputs = [Float64Array.from(x)];
+    for (let l = 0; l + 1 < this.layers.length; l++) this.inputs.push(this.layer(l, this.inputs[l]));
   }
-  return total / rows;
+
+  /** Multiply-adds of one error from layer `l` on. */
+  work(l: number): number {
+    return this.rows * this.layers.slice(l).reduce((sum, layer) => sum + layer.inputs * layer.outputs, 0);
+  }
+
+  private layer(l: number, input: Float64Array): Float64Array {
+    const { inputs, outputs, weight, bias } = this.layers[l];
+    const out = new Float64Array(this.rows * outputs);
+    const activation = this.net.activations[l];
+    for (let r = 0; r < this.rows; r++) {
+      for (let j = 0; j < outputs; j++) {
+        let z = bias >= 0 ? this.params[bias + j] : 0;
+        for (let k = 0; k < inputs; k++) z += input[r * inputs + k] * this.params[weight + k * outputs + j];
+        out[r * outputs + j] = activate(activation, z);
+      }
+    }
+    return out;
+  }
+
+  /** The mean error of the batch, computed from layer `l` on (against the labels, or for mse the targets). */
+  error(l: number): number {
+    let act = this.inputs[l];
+    for (let i = l; i < this.layers.length; i++) act = this.layer(i, act);
+    const outputs = this.layers[this.layers.length - 1].outputs;
+    let total = 0;
+    for (let r = 0; r < this.rows; r++) {
+      const row = act.subarray(r * outputs, (r + 1) * outputs);
+      if (this.net.loss === 'cross-entropy') {
+        const max = Math.max(...row);
+        total += Math.log(row.reduce((s, z) => s + Math.exp(z - max), 0)) + max - row[this.labels[r]];
+      } else {
+        row.forEach((y, j) => (total += 0.5 * (y - this.targets[r * outputs + j]) ** 2));
+      }
+    }
+    return total / this.rows;
+  }
+}
+
+/** The tensors of a network, each with its layer and its span of parameters. */
+function tensorsOf(net: Network): { tensor: string; layer: number; start: number; end: number }[] {
+  return layerOffsets(net.sizes, net.bias).flatMap((l, i) => [
+    { tensor: `layer ${i + 1} weight`, layer: i, start: l.weight, end: l.weight + l.inputs * l.outputs },
+    ...(net.bias ? [{ tensor: `layer ${i + 1} bias`, layer: i, start: l.bias, end: l.bias + l.outputs }] : []),
+  ]);
+}
+
+/** The entries of [start, end) that are checked: all, or ENTRIES_PER_TENSOR drawn without repeats. */
+function entriesOf(start: number, end: number, rng: Rng): number[] {
+  const all = Array.from({ length: end - start }, (_, i) => start + i);
+  if (all.length <= ENTRIES_PER_TENSOR) return all;
+  for (let i = 0; i < ENTRIES_PER_TENSOR; i++) {
+    const j = i + rng.below(all.length - i);
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  return all.slice(0, ENTRIES_PER_TENSOR).sort((a, b) => a - b);
+}
+
+/** The multiply-adds a gradcheck of `sizes` on `rows` samples takes: two errors for each checked entry. */
+export function gradcheckWork(sizes: readonly number[], bias: boolean, rows: number): number {
+  const layers = layerOffsets(sizes, bias);
+  let work = 0;
+  layers.forEach((l, i) => {
+    const suffix = rows * layers.slice(i).reduce((sum, layer) => sum + layer.inputs * layer.outputs, 0);
+    const entries = Math.min(ENTRIES_PER_TENSOR, l.inputs * l.outputs) + (bias ? Math.min(ENTRIES_PER_TENSOR, l.outputs) : 0);
+    work += 2 * entries * suffix;
+  });
+  return work;
 }
 
 /**
  * Compares the backend's analytic gradient of every parameter tensor with central finite
- * differences computed in float64, on a small random network and batch. MSE networks train on random
- * targets; cross-entropy ones on random labels.
+ * differences computed in float64, on a small random network and batch: every entry of a small
+ * tensor, ENTRIES_PER_TENSOR drawn at random of a larger one. MSE networks train on random targets;
+ * cross-entropy ones on random labels.
  */
 export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const { sizes, rows, seed } = options;
   const net = new Network(sizes, { ...options.network, backend: options.backend }).initialize({ scheme: 'normal', std: 0.5 }, seed);
+  const work = gradcheckWork(sizes, net.bias, rows);
+  if (work > MAX_GRADCHECK_WORK) {
+    throw new UsageError(
+      `a gradient check of ${sizes.join('-')} on ${rows} samples takes about ${(work / 1e9).toFixed(0)}·10⁹ multiply-adds in float64 (several minutes); ` +
+        `give fewer --rows or smaller layers (at most ${(MAX_GRADCHECK_WORK / 1e9).toFixed(0)}·10⁹)`,
+    );
+  }
   const rng = new Rng(seed + 1);
   for (const layer of net.layers) if (layer.bias) for (let i = 0; i < layer.bias.length; i++) layer.bias[i] = rng.normal() * 0.1;
   const outputs = sizes[sizes.length - 1];
@@ -66,30 +147,23 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const targets = mse ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform()) : new Float32Array(0);
   const analytic = mse ? net.gradients(x, undefined, targets) : net.gradients(x, labels);
   const params = Float64Array.from(net.params);
+  const forward = new Forward64(net, params, x, rows, labels, targets);
   const h = 1e-6;
-  const numeric = new Float64Array(params.length);
-  for (let i = 0; i < params.length; i++) {
-    const saved = params[i];
-    params[i] = saved + h;
-    const up = error64(net, params, x, labels, targets);
-    params[i] = saved - h;
-    const down = error64(net, params, x, labels, targets);
-    params[i] = saved;
-    numeric[i] = (up - down) / (2 * h);
-  }
-  const checks: TensorCheck[] = [];
-  const check = (tensor: string, start: number, end: number): void => {
+  return tensorsOf(net).map(({ tensor, layer, start, end }) => {
+    const entries = entriesOf(start, end, rng);
     let largest = 0;
     let worst = 0;
-    for (let i = start; i < end; i++) {
-      largest = Math.max(largest, Math.abs(numeric[i]));
-      worst = Math.max(worst, Math.abs(numeric[i] - analytic[i]));
+    for (const i of entries) {
+      const saved = params[i];
+      params[i] = saved + h;
+      const up = forward.error(layer);
+      params[i] = saved - h;
+      const down = forward.error(layer);
+      params[i] = saved;
+      const numeric = (up - down) / (2 * h);
+      largest = Math.max(largest, Math.abs(numeric));
+      worst = Math.max(worst, Math.abs(numeric - analytic[i]));
     }
-    checks.push({ tensor, relativeError: largest > 0 ? worst / largest : worst });
-  };
-  layerOffsets(sizes, net.bias).forEach((l, i) => {
-    check(`layer ${i + 1} weight`, l.weight, l.weight + l.inputs * l.outputs);
-    if (net.bias) check(`layer ${i + 1} bias`, l.bias, l.bias + l.outputs);
+    return { tensor, relativeError: largest > 0 ? worst / largest : worst, checked: entries.length, entries: end - start };
   });
-  return checks;
 }
