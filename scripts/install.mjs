@@ -6,7 +6,7 @@
 // - in a clone: builds the addon from native/, so that contributors run what they edit.
 // A failed build leaves one warning; node-gyp's full output goes to build/native-build.log.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,11 +51,28 @@ function build() {
   return `${cause.replace(/^gyp ERR! stack Error: /, '').trim()}; full log in build/native-build.log`;
 }
 
+/**
+ * In a clone, the digest of the sources the local addon was built from (or undefined when none
+ * was built), and the digest of today's: `npx backprop` reruns this script, which must not compile
+ * again (53 s, and a test run beside it would see the addon replaced).
+ */
+async function localBuildIsCurrent() {
+  const { prebuildSourcesDigest } = await import('./prebuild-sources.mjs');
+  const current = prebuildSourcesDigest(root);
+  const stamp = join(root, 'build/Release/sources.sha256');
+  const built = existsSync(stamp) && existsSync(join(root, 'build/Release/backprop.node')) ? readFileSync(stamp, 'utf8').trim() : undefined;
+  return { current, fresh: built === current && loads(join(root, 'build/Release/backprop.node')), stamp };
+}
+
 const inClone = !/[\\/]node_modules[\\/]/.test(root);
 const fromSource = process.env.npm_config_build_from_source === 'true';
 const prebuiltLoads = loads(prebuilt);
-if (inClone || fromSource || !prebuiltLoads) {
+const local = inClone && !fromSource ? await localBuildIsCurrent() : undefined;
+if (local?.fresh) {
+  console.log('backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)');
+} else if (inClone || fromSource || !prebuiltLoads) {
   const failure = build();
+  if (!failure && local) writeFileSync(local.stamp, `${local.current}\n`);
   if (failure) {
     const fallback = prebuiltLoads ? `the prebuilt addon for ${platform}` : 'the TypeScript backend (slower)';
     console.warn(

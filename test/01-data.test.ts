@@ -147,6 +147,11 @@ describe('MNIST folders', () => {
     const at = (labels: Uint8Array, positions: number[]): number[] => positions.map((i) => labels[i]);
     expect(at(train.labels!, [0, 1, 2, 3, 4, 12345, 31337, 59998, 59999])).toEqual([5, 0, 4, 1, 9, 3, 9, 6, 8]);
     expect(at(test!.labels!, [0, 1, 4321, 9998, 9999])).toEqual([7, 2, 9, 5, 6]);
+    // Every label, by digest: numpy's np.frombuffer(f.read(), np.uint8)[8:] of each labels file (two
+    // labels swapped deep in the file pass the spot checks above, not these).
+    const labelsSha = (a: Uint8Array): string => createHash('sha256').update(a).digest('hex');
+    expect(labelsSha(train.labels!)).toBe('1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13');
+    expect(labelsSha(test!.labels!)).toBe('ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5');
     const counts = new Array(10).fill(0);
     for (const label of train.labels!) counts[label]++;
     expect(counts).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);

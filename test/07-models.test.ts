@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { execFileSync } from 'node:child_process';
@@ -526,7 +527,16 @@ describe('HTML reports', () => {
     expect(accuracyWidth + errorWidth + 24).toBeLessThan(1100 - 28);
     // The heat map's legend is labelled at powers of ten (a symlog scale crowds evenly spaced labels).
     const legend = train.slice(train.lastIndexOf('role-legend-label'));
-    expect([...legend.slice(0, legend.indexOf('</g>')).matchAll(/>([\d,]+)<\/text>/g)].map((m) => m[1])).toEqual(['0', '10', '100', '1,000']);
+    expect([...legend.slice(0, legend.indexOf('</g>')).matchAll(/>([\d,]+)<\/text>/g)].map((m) => m[1])).toEqual(['1', '10', '100', '1,000']);
+    // An empty cell is white and unlabelled (on the gradient it looked like a count of 1 or 2); every other cell is coloured.
+    const zeros = predicted.confusion.flat().filter((count) => count === 0).length;
+    const cells = [...train.matchAll(/aria-label="predicted: \d; true class: \d; count: (\d+)"[^>]*aria-roledescription="rect mark"[^>]*fill="([^"]+)"/g)];
+    expect(cells).toHaveLength(100);
+    for (const [, count, fill] of cells) expect(fill === '#ffffff', `count ${count}`).toBe(count === '0');
+    expect(zeros).toBeGreaterThan(0);
+    // Precision and recall stand in the same chart as the matrix, beside its rows.
+    expect(train).toContain('>precision</text>');
+    expect(train).toContain('>recall</text>');
     expect(timings).not.toMatch(/…<\/text>/);
   });
 
@@ -546,7 +556,8 @@ describe('HTML reports', () => {
     expect(bench.code).toBe(0);
     const html = readFileSync(path, 'utf8');
     expect(undrawnMarks(html)).toEqual([]);
-    expect(html).toContain('>native scalar ×2, H 8, batch 100</text>');
+    // Every thread count the bench times: 1 and all this machine's (one row only on a one-core machine).
+    for (const threads of new Set([1, availableParallelism()])) expect(html).toContain(`>native scalar ×${threads}, H 8, batch 100</text>`);
     expect(html).not.toMatch(/…<\/text>/);
   });
 });

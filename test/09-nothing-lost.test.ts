@@ -287,7 +287,7 @@ describe('labels and classes', () => {
     const report = join(dir, 'iris.html');
     expect((await runCli('report', '--model', model, '--data', join(dir, 'iris.csv'), '--out', report)).code).toBe(0);
     const html = readFileSync(report, 'utf8');
-    for (const name of species) expect(html).toContain(`<tr><td>${name}</td>`);
+    for (const name of species) expect(html).toContain(`>${name}</text>`);
     // A file with a class the model does not know is refused by name.
     writeFileSync(join(dir, 'new.csv'), 'sepal_length,sepal_width,species\n5,3,setosa\n6,2,unknown\n');
     const unknown = await runCli('predict', '--model', model, '--data', join(dir, 'new.csv'));
@@ -577,6 +577,8 @@ describe('the library API refuses what it cannot do', () => {
     [{ optimizer: { name: 'lion' } }, RangeError, /optimizer.name must be one of/],
     [{ optimizer: { name: 'momentum', momentum: Infinity } }, RangeError, /optimizer.momentum must be a number/],
     [{ onProgress: 'yes' }, TypeError, /onProgress must be a function/],
+    [{ learningrate: 0.1 }, TypeError, /fit: learningrate is not an option \(did you mean learningRate\?\)/],
+    [{ optimizer: { name: 'adam', beta: 0.9 } }, TypeError, /fit: optimizer\.beta is not an option \(the options: name, momentum, beta1, beta2, epsilon, weightDecay\)/],
   ])('fit(%j) rejects with a %s naming the field', async (options, type, message) => {
     const net = new Network([784, 4, 10]).initWeights(1);
     const before = net.params.slice();

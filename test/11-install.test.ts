@@ -161,6 +161,12 @@ describe('npm install of the packed package, with no compiler and no network', (
       expect(files).toContain(expected);
     }
     expect(files.filter((f) => /^(test|bench|src|reports|build|build-cmake|node_modules)\//.test(f) || f.endsWith('.map'))).toEqual([]);
+    // The shipped manifest names no script for files that do not ship (tests, benchmarks, builds), and the clone's is as it was.
+    const manifest = JSON.parse(run('tar', ['-xOzf', tarball, 'package/package.json'], root).stdout) as Record<string, unknown>;
+    expect(manifest.scripts).toEqual({ install: 'node scripts/install.mjs' });
+    expect(manifest).not.toHaveProperty('devDependencies');
+    expect(manifest).not.toHaveProperty('allowScripts');
+    expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts).toHaveProperty('test');
   });
 
   it('runs the native backend from the prebuild: the CLI, CommonJS and an ES module', () => {
@@ -232,5 +238,20 @@ describe('npm install in a clone', () => {
     expect(install.stdout).toBe('');
     expect(install.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the prebuilt addon for linux-x64\./)]);
     expect(readdirSync(join(clone, 'build'))).toEqual([]);
+  });
+
+  it('builds once: run again (as `npx backprop` does) on the same sources, it keeps the addon it built; a changed source builds again', () => {
+    const clone = tempDir();
+    for (const path of ['binding.gyp', 'native', 'scripts', 'prebuilds']) cpSync(join(root, path), join(clone, path), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
+    // The addon of this clone, as if built from these sources: a copy of the local build, stamped.
+    mkdirSync(join(clone, 'build/Release'), { recursive: true });
+    cpSync(join(root, 'prebuilds', platform, 'backprop.node'), join(clone, 'build/Release/backprop.node'));
+    writeFileSync(join(clone, 'build/Release/sources.sha256'), `${prebuildSourcesDigest(clone)}\n`);
+    const again = run(process.execPath, ['scripts/install.mjs'], clone, NO_COMPILER);
+    expect([again.status, again.stdout.trim(), again.stderr]).toEqual([0, 'backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)', '']);
+    writeFileSync(join(clone, 'native/thread_pool.cc'), `${readFileSync(join(clone, 'native/thread_pool.cc'), 'utf8')}\nint changed;\n`);
+    const changed = run(process.execPath, ['scripts/install.mjs'], clone, NO_COMPILER);
+    expect(changed.stderr).toMatch(/^backprop: the native addon was not built \(no working C\+\+ compiler/);
   });
 });

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel as loadNetwork } from '../src/index.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { gradcheckWork, MAX_GRADCHECK_WORK } from '../src/train/gradcheck.js';
-import { idxBytes, realMnist, runCli, tempDir, writeTinyIdxSet } from './helpers.js';
+import { idxBytes, interruptWhen, realMnist, runCli, tempDir, writeTinyIdxSet } from './helpers.js';
 
 const bin = join(__dirname, '..', 'bin', 'backprop.js');
 
@@ -146,6 +146,29 @@ describe('--resume restores how the data were read', () => {
     ]);
     // The same file named again is no contradiction.
     expect((await runCli('--resume', half, '--epochs', '5', '--data', csv)).code).toBe(0);
+  });
+
+  it('every saved setting at a value other than its default: one run, or one epoch and a resume without options, end in the same bits', async () => {
+    const settings = [
+      '--hidden', '12,7', '--activation', 'tanh,relu', '--lr', '0.05', '--batch', '50', '--seed', '9', '--optimizer', 'momentum', '--momentum', '0.8',
+      '--weight-decay', '0.0001', '--schedule', 'cosine', '--warmup', '5', '--sampling', 'random', '--limit', '30000', '--init', 'he',
+    ];
+    const whole = join(dir, 'every-whole.safetensors');
+    const part = join(dir, 'every-part.safetensors');
+    expect((await runCli(...settings, '--epochs', '3', '--save', whole)).code).toBe(0);
+    // Interrupted once its first epoch line is out, saved where it stopped, then resumed with no option but --save.
+    const stopped = await interruptWhen([...settings, '--epochs', '3', '--save', part], 'SIGINT', 'epoch 1/3');
+    expect(stopped.code).toBe(130);
+    const resumed = await runCli('--resume', part, '--save', part);
+    expect(resumed.code).toBe(0);
+    const a = loadModel(whole);
+    const b = loadModel(part);
+    expect(b.extra.training).toMatchObject({ batchSize: 50, learningRate: 0.05, seed: 9, sampling: 'random', limit: 30000, schedule: { name: 'cosine', warmup: 5 } });
+    expect(b.extra.training).toMatchObject({ optimizer: { name: 'momentum', momentum: 0.8, weightDecay: 0.0001 }, hidden: [12, 7] });
+    expect(b.architecture).toEqual(a.architecture);
+    expect((b.extra.history as unknown[]).length).toBe(3);
+    expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
+    expect(Buffer.from(b.optimizer!.first.buffer).equals(Buffer.from(a.optimizer!.first.buffer))).toBe(true);
   });
 
   it('a damaged count of samples is blamed on the field, not on the data', async () => {
@@ -477,6 +500,33 @@ describe('what a new user typed', () => {
     expect(JSON.parse(ts.stdout)).not.toHaveProperty('isaSelected');
   });
 
+  it('help as a new user asks for it: example --help, example alone, help train, bench --help', async () => {
+    const example = await runCli('example', '--help');
+    expect([example.code, example.out[0].split('\n')[0]]).toEqual([0, 'usage: backprop example tutorial [options]']);
+    expect(await refusal('example')).toEqual([2, 'backprop: example needs the name of one: `backprop example tutorial` (see `backprop example --help`)']);
+    const help = await runCli('help', 'train');
+    expect(help.out[0].split('\n').slice(0, 2)).toEqual(['usage: backprop train [options]', expect.stringMatching(/CSV file/)]);
+    expect((await runCli('bench', '--help')).out.join('\n')).toMatch(/PyTorch/);
+  });
+
+  it("the tutorial's CSV run, as its README gives it, prints a few epoch lines, and predict --outputs the 8 outputs", async () => {
+    const dir = tempDir();
+    const folder = join(__dirname, '..', 'examples', 'tutorial-3-2-1');
+    const model = join(dir, 'tutorial.safetensors');
+    const trained = await runCli(
+      'train', '--data', join(folder, 'tutorial.csv'), '--loss', 'mse', '--hidden', '2', '--activation', 'bipolar', '--output', 'bipolar', '--no-bias',
+      '--init', join(folder, 'weights.json'), '--lr', '0.01', '--batch', '1', '--sampling', 'random', '--steps', '10000', '--log-every', '250', '--save', model,
+    );
+    expect(trained.code).toBe(0);
+    expect(trained.out.filter((line) => line.startsWith('epoch ')).length).toBeLessThanOrEqual(6);
+    const predicted = await runCli('predict', '--model', model, '--outputs');
+    expect(predicted.out).toHaveLength(9);
+    expect(predicted.out[0]).toBe('sample 1: output -0.0864   target -1.0000');
+    const readme = readFileSync(join(folder, 'README.md'), 'utf8');
+    expect(readme).toContain(predicted.out[0]);
+    expect(readme).toContain(predicted.out.at(-1));
+  });
+
   it('one epoch is one epoch; --image and --data together are refused', async () => {
     const { out } = await runCli('--data', writeTinyIdxSet(), '--hidden', '3', '--epochs', '1', '--batch', '4');
     expect(out[2]).toMatch(/, 1 epoch, seed 1, in order$/);
@@ -497,5 +547,35 @@ describe('permissions', () => {
     expect([run.status, run.stderr.trim()]).toEqual([1, `backprop: ${data}: cannot read (permission denied)`]);
     expect(statSync(data).size).toBeGreaterThan(0);
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe('reports, read as a browser shows them', () => {
+  it('one epoch gets whole-number ticks; a regression its final error and short axis labels; compare its figures; bench its targets', async () => {
+    const dir = tempDir();
+    const one = join(dir, 'one.html');
+    expect((await runCli('--data', writeTinyIdxSet(), '--hidden', '3', '--epochs', '1', '--batch', '4', '--report', one)).code).toBe(0);
+    expect(readFileSync(one, 'utf8')).not.toMatch(/>1\.0{5,}<\/text>/);
+    const rows = Array.from({ length: 60 }, (_, i) => `${i % 6},${40 + i},${50_000 + 1_500 * (40 + i) + 20_000 * (i % 6)}`);
+    const csv = join(dir, 'houses.csv');
+    writeFileSync(csv, `rooms,area,price\n${rows.join('\n')}\n`);
+    const regression = join(dir, 'regression.html');
+    const trained = await runCli('--data', csv, '--loss', 'mse', '--hidden', '4', '--epochs', '3', '--batch', '10', '--report', regression);
+    expect(trained.code).toBe(0);
+    const html = readFileSync(regression, 'utf8');
+    const last = /train error (\S+)/.exec(trained.out.find((line) => line.startsWith('epoch 3/3'))!)![1];
+    expect(html).toContain(`Final epoch (3): training error ${last}`);
+    expect(html).not.toMatch(/>\d{1,3}(,\d{3}){3,}<\/text>/);
+    const compare = join(dir, 'compare.html');
+    const compared = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '4', '--epochs', '1', '--batch', '4', '--report', compare);
+    expect(compared.out.at(-1)).toBe(`wrote ${compare}`);
+    const speedup = compared.out[2].trim().split(/\s{2,}/)[3];
+    expect(readFileSync(compare, 'utf8')).toContain(`<td>${speedup}</td>`);
+    expect(readFileSync(compare, 'utf8')).not.toContain('log scale');
+    const bench = join(dir, 'bench.html');
+    const benched = await runCli('bench', '--hidden', '8', '--batch', '100', '--no-peers', '--no-deeper', '--repeats', '1', '--seconds', '0.02', '--isa', 'scalar', '--whole-runs', '0', '--report', bench);
+    expect(benched.code).toBe(0);
+    expect(benched.out).not.toContainEqual(expect.stringMatching(/issue 10|measured not measured|\b1 batches/));
+    expect(readFileSync(bench, 'utf8')).toMatch(/<h2>Targets<\/h2><table class="figures">.*seed network \(H 30, batch 100\)/s);
   });
 });

@@ -363,17 +363,17 @@ function startBusyProcesses(count: number): () => void {
  * (A result above 100 % of the peak says nothing: the zero inputs it skipped are counted as work.)
  */
 export function busyMachineNotes(before: PeakRow[], after: PeakRow[]): string[] {
-  const notes: string[] = [];
+  const signs: string[] = [];
   const label = (p: PeakRow): string => `${p.isa} ×${p.threads}`;
   for (const first of before) {
     const second = after.find((p) => p.isa === first.isa && p.threads === first.threads);
     if (second && Math.abs(second.gflops - first.gflops) > 0.1 * Math.max(first.gflops, second.gflops)) {
-      notes.push(`the machine was busy: the FMA peak ${label(first)} measured ${first.gflops.toFixed(1)} GFLOP/s at the start and ${second.gflops.toFixed(1)} at the end`);
+      signs.push(`${label(first)} ${first.gflops.toFixed(1)} GFLOP/s at the start, ${second.gflops.toFixed(1)} at the end`);
     }
     const single = before.find((p) => p.isa === first.isa && p.threads === 1);
     if (single && first.threads > 1 && first.gflops < single.gflops) {
-      notes.push(`the machine was busy: the FMA peak ${label(first)} (${first.gflops.toFixed(1)} GFLOP/s) is below ${label(single)} (${single.gflops.toFixed(1)})`);
+      signs.push(`${label(first)} ${first.gflops.toFixed(1)} below ${label(single)} ${single.gflops.toFixed(1)}`);
     }
   }
-  return notes;
+  return signs.length ? [`the machine was busy: the FMA peaks moved (${signs.join('; ')}); read the figures with care`] : [];
 }

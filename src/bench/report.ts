@@ -1,5 +1,5 @@
 import type { BenchReport, BenchRow, PeakRow, TargetRow } from './results.js';
-import { verdict } from './targets.js';
+import { NOT_MEASURED, verdict } from './targets.js';
 
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -13,7 +13,7 @@ export function variantLabel(row: BenchRow): string {
 }
 
 function runLabel(row: BenchRow): string {
-  return row.fullEpoch ? 'full epoch' : `${row.batchesTimed} batches, scaled`;
+  return row.fullEpoch ? 'full epoch' : `${row.batchesTimed} batch${row.batchesTimed === 1 ? '' : 'es'}, scaled`;
 }
 
 const COLUMNS = ['backend', 'H', 'batch', 's/epoch', 'samples/s', 'GFLOP/s', '% peak', '× ts', 'timed'];
@@ -46,6 +46,7 @@ export function terminalLine(item: BenchRow | PeakRow): string {
 
 /** A target's line for the terminal: what, the target, what was measured, and whether it is met. */
 export function targetLine(row: TargetRow): string {
+  if (row.met === undefined && row.measured === NOT_MEASURED) return `${row.what}: ${row.target}; ${NOT_MEASURED}`;
   return `${row.what}: ${row.target}; measured ${row.measured}: ${verdict(row)}`;
 }
 
@@ -76,7 +77,7 @@ export function markdown(report: BenchReport, command: string): string {
       ...report.optimizers.map((o) => `| native ${o.isa} ×${o.threads} | ${o.hidden} | ${o.optimizer} | ${seconds(o.secondsPerEpoch)} | ${o.ratio.toFixed(2)} |`),
     );
   }
-  lines.push('', 'Targets (issue 10):', '', '| what | target | measured | |', '|---|---|---|---|', ...report.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${verdict(t)} |`));
+  lines.push('', 'Targets:', '', '| what | target | measured | |', '|---|---|---|---|', ...report.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${verdict(t)} |`));
   if (report.notes.length) lines.push('', ...report.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
 }

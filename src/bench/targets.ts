@@ -12,7 +12,7 @@ export interface TargetInputs {
   contention: boolean;
 }
 
-const NOT_MEASURED = 'not measured in this run';
+export const NOT_MEASURED = 'not measured in this run';
 
 const seconds = (s: number): string => `${s.toFixed(3)} s`;
 

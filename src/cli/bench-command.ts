@@ -4,6 +4,7 @@ import type { Options } from './options.js';
 import type { Io } from './io.js';
 import { BENCH_OPTIONS } from './specs.js';
 import { runBenchmark } from '../bench/benchmark.js';
+import { verdict } from '../bench/targets.js';
 import { markdown, targetLine, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
@@ -47,6 +48,11 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
         title: `backprop bench on ${cpu}`,
         config: { command, date: report.date, ...Object.fromEntries(report.peaks.map((p) => [`FMA peak ${p.isa} ×${p.threads}`, `${p.gflops.toFixed(1)} GFLOP/s`])) },
         bars: report.rows.map((row) => ({ label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`, seconds: row.secondsPerEpoch, group: row.backend === 'native' ? `native ${row.isa}` : row.backend })),
+        scale: 'log',
+        tables: [
+          { heading: 'Optimizers against SGD', header: ['native', 'H', 'optimizer', '× SGD'], rows: report.optimizers.map((o) => [`${o.isa} ×${o.threads}`, String(o.hidden), o.optimizer, `${o.ratio.toFixed(2)}×`]) },
+          { heading: 'Targets', header: ['what', 'target', 'measured', ''], rows: report.targets.map((t) => [t.what, t.target, t.measured, verdict(t)]) },
+        ],
       }),
     );
   }
@@ -55,7 +61,7 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
     for (const target of report.targets) io.out(JSON.stringify({ event: 'target', ...target }));
   } else {
     for (const o of report.optimizers) io.out(`native ${o.isa} ×${o.threads}, H ${o.hidden}: ${o.optimizer} ${o.ratio.toFixed(2)}× SGD's epoch time`);
-    io.out('targets (issue 10):');
+    io.out('targets:');
     for (const target of report.targets) io.out(`  ${targetLine(target)}`);
   }
   for (const note of report.notes) io.err(`backprop: ${note}`);
@@ -65,7 +71,7 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
 }
 
 export const benchCommand = defineCommand({
-  summary: 'time native (every ISA, 1 and all threads), ts and the optional peers (--out DIR writes latest.json and latest.md)',
+  summary: 'time native (every ISA, 1 and all threads), ts and the optional peers numpy, PyTorch and TensorFlow.js (--out DIR writes latest.json and latest.md)',
   options: BENCH_OPTIONS,
   run: bench,
 });

@@ -8,6 +8,8 @@ export interface Io {
   terminal?: boolean;
   /** The terminal's width, when stdout is one: long header lines are wrapped to it. */
   columns?: number;
+  /** The same for stderr, where train's notes (resuming, interrupted) go. */
+  errColumns?: number;
 }
 
 export const stdio: Io = {
@@ -16,4 +18,5 @@ export const stdio: Io = {
   status: process.stderr.isTTY ? (text) => process.stderr.write(`\r\x1b[2K${text}`) : undefined,
   terminal: process.stdout.isTTY,
   columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+  errColumns: process.stderr.isTTY ? process.stderr.columns : undefined,
 };

@@ -48,6 +48,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       return EXIT.ok;
     }
     if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      // `backprop help train` is `backprop train --help`.
+      if (argv[0] === 'help' && argv[1] !== undefined) return await main([argv[1], '--help'], io);
       io.out(usage());
       return EXIT.ok;
     }
@@ -60,7 +62,12 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     }
     let args = explicit ? argv.slice(1) : argv;
     if (name === 'example') {
-      if (args[0] !== 'tutorial') throw new UsageError(`unknown example '${args[0] ?? ''}' (the one example is: tutorial)`);
+      if (args[0] === '--help' || args[0] === '-h') {
+        io.out(`usage: backprop example tutorial [options]\n${command.summary}\n\n${helpText(command.options)}`);
+        return EXIT.ok;
+      }
+      if (args[0] === undefined) throw new UsageError('example needs the name of one: `backprop example tutorial` (see `backprop example --help`)');
+      if (args[0] !== 'tutorial') throw new UsageError(`unknown example '${args[0]}' (the one example is: tutorial)`);
       args = args.slice(1);
     }
     if (args.includes('--help') || args.includes('-h')) {

@@ -16,6 +16,7 @@ import { defineCommand } from './command.js';
 import { PREDICT_OPTIONS } from './specs.js';
 import type { Options } from './options.js';
 import { backendFrom, targetKindOf } from './setup.js';
+import { readableNumber } from '../report/numbers.js';
 import { savedRunOf } from './saved-run.js';
 
 /**
@@ -86,6 +87,23 @@ async function predictImages(net: Network, preprocessing: Preprocessing | undefi
   return failed ? EXIT.runtime : EXIT.ok;
 }
 
+/**
+ * Each sample's outputs (a regression's in the units of its targets, its scaling undone) beside its
+ * target values or label, one line each.
+ */
+function printOutputs(predictions: Float32Array, data: Dataset, outputs: number, preprocessing: Preprocessing | undefined, json: boolean, io: Io): void {
+  const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
+  const unscale = (values: Float32Array): number[] =>
+    Array.from(values, (v, j) => (csv?.targetShift && csv.targetScale && !data.labels ? v * csv.targetScale[j] + csv.targetShift[j] : v));
+  const digits = (values: number[]): string => values.map(readableNumber).join(' ');
+  for (let r = 0; r < data.count; r++) {
+    const output = unscale(predictions.subarray(r * outputs, (r + 1) * outputs));
+    const target = data.labels ? data.labels[r] : unscale(data.targets!.subarray(r * outputs, (r + 1) * outputs));
+    if (json) io.out(JSON.stringify({ event: 'output', sample: r + 1, output, target }));
+    else io.out(`sample ${r + 1}: output ${digits(output)}   ${typeof target === 'number' ? `label ${target}` : `target ${digits(target)}`}`);
+  }
+}
+
 async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Promise<number> {
   const { model: modelPath, json } = options;
   if (modelPath === undefined) throw new UsageError('predict needs --model FILE');
@@ -102,6 +120,7 @@ async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Pro
   }
   const { error } = await backend.evaluate(net, data, Workspace.of(net, EVAL_ROWS));
   const predictions = predictAll(net, data);
+  if (options.outputs) printOutputs(predictions, data, outputs, preprocessing, json, io);
   if (!data.labels) {
     if (json) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
     else io.out(`${data.count.toLocaleString('en-US')} samples: error ${error.toFixed(4)}`);

@@ -4,6 +4,7 @@ import type { Network } from '../model/network.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainSettings } from './setup.js';
+import { readableNumber } from '../report/numbers.js';
 
 /** Everything the header lines describe. */
 export interface RunInfo {
@@ -34,8 +35,7 @@ type Write = (line: string) => void;
 
 const count = (n: number): string => n.toLocaleString('en-US');
 const fixed4 = (n: number): string => n.toFixed(4);
-/** An error as a person reads it: 4 decimals, or 5 significant digits once it is large (an unscaled regression's 1.4349e+11). */
-export const errorText = (n: number): string => (Math.abs(n) < 1e5 ? n.toFixed(4) : n.toPrecision(5));
+
 
 export function describeBackend(backend: Backend): string {
   return backend.name === 'ts' ? 'ts' : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
@@ -64,7 +64,7 @@ export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */
 export function epochLine(m: EpochMetrics): string {
   const part = (accuracy: number | undefined, error: number): string =>
-    accuracy === undefined ? `error ${errorText(error)}` : `acc ${fixed4(accuracy)}  error ${errorText(error)}`;
+    accuracy === undefined ? `error ${readableNumber(error)}` : `acc ${fixed4(accuracy)}  error ${readableNumber(error)}`;
   const val = m.valError === undefined ? '' : ` | val ${part(m.valAccuracy, m.valError)}`;
   return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
 }

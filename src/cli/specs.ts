@@ -71,7 +71,7 @@ export const BENCH_OPTIONS = [
   { name: 'seconds', kind: { type: 'number', min: 0, exclusiveMin: true }, value: 'S', help: 'length of one timed repeat (whole batches; at most an epoch)', default: '0.15' },
   { name: 'deeper', kind: { type: 'intList', min: 1, max: 65536 }, value: 'N,N…', help: 'hidden sizes of one deeper ReLU network timed at batch 100', default: '256,128' },
   { name: 'no-deeper', kind: { type: 'flag' }, help: 'skip the deeper network' },
-  { name: 'no-peers', kind: { type: 'flag' }, help: 'skip numpy and TensorFlow.js' },
+  { name: 'no-peers', kind: { type: 'flag' }, help: 'skip the peers: numpy, PyTorch and TensorFlow.js' },
   { name: 'contention', kind: { type: 'flag' }, help: 'run beside one busy process per core but one, as on a machine doing other work' },
   { name: 'whole-runs', kind: { type: 'int', min: 0, max: 100 }, value: 'N', help: 'time `backprop train` with the seed defaults N times, process start included (0: skip)', default: '3' },
   { name: 'out', kind: { type: 'path' }, value: 'DIR', help: 'write latest.json and latest.md there (bench/results holds the committed ones); nothing is written without it' },
@@ -102,6 +102,7 @@ export const PREDICT_OPTIONS = [
   { name: 'model', kind: { type: 'path' }, value: 'FILE', help: 'a model saved by train --save (required)' },
   { name: 'data', kind: { type: 'path' }, value: 'DIR|FILE', help: 'an IDX folder (its test images are used) or a CSV file; default: the bundled MNIST test set' },
   { name: 'image', kind: { type: 'paths' }, value: 'FILE…', help: 'pictures of handwritten digits (PNG, JPEG, …): the predicted digit and the top 3' },
+  { name: 'outputs', kind: { type: 'flag' }, help: "also print each sample's outputs beside its target or label" },
   ...pick(TRAIN_OPTIONS, ['backend', 'isa', 'threads', 'json']),
 ] as const satisfies readonly OptionSpec[];
 

@@ -3,7 +3,7 @@ import { DataError, EXIT, UsageError } from '../errors.js';
 import { architectureOf, networkFromFile, type Network } from '../model/network.js';
 import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
-import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline } from './report.js';
+import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline, wrap } from './report.js';
 import { buildNetwork, fitOptions, outputsOf, prepareTraining, refuseClashes, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
 import { resumedSettings, savedCsvOf, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
@@ -73,6 +73,11 @@ function bestText(metrics: EpochMetrics): string {
   return `training error ${metrics.trainError.toFixed(4)}`;
 }
 
+/** A note on stderr, wrapped to the terminal's width when stderr is one. */
+function note(io: Io, line: string): void {
+  for (const part of wrap(line, io.errColumns)) io.err(part);
+}
+
 /** Ctrl-C and SIGTERM set `stop` (the exit code); training stops after the current batch. */
 function catchSignals(stop: Int32Array): () => void {
   const onInt = (): void => void (stop[0] = EXIT.interrupted);
@@ -131,8 +136,8 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   if (!saving.quiet) io.status?.(`loading ${settings.dataDir}…`);
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   io.status?.('');
-  if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
-  for (const warning of data.warnings ?? []) io.err(`backprop: ${warning}`);
+  if (fallbackReason) note(io, `backprop: ${fallbackReason}`);
+  for (const warning of data.warnings ?? []) note(io, `backprop: ${warning}`);
   const resumed = saved && resumeFrom(saved.path, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
@@ -140,7 +145,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
   if (resumed) {
     const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
-    io.err(`backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`);
+    note(io, `backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`);
   }
 
   const save = (history: EpochMetrics[], samplesDone: number): void => {
@@ -220,7 +225,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
     if (interrupted?.reason === 'diverged') {
       // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
       const batch = Math.max(1, Math.ceil(interrupted.samplesDone / settings.batchSize));
-      io.err(`backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite; ${divergenceAdvice(settings)}`);
+      note(io, `backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite; ${divergenceAdvice(settings)}`);
       return EXIT.diverged;
     }
     if (interrupted?.reason === 'stopped') {
@@ -230,11 +235,11 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
         ? `in epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`
         : `after epoch ${interrupted.epoch - 1}`;
       const saved = saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
-      io.err(`backprop: interrupted ${where}${saved}`);
+      note(io, `backprop: interrupted ${where}${saved}`);
       return stop[0];
     }
     if (interrupted?.reason === 'patience') {
-      io.err(`backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
+      note(io, `backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
     }
     if (saving.save && !saving.saveBest) save(result.history, 0);
     const said = !settings.json;
@@ -258,7 +263,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
       if (accuracies('valAccuracy').length) io.out(sparkline('val acc  ', accuracies('valAccuracy')));
     }
     if (stop[0] !== 0) {
-      io.err(`backprop: interrupted after the last epoch${saving.save && !saving.saveBest ? `; the finished run is saved to ${saving.save}` : ''}`);
+      note(io, `backprop: interrupted after the last epoch${saving.save && !saving.saveBest ? `; the finished run is saved to ${saving.save}` : ''}`);
       return stop[0];
     }
     return EXIT.ok;
@@ -266,7 +271,7 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
 }
 
 export const trainCommand = defineCommand({
-  summary: 'train on MNIST (the default command)',
+  summary: 'train a network on the bundled MNIST, an IDX folder or a CSV file, one line per epoch (the default command)',
   options: TRAIN_OPTIONS,
   run: runTrain,
 });

@@ -3,6 +3,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ClassReport } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
+import { readableNumber } from './numbers.js';
 
 /**
  * Self-contained HTML reports: the charts are vega-lite specifications rendered to SVG here, in
@@ -34,6 +35,10 @@ export interface TimingReport {
   config: Record<string, string | number | boolean | undefined>;
   /** One bar each. */
   bars: { label: string; seconds: number; group?: string }[];
+  /** A log axis for timings that span decades (bench); a linear one shows a ratio as it is (compare). */
+  scale: 'linear' | 'log';
+  /** Tables below the chart, each under its heading (compare's figures, bench's targets). */
+  tables?: { heading: string; header: string[]; rows: string[][] }[];
 }
 
 async function svgOf(spec: TopLevelSpec): Promise<string> {
@@ -42,6 +47,11 @@ async function svgOf(spec: TopLevelSpec): Promise<string> {
 }
 
 const escape = (text: string): string => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+function table(header: string[], rows: string[][]): string {
+  const cells = (tag: string, row: string[]): string => `<tr>${row.map((cell) => `<${tag}>${escape(cell)}</${tag}>`).join('')}</tr>`;
+  return `<table class="figures">${cells('th', header)}${rows.map((row) => cells('td', row)).join('')}</table>`;
+}
 
 function configTable(config: Record<string, string | number | boolean | undefined>): string {
   const rows = Object.entries(config)
@@ -61,6 +71,8 @@ table.config th { text-align: left; padding-right: 1.5em; font-weight: 600; whit
 .digits { display: grid; grid-template-columns: repeat(9, 72px); gap: 10px; }
 .digit { text-align: center; font-size: 12px; } .digit img { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ccc; }
 .digit .wrong { color: #b00; font-weight: 600; }
+table.figures { border-collapse: collapse; } table.figures th, table.figures td { padding: 2px 10px; text-align: right; } table.figures th:first-child, table.figures td:first-child { text-align: left; }
+table.figures tr:nth-child(even) td { background: #f4f6f8; }
 </style></head><body>
 <h1>${escape(title)}</h1>
 ${sections.join('\n')}
@@ -79,6 +91,7 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
     { epoch: m.epoch, set: 'train', value: measure === 'accuracy' ? m.trainAccuracy : m.trainError },
     { epoch: m.epoch, set: 'validation', value: measure === 'accuracy' ? m.valAccuracy : m.valError },
   ]).filter((v) => v.value !== undefined);
+  const large = values.some((v) => Math.abs(v.value!) >= 1e5);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: measure === 'accuracy' ? 'Accuracy per epoch' : 'Error per epoch',
@@ -88,43 +101,75 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
-      y: { field: 'value', type: 'quantitative', title: measure, scale: { zero: false } },
+      // Whole epochs, and a run of one epoch still gets an axis from 1 to 2 (not one tick reading 1.000000).
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { domain: [1, Math.max(2, history.length)] } },
+      // An unscaled regression's error reads 1.6e+11, not 160,000,000,000.
+      y: { field: 'value', type: 'quantitative', title: measure, scale: { zero: false }, axis: large ? { format: '.5~g' } : {} },
       color: { field: 'set', type: 'nominal', title: null },
     },
   };
 }
 
-function confusionHeatmap(confusion: number[][], names: string[]): TopLevelSpec {
+/**
+ * The confusion matrix as a heat map, with each class's precision and recall beside its row: one
+ * chart, so the rows line up. An empty cell is white and unlabelled, never the palest blue of a
+ * count of one.
+ */
+function confusionHeatmap(classes: ClassReport, names: string[]): TopLevelSpec {
+  const { confusion, precision, recall } = classes;
   const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label: names[label], predicted: names[predicted], count })));
   const largest = Math.max(1, ...values.map((v) => v.count));
   const decades = Math.floor(Math.log10(largest));
   // 0 and 1 sit too close on the gradient to label both, unless nothing reaches 10.
-  const legendValues = [0, ...Array.from({ length: Math.max(decades, 1) }, (_, i) => 10 ** (decades > 0 ? i + 1 : i))];
+  const legendValues = [1, ...Array.from({ length: Math.max(decades, 1) }, (_, i) => 10 ** (decades > 0 ? i + 1 : i))].filter((v, i, all) => all.indexOf(v) === i);
+  const cell = 360 / names.length;
+  const y = { field: 'label', type: 'ordinal', title: 'true class', sort: names } as const;
+  const scores = names.flatMap((name, i) => [
+    { label: name, measure: 'precision', text: precision[i].toFixed(4) },
+    { label: name, measure: 'recall', text: recall[i].toFixed(4) },
+  ]);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Confusion matrix (rows: true class)',
-    width: 360,
-    height: 360,
-    data: { values },
-    encoding: {
-      x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names, axis: { labelAngle: 0 } },
-      y: { field: 'label', type: 'ordinal', title: 'true class', sort: names },
-    },
-    layer: [
+    hconcat: [
       {
-        mark: 'rect',
-        // On a symlog scale, evenly spaced ticks crowd at the top; powers of ten spread evenly.
-        encoding: { color: { field: 'count', type: 'quantitative', scale: { type: 'symlog', scheme: 'blues' }, legend: { gradientLength: 340, values: legendValues } } },
+        width: 360,
+        height: 360,
+        data: { values },
+        encoding: { x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names, axis: { labelAngle: 0 } }, y },
+        layer: [
+          {
+            mark: 'rect',
+            // On a symlog scale, evenly spaced ticks crowd at the top; powers of ten spread evenly.
+            encoding: {
+              color: {
+                condition: { test: 'datum.count === 0', value: '#ffffff' },
+                field: 'count',
+                type: 'quantitative',
+                scale: { type: 'symlog', scheme: 'blues', domainMin: 1 },
+                legend: { gradientLength: 340, values: legendValues },
+              },
+            },
+          },
+          {
+            mark: { type: 'text', fontSize: Math.min(10, cell / 3) },
+            transform: [{ filter: 'datum.count > 0' }],
+            encoding: {
+              text: { field: 'count', type: 'quantitative' },
+              color: { condition: { test: 'datum.count > 200', value: 'white' }, value: 'black' },
+            },
+          },
+        ],
       },
       {
-        mark: { type: 'text', fontSize: 10 },
-        encoding: {
-          text: { field: 'count', type: 'quantitative' },
-          color: { condition: { test: 'datum.count > 200', value: 'white' }, value: 'black' },
-        },
+        width: 150,
+        height: 360,
+        data: { values: scores },
+        mark: { type: 'text', fontSize: 11 },
+        encoding: { x: { field: 'measure', type: 'nominal', title: null, sort: ['precision', 'recall'], axis: { orient: 'top', labelAngle: 0 } }, y: { ...y, axis: null }, text: { field: 'text' } },
       },
     ],
+    resolve: { scale: { y: 'shared' } },
   };
 }
 
@@ -139,12 +184,12 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
   if (report.classes) {
     const c = report.classes;
     const names = report.classNames ?? c.precision.map((_, i) => String(i));
-    sections.push(
-      `<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c.confusion, names))}` +
-        `<table class="config"><tr><th>class</th><th>precision</th><th>recall</th></tr>${c.precision
-          .map((p, i) => `<tr><td>${escape(names[i])}</td><td>${p.toFixed(4)}</td><td>${c.recall[i].toFixed(4)}</td></tr>`)
-          .join('')}</table></div>`,
-    );
+    sections.push(`<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c, names))}</div>`);
+  } else if (report.history.length) {
+    // A regression has no classes to tabulate: its final errors, as the terminal prints them.
+    const last = report.history[report.history.length - 1];
+    const figures = [`training error ${readableNumber(last.trainError)}`, ...(last.valError === undefined ? [] : [`validation error ${readableNumber(last.valError)}`])];
+    sections.push(`<h2>Final epoch (${last.epoch}): ${figures.join(', ')}</h2>`);
   }
   if (report.wrong?.length) {
     const tiles = await Promise.all(
@@ -158,24 +203,26 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
   return page(report.title, sections);
 }
 
-/** Bar charts of seconds per epoch (for `compare` and `bench`). */
+/** Bar charts of seconds per epoch (for `compare` and `bench`), with their tables of figures. */
 export async function timingReport(report: TimingReport): Promise<string> {
+  const log = report.scale === 'log';
   // A log axis has no zero: the bars start at the power of ten below the fastest.
-  const start = 10 ** Math.floor(Math.log10(Math.min(...report.bars.map((bar) => bar.seconds))));
+  const start = log ? 10 ** Math.floor(Math.log10(Math.min(...report.bars.map((bar) => bar.seconds)))) : 0;
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Seconds per training epoch (log scale)',
+    title: `Seconds per training epoch${log ? ' (log scale)' : ''}`,
     width: 560,
     data: { values: report.bars },
     mark: 'bar',
     encoding: {
       // Labels such as 'native avx512 ×2, H 1024, batch 100' are read whole, not cut at Vega's 180 px.
       y: { field: 'label', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
-      x: { field: 'seconds', type: 'quantitative', scale: { type: 'log', domainMin: start } },
+      x: { field: 'seconds', type: 'quantitative', scale: log ? { type: 'log', domainMin: start } : { zero: true } },
       x2: { datum: start },
       color: { field: 'group', type: 'nominal', title: null },
       tooltip: [{ field: 'label' }, { field: 'seconds', format: '.4f' }],
     },
   };
-  return page(report.title, [`<h2>Configuration</h2>${configTable(report.config)}`, `<h2>Timings</h2>${await svgOf(spec)}`]);
+  const tables = (report.tables ?? []).map((t) => `<h2>${escape(t.heading)}</h2>${table(t.header, t.rows)}`);
+  return page(report.title, [`<h2>Configuration</h2>${configTable(report.config)}`, `<h2>Timings</h2>${await svgOf(spec)}`, ...tables]);
 }

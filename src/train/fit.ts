@@ -121,8 +121,21 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
   return settings;
 }
 
+/** Every field of FitOptions, and of its optimizer: a key not among them is a typo (`learningrate`), refused. */
+const FIT_KEYS = new Set<string>(['validation', 'batchSize', 'learningRate', 'optimizer', 'epochs', 'steps', 'sampling', 'seed', 'schedule', 'onEpoch', 'onProgress', 'patience', 'stop', 'signal', 'state', 'resume'] satisfies (keyof FitOptions)[]);
+const OPTIMIZER_KEYS = new Set<string>(['name', 'momentum', 'beta1', 'beta2', 'epsilon', 'weightDecay'] satisfies (keyof NonNullable<FitOptions['optimizer']>)[]);
+
+function refuseUnknownKeys(object: object, known: Set<string>, where: string): void {
+  const unknown = Object.keys(object).find((key) => !known.has(key));
+  if (unknown === undefined) return;
+  const close = [...known].find((key) => key.toLowerCase() === unknown.toLowerCase());
+  throw new TypeError(`fit: ${where}${unknown} is not an option${close ? ` (did you mean ${where}${close}?)` : ` (the options: ${[...known].join(', ')})`}`);
+}
+
 /** Refuses options that are not what `fit` documents, naming the field (TypeError or RangeError). */
 function checkOptions(options: FitOptions): void {
+  refuseUnknownKeys(options, FIT_KEYS, '');
+  if (options.optimizer) refuseUnknownKeys(options.optimizer, OPTIMIZER_KEYS, 'optimizer.');
   const integer = (name: 'batchSize' | 'epochs' | 'steps' | 'patience' | 'seed', min: number, max = Number.MAX_SAFE_INTEGER): void => {
     const value = options[name];
     if (value === undefined) return;
