@@ -120,7 +120,7 @@ describe('general training', () => {
     const a = sampleOrder('random', 10, 1000, 7, 1)!;
     expect(a).toEqual(sampleOrder('random', 10, 1000, 7, 1));
     expect(a).not.toEqual(sampleOrder('random', 10, 1000, 7, 2));
-    const counts = new Array(10).fill(0);
+    const counts = new Array<number>(10).fill(0);
     a.forEach((i) => counts[i]++);
     expect(Math.min(...counts)).toBeGreaterThan(60);
     expect(new Set(sampleOrder('shuffle', 10, 10, 7, 1)).size).toBe(10);
@@ -261,7 +261,7 @@ describe("fit's contract, message by message", () => {
       [{ labels: undefined }, 'fit: train.labels is needed for the cross-entropy error'],
       [{ labels: Uint8Array.of(0, 3, 0, 0, 0, 0, 0, 0, 0, 0) }, 'fit: train.labels[1] is 3, but the network has 3 outputs'],
     ];
-    for (const [change, message] of refusals) await expect(fit(net(), { ...data, ...change } as never, { batchSize: 5 }), message).rejects.toThrow(message);
+    for (const [change, message] of refusals) await expect(fit(net(), { ...data, ...change }, { batchSize: 5 }), message).rejects.toThrow(message);
     await expect(fit(net(), data, { batchSize: 5, validation: { ...data, labels: Uint8Array.of(0, 0, 7, 0, 0, 0, 0, 0, 0, 0) } })).rejects.toThrow('fit: validation.labels[2] is 7');
     const mse = new Network([4, 5, 3], { loss: 'mse', backend: new TsBackend() }).initWeights(2);
     await expect(fit(mse, { ...data, labels: undefined }, { batchSize: 5 })).rejects.toThrow('fit: train.labels is needed for the mse error (or targets)');

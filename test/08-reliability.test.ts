@@ -240,7 +240,7 @@ describe('faults', () => {
     const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' };
     const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'fit-loop.mjs'), backend], { env });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await new Promise((resolve) => child.once('exit', resolve));
     const { rss, collected } = JSON.parse(out) as { rss: number[]; collected: number };
     // Every fit's samples are freed once it is done (a fit or worker that kept them would show here

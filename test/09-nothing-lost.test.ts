@@ -283,7 +283,7 @@ describe('labels and classes', () => {
     expect(predicted.out[2]).toMatch(/^\s+setosa\s+versicolor\s+virginica$/);
     expect(predicted.out[3]).toMatch(/^\s*setosa\s+\d+/);
     const json = await runCli('predict', '--model', model, '--data', join(dir, 'iris.csv'), '--json');
-    expect(JSON.parse(json.out[0]).classNames).toEqual(species);
+    expect((JSON.parse(json.out[0]) as { classNames: string[] }).classNames).toEqual(species);
     const report = join(dir, 'iris.html');
     expect((await runCli('report', '--model', model, '--data', join(dir, 'iris.csv'), '--out', report)).code).toBe(0);
     const html = readFileSync(report, 'utf8');

@@ -166,7 +166,7 @@ describe('npm install of the packed package, with no compiler and no network', (
     expect(manifest.scripts).toEqual({ install: 'node scripts/install.mjs' });
     expect(manifest).not.toHaveProperty('devDependencies');
     expect(manifest).not.toHaveProperty('allowScripts');
-    expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts).toHaveProperty('test');
+    expect((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: object }).scripts).toHaveProperty('test');
   });
 
   it('runs the native backend from the prebuild: the CLI, CommonJS and an ES module', () => {

@@ -70,10 +70,10 @@ export async function interruptWhen(args: string[], signal: NodeJS.Signals, mark
   const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), ...args]);
   let stdout = '';
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
+      stdout += chunk.toString();
       if (stdout.includes(marker)) child.kill(signal);
     });
     child.on('exit', resolve);

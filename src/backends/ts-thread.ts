@@ -17,7 +17,8 @@ export type Reply =
 
 const backend = new TsBackend();
 
-parentPort?.on('message', async (job: Job) => {
+/** Runs one job and posts its result, or its failure: it never rejects. */
+async function run(job: Job): Promise<void> {
   const post = (reply: Reply): void => parentPort!.postMessage(reply);
   try {
     const result =
@@ -36,4 +37,6 @@ parentPort?.on('message', async (job: Job) => {
   } catch (err) {
     post({ id: job.id, kind: 'failed', message: (err as Error).message });
   }
-});
+}
+
+parentPort?.on('message', (job: Job) => void run(job));

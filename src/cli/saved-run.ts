@@ -128,12 +128,14 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
 export function resumedSettings(options: TrainOptions, asked: TrainSettings, file: ModelFile, run: SavedRun, path: string): TrainSettings {
   const { architecture } = file;
   const saved = run.training;
+  // A value as the option is written: a list comma-separated.
+  const text = (value: unknown): string => (Array.isArray(value) ? value.join(',') : String(value));
   const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError => {
-    const trained = had === undefined ? `without --${option}` : `with ${String(had)}`;
-    return new UsageError(`--${option} ${String(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`);
+    const trained = had === undefined ? `without --${option}` : `with ${text(had)}`;
+    return new UsageError(`--${option} ${text(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`);
   };
   const check = (option: TrainOptionName, given: unknown, had: unknown): void => {
-    if (options.given.has(option) && String(given) !== String(had)) throw conflict(option, given, had);
+    if (options.given.has(option) && text(given) !== text(had)) throw conflict(option, given, had);
   };
   const hiddenActivations = architecture.activations.slice(0, -1);
   check('hidden', asked.hidden, architecture.sizes.slice(1, -1));

@@ -56,8 +56,8 @@ function sampler(init: Exclude<Init, { scheme: 'given' }>, layer: Layer, rng: Rn
 /** A layer's weights as rows of numbers; a single neuron's may be one flat row. */
 function asRows(value: unknown): number[][] | undefined {
   if (!Array.isArray(value)) return undefined;
-  if (value.every((v) => typeof v === 'number')) return [value as number[]];
-  if (value.every((row) => Array.isArray(row) && row.every((v) => typeof v === 'number'))) return value as number[][];
+  if (value.every((v) => typeof v === 'number')) return [value];
+  if (value.every((row) => Array.isArray(row) && row.every((v) => typeof v === 'number'))) return value;
   return undefined;
 }
 

@@ -232,7 +232,7 @@ export function loadModel(path: string): ModelFile {
       if (!entry) throw new DataError(`${path}: tensor ${name} is missing`);
       if (entry.dtype !== 'F32') throw new DataError(`${path}: tensor ${name} has dtype ${entry.dtype}, expected F32`);
       if (entry.shape.join() !== shape.join()) {
-        throw new DataError(`${path}: tensor ${name} has shape [${entry.shape}], the architecture needs [${shape}]`);
+        throw new DataError(`${path}: tensor ${name} has shape [${entry.shape.join(',')}], the architecture needs [${shape.join(',')}]`);
       }
       const [begin, end] = entry.data_offsets;
       const elements = shape.reduce((a, b) => a * b, 1);
