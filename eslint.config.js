@@ -6,7 +6,9 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'build-*/', 'node_modules/', 'bench/peers/node_modules/', 'reports/', '.stryker-tmp/'] },
+  {
+    ignores: ['dist/', 'build/', 'build-*/', 'node_modules/', 'bench/peers/node_modules/', 'reports/', '.stryker-tmp/'],
+  },
   {
     files: ['**/*.{js,mjs,cjs}'],
     extends: [js.configs.recommended],
@@ -26,7 +28,10 @@ export default tseslint.config(
       // native one awaits its worker); an async function without an await is no bug here.
       '@typescript-eslint/require-await': 'off',
       // An argument or binding named _ is unused on purpose (a callback's position, a tuple's slot).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
     },
   },
   {

@@ -18,7 +18,7 @@ async function writeCsv(file, bytes) {
   out.write(`${Array.from({ length: features }, (_, j) => `f${j}`).join(',')},label\n`);
   let written = 0;
   let seed = 1;
-  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   while (written < bytes) {
     let chunk = '';
     for (let r = 0; r < 2000; r++) {

@@ -39,11 +39,18 @@ const lines = [
 if (!json) for (const line of lines) console.log(line);
 for (const row of SEED_ROWS) {
   const net = new Network([784, row.hidden, 10], { backend }).initWeights(1);
-  const result = await fit(net, train, { validation: test, batchSize: row.batch, learningRate: row.lr, epochs: row.epochs });
+  const result = await fit(net, train, {
+    validation: test,
+    batchSize: row.batch,
+    learningRate: row.lr,
+    epochs: row.epochs,
+  });
   const last = result.history.at(-1);
   const ours = [last.trainAccuracy, last.trainError, last.valAccuracy, last.valError];
   if (json) {
-    console.log(JSON.stringify({ ...row, ours: [...ours, result.trainSeconds], backend: backend.name, isa: backend.isa }));
+    console.log(
+      JSON.stringify({ ...row, ours: [...ours, result.trainSeconds], backend: backend.name, isa: backend.isa }),
+    );
     continue;
   }
   const cells = ours.map((value, i) => `${f4(row.seed[i])} → ${f4(value)}`);

@@ -27,8 +27,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return DefineClass(env, "Engine",
                        {InstanceAccessor<&Engine::isa>("isa"), InstanceAccessor<&Engine::threads>("threads"),
                         InstanceMethod<&Engine::forward>("forward"), InstanceMethod<&Engine::gradients>("gradients"),
-                        InstanceMethod<&Engine::train_epoch>("trainEpoch"), InstanceMethod<&Engine::evaluate>("evaluate"),
-                        InstanceMethod<&Engine::peak>("peakGflops")});
+                        InstanceMethod<&Engine::train_epoch>("trainEpoch"),
+                        InstanceMethod<&Engine::evaluate>("evaluate"), InstanceMethod<&Engine::peak>("peakGflops")});
   }
 
   // new Engine({ isa?: string, threads: number, stragglerMicros?: number });
@@ -46,12 +46,14 @@ class Engine : public Napi::ObjectWrap<Engine> {
       if (!kernels_) throw_range(env, "ISA '" + name + "' is not compiled into this build");
       if (!(supported_isas() & isa_bit(kernels_))) throw_range(env, "this CPU does not support the ISA '" + name + "'");
     }
-    const int straggler = options.Get("stragglerMicros").IsUndefined() ? 0 : int_field(env, options, "stragglerMicros", 0, 1000000);
+    const int straggler =
+        options.Get("stragglerMicros").IsUndefined() ? 0 : int_field(env, options, "stragglerMicros", 0, 1000000);
     const int threads = int_field(env, options, "threads", 1, kMaxThreads);
     try {
       pool_ = std::make_unique<ThreadPool>(threads, straggler);
     } catch (const std::system_error& error) {
-      Napi::Error failure = Napi::Error::New(env, "cannot start " + std::to_string(threads) + " threads (" + error.code().message() + ")");
+      Napi::Error failure = Napi::Error::New(
+          env, "cannot start " + std::to_string(threads) + " threads (" + error.code().message() + ")");
       failure.Set("code", Napi::String::New(env, "ERR_THREADS"));
       throw failure;
     }
@@ -87,7 +89,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     const Layers net = layers_arg(env, object_arg(info, 0, "net"), borrowed);
     Workspace ws = workspace_arg(env, object_arg(info, 3, "ws"), net, borrowed);
     const int rows = rows_arg(info, 2, ws);
-    const float* x = borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
+    const float* x =
+        borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
     const Claim claim(*this, env);
     reserve_scratch(context(), net, ws.rows);
     backprop::forward(context(), net, x, rows, ws);
@@ -108,8 +111,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return env.Undefined();
   }
 
-  // trainEpoch(net, data, { batchSize, optimizer, state, order, start?, stop? }, ws, onProgress?) → Promise<visits done>;
-  // A non-zero stop[0] stops the epoch after the current batch; a diverging error sets it to -1.
+  // trainEpoch(net, data, { batchSize, optimizer, state, order, start?, stop? }, ws, onProgress?) → Promise<visits
+  // done>; A non-zero stop[0] stops the epoch after the current batch; a diverging error sets it to -1.
   // onProgress(samplesDone, errorSum) is called about 50 times an epoch.
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
@@ -286,7 +289,8 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
   Workspace ws = workspace_arg(env, object_arg(info, 3, "ws"), net, *borrowed);
   const EpochArgs args = epoch_args(env, object_arg(info, 2, "options"), net, data, ws, *borrowed);
   claim(env);
-  auto* worker = new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, args, std::move(ws));
+  auto* worker =
+      new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, args, std::move(ws));
   worker->Queue();
   return worker->promise();
 }

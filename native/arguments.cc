@@ -58,8 +58,10 @@ OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, con
   const std::size_t params = net.param_count();
   OptimizerState state;
   const int kind = static_cast<int>(opt.kind);
-  state.first = borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
-  state.second = borrowed.take(typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
+  state.first =
+      borrowed.take(typed_array<float>(env, obj.Get("first"), "state.first", kOptimizerKeepsFirst[kind] ? params : 0));
+  state.second = borrowed.take(
+      typed_array<float>(env, obj.Get("second"), "state.second", kOptimizerKeepsSecond[kind] ? params : 0));
   state.scalars = borrowed.take(typed_array<double>(env, obj.Get("scalars"), "state.scalars", 3));
   return state;
 }
@@ -90,7 +92,8 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
     const Napi::Value size = array.Get(i);
     const double value = size.IsNumber() ? size.As<Napi::Number>().DoubleValue() : -1.0;
     if (!(value >= 1 && value <= kMaxLayerSize) || std::floor(value) != value)
-      throw_range(env, "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
+      throw_range(env,
+                  "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
     layers.sizes.push_back(static_cast<int>(value));
   }
   const Napi::Value activations = net.Get("activations");
@@ -98,7 +101,8 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
     throw_type(env, "net.activations must be an array of one activation per layer");
   for (int l = 0; l < layers.count(); l++) {
     const Activation activation =
-        enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "net.activations[" + std::to_string(l) + "]", kActivationNames);
+        enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
+                            "net.activations[" + std::to_string(l) + "]", kActivationNames);
     const bool output = l == layers.count() - 1;
     if (!output && (activation == Activation::Linear || activation == Activation::Softmax))
       throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be linear or softmax");
@@ -111,7 +115,8 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   if (!bias.IsBoolean()) throw_type(env, "net.bias must be a boolean");
   layers.bias = bias.As<Napi::Boolean>();
   if (layers.sizes.back() > kMaxClasses)
-    throw_range(env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " units (labels are bytes)");
+    throw_range(
+        env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " units (labels are bytes)");
   auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
   if (params.ElementLength() != layers.param_count())
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
@@ -132,7 +137,7 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
     const int width = net.sizes[l + 1];
     widest = width > widest ? width : widest;
     ws.acts.push_back(borrowed.take(typed_array<float>(env, acts.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
-                                                         "ws.acts[" + std::to_string(l) + "]", rows * width)));
+                                                       "ws.acts[" + std::to_string(l) + "]", rows * width)));
   }
   const Napi::Value pre = obj.Get("pre");
   if (!pre.IsArray() || pre.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
@@ -140,19 +145,21 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
   for (int l = 0; l < net.count(); l++) {
     const bool kept = keeps_pre_activation(net.activations[l]);
     const std::size_t length = kept ? static_cast<std::size_t>(rows) * net.sizes[l + 1] : 0;
-    float* buffer = borrowed.take(typed_array<float>(env, pre.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)), "ws.pre[" + std::to_string(l) + "]", length));
+    float* buffer = borrowed.take(typed_array<float>(env, pre.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
+                                                     "ws.pre[" + std::to_string(l) + "]", length));
     ws.pre.push_back(kept ? buffer : nullptr);
   }
   const Napi::Value deltas = obj.Get("deltas");
   if (!deltas.IsArray() || deltas.As<Napi::Array>().Length() != 2)
     throw_type(env, "ws.deltas must be an array of two Float32Arrays");
   for (std::uint32_t i = 0; i < 2; i++)
-    ws.deltas[i] = borrowed.take(
-        typed_array<float>(env, deltas.As<Napi::Array>().Get(i), "ws.deltas[" + std::to_string(i) + "]", rows * widest));
+    ws.deltas[i] = borrowed.take(typed_array<float>(env, deltas.As<Napi::Array>().Get(i),
+                                                    "ws.deltas[" + std::to_string(i) + "]", rows * widest));
   ws.grads = borrowed.take(typed_array<float>(env, obj.Get("grads"), "ws.grads", net.param_count()));
   ws.batch_x = borrowed.take(typed_array<float>(env, obj.Get("batchX"), "ws.batchX", rows * net.sizes[0]));
   ws.batch_labels = borrowed.take(typed_array<std::uint8_t>(env, obj.Get("batchLabels"), "ws.batchLabels", rows));
-  ws.batch_targets = borrowed.take(typed_array<float>(env, obj.Get("batchTargets"), "ws.batchTargets", rows * net.sizes.back()));
+  ws.batch_targets =
+      borrowed.take(typed_array<float>(env, obj.Get("batchTargets"), "ws.batchTargets", rows * net.sizes.back()));
   return ws;
 }
 
@@ -175,8 +182,8 @@ Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowe
     const int classes = net.sizes.back();
     for (std::size_t i = 0; i < count; i++)
       if (array[i] >= classes)
-        throw_range(env, name + ".labels[" + std::to_string(i) + "] is " + std::to_string(array[i]) + ", but the network has " +
-                             std::to_string(classes) + " classes");
+        throw_range(env, name + ".labels[" + std::to_string(i) + "] is " + std::to_string(array[i]) +
+                             ", but the network has " + std::to_string(classes) + " classes");
     samples.labels = borrowed.take(array);
   }
   const Napi::Value targets = data.Get("targets");
@@ -210,7 +217,8 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
     args.visits = static_cast<int>(array.ElementLength());
     for (int i = 0; i < args.visits; i++)
       if (array[i] >= static_cast<std::uint32_t>(data.count))
-        throw_range(env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
+        throw_range(
+            env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
     args.order = borrowed.take(array);
   }
   const Napi::Value start_value = options.Get("start");
@@ -227,7 +235,8 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
   }
   args.stop = nullptr;
   const Napi::Value stop_value = options.Get("stop");
-  if (!stop_value.IsUndefined() && !stop_value.IsNull()) args.stop = borrowed.take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
+  if (!stop_value.IsUndefined() && !stop_value.IsNull())
+    args.stop = borrowed.take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
   return args;
 }
 

@@ -36,24 +36,40 @@ class Borrowed {
 template <typename T>
 napi_typedarray_type typed_array_type();
 template <>
-inline napi_typedarray_type typed_array_type<float>() { return napi_float32_array; }
+inline napi_typedarray_type typed_array_type<float>() {
+  return napi_float32_array;
+}
 template <>
-inline napi_typedarray_type typed_array_type<std::uint8_t>() { return napi_uint8_array; }
+inline napi_typedarray_type typed_array_type<std::uint8_t>() {
+  return napi_uint8_array;
+}
 template <>
-inline napi_typedarray_type typed_array_type<std::uint32_t>() { return napi_uint32_array; }
+inline napi_typedarray_type typed_array_type<std::uint32_t>() {
+  return napi_uint32_array;
+}
 template <>
-inline napi_typedarray_type typed_array_type<double>() { return napi_float64_array; }
+inline napi_typedarray_type typed_array_type<double>() {
+  return napi_float64_array;
+}
 template <>
-inline napi_typedarray_type typed_array_type<std::int32_t>() { return napi_int32_array; }
+inline napi_typedarray_type typed_array_type<std::int32_t>() {
+  return napi_int32_array;
+}
 
 inline const char* typed_array_name(napi_typedarray_type type) {
   switch (type) {
-    case napi_float32_array: return "a Float32Array";
-    case napi_uint8_array: return "a Uint8Array";
-    case napi_uint32_array: return "a Uint32Array";
-    case napi_float64_array: return "a Float64Array";
-    case napi_int32_array: return "an Int32Array";
-    default: return "a typed array";
+    case napi_float32_array:
+      return "a Float32Array";
+    case napi_uint8_array:
+      return "a Uint8Array";
+    case napi_uint32_array:
+      return "a Uint32Array";
+    case napi_float64_array:
+      return "a Float64Array";
+    case napi_int32_array:
+      return "an Int32Array";
+    default:
+      return "a typed array";
   }
 }
 
@@ -78,7 +94,8 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed);
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed);
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name);
 
-// trainEpoch's options: { batchSize, optimizer, state, progressEvery, diverged, order?, start?, learningRates?, stop? }.
+// trainEpoch's options: { batchSize, optimizer, state, progressEvery, diverged, order?, start?, learningRates?, stop?
+// }.
 struct EpochArgs {
   int batch_size;
   Optimizer optimizer;

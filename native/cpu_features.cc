@@ -25,8 +25,8 @@ unsigned detect() {
   const bool fma = ecx & (1u << 12);
   if (!osxsave) return mask;  // the OS does not save vector state: no AVX at all
   const unsigned long long xcr0 = read_xcr0();
-  const bool os_saves_ymm = (xcr0 & 0x6) == 0x6;           // SSE and AVX state
-  const bool os_saves_zmm = (xcr0 & 0xE6) == 0xE6;         // plus opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_saves_ymm = (xcr0 & 0x6) == 0x6;    // SSE and AVX state
+  const bool os_saves_zmm = (xcr0 & 0xE6) == 0xE6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return mask;
   const bool avx2 = ebx & (1u << 5);
   const bool avx512f = ebx & (1u << 16);

@@ -170,8 +170,8 @@ inline void column_sums_elements(const float* __restrict rows, int count, int wi
 // logits is (rows, classes), overwritten with softmax probabilities. Works in double, subtracting
 // the row maximum so exp cannot overflow. With labels, row_loss[r] gets the row's cross-entropy
 // (computed from the logits, so never log 0) and row_correct[r] whether its largest logit is the label.
-inline void softmax_rows_elements(float* logits, int begin, int end, int classes, const std::uint8_t* labels, double* row_loss,
-                  std::uint8_t* row_correct) {
+inline void softmax_rows_elements(float* logits, int begin, int end, int classes, const std::uint8_t* labels,
+                                  double* row_loss, std::uint8_t* row_correct) {
   double exps[kMaxClasses];
   for (int r = begin; r < end; r++) {
     float* z = logits + static_cast<std::size_t>(r) * classes;

@@ -35,14 +35,19 @@ struct Problem {
 
   Gemm gemm(float* c, Epilogue kind) const {
     const EpilogueArgs ep = {kind, bias.data(), indexed ? nullptr : mask.data(), -0.25f};
-    return {c,        s.N,
+    return {c,
+            s.N,
             indexed ? c_rows.data() : nullptr,
-            a.data(), transposed_a ? 1 : s.K,
+            a.data(),
+            transposed_a ? 1 : s.K,
             transposed_a ? s.M : 1,
-            b.data(), s.N,
+            b.data(),
+            s.N,
             indexed ? b_rows.data() : nullptr,
-            s.M,      s.N,
-            s.K,      ep};
+            s.M,
+            s.N,
+            s.K,
+            ep};
   }
 };
 
@@ -73,7 +78,8 @@ int failures = 0;
 
 bool fail(const char* isa, const Problem& p, Epilogue kind, const char* what, int m, int n, float got, float want) {
   std::printf("FAIL %s gemm M=%d N=%d K=%d epilogue=%d a%s%s: %s c[%d,%d] = %.9g, expected %.9g\n", isa, p.s.M, p.s.N,
-              p.s.K, static_cast<int>(kind), p.transposed_a ? "ᵀ" : "", p.indexed ? " indexed" : "", what, m, n, got, want);
+              p.s.K, static_cast<int>(kind), p.transposed_a ? "ᵀ" : "", p.indexed ? " indexed" : "", what, m, n, got,
+              want);
   failures++;
   return false;
 }
@@ -90,11 +96,13 @@ bool check(const Kernels& kernels, const Problem& p, Epilogue kind) {
   for (int row = 0; row < 2 * p.s.M; row++) {
     for (int n = 0; n < p.s.N; n++) {
       const std::size_t i = static_cast<std::size_t>(row) * p.s.N + n;
-      if (!p.indexed && unpacked[i] != actual[i]) return fail(kernels.isa, p, kind, "packing b changed", row, n, actual[i], unpacked[i]);
+      if (!p.indexed && unpacked[i] != actual[i])
+        return fail(kernels.isa, p, kind, "packing b changed", row, n, actual[i], unpacked[i]);
       const int m = p.indexed ? (row - p.c_rows[0]) / 2 : row;
       const bool written = p.indexed ? (row - p.c_rows[0]) % 2 == 0 && m >= 0 && m < p.s.M : row < p.s.M;
       if (!written) {
-        if (actual[i] != p.c0[i]) return fail(kernels.isa, p, kind, "row outside c_rows changed", row, n, actual[i], p.c0[i]);
+        if (actual[i] != p.c0[i])
+          return fail(kernels.isa, p, kind, "row outside c_rows changed", row, n, actual[i], p.c0[i]);
         continue;
       }
       double magnitude = std::fabs(p.c0[i]) + std::fabs(p.bias[n]);
@@ -154,7 +162,8 @@ bool check_step(const Kernels& kernels, std::mt19937& rng) {
         if (std::memcmp(params.data(), want_params.data(), n * sizeof(float)) != 0 ||
             std::memcmp(first.data(), want_first.data(), n * sizeof(float)) != 0 ||
             std::memcmp(second.data(), want_second.data(), n * sizeof(float)) != 0) {
-          std::printf("FAIL %s: optimizer step %d (decay %d), n = %zu differs from scalar\n", kernels.isa, static_cast<int>(kind), decay, n);
+          std::printf("FAIL %s: optimizer step %d (decay %d), n = %zu differs from scalar\n", kernels.isa,
+                      static_cast<int>(kind), decay, n);
           failures++;
           return false;
         }
@@ -189,8 +198,34 @@ bool check_relu_of_nan(const Kernels& kernels) {
   const float nan = std::nanf("");
   std::vector<float> a = {nan}, b(N, 1.0f), bias(N, 0.0f), mask(N, nan), sum(N, 5.0f);
   std::vector<float> gated(N, 5.0f);
-  kernels.gemm({sum.data(), N, nullptr, a.data(), 1, 1, b.data(), N, nullptr, 1, N, 1, {Epilogue::BiasRelu, bias.data(), nullptr, 0.0f}}, nullptr);
-  kernels.gemm({gated.data(), N, nullptr, a.data(), 1, 1, b.data(), N, nullptr, 1, N, 1, {Epilogue::ReluMask, nullptr, mask.data(), 0.0f}}, nullptr);
+  kernels.gemm({sum.data(),
+                N,
+                nullptr,
+                a.data(),
+                1,
+                1,
+                b.data(),
+                N,
+                nullptr,
+                1,
+                N,
+                1,
+                {Epilogue::BiasRelu, bias.data(), nullptr, 0.0f}},
+               nullptr);
+  kernels.gemm({gated.data(),
+                N,
+                nullptr,
+                a.data(),
+                1,
+                1,
+                b.data(),
+                N,
+                nullptr,
+                1,
+                N,
+                1,
+                {Epilogue::ReluMask, nullptr, mask.data(), 0.0f}},
+               nullptr);
   for (int n = 0; n < N; n++) {
     for (float got : {sum[n], gated[n]}) {
       if (got != 0.0f || std::signbit(got)) {
@@ -213,7 +248,8 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
   for (int M : {1, 2, 3, 5, 9, 23})
     for (int K : {1, 7, 50})
       for (int N = 1; N <= 70; N += (N < 20 ? 1 : 7)) {
-        std::vector<float> dense(static_cast<std::size_t>(M) * K, 0.0f), b(static_cast<std::size_t>(K) * N), bias(N), c0(static_cast<std::size_t>(M) * N);
+        std::vector<float> dense(static_cast<std::size_t>(M) * K, 0.0f), b(static_cast<std::size_t>(K) * N), bias(N),
+            c0(static_cast<std::size_t>(M) * N);
         std::vector<int> row_start(M + 1, 0), columns, order(M);
         std::vector<float> values;
         for (int m = 0; m < M; m++) {
@@ -236,9 +272,12 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
           std::vector<float> want = c0, got = c0;
           kernels.gemm({want.data(), N, nullptr, dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
           std::vector<float> pack(static_cast<std::size_t>(K) * kPackColumns + kPackAlign);
-          kernels.sparse_gemm({got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, K, N, ep}, pack.data());
+          kernels.sparse_gemm(
+              {got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, K, N, ep},
+              pack.data());
           if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
-            std::printf("FAIL %s: sparse product M=%d N=%d K=%d epilogue=%d differs from the dense one\n", kernels.isa, M, N, K, static_cast<int>(kind));
+            std::printf("FAIL %s: sparse product M=%d N=%d K=%d epilogue=%d differs from the dense one\n", kernels.isa,
+                        M, N, K, static_cast<int>(kind));
             failures++;
             return false;
           }
@@ -279,14 +318,15 @@ bool check_compress(const Kernels& kernels, std::mt19937& rng) {
     };
     const int count = kernels.compress_nonzero(x.data(), n, columns.data(), values.data());
     if (!same(count, want_columns, want_values)) {
-      std::printf("FAIL %s: compress_nonzero of %d elements kept %d, expected %zu\n", kernels.isa, n, count, want_columns.size());
+      std::printf("FAIL %s: compress_nonzero of %d elements kept %d, expected %zu\n", kernels.isa, n, count,
+                  want_columns.size());
       failures++;
       return false;
     }
     const int byte_count = kernels.compress_bytes(bytes.data(), n, columns.data(), values.data());
     if (!same(byte_count, want_byte_columns, want_byte_values)) {
-      std::printf("FAIL %s: compress_bytes of %d bytes kept %d, expected %zu, or widened them otherwise\n", kernels.isa, n, byte_count,
-                  want_byte_columns.size());
+      std::printf("FAIL %s: compress_bytes of %d bytes kept %d, expected %zu, or widened them otherwise\n", kernels.isa,
+                  n, byte_count, want_byte_columns.size());
       failures++;
       return false;
     }
@@ -298,7 +338,8 @@ bool check_compress(const Kernels& kernels, std::mt19937& rng) {
 // bit for bit against the scalar table's, at lengths that leave vector tails.
 bool check_activations(const Kernels& kernels, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
-  const Activation smooth[] = {Activation::Sigmoid, Activation::Tanh, Activation::Bipolar, Activation::Gelu, Activation::Silu};
+  const Activation smooth[] = {Activation::Sigmoid, Activation::Tanh, Activation::Bipolar, Activation::Gelu,
+                               Activation::Silu};
   for (Activation activation : smooth)
     for (std::size_t n : {1, 7, 16, 17, 33, 100}) {
       std::vector<float> z(n), kept(n), delta(n);
@@ -308,9 +349,12 @@ bool check_activations(const Kernels& kernels, std::mt19937& rng) {
       kernels.activate(activation, got.data(), got_pre.data(), n);
       kernels_scalar.scale_by_derivative(activation, want_delta.data(), kept.data(), n);
       kernels.scale_by_derivative(activation, got_delta.data(), kept.data(), n);
-      if (std::memcmp(want.data(), got.data(), n * sizeof(float)) != 0 || std::memcmp(want_pre.data(), got_pre.data(), n * sizeof(float)) != 0 ||
-          std::memcmp(want_delta.data(), got_delta.data(), n * sizeof(float)) != 0 || std::memcmp(z.data(), got_pre.data(), n * sizeof(float)) != 0) {
-        std::printf("FAIL %s: activation %d over %zu elements differs from scalar\n", kernels.isa, static_cast<int>(activation), n);
+      if (std::memcmp(want.data(), got.data(), n * sizeof(float)) != 0 ||
+          std::memcmp(want_pre.data(), got_pre.data(), n * sizeof(float)) != 0 ||
+          std::memcmp(want_delta.data(), got_delta.data(), n * sizeof(float)) != 0 ||
+          std::memcmp(z.data(), got_pre.data(), n * sizeof(float)) != 0) {
+        std::printf("FAIL %s: activation %d over %zu elements differs from scalar\n", kernels.isa,
+                    static_cast<int>(activation), n);
         failures++;
         return false;
       }
@@ -325,7 +369,8 @@ bool check_activations(const Kernels& kernels, std::mt19937& rng) {
     std::vector<double> want_loss(rows), got_loss(rows);
     kernels_scalar.softmax_rows(want.data(), 0, rows, classes, labels.data(), want_loss.data(), want_correct.data());
     kernels.softmax_rows(got.data(), 0, rows, classes, labels.data(), got_loss.data(), got_correct.data());
-    if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0 || want_loss != got_loss || want_correct != got_correct) {
+    if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0 || want_loss != got_loss ||
+        want_correct != got_correct) {
       std::printf("FAIL %s: softmax over %d classes differs from scalar\n", kernels.isa, classes);
       failures++;
       return false;
@@ -431,7 +476,10 @@ int main() {
   if (check_sparse(kernels_scalar, rng)) passed++;
   if (check_compress(kernels_scalar, rng)) passed++;
   if (check_activations(kernels_scalar, rng)) passed++;
-  std::printf("scalar: %d indexed cases against a plain loop, the thread pool, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", tested - 6);
+  std::printf(
+      "scalar: %d indexed cases against a plain loop, the thread pool, byte widening, a NaN through the ReLU, sparse "
+      "products, compress, activations\n",
+      tested - 6);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {
@@ -453,7 +501,10 @@ int main() {
     if (check_sparse(*entry.kernels, rng)) passed++;
     if (check_compress(*entry.kernels, rng)) passed++;
     if (check_activations(*entry.kernels, rng)) passed++;
-    std::printf("%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, compress, activations\n", entry.kernels->isa, cases);
+    std::printf(
+        "%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, "
+        "compress, activations\n",
+        entry.kernels->isa, cases);
   }
   std::printf("%d passed, %d failed\n", passed, tested - passed);
   return failures == 0 ? 0 : 1;

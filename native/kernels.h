@@ -16,8 +16,9 @@ namespace backprop {
 // Every activation: its enumerator and the name TypeScript gives it (src/backends/activations.ts),
 // from which the enum here and the addon's name table are both made.
 #define BACKPROP_ACTIVATIONS(X) \
-  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") \
-  X(Linear, "linear") X(Softmax, "softmax")
+  X(Relu, "relu")               \
+  X(Sigmoid, "sigmoid")         \
+  X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") X(Linear, "linear") X(Softmax, "softmax")
 
 enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
 
@@ -108,9 +109,10 @@ using FmaPeakFn = float (*)(long long iterations, float seed);
 // after each one; `decay` is true for weights (weight decay applies), false for biases.
 // The optimizers: enumerator, TypeScript name (src/backends/optimizers.ts, in its order), and
 // whether it keeps the state buffers `first` and `second`.
-#define BACKPROP_OPTIMIZERS(X) \
-  X(Sgd, "sgd", false, false) X(Momentum, "momentum", true, false) X(Adam, "adam", true, true) \
-  X(AdamW, "adamw", true, true) X(RmsProp, "rmsprop", false, true)
+#define BACKPROP_OPTIMIZERS(X)         \
+  X(Sgd, "sgd", false, false)          \
+  X(Momentum, "momentum", true, false) \
+  X(Adam, "adam", true, true) X(AdamW, "adamw", true, true) X(RmsProp, "rmsprop", false, true)
 #define BACKPROP_OPTIMIZER_ENUMERATOR(enumerator, name, first, second) enumerator,
 enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_ENUMERATOR) };
 struct Step {

@@ -38,7 +38,9 @@ struct Avx2 {
   using Vec = __m256;
   using Lanes = __m256i;  // all ones in the lanes to touch
   static Lanes full() { return _mm256_set1_epi32(-1); }
-  static Lanes tail(int lanes) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static Lanes tail(int lanes) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
 
   static Vec load(const float* p, Lanes lanes) { return _mm256_maskload_ps(p, lanes); }
   static void store(float* p, Lanes lanes, Vec v) { _mm256_maskstore_ps(p, lanes, v); }
@@ -64,7 +66,9 @@ struct Avx2 {
     }
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(group))));
   }
-  static unsigned nonzero(Vec v) { return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ))); }
+  static unsigned nonzero(Vec v) {
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ)));
+  }
   static std::uint32_t nonzero_bytes(const std::uint8_t* p) {
     const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return ~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256())));
@@ -80,11 +84,12 @@ struct Avx2 {
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>, kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero<Avx2>, compress_bytes<Avx2>,
-                                  activate_elements, scale_by_derivative_elements, column_sums_elements,
-                                  softmax_rows_elements,
-                                  // Sparse was faster at every width measured (H = 30 … 2048, 1 and 2
-                                  // threads, Zen 3): 64-column tiles keep a panel of the weights in L2.
-                                  1 << 30};
+const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>,
+                              kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements,
+                              compress_nonzero<Avx2>, compress_bytes<Avx2>, activate_elements,
+                              scale_by_derivative_elements, column_sums_elements, softmax_rows_elements,
+                              // Sparse was faster at every width measured (H = 30 … 2048, 1 and 2
+                              // threads, Zen 3): 64-column tiles keep a panel of the weights in L2.
+                              1 << 30};
 
 }  // namespace backprop

@@ -36,7 +36,9 @@ struct Avx512 {
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   // _mm512_max_ps would do the same, but GCC 12 warns about the undefined vector inside it.
   static Vec positive(Vec z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), z); }
-  static Vec where_positive(Vec gate, Vec v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(gate, zero(), _CMP_GT_OQ), v); }
+  static Vec where_positive(Vec gate, Vec v) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(gate, zero(), _CMP_GT_OQ), v);
+  }
 
   // A whole group is a copy of constant length, which compiles to one load; only a row's tail
   // copies fewer bytes.
@@ -61,7 +63,8 @@ struct Avx512 {
   // on AMD Zen 4.
   static int compress_store(float* values, int* columns, Vec v, int k, unsigned lanes) {
     const __mmask16 selected = static_cast<__mmask16>(lanes);
-    const __m512i index = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(k));
+    const __m512i index =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(k));
     _mm512_storeu_ps(values, _mm512_maskz_compress_ps(selected, v));
     _mm512_storeu_si512(columns, _mm512_maskz_compress_epi32(selected, index));
     return __builtin_popcount(selected);
@@ -70,10 +73,11 @@ struct Avx512 {
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>, kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero<Avx512>, compress_bytes<Avx512>,
-                                  activate_elements, scale_by_derivative_elements, column_sums_elements,
-                                  softmax_rows_elements,
-                                  // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4×.
-                                  256};
+const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>,
+                                kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements,
+                                compress_nonzero<Avx512>, compress_bytes<Avx512>, activate_elements,
+                                scale_by_derivative_elements, column_sums_elements, softmax_rows_elements,
+                                // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4×.
+                                256};
 
 }  // namespace backprop

@@ -79,10 +79,11 @@ float fma_peak_scalar(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar, sparse_gemm_scalar, fma_peak_scalar, kPeakChains * 2, optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements, compress_bytes_elements,
-                                  activate_elements, scale_by_derivative_elements, column_sums_elements,
-                                  softmax_rows_elements,
-                                  // Without vectors a multiply-add costs the same either way: skipping zeros always wins.
-                                  1 << 30};
+const Kernels kernels_scalar = {"scalar", gemm_scalar, sparse_gemm_scalar, fma_peak_scalar, kPeakChains * 2,
+                                optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements,
+                                compress_bytes_elements, activate_elements, scale_by_derivative_elements,
+                                column_sums_elements, softmax_rows_elements,
+                                // Without vectors a multiply-add costs the same either way: skipping zeros always wins.
+                                1 << 30};
 
 }  // namespace backprop

@@ -205,7 +205,8 @@ void compress_columns(int rows, int C, SparseInput& s) {
       s.column_values[at] = s.row_values[e];
     }
   }
-  order_by_length(column_start, used_count, [used](int i) { return used[i]; }, rows, s.column_order.data(), s.length_counts);
+  order_by_length(
+      column_start, used_count, [used](int i) { return used[i]; }, rows, s.column_order.data(), s.length_counts);
   s.used_columns = used_count;
 }
 
@@ -315,8 +316,8 @@ void squared_error_rows(const float* outputs, int begin, int end, int width, con
 
 // The output step of a forward pass: softmax for cross-entropy. With a batch to score, each row's
 // error into row_loss[r] and whether it was classified right into row_correct[r].
-void output_step(const Context& ctx, const Layers& net, int rows, const Samples* scored, Workspace& ws, double* row_loss,
-                 std::uint8_t* row_correct) {
+void output_step(const Context& ctx, const Layers& net, int rows, const Samples* scored, Workspace& ws,
+                 double* row_loss, std::uint8_t* row_correct) {
   const int last = net.count() - 1;
   const int width = net.sizes.back();
   float* outputs = ws.acts[last];
@@ -354,7 +355,8 @@ void output_backward(float* dout, const float* outputs, const Layers& net, const
       const std::size_t i = static_cast<std::size_t>(r) * width + j;
       const double y = outputs[i];
       const double error = y - target_of(batch, r, j, width, net.loss == Loss::CrossEntropy ? 0.0 : off);
-      dout[i] = static_cast<float>(net.loss == Loss::CrossEntropy ? error * scale : error * derivative(output, y) * scale);
+      dout[i] =
+          static_cast<float>(net.loss == Loss::CrossEntropy ? error * scale : error * derivative(output, y) * scale);
     }
   }
 }
@@ -362,7 +364,8 @@ void output_backward(float* dout, const float* outputs, const Layers& net, const
 // weight is (C, OC); transposed (OC, C) is overwritten, so that the backward product reads it by rows.
 void transpose(float* transposed, const float* weight, int C, int OC) {
   for (int c = 0; c < C; c++)
-    for (int o = 0; o < OC; o++) transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
+    for (int o = 0; o < OC; o++)
+      transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
 }
 
 const float* bias_of(const Context& ctx, const Layers& net, int l) {
@@ -378,8 +381,10 @@ void matmul_forward(const Context& ctx, float* out, const Input& inp, const floa
   const EpilogueArgs ep = {relu ? Epilogue::BiasRelu : Epilogue::Bias, bias, nullptr, 0.0f};
   if (inp.sparse) {
     const SparseInput& s = *inp.sparse;
-    run_sparse_gemm(ctx, {out, OC, s.row_start.data(), s.row_columns.data(), s.row_values.data(), s.row_order.data(), rows,
-                          weight, OC, inp.width, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
+    run_sparse_gemm(ctx,
+                    {out, OC, s.row_start.data(), s.row_columns.data(), s.row_values.data(), s.row_order.data(), rows,
+                     weight, OC, inp.width, OC, ep},
+                    static_cast<std::size_t>(s.row_start[rows]));
     return;
   }
   run_gemm(ctx, {out, OC, nullptr, inp.x, inp.width, 1, weight, OC, inp.columns, rows, OC, inp.width, ep});
@@ -405,13 +410,15 @@ bool has_inputs(const Context& ctx, const Input& inp, int k) {
 // compacted or sparse input), stored (Bias with a zero bias: dweight is overwritten) or added into
 // the weights in dweight (Accumulate, alpha = −lr: plain SGD). The weight rows of inputs that a
 // compacted or sparse input leaves out have a zero gradient: stored as zeros, and nothing to add.
-void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int C, int OC,
-                            const EpilogueArgs& ep) {
+void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int C,
+                            int OC, const EpilogueArgs& ep) {
   if (inp.sparse) {
     // dweight's rows are x's columns: xᵀ in compressed rows is x by column.
     const SparseInput& s = *inp.sparse;
-    run_sparse_gemm(ctx, {dweight, OC, s.column_start.data(), s.column_rows.data(), s.column_values.data(),
-                          s.column_order.data(), s.used_columns, dout, OC, rows, OC, ep}, static_cast<std::size_t>(s.row_start[rows]));
+    run_sparse_gemm(ctx,
+                    {dweight, OC, s.column_start.data(), s.column_rows.data(), s.column_values.data(),
+                     s.column_order.data(), s.used_columns, dout, OC, rows, OC, ep},
+                    static_cast<std::size_t>(s.row_start[rows]));
   } else {
     run_gemm(ctx, {dweight, OC, inp.columns, inp.x, 1, inp.width, dout, OC, nullptr, inp.width, OC, rows, ep});
   }
@@ -432,13 +439,14 @@ void forward_layers(const Context& ctx, const Layers& net, const Input& input, i
     const int OC = net.sizes[l + 1];
     const Activation activation = net.activations[l];
     float* out = ws.acts[l];
-    matmul_forward(ctx, out, input_of(input, ws, net, l), net.params + net.weight_offset(l), bias_of(ctx, net, l), rows, OC,
-                   activation == Activation::Relu);
+    matmul_forward(ctx, out, input_of(input, ws, net, l), net.params + net.weight_offset(l), bias_of(ctx, net, l), rows,
+                   OC, activation == Activation::Relu);
     if (needs_activation_pass(activation)) {
       float* pre = keeps_pre_activation(activation) ? ws.pre[l] : nullptr;
       parallel_rows(ctx, rows, OC, [&](int begin, int end) {
         const std::size_t first = static_cast<std::size_t>(begin) * OC;
-        ctx.kernels->activate(activation, out + first, pre ? pre + first : nullptr, static_cast<std::size_t>(end - begin) * OC);
+        ctx.kernels->activate(activation, out + first, pre ? pre + first : nullptr,
+                              static_cast<std::size_t>(end - begin) * OC);
       });
     }
   }
@@ -463,7 +471,8 @@ void step_parameters(const Context& ctx, const Step& step, const Layers& net, Op
   parallel_rows(ctx, blocks, width, [&](int first_block, int end_block) {
     const std::size_t at = begin + static_cast<std::size_t>(first_block) * width;
     ctx.kernels->step(step, net.params + at, grads + at, state.first ? state.first + at : nullptr,
-                      state.second ? state.second + at : nullptr, static_cast<std::size_t>(end_block - first_block) * width);
+                      state.second ? state.second + at : nullptr,
+                      static_cast<std::size_t>(end_block - first_block) * width);
   });
 }
 
@@ -488,7 +497,8 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
         const float* kept = keeps_pre_activation(below) ? ws.pre[l - 1] : act;
         parallel_rows(ctx, rows, C, [&](int begin, int end) {
           const std::size_t first = static_cast<std::size_t>(begin) * C;
-          ctx.kernels->scale_by_derivative(below, next + first, kept + first, static_cast<std::size_t>(end - begin) * C);
+          ctx.kernels->scale_by_derivative(below, next + first, kept + first,
+                                           static_cast<std::size_t>(end - begin) * C);
         });
       }
     }
@@ -496,7 +506,8 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     const bool sgd = update.kind == Update::Kind::Sgd;
     const EpilogueArgs store = {Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
     const EpilogueArgs add = {Epilogue::Accumulate, nullptr, nullptr, -update.learning_rate};
-    matmul_backward_weight(ctx, sgd ? weight : ws.grads + net.weight_offset(l), inp, delta, rows, C, OC, sgd ? add : store);
+    matmul_backward_weight(ctx, sgd ? weight : ws.grads + net.weight_offset(l), inp, delta, rows, C, OC,
+                           sgd ? add : store);
     // The bias gradient is the column sums of delta.
     if (net.bias) ctx.kernels->column_sums(delta, rows, OC, ws.grads + net.bias_offset(l));
     if (sgd && net.bias) {
@@ -571,7 +582,8 @@ Workspace evaluation_workspace(const Layers& net, int rows, std::vector<float>& 
   float* at = floats.data();
   for (int l = 0; l < net.count(); l++) {
     ws.acts.push_back(at);
-    ws.pre.push_back(keeps_pre_activation(net.activations[l]) ? at + static_cast<std::size_t>(rows) * net.sizes[l + 1] : nullptr);
+    ws.pre.push_back(keeps_pre_activation(net.activations[l]) ? at + static_cast<std::size_t>(rows) * net.sizes[l + 1]
+                                                              : nullptr);
     at += layer_floats(l);
   }
   ws.batch_x = at;
@@ -592,10 +604,12 @@ void prepare_into(const Context& ctx, const Layers& net, const Samples& data, co
   for (int r = 0; r < rows; r++) {
     const std::size_t i = order ? order[start + r] : static_cast<std::size_t>(start + r);
     if (data.labels) batch.labels[r] = data.labels[i];
-    if (data.targets) std::memcpy(batch.targets.data() + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
+    if (data.targets)
+      std::memcpy(batch.targets.data() + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
   }
   const int C = net.sizes[0];
-  batch.sparse = may_be_sparse(ctx, net.sizes[1]) && compress_rows(*ctx.kernels, data, order, start, rows, C, batch.input);
+  batch.sparse =
+      may_be_sparse(ctx, net.sizes[1]) && compress_rows(*ctx.kernels, data, order, start, rows, C, batch.input);
   if (batch.sparse) compress_columns(rows, C, batch.input);
 }
 
@@ -611,8 +625,9 @@ constexpr double kBesideWork = 4.0 * 1024 * 1024;
 bool worth_splitting(const Layers& net, int rows, const PreparedBatch& batch) {
   const double limit = batch.sparse ? kBesideWork : kParallelWork;
   for (int l = 0; l < net.count(); l++) {
-    const double multiply_adds = l == 0 && batch.sparse ? static_cast<double>(batch.input.row_start[rows]) * net.sizes[1]
-                                                        : static_cast<double>(rows) * net.sizes[l] * net.sizes[l + 1];
+    const double multiply_adds = l == 0 && batch.sparse
+                                     ? static_cast<double>(batch.input.row_start[rows]) * net.sizes[1]
+                                     : static_cast<double>(rows) * net.sizes[l] * net.sizes[l + 1];
     if (multiply_adds >= limit) return true;
   }
   return false;
@@ -625,8 +640,8 @@ struct BatchInput {
   Input input;
 };
 
-BatchInput batch_input(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
-                       int rows, const PreparedBatch& batch, Workspace& ws) {
+BatchInput batch_input(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order,
+                       int start, int rows, const PreparedBatch& batch, Workspace& ws) {
   const int C = net.sizes[0];
   if (!batch.sparse) {
     const Samples samples = batch_rows(ctx, data, order, start, rows, net, ws);
@@ -639,7 +654,8 @@ BatchInput batch_input(const Context& ctx, const Layers& net, const Samples& dat
 
 // Forward, backward and the optimizer step of a prepared batch; returns its error sum.
 double train_prepared(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
-                      int rows, const PreparedBatch& prepared, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
+                      int rows, const PreparedBatch& prepared, const Optimizer& opt, OptimizerState& state,
+                      Workspace& ws) {
   const BatchInput batch = batch_input(ctx, net, data, order, start, rows, prepared, ws);
   forward_layers(ctx, net, batch.input, rows, ws);
   Scratch& scratch = *ctx.scratch;
@@ -681,7 +697,8 @@ void reserve_prepared(PreparedBatch& batch, const Layers& net, int rows) {
 void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   Scratch& scratch = *ctx.scratch;
   std::size_t transposed = 0;
-  for (int l = 1; l < net.count(); l++) transposed = std::max(transposed, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
+  for (int l = 1; l < net.count(); l++)
+    transposed = std::max(transposed, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
   if (scratch.transposed.size() < transposed) scratch.transposed.resize(transposed);
   // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
   const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
@@ -715,7 +732,6 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   }
 }
 
-
 std::size_t Layers::weight_offset(int l) const {
   std::size_t offset = 0;
   for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + (bias ? sizes[i + 1] : 0);
@@ -732,7 +748,8 @@ void gradients(const Context& ctx, const Layers& net, const Samples& samples, Wo
   PreparedBatch& prepared = ctx.scratch->prepared[0];
   prepare_into(ctx, net, samples, nullptr, 0, samples.count, prepared);
   const BatchInput batch = batch_input(ctx, net, samples, nullptr, 0, samples.count, prepared, ws);
-  backward_layers(ctx, net, batch.input, batch.samples, batch.samples.count, ws, {Update::Kind::Gradient, 0.0f, nullptr, nullptr});
+  backward_layers(ctx, net, batch.input, batch.samples, batch.samples.count, ws,
+                  {Update::Kind::Gradient, 0.0f, nullptr, nullptr});
 }
 
 void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
@@ -744,14 +761,18 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
                    int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
   Scratch& scratch = *ctx.scratch;
   PreparedBatch& prepared = scratch.prepared[scratch.current];
-  const bool beside = next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows && !worth_splitting(net, rows, prepared);
+  const bool beside =
+      next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows && !worth_splitting(net, rows, prepared);
   const int next = beside ? 1 - scratch.current : scratch.current;
   double error_sum = 0.0;
   if (beside) {
     // The training stays on the caller, whose caches hold the weights; the next batch is prepared
     // by any thread, the caller too when no other is free.
     ctx.pool->run_beside(
-        [&] { error_sum = train_prepared(calling_thread(ctx, scratch), net, data, order, start, rows, prepared, opt, state, ws); },
+        [&] {
+          error_sum =
+              train_prepared(calling_thread(ctx, scratch), net, data, order, start, rows, prepared, opt, state, ws);
+        },
         [&] { prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]); });
   } else {
     error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
@@ -800,7 +821,8 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
       const int rows = std::min(chunk_rows, rows_in_round - first);
       const Samples scored = batch_rows(lane, data, nullptr, round + first, rows, net, lane_ws);
       forward_layers(lane, net, first_layer_input(lane, scored, net.sizes[0], net.sizes[1], lane_ws), rows, lane_ws);
-      output_step(lane, net, rows, &scored, lane_ws, scratch.row_loss.data() + first, scratch.row_correct.data() + first);
+      output_step(lane, net, rows, &scored, lane_ws, scratch.row_loss.data() + first,
+                  scratch.row_correct.data() + first);
     });
     add_rows(eval, scratch.row_loss.data(), scratch.row_correct.data(), rows_in_round, data.labels != nullptr);
   }

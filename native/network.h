@@ -11,7 +11,6 @@
 
 namespace backprop {
 
-
 // Every loss: its enumerator and the name TypeScript gives it (src/backends/activations.ts), from
 // which the enum here and the addon's name table are both made (the activations' list is in kernels.h).
 #define BACKPROP_LOSSES(X) X(CrossEntropy, "cross-entropy") X(SquaredError, "mse")
@@ -37,7 +36,9 @@ struct Layers {
 
 // Whether a layer keeps its pre-activation z: the derivative of GELU and SiLU is taken from z,
 // which their output y does not determine.
-inline bool keeps_pre_activation(Activation activation) { return activation == Activation::Gelu || activation == Activation::Silu; }
+inline bool keeps_pre_activation(Activation activation) {
+  return activation == Activation::Gelu || activation == Activation::Silu;
+}
 
 // Scratch for up to `rows` samples, as laid out by the TypeScript Workspace.
 struct Workspace {
@@ -114,7 +115,7 @@ struct Scratch {
   // The batch being trained (or scored), and with more than one thread the one after it.
   PreparedBatch prepared[2];
   int current = 0;
-  std::vector<int> sparse_parts;  // where each thread's part of a sparse product's rows begins
+  std::vector<int> sparse_parts;          // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
@@ -175,9 +176,11 @@ Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t*
 // `rates`, when not null, is the learning rate of each batch of the epoch (a schedule's).
 template <typename OnBatch>
 int train_epoch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int first,
-                int visits, int batch_size, const Optimizer& opt, const float* rates, OptimizerState& state, Workspace& ws,
-                OnBatch on_batch) {
-  const auto rows_at = [&](int start) { return start >= visits ? 0 : visits - start < batch_size ? visits - start : batch_size; };
+                int visits, int batch_size, const Optimizer& opt, const float* rates, OptimizerState& state,
+                Workspace& ws, OnBatch on_batch) {
+  const auto rows_at = [&](int start) {
+    return start >= visits ? 0 : visits - start < batch_size ? visits - start : batch_size;
+  };
   double error_sum = 0.0;
   Optimizer step = opt;
   if (first < visits) prepare_batch(ctx, net, data, order, first, rows_at(first));

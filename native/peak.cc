@@ -20,7 +20,8 @@ double measure_peak_gflops(const Context& ctx, double seconds) {
   }
   iterations = static_cast<long long>(iterations * (seconds / elapsed)) + 1;
   const auto start = Clock::now();
-  ctx.pool->run(ctx.pool->size(), [&](int chunk, int) { sink = sink + kernels.fma_peak(iterations, 1.0f + static_cast<float>(chunk)); });
+  ctx.pool->run(ctx.pool->size(),
+                [&](int chunk, int) { sink = sink + kernels.fma_peak(iterations, 1.0f + static_cast<float>(chunk)); });
   elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   const double flops = static_cast<double>(iterations) * kernels.fma_peak_flops * ctx.pool->size();
   return flops / elapsed / 1e9;

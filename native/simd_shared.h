@@ -49,7 +49,9 @@ namespace {
 template <typename Isa, int NV>
 struct PanelLanes {
   typename Isa::Lanes tail;
-  TILE_INLINE typename Isa::Vec load(const float* p, int v) const { return v == NV - 1 ? Isa::load(p, tail) : Isa::load_full(p); }
+  TILE_INLINE typename Isa::Vec load(const float* p, int v) const {
+    return v == NV - 1 ? Isa::load(p, tail) : Isa::load_full(p);
+  }
   TILE_INLINE void store(float* p, int v, typename Isa::Vec x) const {
     if (v == NV - 1) {
       Isa::store(p, tail, x);
@@ -120,9 +122,8 @@ void tile(float* const* out, const float* a, int a_row, int a_col, const float* 
   const PanelLanes<Isa, NV> lanes{tail};
   Vec acc[MR][NV];
   UNROLL_TILE
-  for (int m = 0; m < MR; m++)
-    UNROLL_TILE
-    for (int v = 0; v < NV; v++) acc[m][v] = Isa::zero();
+  for (int m = 0; m < MR; m++) UNROLL_TILE
+  for (int v = 0; v < NV; v++) acc[m][v] = Isa::zero();
 
   for (int k = 0; k < K; k++) {
     const float* b_row = b + static_cast<std::ptrdiff_t>(k) * ldb;
@@ -180,14 +181,16 @@ void gemm_panel(const Gemm& g, int n0, const float* b_panel, int ld_panel, typen
   float* out[kRows];
   for (int m0 = 0; m0 < g.M; m0 += kRows) {
     const int rows = g.M - m0 < kRows ? g.M - m0 : kRows;
-    for (int i = 0; i < rows; i++) out[i] = g.c + static_cast<std::ptrdiff_t>(g.c_rows ? g.c_rows[m0 + i] : m0 + i) * g.ldc + n0;
+    for (int i = 0; i < rows; i++)
+      out[i] = g.c + static_cast<std::ptrdiff_t>(g.c_rows ? g.c_rows[m0 + i] : m0 + i) * g.ldc + n0;
     const float* a_tile = g.a + static_cast<std::ptrdiff_t>(m0) * g.a_row;
     const float* mask_tile = mask ? mask + static_cast<std::ptrdiff_t>(m0) * g.ldc : nullptr;
     if (rows == kRows) {
       tile<Isa, kRows, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, n0, mask_tile, g.ldc);
     } else {
       with_count<kRows - 1>(rows, [&](auto edge) {
-        tile<Isa, decltype(edge)::value, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, n0, mask_tile, g.ldc);
+        tile<Isa, decltype(edge)::value, NV>(out, a_tile, g.a_row, g.a_col, b_panel, ld_panel, g.K, tail, g.ep, n0,
+                                             mask_tile, g.ldc);
       });
     }
   }
@@ -207,7 +210,8 @@ void gemm_driver(const Gemm& g, float* pack) {
       b_panel = pack;
       ld_panel = kPanel;
     }
-    with_count<Isa::kMaxVectors>(vectors, [&](auto nv) { gemm_panel<Isa, decltype(nv)::value>(g, n0, b_panel, ld_panel, tail); });
+    with_count<Isa::kMaxVectors>(
+        vectors, [&](auto nv) { gemm_panel<Isa, decltype(nv)::value>(g, n0, b_panel, ld_panel, tail); });
   });
 }
 
@@ -239,7 +243,9 @@ void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int l
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = panel + static_cast<std::ptrdiff_t>(g.columns[i]) * ld;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
+      for (int v = 0; v < NV; v++)
+        acc[r][v] =
+            Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   UNROLL_TILE
@@ -248,7 +254,9 @@ void sparse_tile(const SparseGemm& g, const int* rows, const float* panel, int l
       const Vec a = Isa::broadcast(g.values + i);
       const float* b_row = panel + static_cast<std::ptrdiff_t>(g.columns[i]) * ld;
       UNROLL_TILE
-      for (int v = 0; v < NV; v++) acc[r][v] = Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
+      for (int v = 0; v < NV; v++)
+        acc[r][v] =
+            Isa::fmadd(a, Packed ? Isa::load_full(b_row + v * kLanes) : lanes.load(b_row + v * kLanes, v), acc[r][v]);
     }
   }
   float* out[R];
@@ -268,8 +276,9 @@ void sparse_panel(const SparseGemm& g, const float* panel, int ld, int n0, typen
   int i = 0;
   for (; i + kRows <= g.count; i += kRows) sparse_tile<Isa, kRows, NV, Packed>(g, g.rows + i, panel, ld, n0, tail);
   if (i < g.count) {
-    with_count<kRows - 1>(g.count - i,
-                          [&](auto edge) { sparse_tile<Isa, decltype(edge)::value, NV, Packed>(g, g.rows + i, panel, ld, n0, tail); });
+    with_count<kRows - 1>(g.count - i, [&](auto edge) {
+      sparse_tile<Isa, decltype(edge)::value, NV, Packed>(g, g.rows + i, panel, ld, n0, tail);
+    });
   }
 }
 
@@ -289,18 +298,21 @@ void sparse_gemm_driver(const SparseGemm& g, float* pack) {
   const bool packed = entries >= 2LL * g.K;
   for_each_panel<Isa, Isa::kSparseVectors>(g.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
     if (!packed) {
-      with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, false>(g, g.b + n0, g.ldb, n0, tail); });
+      with_count<Isa::kSparseVectors>(
+          vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, false>(g, g.b + n0, g.ldb, n0, tail); });
       return;
     }
     const int ld = vectors * Isa::kLanes;
     for (int k = 0; k < g.K; k++) {
       const float* from = g.b + static_cast<std::ptrdiff_t>(k) * g.ldb + n0;
       float* to = aligned + static_cast<std::ptrdiff_t>(k) * ld;
-      for (int v = 0; v < vectors - 1; v++) Isa::store_full(to + v * Isa::kLanes, Isa::load_full(from + v * Isa::kLanes));
+      for (int v = 0; v < vectors - 1; v++)
+        Isa::store_full(to + v * Isa::kLanes, Isa::load_full(from + v * Isa::kLanes));
       const int last = (vectors - 1) * Isa::kLanes;
       Isa::store_full(to + last, Isa::load(from + last, tail));
     }
-    with_count<Isa::kSparseVectors>(vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, true>(g, aligned, ld, n0, tail); });
+    with_count<Isa::kSparseVectors>(
+        vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, true>(g, aligned, ld, n0, tail); });
   });
 }
 

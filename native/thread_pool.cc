@@ -60,7 +60,8 @@ void ThreadPool::claim_chunks(std::uint32_t call, int thread) {
     const std::uint64_t chunks = static_cast<std::uint64_t>(chunks_.load(std::memory_order_relaxed));
     std::atomic_thread_fence(std::memory_order_acquire);
     if ((claims & kChunkMask) >= chunks) return;
-    if (!claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    if (!claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+      continue;
     invoke(task, static_cast<int>(claims & kChunkMask), thread);
     done_.fetch_add(1, std::memory_order_release);
   }

@@ -41,13 +41,17 @@ function build() {
   if (!gyp) return 'node-gyp is not available';
   // node-gyp's own message for a missing compiler is a page of make output; name the cause.
   const compiler = process.env.CXX ?? 'c++';
-  if (process.platform !== 'win32' && spawnSync(compiler, ['--version']).status !== 0) return `no working C++ compiler: ${compiler}`;
+  if (process.platform !== 'win32' && spawnSync(compiler, ['--version']).status !== 0)
+    return `no working C++ compiler: ${compiler}`;
   const result = spawnSync(process.execPath, [gyp, ...nodeGypArgs('rebuild')], { cwd: root, encoding: 'utf8' });
   mkdirSync(join(root, 'build'), { recursive: true });
   writeFileSync(join(root, 'build/native-build.log'), `${result.stdout ?? ''}${result.stderr ?? ''}`);
   if (result.status === 0) return undefined;
   const lines = `${result.stderr ?? ''}`.split('\n');
-  const cause = lines.find((line) => / error: /.test(line)) ?? lines.find((line) => line.startsWith('gyp ERR! stack Error:')) ?? 'node-gyp failed';
+  const cause =
+    lines.find((line) => / error: /.test(line)) ??
+    lines.find((line) => line.startsWith('gyp ERR! stack Error:')) ??
+    'node-gyp failed';
   return `${cause.replace(/^gyp ERR! stack Error: /, '').trim()}; full log in build/native-build.log`;
 }
 
@@ -60,7 +64,10 @@ async function localBuildIsCurrent() {
   const { prebuildSourcesDigest } = await import('./prebuild-sources.mjs');
   const current = prebuildSourcesDigest(root);
   const stamp = join(root, 'build/Release/sources.sha256');
-  const built = existsSync(stamp) && existsSync(join(root, 'build/Release/backprop.node')) ? readFileSync(stamp, 'utf8').trim() : undefined;
+  const built =
+    existsSync(stamp) && existsSync(join(root, 'build/Release/backprop.node'))
+      ? readFileSync(stamp, 'utf8').trim()
+      : undefined;
   return { current, fresh: built === current && loads(join(root, 'build/Release/backprop.node')), stamp };
 }
 
@@ -69,7 +76,9 @@ const fromSource = process.env.npm_config_build_from_source === 'true';
 const prebuiltLoads = loads(prebuilt);
 const local = inClone && !fromSource ? await localBuildIsCurrent() : undefined;
 if (local?.fresh) {
-  console.log('backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)');
+  console.log(
+    'backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)',
+  );
 } else if (inClone || fromSource || !prebuiltLoads) {
   const failure = build();
   if (!failure && local) writeFileSync(local.stamp, `${local.current}\n`);

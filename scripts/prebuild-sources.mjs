@@ -16,7 +16,7 @@ export function codeOnly(source) {
   const word = (c) => /[A-Za-z0-9_]/.test(c);
   // Characters that join with a neighbour into another token (`- -` is not `--`, `> =` not `>=`).
   const joins = (c) => '+-*/%&|^!=<>:.'.includes(c);
-  for (let i = 0; i < source.length; ) {
+  for (let i = 0; i < source.length;) {
     const c = source[i];
     if (c === '/' && source[i + 1] === '/') {
       while (i < source.length && source[i] !== '\n') i++;
@@ -28,8 +28,14 @@ export function codeOnly(source) {
       pendingSpace = true;
       continue;
     }
+    // A backslash before a line end splices the two lines (a long macro), as the compiler reads it.
+    if (c === '\\' && source[i + 1] === '\n') {
+      pendingSpace = true;
+      i += 2;
+      continue;
+    }
     if (c === '\n') {
-      if (directive && source[i - 1] !== '\\') {
+      if (directive) {
         out += '\n';
         directive = false;
         pendingSpace = false;
@@ -74,7 +80,14 @@ export function prebuildSourcesDigest(root) {
     .sort()
     .map((name) => `native/${name}`);
   const hash = createHash('sha256');
-  hash.update(`binding.gyp\0`).update(readFileSync(join(root, 'binding.gyp'))).update('\0');
-  for (const path of sources) hash.update(`${path}\0`).update(codeOnly(readFileSync(join(root, path), 'utf8'))).update('\0');
+  hash
+    .update(`binding.gyp\0`)
+    .update(readFileSync(join(root, 'binding.gyp')))
+    .update('\0');
+  for (const path of sources)
+    hash
+      .update(`${path}\0`)
+      .update(codeOnly(readFileSync(join(root, path), 'utf8')))
+      .update('\0');
   return hash.digest('hex');
 }

@@ -34,7 +34,12 @@ for (const arch of Object.keys(TRIPLES)) {
   run(join(root, 'node_modules/.bin/node-gyp'), nodeGypArgs('rebuild', `--arch=${arch}`), { cwd: scratch, env });
   const out = join(root, 'prebuilds', `linux-${arch}`);
   mkdirSync(out, { recursive: true });
-  run(`${prefix}strip`, ['--strip-unneeded', '-o', join(out, 'backprop.node'), join(scratch, 'build/Release/backprop.node')]);
+  run(`${prefix}strip`, [
+    '--strip-unneeded',
+    '-o',
+    join(out, 'backprop.node'),
+    join(scratch, 'build/Release/backprop.node'),
+  ]);
   rmSync(scratch, { recursive: true, force: true });
   console.log(`prebuild: wrote prebuilds/linux-${arch}/backprop.node`);
 }

@@ -9,7 +9,8 @@ export function undrawnMarks(html) {
   if (charts.length === 0) problems.push('no chart at all');
   charts.forEach((chart, index) => {
     const title = chart.match(/role-title-text[^>]*>.*?<text[^>]*>([^<]*)</s)?.[1] ?? `chart ${index + 1}`;
-    const groups = (kind) => [...chart.matchAll(new RegExp(`class="mark-${kind} role-mark[^"]*"[^>]*>(.*?)</g>`, 'gs'))].map((m) => m[1]);
+    const groups = (kind) =>
+      [...chart.matchAll(new RegExp(`class="mark-${kind} role-mark[^"]*"[^>]*>(.*?)</g>`, 'gs'))].map((m) => m[1]);
     const rects = groups('rect').flatMap((g) => [...g.matchAll(/d="M[-\d.e]+,[-\d.e]+h([-\d.e]+)v([-\d.e]+)/g)]);
     const lines = groups('line').flatMap((g) => [...g.matchAll(/d="M([^"]+)"/g)]);
     if (rects.length + lines.length === 0) problems.push(`${title}: no marks`);

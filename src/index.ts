@@ -47,7 +47,9 @@ export function loadModel(path: string, backend: Backend = selectBackend('auto')
   const { preprocessing } = file.extra;
   const { sizes } = file.architecture;
   if (preprocessing !== undefined && !isPreprocessing(preprocessing, sizes[0], sizes[sizes.length - 1])) {
-    throw new DataError(`${path}: its metadata field preprocessing is not what backprop saves; the file was edited or damaged`);
+    throw new DataError(
+      `${path}: its metadata field preprocessing is not what backprop saves; the file was edited or damaged`,
+    );
   }
   if (preprocessing?.kind === 'csv') net.inputScaling = { shift: preprocessing.shift, scale: preprocessing.scale };
   return net;

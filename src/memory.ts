@@ -62,7 +62,8 @@ export function allocatable(): { bytes: number; why: string } {
   const machine = Math.min(totalmem() * 0.75, Math.max(freemem(), 2 * 1024 * MiB));
   const space = addressSpace();
   const left = space && Math.max(0, space.limit - space.used);
-  if (left !== undefined && left < machine) return { bytes: left, why: `the process memory limit (ulimit -v) leaves about ${megabytes(left)}` };
+  if (left !== undefined && left < machine)
+    return { bytes: left, why: `the process memory limit (ulimit -v) leaves about ${megabytes(left)}` };
   return { bytes: machine, why: `this machine can spare about ${megabytes(machine)}` };
 }
 

@@ -10,7 +10,17 @@ const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
  * own. The library's entry and the CLI sit on top, side by side (neither imports the other); data
  * loading depends on nothing that trains.
  */
-const LAYERS = [['index.ts', 'cli'], ['bench', 'examples', 'report', 'export'], ['train'], ['model'], ['backends'], ['data'], ['io'], ['memory.ts'], ['errors.ts']];
+const LAYERS = [
+  ['index.ts', 'cli'],
+  ['bench', 'examples', 'report', 'export'],
+  ['train'],
+  ['model'],
+  ['backends'],
+  ['data'],
+  ['io'],
+  ['memory.ts'],
+  ['errors.ts'],
+];
 
 function layerOf(file: string): number {
   const top = file.split('/')[0];
@@ -33,7 +43,10 @@ function importGraph(): Map<string, string[]> {
   for (const file of sources(src)) {
     const text = readFileSync(join(src, file), 'utf8');
     const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
-    graph.set(file, specifiers.map((s) => relative(src, join(src, dirname(file), s)).replace(/\.js$/, '.ts')));
+    graph.set(
+      file,
+      specifiers.map((s) => relative(src, join(src, dirname(file), s)).replace(/\.js$/, '.ts')),
+    );
   }
   return graph;
 }
@@ -74,7 +87,9 @@ describe('the structure of src/', () => {
   const graph = importGraph();
 
   it('every import names a module that exists', () => {
-    const missing = [...graph].flatMap(([file, imports]) => imports.filter((i) => !graph.has(i)).map((i) => `${file} → ${i}`));
+    const missing = [...graph].flatMap(([file, imports]) =>
+      imports.filter((i) => !graph.has(i)).map((i) => `${file} → ${i}`),
+    );
     expect(missing).toEqual([]);
   });
 

@@ -57,11 +57,15 @@ describe('IDX reader', () => {
     const header = (...bytes: number[]): Uint8Array => Uint8Array.from(bytes);
     expect(() => parseIdx(header(0, 0, 8), 'f')).toThrow(/f: truncated IDX file \(3 bytes, no header\)/);
     expect(() => parseIdx(header(0, 0, 8, 0), 'f')).toThrow(/f: IDX header declares no dimensions/);
-    expect(() => parseIdx(header(0, 1, 8, 1), 'f')).toThrow(/f: not an IDX file \(magic number 0x00010801, expected 0x0000080N\)/);
+    expect(() => parseIdx(header(0, 1, 8, 1), 'f')).toThrow(
+      /f: not an IDX file \(magic number 0x00010801, expected 0x0000080N\)/,
+    );
     expect(() => parseIdx(header(1, 0, 8, 1), 'f')).toThrow(/magic number 0x01000801/);
     expect(() => parseIdx(header(0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0), 'f')).toThrow(/f: truncated IDX header/);
     expect(parseIdx(header(0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 0), 'f').dims).toEqual([0, 0]);
-    expect(() => parseIdx(header(0, 0, 8, 1, 0, 0, 0, 2, 7, 7, 7), 'f')).toThrow(/f: longer than its header says \(header 2 needs 10 bytes, file has 11\)/);
+    expect(() => parseIdx(header(0, 0, 8, 1, 0, 0, 0, 2, 7, 7, 7), 'f')).toThrow(
+      /f: longer than its header says \(header 2 needs 10 bytes, file has 11\)/,
+    );
   });
 
   it('gzip edges: too short to be gzip, garbage, a trailer that disagrees with the data, a header over 1 GiB, a stream cut short', () => {
@@ -70,17 +74,27 @@ describe('IDX reader', () => {
       writeFileSync(join(dir, name), bytes);
       return join(dir, name);
     };
-    expect(() => readIdx(file('short.gz', new Uint8Array(17)))).toThrow(/short\.gz: not a valid gzip stream \(17 bytes\)/);
-    expect(() => readIdx(file('garbage.gz', new Uint8Array(18)))).toThrow(/garbage\.gz: not a valid gzip stream \(incorrect header check\)/);
+    expect(() => readIdx(file('short.gz', new Uint8Array(17)))).toThrow(
+      /short\.gz: not a valid gzip stream \(17 bytes\)/,
+    );
+    expect(() => readIdx(file('garbage.gz', new Uint8Array(18)))).toThrow(
+      /garbage\.gz: not a valid gzip stream \(incorrect header check\)/,
+    );
     const gz = gzipSync(idxBytes([3], [7, 8, 9]));
     gz.writeUInt32LE(2 ** 30, gz.length - 4);
     expect(() => readIdx(file('gib.gz', gz))).toThrow(/gib\.gz: not a valid gzip stream \(incorrect length check\)/);
     // 1 GiB of values exactly (a 4 × 256 MiB header) passes the size check and is inflated; one more value is refused.
     const header = (last: number): Buffer => idxBytes([4, 1 << 26, last], []);
-    expect(() => readIdx(file('gib.gz', gzipSync(Buffer.concat([header(4), Buffer.alloc(16)]))))).toThrow(/gib\.gz: truncated \(header 4×67108864×4 needs 1073741840 bytes, file has 32\)/);
-    expect(() => readIdx(file('over.gz', gzipSync(header(5))))).toThrow(/over\.gz: its IDX header declares 1342177280 values, more than this reader takes \(1 GiB\)/);
+    expect(() => readIdx(file('gib.gz', gzipSync(Buffer.concat([header(4), Buffer.alloc(16)]))))).toThrow(
+      /gib\.gz: truncated \(header 4×67108864×4 needs 1073741840 bytes, file has 32\)/,
+    );
+    expect(() => readIdx(file('over.gz', gzipSync(header(5))))).toThrow(
+      /over\.gz: its IDX header declares 1342177280 values, more than this reader takes \(1 GiB\)/,
+    );
     const whole = gzipSync(idxBytes([100, 28, 28], new Uint8Array(78400).fill(7)));
-    expect(() => readIdx(file('cut.gz', whole.subarray(0, whole.length - 20)))).toThrow(/cut\.gz: truncated: the gzip stream ends before its last byte \(the file was cut short\)/);
+    expect(() => readIdx(file('cut.gz', whole.subarray(0, whole.length - 20)))).toThrow(
+      /cut\.gz: truncated: the gzip stream ends before its last byte \(the file was cut short\)/,
+    );
   });
 
   it('a plain file over 1 GiB is refused before it is read (a sparse file: no disk, no memory)', () => {
@@ -88,7 +102,9 @@ describe('IDX reader', () => {
     writeFileSync(path, '');
     truncateSync(path, 2 ** 30 + 4 + 4 * 255 + 1);
     const before = process.memoryUsage().rss;
-    expect(() => readIdx(path)).toThrow(/big-idx: 1073742849 bytes is larger than an IDX file this reader takes \(1 GiB\)/);
+    expect(() => readIdx(path)).toThrow(
+      /big-idx: 1073742849 bytes is larger than an IDX file this reader takes \(1 GiB\)/,
+    );
     expect(process.memoryUsage().rss - before).toBeLessThan(100 << 20);
   });
 
@@ -161,9 +177,16 @@ describe('MNIST folders', () => {
     expect(sum).toBe(1567298545);
     // And the pixels as floats, byte for byte: the digests of the float32 arrays this loader kept
     // before it kept bytes (each pixel / 255, rounded once).
-    const sha = (a: ArrayBufferView): string => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
-    expect(sha(floatRows(train.x, 784, 0, train.count))).toBe('257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160');
-    expect(sha(floatRows(test!.x, 784, 0, test!.count))).toBe('bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165');
+    const sha = (a: ArrayBufferView): string =>
+      createHash('sha256')
+        .update(Buffer.from(a.buffer, a.byteOffset, a.byteLength))
+        .digest('hex');
+    expect(sha(floatRows(train.x, 784, 0, train.count))).toBe(
+      '257f039238a0be158bad088c051a53908383fd47df03a7b1c229bb7bc968f160',
+    );
+    expect(sha(floatRows(test!.x, 784, 0, test!.count))).toBe(
+      'bc9f8f501f39b3ca61f899a2f402edf2024bde012b73223431b6bd735e47a165',
+    );
   });
 });
 
@@ -171,10 +194,22 @@ describe('MNIST folders: what they may not be', () => {
   it('refuses images that are not an image array, labels that are not a vector, empty sets and mismatched test images', () => {
     const zeros = (dims: number[]): Buffer => idxBytes(dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(0));
     const cases: [Record<string, Buffer>, RegExp][] = [
-      [{ 'train-images-idx3-ubyte': zeros([12 * 16]) }, /train-images-idx3-ubyte: expected an image array \(N × rows × cols\), got 1 dimension/],
-      [{ 't10k-labels-idx1-ubyte': zeros([6, 1]) }, /t10k-labels-idx1-ubyte: expected a label vector, got 2 dimensions/],
-      [{ 't10k-images-idx3-ubyte': zeros([0, 4, 4]), 't10k-labels-idx1-ubyte': zeros([0]) }, /t10k-images-idx3-ubyte: holds no images/],
-      [{ 't10k-images-idx3-ubyte': zeros([6, 5, 5]) }, /t10k-images-idx3-ubyte: images have 25 pixels, the training images 16/],
+      [
+        { 'train-images-idx3-ubyte': zeros([12 * 16]) },
+        /train-images-idx3-ubyte: expected an image array \(N × rows × cols\), got 1 dimension/,
+      ],
+      [
+        { 't10k-labels-idx1-ubyte': zeros([6, 1]) },
+        /t10k-labels-idx1-ubyte: expected a label vector, got 2 dimensions/,
+      ],
+      [
+        { 't10k-images-idx3-ubyte': zeros([0, 4, 4]), 't10k-labels-idx1-ubyte': zeros([0]) },
+        /t10k-images-idx3-ubyte: holds no images/,
+      ],
+      [
+        { 't10k-images-idx3-ubyte': zeros([6, 5, 5]) },
+        /t10k-images-idx3-ubyte: images have 25 pixels, the training images 16/,
+      ],
     ];
     for (const [files, message] of cases) {
       const dir = writeTinyIdxSet();
@@ -194,7 +229,9 @@ describe('MNIST folders: what they may not be', () => {
     expect(classNamesOf(undefined, 2)).toEqual(['0', '1']);
     const csv: Preprocessing = { kind: 'csv', features: ['a'], shift: [0], scale: [1] };
     expect(classNamesOf(csv, 2)).toEqual(['0', '1']);
-    expect(classNamesOf({ kind: 'csv', features: ['a'], shift: [0], scale: [1], classNames: ['ant', 'cat'] }, 2)).toEqual(['ant', 'cat']);
+    expect(
+      classNamesOf({ kind: 'csv', features: ['a'], shift: [0], scale: [1], classNames: ['ant', 'cat'] }, 2),
+    ).toEqual(['ant', 'cat']);
   });
 });
 
@@ -206,7 +243,9 @@ describe('CSV files', () => {
   };
 
   it('reads a header, features and a class column (the last by default)', () => {
-    const { train, test, features } = loadCsv(write('a.csv', 'x,y,label\n1,2,0\n3,4,1\n5,6,2\n'), { targetKind: 'classes' });
+    const { train, test, features } = loadCsv(write('a.csv', 'x,y,label\n1,2,0\n3,4,1\n5,6,2\n'), {
+      targetKind: 'classes',
+    });
     expect(features).toEqual(['x', 'y']);
     expect(Array.from(train.x)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(Array.from(train.labels!)).toEqual([0, 1, 2]);
@@ -235,14 +274,26 @@ describe('CSV files', () => {
   });
 
   it('names the line of a ragged row, a non-numeric cell, a bad label; refuses an empty file', () => {
-    expect(() => loadCsv(write('d.csv', 'x,y\n1,2\n3\n'), { targetKind: 'classes' })).toThrow(/d\.csv: line 3 has 1 cells, expected 2/);
-    expect(() => loadCsv(write('e.csv', 'x,y\n1,2\n\nabc,1\n'), { targetKind: 'classes' })).toThrow(/e\.csv: line 4, column 1: 'abc' is not a number/);
-    expect(() => loadCsv(write('k.csv', 'x,y\n1,2\n\n3,abc\n'), { targetKind: 'classes' })).toThrow(/k\.csv: line 4: class label 'abc' among numeric labels/);
-    expect(() => loadCsv(write('i.csv', 'x,y\n1e999,2\n'), { targetKind: 'classes' })).toThrow(/line 2, column 1: '1e999' is beyond the float32 range/);
+    expect(() => loadCsv(write('d.csv', 'x,y\n1,2\n3\n'), { targetKind: 'classes' })).toThrow(
+      /d\.csv: line 3 has 1 cells, expected 2/,
+    );
+    expect(() => loadCsv(write('e.csv', 'x,y\n1,2\n\nabc,1\n'), { targetKind: 'classes' })).toThrow(
+      /e\.csv: line 4, column 1: 'abc' is not a number/,
+    );
+    expect(() => loadCsv(write('k.csv', 'x,y\n1,2\n\n3,abc\n'), { targetKind: 'classes' })).toThrow(
+      /k\.csv: line 4: class label 'abc' among numeric labels/,
+    );
+    expect(() => loadCsv(write('i.csv', 'x,y\n1e999,2\n'), { targetKind: 'classes' })).toThrow(
+      /line 2, column 1: '1e999' is beyond the float32 range/,
+    );
     expect(() => loadCsv(write('j.csv', 'x,y\nNaN,2\n'), { targetKind: 'classes' })).toThrow(/'NaN' is not a number/);
-    expect(() => loadCsv(write('f.csv', 'x,y\n1,2.5\n'), { targetKind: 'classes' })).toThrow(/line 2: class label '2\.5' is not an integer/);
+    expect(() => loadCsv(write('f.csv', 'x,y\n1,2.5\n'), { targetKind: 'classes' })).toThrow(
+      /line 2: class label '2\.5' is not an integer/,
+    );
     expect(() => loadCsv(write('g.csv', ''), { targetKind: 'classes' })).toThrow(/holds no data rows/);
-    expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(/has no column 'z'/);
+    expect(() => loadCsv(write('h.csv', 'x,y\n1,2\n'), { targetKind: 'classes', target: ['z'] })).toThrow(
+      /has no column 'z'/,
+    );
   });
 });
 
@@ -260,19 +311,34 @@ describe('CSV options and refusals, against values worked out by hand', () => {
     expect(Array.from(minmax.train.x)).toEqual([0, 0, 0, f(1 / 3), 1, 0, 1, 0.5, 0]);
     expect(minmax.scaling).toEqual({ shift: [1, 10, 5], scale: [3, 20, 1] });
     const z = loadCsv(path, { targetKind: 'classes', normalize: 'zscore' });
-    const std = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - v.reduce((p, q) => p + q) / 3) ** 2, 0) / 3);
+    const std = (v: number[]): number =>
+      Math.sqrt(v.reduce((a, b) => a + (b - v.reduce((p, q) => p + q) / 3) ** 2, 0) / 3);
     expect(z.scaling).toEqual({ shift: [7 / 3, 20, 5], scale: [std([1, 2, 4]), std([10, 30, 20]), 1] });
-    expect(Array.from(z.train.x.subarray(3, 6))).toEqual([f((2 - 7 / 3) / std([1, 2, 4])), f(10 / std([10, 30, 20])), 0]);
+    expect(Array.from(z.train.x.subarray(3, 6))).toEqual([
+      f((2 - 7 / 3) / std([1, 2, 4])),
+      f(10 / std([10, 30, 20])),
+      0,
+    ]);
     const given = loadCsv(path, { targetKind: 'classes', scaling: { shift: [1, 0, 0], scale: [2, 1, 1] } });
     expect(Array.from(given.train.x.subarray(0, 6))).toEqual([0, 10, 5, 0.5, 30, 5]);
-    expect(() => loadCsv(path, { targetKind: 'classes', scaling: { shift: [0], scale: [1] } })).toThrow(/has 3 feature columns, the model was trained on 1/);
+    expect(() => loadCsv(path, { targetKind: 'classes', scaling: { shift: [0], scale: [1] } })).toThrow(
+      /has 3 feature columns, the model was trained on 1/,
+    );
   });
 
   it('holds out the last rows, and refuses a share that leaves none to train on', () => {
     const path = write('v.csv', 'x,t\n1,0\n2,1\n3,0\n4,1\n');
     const { train, test } = loadCsv(path, { targetKind: 'classes', valSplit: 0.5 });
-    expect([train.count, Array.from(train.x), test!.count, Array.from(test!.x), Array.from(test!.labels!)]).toEqual([2, [1, 2], 2, [3, 4], [0, 1]]);
-    expect(() => loadCsv(path, { targetKind: 'classes', valSplit: 0.9 })).toThrow(/a validation share of 0\.9 leaves no training rows of 4/);
+    expect([train.count, Array.from(train.x), test!.count, Array.from(test!.x), Array.from(test!.labels!)]).toEqual([
+      2,
+      [1, 2],
+      2,
+      [3, 4],
+      [0, 1],
+    ]);
+    expect(() => loadCsv(path, { targetKind: 'classes', valSplit: 0.9 })).toThrow(
+      /a validation share of 0\.9 leaves no training rows of 4/,
+    );
     const unseen = write('u.csv', 'x,t\n1,0\n2,1\n3,2\n');
     expect(() => loadCsv(unseen, { targetKind: 'classes', valSplit: 0.34 })).toThrow(/u\.csv \(validation rows\)/);
   });
@@ -281,27 +347,54 @@ describe('CSV options and refusals, against values worked out by hand', () => {
     const path = write('t.csv', 'a,b,c\n1,0,3\n4,1,6\n');
     expect(Array.from(loadCsv(path, { targetKind: 'classes', target: ['1'] }).train.x)).toEqual([1, 3, 4, 6]);
     expect(Array.from(loadCsv(path, { targetKind: 'classes', target: ['b'] }).train.labels!)).toEqual([0, 1]);
-    expect(() => loadCsv(path, { targetKind: 'classes', target: ['3'] })).toThrow(/has no column '3' to use as the target \(columns: a, b, c\)/);
+    expect(() => loadCsv(path, { targetKind: 'classes', target: ['3'] })).toThrow(
+      /has no column '3' to use as the target \(columns: a, b, c\)/,
+    );
     expect(() => loadCsv(path, { targetKind: 'classes', target: ['1x'] })).toThrow(/has no column '1x'/);
-    expect(() => loadCsv(path, { targetKind: 'classes', target: ['a', 'b'] })).toThrow(/class labels come from one target column, 2 were given/);
+    expect(() => loadCsv(path, { targetKind: 'classes', target: ['a', 'b'] })).toThrow(
+      /class labels come from one target column, 2 were given/,
+    );
     expect(() => loadCsv(path, { targetKind: 'values', target: ['a', 'b', 'c'] })).toThrow(/every column is a target/);
     expect(() => loadCsv(write('h.csv', 'a,b,c\n'), { targetKind: 'classes' })).toThrow(/holds no data rows/);
     expect(loadCsv(write('n.csv', '7,8,0\n'), { targetKind: 'classes' }).features).toEqual(['0', '1']);
-    expect([isDelimitedFile('a.CSV'), isDelimitedFile('a.tsv'), isDelimitedFile('a.csv.gz'), isDelimitedFile('a.csvx')]).toEqual([true, true, false, false]);
+    expect([
+      isDelimitedFile('a.CSV'),
+      isDelimitedFile('a.tsv'),
+      isDelimitedFile('a.csv.gz'),
+      isDelimitedFile('a.csvx'),
+    ]).toEqual([true, true, false, false]);
   });
 
   it('numbers class labels 0…255, names them in sorted order or by a model, and refuses the rest', () => {
     const named = loadCsv(write('c.csv', 'x,kind\n1,cat\n2,ant\n3,cat\n'), { targetKind: 'classes' });
-    expect([named.classNames, Array.from(named.train.labels!), named.train.outputs]).toEqual([['ant', 'cat'], [1, 0, 1], 2]);
-    const known = loadCsv(write('k.csv', 'x,kind\n1,cat\n2,ant\n'), { targetKind: 'classes', classNames: ['dog', 'cat', 'ant'] });
-    expect([known.classNames, Array.from(known.train.labels!)]).toEqual([['dog', 'cat', 'ant'], [1, 2]]);
-    expect(() => loadCsv(write('e.csv', 'x,kind\n1,emu\n'), { targetKind: 'classes', classNames: ['cat'] })).toThrow(/line 2: class 'emu' is not one of the model's classes \(cat\)/);
-    expect(Array.from(loadCsv(write('m.csv', 'x,t\n1,255\n2,0\n'), { targetKind: 'classes', classes: 256 }).train.labels!)).toEqual([255, 0]);
+    expect([named.classNames, Array.from(named.train.labels!), named.train.outputs]).toEqual([
+      ['ant', 'cat'],
+      [1, 0, 1],
+      2,
+    ]);
+    const known = loadCsv(write('k.csv', 'x,kind\n1,cat\n2,ant\n'), {
+      targetKind: 'classes',
+      classNames: ['dog', 'cat', 'ant'],
+    });
+    expect([known.classNames, Array.from(known.train.labels!)]).toEqual([
+      ['dog', 'cat', 'ant'],
+      [1, 2],
+    ]);
+    expect(() => loadCsv(write('e.csv', 'x,kind\n1,emu\n'), { targetKind: 'classes', classNames: ['cat'] })).toThrow(
+      /line 2: class 'emu' is not one of the model's classes \(cat\)/,
+    );
+    expect(
+      Array.from(loadCsv(write('m.csv', 'x,t\n1,255\n2,0\n'), { targetKind: 'classes', classes: 256 }).train.labels!),
+    ).toEqual([255, 0]);
     for (const bad of ['256', '-1', '1.5']) {
-      expect(() => loadCsv(write('b.csv', `x,t\n1,0\n2,${bad}\n`), { targetKind: 'classes' })).toThrow(`line 3: class label '${bad}' is not an integer from 0 to 255`);
+      expect(() => loadCsv(write('b.csv', `x,t\n1,0\n2,${bad}\n`), { targetKind: 'classes' })).toThrow(
+        `line 3: class label '${bad}' is not an integer from 0 to 255`,
+      );
     }
     const many = Array.from({ length: 257 }, (_, i) => `${i},c${i}`).join('\n');
-    expect(() => loadCsv(write('l.csv', `x,t\n${many}\n`), { targetKind: 'classes' })).toThrow(/line 258: more than 256 different class labels/);
+    expect(() => loadCsv(write('l.csv', `x,t\n${many}\n`), { targetKind: 'classes' })).toThrow(
+      /line 258: more than 256 different class labels/,
+    );
     expect(loadCsv(write('d.csv', 'x,t\n1,0\n2,2\n'), { targetKind: 'classes', classes: 4 }).train.outputs).toBe(4);
   });
 });
@@ -316,9 +409,18 @@ describe('the CSV reader, against independent readings', () => {
         sign: fc.constantFrom('', '-', '+'),
         whole: digits,
         fraction: fc.option(digits),
-        exponent: fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '-', '+'), fc.string({ unit: fc.constantFrom(...'0123456789'), maxLength: 3 }))),
+        exponent: fc.option(
+          fc.tuple(
+            fc.constantFrom('e', 'E'),
+            fc.constantFrom('', '-', '+'),
+            fc.string({ unit: fc.constantFrom(...'0123456789'), maxLength: 3 }),
+          ),
+        ),
       })
-      .map(({ sign, whole, fraction, exponent }) => `${sign}${whole}${fraction === null ? '' : `.${fraction}`}${exponent ? exponent.join('') : ''}`)
+      .map(
+        ({ sign, whole, fraction, exponent }) =>
+          `${sign}${whole}${fraction === null ? '' : `.${fraction}`}${exponent ? exponent.join('') : ''}`,
+      )
       .filter((text) => text !== '');
     fc.assert(
       fc.property(number, fc.boolean(), (text, comma) => {
@@ -338,7 +440,12 @@ describe('the CSV reader, against independent readings', () => {
     const path = join(dir, name);
     writeFileSync(path, text);
     const found: [number, string[]][] = [];
-    readRecords(path, undefined, (r) => void found.push([r.line, Array.from({ length: r.count }, (_, i) => r.text(i))]), chunk);
+    readRecords(
+      path,
+      undefined,
+      (r) => void found.push([r.line, Array.from({ length: r.count }, (_, i) => r.text(i))]),
+      chunk,
+    );
     return found;
   };
 
@@ -352,11 +459,14 @@ describe('the CSV reader, against independent readings', () => {
       [7, ['q"r', '9', '10']],
       [8, ['s\rt', '11', '12']],
     ];
-    for (const chunk of [undefined, 1, 2, 3, 4, 5, 7, 11]) expect(records(text, chunk), `window ${chunk}`).toEqual(want);
+    for (const chunk of [undefined, 1, 2, 3, 4, 5, 7, 11])
+      expect(records(text, chunk), `window ${chunk}`).toEqual(want);
     // The quick counting pass names the same lines.
     writeFileSync(join(dir, 'ragged.csv'), `${text}13,14\n`);
     for (const chunkBytes of [undefined, 3]) {
-      expect(() => loadCsv(join(dir, 'ragged.csv'), { targetKind: 'classes', chunkBytes })).toThrow(/ragged\.csv: line 10 has 2 cells, expected 3/);
+      expect(() => loadCsv(join(dir, 'ragged.csv'), { targetKind: 'classes', chunkBytes })).toThrow(
+        /ragged\.csv: line 10 has 2 cells, expected 3/,
+      );
     }
   });
 
@@ -384,7 +494,9 @@ describe('the CSV reader, against independent readings', () => {
   it('text after a closing quote is refused with its line; a row count is right past quoted line breaks', () => {
     const path = join(dir, 'after.csv');
     writeFileSync(path, 'a,b\n1,2\n"x"y,3\n');
-    expect(() => loadCsv(path, { targetKind: 'values' })).toThrow(/after\.csv: line 3: text after the closing quote of a cell/);
+    expect(() => loadCsv(path, { targetKind: 'values' })).toThrow(
+      /after\.csv: line 3: text after the closing quote of a cell/,
+    );
     writeFileSync(path, 'a,b\n"one\ntwo",1\n"three\rfour",2\n5\n');
     expect(() => loadCsv(path, { targetKind: 'classes' })).toThrow(/after\.csv: line 6 has 1 cells, expected 2/);
     writeFileSync(path, '\na,b\n1\n');

@@ -77,7 +77,9 @@ describe('network', () => {
     expect(std).toBeLessThan(0.103);
     expect(a.layers[0].bias!.every((v) => v === 0)).toBe(true);
     // Known answers: the first weights of each layer for seed 7 (a change of generator, transform or order shows here).
-    expect(Array.from(a.layers[0].weight.subarray(0, 4))).toEqual([-0.07277058809995651, -0.00560408178716898, 0.05095171555876732, 0.09654652327299118]);
+    expect(Array.from(a.layers[0].weight.subarray(0, 4))).toEqual([
+      -0.07277058809995651, -0.00560408178716898, 0.05095171555876732, 0.09654652327299118,
+    ]);
     expect(Array.from(a.layers[1].weight.subarray(0, 2))).toEqual([-0.1660500168800354, 0.11113215237855911]);
   });
 
@@ -110,7 +112,9 @@ describe('helpers', () => {
     const b = new Rng(1);
     // xoshiro128** seeded by splitmix32, as a Python transcription of the published algorithms computes it.
     const known = new Rng(1);
-    expect(Array.from({ length: 5 }, () => known.nextUint32())).toEqual([2442144158, 3238099751, 3819917871, 2104621829, 2021136066]);
+    expect(Array.from({ length: 5 }, () => known.nextUint32())).toEqual([
+      2442144158, 3238099751, 3819917871, 2104621829, 2021136066,
+    ]);
     const draws = Array.from({ length: 10000 }, () => a.uniform());
     expect(draws.slice(0, 5)).toEqual(Array.from({ length: 5 }, () => b.uniform()));
     expect(Math.min(...draws)).toBeLessThan(0.001);
@@ -158,10 +162,14 @@ describe('helpers', () => {
 
 describe('general networks', () => {
   it('checks activations against the loss', () => {
-    expect(() => new Network([3, 2, 1], { loss: 'mse', output: 'softmax' })).toThrow(/mse error needs a sigmoid, tanh, bipolar, linear output/);
+    expect(() => new Network([3, 2, 1], { loss: 'mse', output: 'softmax' })).toThrow(
+      /mse error needs a sigmoid, tanh, bipolar, linear output/,
+    );
     expect(() => new Network([3, 2, 1], { output: 'sigmoid' })).toThrow(/cross-entropy error needs a softmax output/);
     expect(() => new Network([3, 2, 1], { hidden: 'linear' })).toThrow(/hidden layer cannot use linear/);
-    expect(() => new Network([3, 2, 2, 1], { hidden: ['tanh'] })).toThrow(/1 hidden activations given for 2 hidden layers/);
+    expect(() => new Network([3, 2, 2, 1], { hidden: ['tanh'] })).toThrow(
+      /1 hidden activations given for 2 hidden layers/,
+    );
     const net = new Network([3, 4, 2, 1], { hidden: ['tanh', 'sigmoid'], loss: 'mse', bias: false });
     expect(net.activations).toEqual(['tanh', 'sigmoid', 'linear']);
     expect(net.parameterCount).toBe(3 * 4 + 4 * 2 + 2 * 1);
@@ -169,7 +177,11 @@ describe('general networks', () => {
   });
 
   it('activations and their derivatives, from the output', () => {
-    for (const [activation, z] of [['sigmoid', 0.3], ['tanh', -0.7], ['bipolar', 1.1]] as const) {
+    for (const [activation, z] of [
+      ['sigmoid', 0.3],
+      ['tanh', -0.7],
+      ['bipolar', 1.1],
+    ] as const) {
       const h = 1e-6;
       const slope = (activate(activation, z + h) - activate(activation, z - h)) / (2 * h);
       expect(derivative(activation, activate(activation, z))).toBeCloseTo(slope, 8);
@@ -203,13 +215,29 @@ describe('general networks', () => {
   it('reads weights from JSON, one row per neuron, and names shape mismatches', () => {
     const dir = tempDir();
     const path = join(dir, 'w.json');
-    writeFileSync(path, JSON.stringify({ weights: [[[-0.2, 0.3, -0.4], [0.1, -0.3, -0.4]], [0.2, 0.3]] }));
-    const net = new Network([3, 2, 1], { hidden: 'bipolar', output: 'bipolar', loss: 'mse', bias: false }).initialize(readInitFile(path), 1);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        weights: [
+          [
+            [-0.2, 0.3, -0.4],
+            [0.1, -0.3, -0.4],
+          ],
+          [0.2, 0.3],
+        ],
+      }),
+    );
+    const net = new Network([3, 2, 1], { hidden: 'bipolar', output: 'bipolar', loss: 'mse', bias: false }).initialize(
+      readInitFile(path),
+      1,
+    );
     // Stored inputs × outputs: weight[input * outputs + neuron].
     expect(Array.from(net.layers[0].weight)).toEqual([-0.2, 0.1, 0.3, -0.3, -0.4, -0.4].map(Math.fround));
     expect(Array.from(net.layers[1].weight)).toEqual([0.2, 0.3].map(Math.fround));
     const wide = new Network([4, 2, 1], { loss: 'mse', bias: false });
-    expect(() => wide.initialize(readInitFile(path), 1)).toThrow(/w\.json: layer 1 weights are 2×3, expected 2×4 \(neurons × inputs\)/);
+    expect(() => wide.initialize(readInitFile(path), 1)).toThrow(
+      /w\.json: layer 1 weights are 2×3, expected 2×4 \(neurons × inputs\)/,
+    );
     writeFileSync(path, '{"weights": [[1, "a"]]}');
     expect(() => readInitFile(path)).toThrow(/numbers only/);
     writeFileSync(path, '{');
@@ -224,30 +252,55 @@ describe('general networks', () => {
       writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
       return path;
     };
-    const w1 = [[1, 2], [3, 4], [5, 6]];
+    const w1 = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ];
     const w2 = [[7, 8, 9]];
     const net = (bias = true): Network => new Network([2, 3, 1], { loss: 'mse', output: 'sigmoid', bias });
-    const given = net().initialize({ scheme: 'normal', std: 1 }, 3).initialize(readInitFile(file({ weights: [w1, w2], biases: [[0.5, -0.5, 0.25], [2]] })), 1);
+    const given = net()
+      .initialize({ scheme: 'normal', std: 1 }, 3)
+      .initialize(readInitFile(file({ weights: [w1, w2], biases: [[0.5, -0.5, 0.25], [2]] })), 1);
     expect(Array.from(given.layers[0].bias!)).toEqual([0.5, -0.5, 0.25]);
     expect(Array.from(given.layers[1].bias!)).toEqual([2]);
     expect(Array.from(given.layers[1].weight)).toEqual([7, 8, 9]);
     // Biases not given are zero, whatever the network held before.
-    const noBiases = net().initialize({ scheme: 'normal', std: 1 }, 3).initialize(readInitFile(file([w1, w2])), 1);
+    const noBiases = net()
+      .initialize({ scheme: 'normal', std: 1 }, 3)
+      .initialize(readInitFile(file([w1, w2])), 1);
     expect(Array.from(noBiases.layers[0].bias!)).toEqual([0, 0, 0]);
     // A single neuron's weights may be one flat row.
-    expect(Array.from(net().initialize(readInitFile(file({ weights: [w1, [7, 8, 9]] })), 1).layers[1].weight)).toEqual([7, 8, 9]);
+    expect(Array.from(net().initialize(readInitFile(file({ weights: [w1, [7, 8, 9]] })), 1).layers[1].weight)).toEqual([
+      7, 8, 9,
+    ]);
     const refusals: [unknown, RegExp][] = [
       [{ weights: 'w' }, /expected \{"weights": \[matrix per layer\]/],
       [null, /expected \{"weights": \[matrix per layer\]/],
       [{ weights: [w1, [[7, 8, 9], 'x']] }, /numbers only/],
-      [{ weights: [w1, [[7, 8, 9], [1, 'x', 2]]] }, /numbers only/],
+      [
+        {
+          weights: [
+            w1,
+            [
+              [7, 8, 9],
+              [1, 'x', 2],
+            ],
+          ],
+        },
+        /numbers only/,
+      ],
       [{ weights: [w1, 5] }, /numbers only/],
       [{ weights: [w1, w2], biases: 'b' }, /"biases" must be a list of number vectors, one per layer/],
       [{ weights: [w1, w2], biases: [[1, 2, 3], ['x']] }, /"biases" must be a list of number vectors/],
       ['{"weights": [[[1, 2], [3, 4], [5, 6]], [[7, 8, 1e999]]]}', /holds a value that is not a finite number/],
-      ['{"weights": [[[1, 2], [3, 4], [5, 6]], [[7, 8, 9]]], "biases": [[1, 2, -1e999], [0]]}', /holds a value that is not a finite number/],
+      [
+        '{"weights": [[[1, 2], [3, 4], [5, 6]], [[7, 8, 9]]], "biases": [[1, 2, -1e999], [0]]}',
+        /holds a value that is not a finite number/,
+      ],
     ];
-    for (const [body, message] of refusals) expect(() => readInitFile(file(body)), JSON.stringify(body)).toThrow(message);
+    for (const [body, message] of refusals)
+      expect(() => readInitFile(file(body)), JSON.stringify(body)).toThrow(message);
     const shape: [unknown, RegExp, boolean?][] = [
       [[w1], /has weights for 1 layers, the network has 2/],
       [[w1, w2, w2], /has weights for 3 layers, the network has 2/],
@@ -257,9 +310,14 @@ describe('general networks', () => {
       // An empty list is an empty flat row.
       [[w1, []], /layer 2 weights are 1×0, expected 1×3/],
       [{ weights: [w1, w2], biases: [[1, 2], [0]] }, /layer 1 has 2 biases, expected 3/],
-      [{ weights: [w1, w2], biases: [[1, 2, 3], [0]] }, /gives biases, but the network has none \(drop --no-bias\)/, false],
+      [
+        { weights: [w1, w2], biases: [[1, 2, 3], [0]] },
+        /gives biases, but the network has none \(drop --no-bias\)/,
+        false,
+      ],
     ];
-    for (const [body, message, bias] of shape) expect(() => net(bias).initialize(readInitFile(file(body)), 1), JSON.stringify(body)).toThrow(message);
+    for (const [body, message, bias] of shape)
+      expect(() => net(bias).initialize(readInitFile(file(body)), 1), JSON.stringify(body)).toThrow(message);
     const big = join(dir, 'big.json');
     writeFileSync(big, '');
     truncateSync(big, 256 * 2 ** 20 + 1);
@@ -275,8 +333,12 @@ describe('general networks', () => {
     // An output bias that makes class 2 win everywhere: only the last layer's outputs say so.
     deep.layers[2].bias!.set([0, 0, 50]);
     expect(Array.from(deep.predict(x))).toEqual(new Array(8).fill(2));
-    expect(() => new Network([2, 2], { loss: 'hinge' as never })).toThrow(/^unknown loss 'hinge' \(expected cross-entropy, mse\)$/);
-    expect(() => new Network([2, 3, 2], { hidden: 'softmax' })).toThrow(/^a hidden layer cannot use softmax \(expected relu, sigmoid, tanh, bipolar, gelu, silu\)$/);
+    expect(() => new Network([2, 2], { loss: 'hinge' as never })).toThrow(
+      /^unknown loss 'hinge' \(expected cross-entropy, mse\)$/,
+    );
+    expect(() => new Network([2, 3, 2], { hidden: 'softmax' })).toThrow(
+      /^a hidden layer cannot use softmax \(expected relu, sigmoid, tanh, bipolar, gelu, silu\)$/,
+    );
   });
 
   it('one optimizer step by hand: momentum and adam', () => {

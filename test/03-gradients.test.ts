@@ -15,7 +15,13 @@ const cases = HIDDEN_ACTIVATIONS.flatMap((hidden) => OUTPUTS.map(({ output, loss
 describe.each(everyBackend())('finite-difference gradient check ($label)', ({ make }) => {
   it.each(cases)('$hidden hidden, $output output, $loss', ({ hidden, output, loss }) => {
     for (const bias of [true, false]) {
-      const checks = gradcheck({ sizes: [7, 5, 4, 3], network: { hidden, output, loss, bias }, backend: make(), rows: 6, seed: 5 });
+      const checks = gradcheck({
+        sizes: [7, 5, 4, 3],
+        network: { hidden, output, loss, bias },
+        backend: make(),
+        rows: 6,
+        seed: 5,
+      });
       expect(checks).toHaveLength(bias ? 6 : 3);
       for (const check of checks) expect(check.relativeError, `${check.tensor}, bias ${bias}`).toBeLessThan(1e-4);
     }

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../src/backends/activations.js';
-import { EVAL_ROWS, OPTIMIZERS, OptimizerState, optimizerDefaults, sgd, Workspace, type OptimizerName, type OptimizerSettings } from '../src/backends/backend.js';
+import {
+  EVAL_ROWS,
+  OPTIMIZERS,
+  OptimizerState,
+  optimizerDefaults,
+  sgd,
+  Workspace,
+  type OptimizerName,
+  type OptimizerSettings,
+} from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { TsWorkerBackend } from '../src/backends/ts-worker.js';
@@ -14,12 +23,22 @@ import type { NetworkOptions } from '../src/model/network.js';
 import { addon, addonBuilds, realMnist, runCli, supportedIsas } from './helpers.js';
 
 /** 50 SGD steps (batch 100 over the first 5,000 MNIST images) from seed 1. */
-async function fiftySteps(backend: NativeBackend | TsBackend, hidden = 30, shuffle = false, wsRows = EVAL_ROWS): Promise<Float32Array> {
+async function fiftySteps(
+  backend: NativeBackend | TsBackend,
+  hidden = 30,
+  shuffle = false,
+  wsRows = EVAL_ROWS,
+): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 5000);
   const net = new Network([784, hidden, 10], { backend }).initWeights(1);
   const ws = new Workspace(net.sizes, wsRows);
   const order = shuffle ? sampleOrder('shuffle', train.count, train.count, 1, 1) : null;
-  await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws);
+  await backend.trainEpoch(
+    net,
+    train,
+    { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order },
+    ws,
+  );
   return net.params;
 }
 
@@ -60,7 +79,12 @@ describe('native against ts on real MNIST', async () => {
 });
 
 /** A general network trained 40 steps on real MNIST with the given options, from seed 1. */
-async function generalRun(backend: NativeBackend | TsBackend, options: NetworkOptions, optimizer: OptimizerSettings, sampling: Sampling): Promise<Float32Array> {
+async function generalRun(
+  backend: NativeBackend | TsBackend,
+  options: NetworkOptions,
+  optimizer: OptimizerSettings,
+  sampling: Sampling,
+): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 2000);
   const net = new Network([784, 48, 24, 10], { ...options, backend }).initialize({ scheme: 'xavier' }, 1);
   const ws = Workspace.of(net, EVAL_ROWS);
@@ -73,20 +97,40 @@ async function generalRun(backend: NativeBackend | TsBackend, options: NetworkOp
 describe('every optimizer on both backends', () => {
   // A ReLU network's forward and backward passes agree bit for bit, so any difference is the step's:
   // GCC 12 once stored Adam's 1 − β1 unrounded, and 1 parameter in 10 took a different step.
-  it.each(OPTIMIZERS.flatMap((name) => supportedIsas.map((isa) => ({ name, isa }))))('$name ($isa), with weight decay, bit for bit', async ({ name, isa }) => {
-    const optimizer = optimizerDefaults(name, name === 'sgd' || name === 'momentum' ? 0.05 : 0.002, { weightDecay: 1e-3 });
-    const ts = await generalRun(new TsBackend(), {}, optimizer, 'shuffle');
-    const native = await generalRun(new NativeBackend({ isa, threads: 2 }), {}, optimizer, 'shuffle');
-    expect(Buffer.from(native.buffer).equals(Buffer.from(ts.buffer))).toBe(true);
-  });
+  it.each(OPTIMIZERS.flatMap((name) => supportedIsas.map((isa) => ({ name, isa }))))(
+    '$name ($isa), with weight decay, bit for bit',
+    async ({ name, isa }) => {
+      const optimizer = optimizerDefaults(name, name === 'sgd' || name === 'momentum' ? 0.05 : 0.002, {
+        weightDecay: 1e-3,
+      });
+      const ts = await generalRun(new TsBackend(), {}, optimizer, 'shuffle');
+      const native = await generalRun(new NativeBackend({ isa, threads: 2 }), {}, optimizer, 'shuffle');
+      expect(Buffer.from(native.buffer).equals(Buffer.from(ts.buffer))).toBe(true);
+    },
+  );
 });
 
 describe('native against ts for general networks', () => {
   const cases: { label: string; options: NetworkOptions; optimizer: OptimizerSettings; sampling: Sampling }[] = [
     { label: 'tanh, adam', options: { hidden: 'tanh' }, optimizer: { ...sgd(0.001), name: 'adam' }, sampling: 'order' },
-    { label: 'gelu + silu (derivatives from the kept pre-activations), momentum', options: { hidden: ['gelu', 'silu'] }, optimizer: { ...sgd(0.05), name: 'momentum' }, sampling: 'shuffle' },
-    { label: 'relu, adamw with decoupled decay', options: {}, optimizer: { ...sgd(0.001), name: 'adamw', weightDecay: 0.01 }, sampling: 'order' },
-    { label: 'sigmoid, rmsprop with L2 decay', options: { hidden: 'sigmoid' }, optimizer: { ...sgd(0.0002), name: 'rmsprop', beta2: 0.99, weightDecay: 1e-4 }, sampling: 'shuffle' },
+    {
+      label: 'gelu + silu (derivatives from the kept pre-activations), momentum',
+      options: { hidden: ['gelu', 'silu'] },
+      optimizer: { ...sgd(0.05), name: 'momentum' },
+      sampling: 'shuffle',
+    },
+    {
+      label: 'relu, adamw with decoupled decay',
+      options: {},
+      optimizer: { ...sgd(0.001), name: 'adamw', weightDecay: 0.01 },
+      sampling: 'order',
+    },
+    {
+      label: 'sigmoid, rmsprop with L2 decay',
+      options: { hidden: 'sigmoid' },
+      optimizer: { ...sgd(0.0002), name: 'rmsprop', beta2: 0.99, weightDecay: 1e-4 },
+      sampling: 'shuffle',
+    },
     {
       label: 'sigmoid + relu, mse sigmoid output, momentum, weight decay',
       options: { hidden: ['sigmoid', 'relu'], loss: 'mse', output: 'sigmoid' },
@@ -100,11 +144,14 @@ describe('native against ts for general networks', () => {
       sampling: 'random',
     },
   ];
-  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))('$label ($isa)', async ({ options, optimizer, sampling, isa }) => {
-    const ts = await generalRun(new TsBackend(), options, optimizer, sampling);
-    const native = await generalRun(new NativeBackend({ isa, threads: 2 }), options, optimizer, sampling);
-    expect(largestRelativeDifference(native, ts)).toBeLessThan(1e-5);
-  });
+  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))(
+    '$label ($isa)',
+    async ({ options, optimizer, sampling, isa }) => {
+      const ts = await generalRun(new TsBackend(), options, optimizer, sampling);
+      const native = await generalRun(new NativeBackend({ isa, threads: 2 }), options, optimizer, sampling);
+      expect(largestRelativeDifference(native, ts)).toBeLessThan(1e-5);
+    },
+  );
 });
 
 describe('native against ts on real MNIST, bit for bit', () => {
@@ -120,7 +167,12 @@ describe('native against ts on real MNIST, bit for bit', () => {
     const run = async (backend: NativeBackend | TsBackend): Promise<Buffer> => {
       const net = new Network([784, hidden, 10], { backend }).initWeights(1);
       const state = new OptimizerState(net.parameterCount, optimizer);
-      await backend.trainEpoch(net, train, { batchSize: 100, optimizer: optimizerDefaults(optimizer, 0.01, {}), state, order: null }, new Workspace(net.sizes, EVAL_ROWS));
+      await backend.trainEpoch(
+        net,
+        train,
+        { batchSize: 100, optimizer: optimizerDefaults(optimizer, 0.01, {}), state, order: null },
+        new Workspace(net.sizes, EVAL_ROWS),
+      );
       return Buffer.from(net.params.buffer);
     };
     expect((await run(new NativeBackend({ threads: 2 }))).equals(await run(new TsBackend()))).toBe(true);
@@ -133,7 +185,9 @@ describe('native against ts on inputs too dense to skip, bit for bit', () => {
   // it works on the compacted columns only (their weights keep a zero gradient).
   const inked = (): Dataset => {
     const train = takeFirst(realMnist().train, 2000);
-    const x = Uint8Array.from(train.x as Uint8Array, (pixel, i) => (i % 784 >= 4 * 28 && i % 784 < 24 * 28 ? Math.max(pixel, 1) : pixel));
+    const x = Uint8Array.from(train.x as Uint8Array, (pixel, i) =>
+      i % 784 >= 4 * 28 && i % 784 < 24 * 28 ? Math.max(pixel, 1) : pixel,
+    );
     return { ...train, x };
   };
   it.runIf(supportedIsas.length).each(['sgd', 'adam'] as const)('H=64, %s, 2 threads', async (optimizer) => {
@@ -141,7 +195,12 @@ describe('native against ts on inputs too dense to skip, bit for bit', () => {
     const run = async (backend: NativeBackend | TsBackend): Promise<Buffer> => {
       const net = new Network([784, 64, 10], { backend }).initWeights(1);
       const state = new OptimizerState(net.parameterCount, optimizer);
-      await backend.trainEpoch(net, train, { batchSize: 100, optimizer: optimizerDefaults(optimizer, 0.01, {}), state, order: null }, new Workspace(net.sizes, EVAL_ROWS));
+      await backend.trainEpoch(
+        net,
+        train,
+        { batchSize: 100, optimizer: optimizerDefaults(optimizer, 0.01, {}), state, order: null },
+        new Workspace(net.sizes, EVAL_ROWS),
+      );
       return Buffer.from(net.params.buffer);
     };
     expect((await run(new NativeBackend({ threads: 2 }))).equals(await run(new TsBackend()))).toBe(true);
@@ -149,19 +208,27 @@ describe('native against ts on inputs too dense to skip, bit for bit', () => {
 });
 
 describe('an onProgress callback that throws', () => {
-  it.each(['native', 'ts'])('stops the epoch at that report, and its promise rejects with the error (%s)', async (name) => {
-    if (name === 'native' && !supportedIsas.length) return;
-    const backend = name === 'native' ? new NativeBackend({ threads: 2 }) : new TsBackend();
-    const net = new Network([784, 16, 10], { backend }).initWeights(1);
-    let calls = 0;
-    const onProgress = (): void => {
-      calls++;
-      throw new Error('the callback failed');
-    };
-    const epoch = backend.trainEpoch(net, realMnist().train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress }, new Workspace(net.sizes, EVAL_ROWS));
-    await expect(epoch).rejects.toThrow('the callback failed');
-    expect(calls).toBe(1);
-  });
+  it.each(['native', 'ts'])(
+    'stops the epoch at that report, and its promise rejects with the error (%s)',
+    async (name) => {
+      if (name === 'native' && !supportedIsas.length) return;
+      const backend = name === 'native' ? new NativeBackend({ threads: 2 }) : new TsBackend();
+      const net = new Network([784, 16, 10], { backend }).initWeights(1);
+      let calls = 0;
+      const onProgress = (): void => {
+        calls++;
+        throw new Error('the callback failed');
+      };
+      const epoch = backend.trainEpoch(
+        net,
+        realMnist().train,
+        { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress },
+        new Workspace(net.sizes, EVAL_ROWS),
+      );
+      await expect(epoch).rejects.toThrow('the callback failed');
+      expect(calls).toBe(1);
+    },
+  );
 });
 
 describe('native threads', () => {
@@ -179,19 +246,31 @@ describe('native threads', () => {
   });
 
   // A library's caller may give a workspace with room for more rows than a batch has.
-  it.each(supportedIsas)('%s: batches of 100 in a workspace of 4,000 rows, on 2 threads, give the weights of 1 thread', async (isa) => {
-    const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 30, true, 4000);
-    const two = await fiftySteps(new NativeBackend({ isa, threads: 2 }), 30, true, 4000);
-    expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
-  });
+  it.each(supportedIsas)(
+    '%s: batches of 100 in a workspace of 4,000 rows, on 2 threads, give the weights of 1 thread',
+    async (isa) => {
+      const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), 30, true, 4000);
+      const two = await fiftySteps(new NativeBackend({ isa, threads: 2 }), 30, true, 4000);
+      expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    },
+  );
 
-  it.each(cases)('$isa, H=$hidden: a thread that is late to every piece of work (as on a busy machine) changes no weight', async ({ isa, hidden }) => {
-    const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), hidden, true);
-    for (const [threads, stragglerMicros] of [[2, 50], [3, 300]]) {
-      const late = await fiftySteps(new NativeBackend({ isa, threads, stragglerMicros }), hidden, true);
-      expect(Buffer.from(late.buffer).equals(Buffer.from(one.buffer)), `${threads} threads, ${stragglerMicros} µs late`).toBe(true);
-    }
-  });
+  it.each(cases)(
+    '$isa, H=$hidden: a thread that is late to every piece of work (as on a busy machine) changes no weight',
+    async ({ isa, hidden }) => {
+      const one = await fiftySteps(new NativeBackend({ isa, threads: 1 }), hidden, true);
+      for (const [threads, stragglerMicros] of [
+        [2, 50],
+        [3, 300],
+      ]) {
+        const late = await fiftySteps(new NativeBackend({ isa, threads, stragglerMicros }), hidden, true);
+        expect(
+          Buffer.from(late.buffer).equals(Buffer.from(one.buffer)),
+          `${threads} threads, ${stragglerMicros} µs late`,
+        ).toBe(true);
+      }
+    },
+  );
 });
 
 describe('native evaluation on every thread', () => {
@@ -200,24 +279,60 @@ describe('native evaluation on every thread', () => {
   // chunks (100-row workspace) and a last chunk cut short (2,503 samples).
   const test = realMnist().test!;
   const cases = [
-    { label: 'H=30 ReLU, pixel bytes', sizes: [784, 30, 10], options: {}, data: takeFirst(test, 2503), rows: EVAL_ROWS },
-    { label: 'H=300 GELU, dense', sizes: [784, 300, 10], options: { hidden: 'gelu' }, data: takeFirst(test, 2503), rows: EVAL_ROWS },
-    { label: 'H=30, floats, squared error, 100-row chunks', sizes: [784, 30, 10], options: { loss: 'mse', output: 'sigmoid' }, data: { ...takeFirst(test, 2503), x: floatRows(takeFirst(test, 2503).x, 784, 0, 2503) }, rows: 100 },
+    {
+      label: 'H=30 ReLU, pixel bytes',
+      sizes: [784, 30, 10],
+      options: {},
+      data: takeFirst(test, 2503),
+      rows: EVAL_ROWS,
+    },
+    {
+      label: 'H=300 GELU, dense',
+      sizes: [784, 300, 10],
+      options: { hidden: 'gelu' },
+      data: takeFirst(test, 2503),
+      rows: EVAL_ROWS,
+    },
+    {
+      label: 'H=30, floats, squared error, 100-row chunks',
+      sizes: [784, 30, 10],
+      options: { loss: 'mse', output: 'sigmoid' },
+      data: { ...takeFirst(test, 2503), x: floatRows(takeFirst(test, 2503).x, 784, 0, 2503) },
+      rows: 100,
+    },
   ] as const;
-  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))('$label ($isa): 1, 2, 3 and 8 threads, and a late thread, give the ts backend\'s figures bit for bit', async ({ sizes, options, data, rows, isa }) => {
-    const net = new Network([...sizes], { ...options, backend: new TsBackend() }).initWeights(7);
-    const want = await net.backend.evaluate(net, data, Workspace.of(net, rows));
-    for (const [threads, stragglerMicros] of [[1, 0], [2, 0], [3, 0], [8, 0], [2, 300]]) {
-      const got = await new NativeBackend({ isa, threads, stragglerMicros }).evaluate(net, data, Workspace.of(net, rows));
-      expect(got, `${threads} threads, ${stragglerMicros} µs late`).toEqual(want);
-    }
-  });
+  it.each(cases.flatMap((c) => supportedIsas.map((isa) => ({ ...c, isa }))))(
+    "$label ($isa): 1, 2, 3 and 8 threads, and a late thread, give the ts backend's figures bit for bit",
+    async ({ sizes, options, data, rows, isa }) => {
+      const net = new Network([...sizes], { ...options, backend: new TsBackend() }).initWeights(7);
+      const want = await net.backend.evaluate(net, data, Workspace.of(net, rows));
+      for (const [threads, stragglerMicros] of [
+        [1, 0],
+        [2, 0],
+        [3, 0],
+        [8, 0],
+        [2, 300],
+      ]) {
+        const got = await new NativeBackend({ isa, threads, stragglerMicros }).evaluate(
+          net,
+          data,
+          Workspace.of(net, rows),
+        );
+        expect(got, `${threads} threads, ${stragglerMicros} µs late`).toEqual(want);
+      }
+    },
+  );
 });
 
 /** The best ISA of this CPU by its own flags (Linux), independently of the addon's CPUID code. */
 function bestIsaFromCpuinfo(): string {
   if (process.arch === 'arm64') return 'neon';
-  const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/));
+  const flags = new Set(
+    readFileSync('/proc/cpuinfo', 'utf8')
+      .match(/^flags\s*:(.*)$/m)?.[1]
+      .trim()
+      .split(/\s+/),
+  );
   if (flags.has('avx512f') && flags.has('fma')) return 'avx512';
   if (flags.has('avx2') && flags.has('fma')) return 'avx2';
   return 'scalar';
@@ -258,7 +373,9 @@ describe('backend selection', () => {
     try {
       const selected = selectBackend('auto');
       expect(selected.backend.name).toBe('ts');
-      expect(selected.fallbackReason).toMatch(/native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm rebuild backprop.*npm run build:native/);
+      expect(selected.fallbackReason).toMatch(
+        /native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm rebuild backprop.*npm run build:native/,
+      );
       expect(() => selectBackend('native')).toThrow(/native addon is not built/);
     } finally {
       delete process.env.BACKPROP_ADDON;
@@ -291,38 +408,53 @@ describe('native argument checks', () => {
     for (const make of [() => new TsBackend(), ...(backend ? [() => new NativeBackend()] : [])]) {
       const mnist = new Network([784, 16, 10], { backend: make() }).initWeights(5);
       const whole = await mnist.backend.evaluate(mnist, images, Workspace.of(mnist, 4096));
-      for (const rows of [1, 999, 1000]) expect(await mnist.backend.evaluate(mnist, images, Workspace.of(mnist, rows))).toEqual(whole);
+      for (const rows of [1, 999, 1000])
+        expect(await mnist.backend.evaluate(mnist, images, Workspace.of(mnist, rows))).toEqual(whole);
     }
   });
 
-  it.runIf(backend)('both backends report the same error, bit for bit, for cross-entropy and the squared error', async () => {
-    const images = takeFirst(realMnist().test!, 1500);
-    for (const options of [{}, { loss: 'mse', output: 'sigmoid' }] as const) {
-      const [ts, native] = [new TsBackend(), new NativeBackend()].map((make) => new Network([784, 16, 10], { ...options, backend: make }).initWeights(5));
-      expect(await native.backend.evaluate(native, images, Workspace.of(native, 1000))).toEqual(await ts.backend.evaluate(ts, images, Workspace.of(ts, 1000)));
-    }
-  });
+  it.runIf(backend)(
+    'both backends report the same error, bit for bit, for cross-entropy and the squared error',
+    async () => {
+      const images = takeFirst(realMnist().test!, 1500);
+      for (const options of [{}, { loss: 'mse', output: 'sigmoid' }] as const) {
+        const [ts, native] = [new TsBackend(), new NativeBackend()].map((make) =>
+          new Network([784, 16, 10], { ...options, backend: make }).initWeights(5),
+        );
+        expect(await native.backend.evaluate(native, images, Workspace.of(native, 1000))).toEqual(
+          await ts.backend.evaluate(ts, images, Workspace.of(ts, 1000)),
+        );
+      }
+    },
+  );
 
   it('a GELU network refuses a workspace that keeps no pre-activations, on both backends', () => {
     const gelu = new Network([4, 3, 2], { hidden: 'gelu' });
     const bare = new Workspace(gelu.sizes, 5);
-    expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, bare)).toThrow(/ws\.pre\[0\] has 0 elements, needs 15: a gelu layer keeps its pre-activations/);
-    if (backend) expect(() => backend.forward(gelu, new Float32Array(20), 5, bare)).toThrow(/ws\.pre\[0\] has 0 elements, needs at least 15/);
+    expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, bare)).toThrow(
+      /ws\.pre\[0\] has 0 elements, needs 15: a gelu layer keeps its pre-activations/,
+    );
+    if (backend)
+      expect(() => backend.forward(gelu, new Float32Array(20), 5, bare)).toThrow(
+        /ws\.pre\[0\] has 0 elements, needs at least 15/,
+      );
     expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, Workspace.of(gelu, 5))).not.toThrow();
   });
 
   it.runIf(backend)('the addon knows the names of the TypeScript tables, in their order', async () => {
     const b = backend!;
     // The addon lists its own names when it refuses one: they must be the tables', in order.
-    expect(() => b.forward({ ...net, activations: ['swish', 'softmax'] as unknown as Activation[] }, new Float32Array(20), 5, ws)).toThrow(
-      `net.activations[0] must be one of ${ACTIVATIONS.join(', ')}`,
+    expect(() =>
+      b.forward({ ...net, activations: ['swish', 'softmax'] as unknown as Activation[] }, new Float32Array(20), 5, ws),
+    ).toThrow(`net.activations[0] must be one of ${ACTIVATIONS.join(', ')}`);
+    expect(() => b.forward({ ...net, loss: 'hinge' as Loss }, new Float32Array(20), 5, ws)).toThrow(
+      `net.loss must be one of ${LOSSES.join(', ')}`,
     );
-    expect(() => b.forward({ ...net, loss: 'hinge' as Loss }, new Float32Array(20), 5, ws)).toThrow(`net.loss must be one of ${LOSSES.join(', ')}`);
     const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 1, 0, 1), count: 5 };
     const optimizer = { ...sgd(0.1), name: 'lion' as OptimizerName };
-    await expect(b.trainEpoch(net, data, { batchSize: 5, optimizer, state: new OptimizerState(0, 'sgd'), order: null }, ws)).rejects.toThrow(
-      `name must be one of ${OPTIMIZERS.join(', ')}`,
-    );
+    await expect(
+      b.trainEpoch(net, data, { batchSize: 5, optimizer, state: new OptimizerState(0, 'sgd'), order: null }, ws),
+    ).rejects.toThrow(`name must be one of ${OPTIMIZERS.join(', ')}`);
   });
 
   it.runIf(backend)('wrong types and lengths throw TypeError / RangeError naming the argument', async () => {
@@ -331,9 +463,9 @@ describe('native argument checks', () => {
     expect(() => b.forward(net, new Float32Array(20), 5, ws)).not.toThrow();
     expect(() => b.forward(net, new Float32Array(19), 5, ws)).toThrow(/x has 19 elements, needs at least 20/);
     expect(() => b.forward(net, new Float32Array(20), 6, ws)).toThrow(RangeError);
-    expect(() => b.forward({ ...net, sizes: [4, 3, 2], params: new Float32Array(3) }, new Float32Array(20), 5, ws)).toThrow(
-      /net\.params has 3 elements/,
-    );
+    expect(() =>
+      b.forward({ ...net, sizes: [4, 3, 2], params: new Float32Array(3) }, new Float32Array(20), 5, ws),
+    ).toThrow(/net\.params has 3 elements/);
     const data = { x: new Float32Array(20), labels: Uint8Array.of(0, 1, 2, 0, 1), count: 5 };
     await expect(b.evaluate(net, data, ws)).rejects.toThrow(/data\.labels\[2\] is 2, but the network has 2 classes/);
     const detached = new Float32Array(20);
@@ -341,30 +473,44 @@ describe('native argument checks', () => {
     expect(() => b.forward(net, detached, 5, ws)).toThrow(/x has 0 elements, needs at least 20/);
     const order = Uint32Array.of(0, 1, 2, 3, 9);
     const good = { ...data, labels: Uint8Array.of(0, 1, 1, 0, 1) };
-    await expect(b.trainEpoch(net, good, { batchSize: 5, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws)).rejects.toThrow(
-      /options\.order\[4\] is not a sample index below 5/,
-    );
+    await expect(
+      b.trainEpoch(net, good, { batchSize: 5, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order }, ws),
+    ).rejects.toThrow(/options\.order\[4\] is not a sample index below 5/);
   });
 });
 
 describe('native training off the event loop', () => {
-  it.runIf(supportedIsas.length)('a 10 ms timer fires while an epoch of H=256 trains, and progress arrives', async () => {
-    const { train } = realMnist();
-    const backend = new NativeBackend();
-    const net = new Network([784, 256, 10], { backend }).initWeights(1);
-    const ws = new Workspace(net.sizes, EVAL_ROWS);
-    const ticks: number[] = [];
-    const progress: number[] = [];
-    const timer = setInterval(() => ticks.push(performance.now()), 10);
-    await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null, onProgress: (n) => progress.push(n) }, ws);
-    const ended = performance.now();
-    clearInterval(timer);
-    // A blocked event loop fires no timer until the call returns; a free one fires during it, however busy the machine.
-    expect(ticks.filter((t) => t < ended).length).toBeGreaterThanOrEqual(2);
-    expect(progress.length).toBeGreaterThanOrEqual(10);
-    expect(progress.at(-1)).toBe(train.count);
-    expect(progress.every((n, i) => i === 0 || n > progress[i - 1])).toBe(true);
-  });
+  it.runIf(supportedIsas.length)(
+    'a 10 ms timer fires while an epoch of H=256 trains, and progress arrives',
+    async () => {
+      const { train } = realMnist();
+      const backend = new NativeBackend();
+      const net = new Network([784, 256, 10], { backend }).initWeights(1);
+      const ws = new Workspace(net.sizes, EVAL_ROWS);
+      const ticks: number[] = [];
+      const progress: number[] = [];
+      const timer = setInterval(() => ticks.push(performance.now()), 10);
+      await backend.trainEpoch(
+        net,
+        train,
+        {
+          batchSize: 100,
+          optimizer: sgd(0.1),
+          state: new OptimizerState(0, 'sgd'),
+          order: null,
+          onProgress: (n) => progress.push(n),
+        },
+        ws,
+      );
+      const ended = performance.now();
+      clearInterval(timer);
+      // A blocked event loop fires no timer until the call returns; a free one fires during it, however busy the machine.
+      expect(ticks.filter((t) => t < ended).length).toBeGreaterThanOrEqual(2);
+      expect(progress.length).toBeGreaterThanOrEqual(10);
+      expect(progress.at(-1)).toBe(train.count);
+      expect(progress.every((n, i) => i === 0 || n > progress[i - 1])).toBe(true);
+    },
+  );
 });
 
 describe('ts training off the event loop', () => {
@@ -375,14 +521,24 @@ describe('ts training off the event loop', () => {
     const ws = new Workspace(net.sizes, EVAL_ROWS);
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
-    const visits = await backend.trainEpoch(net, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, ws);
+    const visits = await backend.trainEpoch(
+      net,
+      train,
+      { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null },
+      ws,
+    );
     const ended = performance.now();
     clearInterval(timer);
     expect(visits).toBe(20000);
     expect(ticks.filter((t) => t < ended).length).toBeGreaterThanOrEqual(2);
     // The worker trained the shared weights: the same as the TypeScript backend on this thread.
     const local = new Network([784, 30, 10], { backend: new TsBackend() }).initWeights(1);
-    await local.backend.trainEpoch(local, train, { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null }, new Workspace(local.sizes, EVAL_ROWS));
+    await local.backend.trainEpoch(
+      local,
+      train,
+      { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null },
+      new Workspace(local.sizes, EVAL_ROWS),
+    );
     expect(Buffer.from(net.params.buffer).equals(Buffer.from(local.params.buffer))).toBe(true);
   });
 });

@@ -40,7 +40,12 @@ describe('model files (safetensors)', () => {
   it('round-trips the architecture, the weights bit for bit, the optimizer state and the metadata', () => {
     const { net, path } = savedNetwork();
     const file = loadModel(path);
-    expect(file.architecture).toEqual({ sizes: [6, 5, 3], activations: ['tanh', 'softmax'], loss: 'cross-entropy', bias: true });
+    expect(file.architecture).toEqual({
+      sizes: [6, 5, 3],
+      activations: ['tanh', 'softmax'],
+      loss: 'cross-entropy',
+      bias: true,
+    });
     expect(Buffer.from(file.params.buffer).equals(Buffer.from(net.params.buffer))).toBe(true);
     expect(file.optimizer!.first.every((v) => v === 0.25)).toBe(true);
     expect(file.optimizer!.scalars[0]).toBe(7);
@@ -49,7 +54,10 @@ describe('model files (safetensors)', () => {
     const bytes = readFileSync(path);
     const length = Number(bytes.readBigUInt64LE(0));
     expect(length % 8).toBe(0);
-    const header = JSON.parse(bytes.subarray(8, 8 + length).toString()) as Record<string, { dtype: string; shape: number[] }>;
+    const header = JSON.parse(bytes.subarray(8, 8 + length).toString()) as Record<
+      string,
+      { dtype: string; shape: number[] }
+    >;
     expect(header['layers.0.weight']).toMatchObject({ dtype: 'F32', shape: [6, 5] });
     expect(header['layers.1.bias']).toMatchObject({ dtype: 'F32', shape: [3] });
   });
@@ -75,16 +83,22 @@ describe('model files (safetensors)', () => {
       writeFileSync(target, mutate(Buffer.from(good)));
       return target;
     };
-    expect(() => loadModel(variant((b) => b.subarray(0, b.length - 3)))).toThrow(/has an entry that does not fit the file/);
+    expect(() => loadModel(variant((b) => b.subarray(0, b.length - 3)))).toThrow(
+      /has an entry that does not fit the file/,
+    );
     expect(() => loadModel(variant((b) => b.subarray(0, 20)))).toThrow(/does not fit a 20-byte file/);
-    expect(() => loadModel(variant((b) => (b.writeBigUInt64LE(2n ** 60n, 0), b)))).toThrow(/header length .* does not fit/);
+    expect(() => loadModel(variant((b) => (b.writeBigUInt64LE(2n ** 60n, 0), b)))).toThrow(
+      /header length .* does not fit/,
+    );
     expect(() => loadModel(variant((b) => ((b[b.length - 1] ^= 0x40), b)))).toThrow(/checksum mismatch/);
-    expect(() => loadModel(variant((b) => Buffer.from(b.toString('latin1').replace('"version":"1"', '"version":"9"'), 'latin1')))).toThrow(
-      /format version 9 is newer than this backprop reads \(1\); upgrade backprop/,
-    );
-    expect(() => loadModel(variant((b) => Buffer.from(b.toString('latin1').replace('backprop-model', 'something-else'), 'latin1')))).toThrow(
-      /not a backprop model/,
-    );
+    expect(() =>
+      loadModel(variant((b) => Buffer.from(b.toString('latin1').replace('"version":"1"', '"version":"9"'), 'latin1'))),
+    ).toThrow(/format version 9 is newer than this backprop reads \(1\); upgrade backprop/);
+    expect(() =>
+      loadModel(
+        variant((b) => Buffer.from(b.toString('latin1').replace('backprop-model', 'something-else'), 'latin1')),
+      ),
+    ).toThrow(/not a backprop model/);
     expect(() => loadModel(variant(() => Buffer.from('plain text, not a model')))).toThrow(/not a safetensors file/);
     // A header rewritten to claim a vast architecture (its length prefix and checksum still right).
     const withHeader = (edit: (header: Record<string, Record<string, string>>) => void): string => {
@@ -102,7 +116,9 @@ describe('model files (safetensors)', () => {
     expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = JSON.stringify(huge))))).toThrow(
       /needs 1099523162122 parameters, more than the file holds/,
     );
-    expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = '{"sizes":[6,5]}')))).toThrow(/not one this version understands/);
+    expect(() => loadModel(withHeader((h) => (h.__metadata__.architecture = '{"sizes":[6,5]}')))).toThrow(
+      /not one this version understands/,
+    );
     expect(() => loadModel('/nonexistent/model.safetensors')).toThrow(/cannot read \(no such file or folder\)/);
   });
 });
@@ -137,7 +153,10 @@ describe('every check of a model file', () => {
   };
   const architecture = (change: Record<string, unknown>) =>
     edited((h) => {
-      h.__metadata__.architecture = JSON.stringify({ ...(JSON.parse(h.__metadata__.architecture as string) as object), ...change });
+      h.__metadata__.architecture = JSON.stringify({
+        ...(JSON.parse(h.__metadata__.architecture as string) as object),
+        ...change,
+      });
     });
   const NOT_UNDERSTOOD = /the architecture in its metadata is not one this version understands/;
   const DOES_NOT_FIT = /tensor layers\.0\.weight has an entry that does not fit the file/;
@@ -165,12 +184,26 @@ describe('every check of a model file', () => {
         h['layers.0.weight'] = (change && { ...h['layers.0.weight'], ...change }) as Record<string, unknown>;
       });
     const [begin, end] = partsOf(path).header['layers.0.weight'].data_offsets as number[];
-    for (const change of [null, { dtype: 5 }, { shape: '6,5' }, { shape: [6, -5] }, { shape: [6, 2.5] }, { data_offsets: [-4, end] }, { data_offsets: [end, begin] }, { data_offsets: [begin, 10 ** 9] }, { data_offsets: 'none' }]) {
+    for (const change of [
+      null,
+      { dtype: 5 },
+      { shape: '6,5' },
+      { shape: [6, -5] },
+      { shape: [6, 2.5] },
+      { data_offsets: [-4, end] },
+      { data_offsets: [end, begin] },
+      { data_offsets: [begin, 10 ** 9] },
+      { data_offsets: 'none' },
+    ]) {
       expect(() => loadModel(entry(change)), JSON.stringify(change)).toThrow(DOES_NOT_FIT);
     }
     expect(() => loadModel(entry({ dtype: 'F16' }))).toThrow(/tensor layers\.0\.weight has dtype F16, expected F32/);
-    expect(() => loadModel(entry({ shape: [5, 6] }))).toThrow(/tensor layers\.0\.weight has shape \[5,6\], the architecture needs \[6,5\]/);
-    expect(() => loadModel(edited((h) => void delete h['layers.1.bias']))).toThrow(/(layers\.1\.bias is missing|bytes after the last tensor)/);
+    expect(() => loadModel(entry({ shape: [5, 6] }))).toThrow(
+      /tensor layers\.0\.weight has shape \[5,6\], the architecture needs \[6,5\]/,
+    );
+    expect(() => loadModel(edited((h) => void delete h['layers.1.bias']))).toThrow(
+      /(layers\.1\.bias is missing|bytes after the last tensor)/,
+    );
     // Offsets that cover the bytes of another tensor's shape: consistent extents, wrong length for this one.
     expect(() =>
       loadModel(
@@ -211,22 +244,32 @@ describe('every check of a model file', () => {
     saveModel(tiny, { architecture: architectureOf(net), params: net.params, extra: {} });
     expect(loadModel(tiny).architecture.sizes).toEqual([1, 2, 2]);
     expect(loadModel(edited((h) => void delete h.__metadata__.extra)).extra).toEqual({});
-    expect(loadModel(edited((h) => void (h.__metadata__.optimizer_scalars = '[0,1,1]'))).optimizer?.scalars).toEqual([0, 1, 1]);
+    expect(loadModel(edited((h) => void (h.__metadata__.optimizer_scalars = '[0,1,1]'))).optimizer?.scalars).toEqual([
+      0, 1, 1,
+    ]);
   });
 
   it('refuses a header, metadata, optimizer state or body that is not what it claims', () => {
     const meta = (change: Record<string, unknown>) => edited((h) => void Object.assign(h.__metadata__, change));
-    expect(() => loadModel(edited((h) => void (h.__metadata__ = ['a'] as unknown as Header['__metadata__'])))).toThrow(/its __metadata__ is not a table of strings/);
+    expect(() => loadModel(edited((h) => void (h.__metadata__ = ['a'] as unknown as Header['__metadata__'])))).toThrow(
+      /its __metadata__ is not a table of strings/,
+    );
     expect(() => loadModel(meta({ steps: 3 }))).toThrow(/its __metadata__ is not a table of strings/);
     for (const scalars of ['[1,2]', '"x"', '[1,0.5,"a"]', '[1,0.5,1e999]', '[1,-0.5,0.5]', '[1.5,0.5,0.5]', '{']) {
-      expect(() => loadModel(meta({ optimizer_scalars: scalars })), scalars).toThrow(/optimizer_scalars in its metadata is not/);
+      expect(() => loadModel(meta({ optimizer_scalars: scalars })), scalars).toThrow(
+        /optimizer_scalars in its metadata is not/,
+      );
     }
     expect(() => loadModel(meta({ extra: '[1]' }))).toThrow(/extra in its metadata is not a JSON object/);
     expect(() => loadModel(meta({ extra: '{' }))).toThrow(/extra in its metadata is not valid JSON/);
-    const nan = edited((h, body) => void body.writeFloatLE(Number.NaN, (h['layers.1.weight'].data_offsets as number[])[0]));
+    const nan = edited(
+      (h, body) => void body.writeFloatLE(Number.NaN, (h['layers.1.weight'].data_offsets as number[])[0]),
+    );
     expect(() => loadModel(nan)).toThrow(/holds a weight that is not a finite number/);
     // The architecture's parameters must fit the body before anything is allocated or read.
-    expect(() => loadModel(edited((_, body) => body.subarray(0, 40)))).toThrow(/needs 53 parameters, more than the file holds/);
+    expect(() => loadModel(edited((_, body) => body.subarray(0, 40)))).toThrow(
+      /needs 53 parameters, more than the file holds/,
+    );
     const headerOnly = (bytes: Buffer): string => {
       const target = join(tempDir(), 'short.safetensors');
       writeFileSync(target, bytes);
@@ -234,9 +277,13 @@ describe('every check of a model file', () => {
     };
     const good = readFileSync(path);
     const headerLength = Number(good.readBigUInt64LE(0));
-    expect(() => loadModel(headerOnly(good.subarray(0, 8 + headerLength)))).toThrow(/needs 53 parameters, more than the file holds/);
+    expect(() => loadModel(headerOnly(good.subarray(0, 8 + headerLength)))).toThrow(
+      /needs 53 parameters, more than the file holds/,
+    );
     const oneShort = Buffer.from(good.subarray(0, 8 + headerLength - 1));
-    expect(() => loadModel(headerOnly(oneShort))).toThrow(new RegExp(`header length ${headerLength} does not fit a ${oneShort.length}-byte file`));
+    expect(() => loadModel(headerOnly(oneShort))).toThrow(
+      new RegExp(`header length ${headerLength} does not fit a ${oneShort.length}-byte file`),
+    );
     expect(() => loadModel(headerOnly(Buffer.alloc(7)))).toThrow(/not a safetensors file \(7 bytes\)/);
     expect(() => loadModel(headerOnly(Buffer.alloc(8)))).toThrow(/the header in its metadata is not valid JSON/);
     for (const json of ['[]', '"x"', '5']) {
@@ -244,7 +291,9 @@ describe('every check of a model file', () => {
       expect(() => loadModel(headerOnly(notObject)), json).toThrow(/its header is not a JSON object/);
     }
     expect(() => loadModel(meta({ optimizer_scalars: '"abc"' }))).toThrow(/optimizer_scalars in its metadata is not/);
-    expect(() => loadModel(edited((_, body) => Buffer.concat([body, Buffer.alloc(4)])))).toThrow(/4 bytes after the last tensor/);
+    expect(() => loadModel(edited((_, body) => Buffer.concat([body, Buffer.alloc(4)])))).toThrow(
+      /4 bytes after the last tensor/,
+    );
     // The boundary between two tensors moved: every byte still covered once, one tensor 4 bytes short.
     const moved = edited((h) => {
       const weight = h['layers.0.weight'].data_offsets as number[];
@@ -274,7 +323,24 @@ describe('model files against an independent reader and writer (Python)', () => 
   it('a trained model with biases and Adam state reads back in numpy exactly, little-endian', async () => {
     const dir = tempDir();
     const path = join(dir, 'adam.safetensors');
-    expect((await runCli('--hidden', '8', '--limit', '500', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.01', '--save', path)).code).toBe(0);
+    expect(
+      (
+        await runCli(
+          '--hidden',
+          '8',
+          '--limit',
+          '500',
+          '--epochs',
+          '2',
+          '--optimizer',
+          'adam',
+          '--lr',
+          '0.01',
+          '--save',
+          path,
+        )
+      ).code,
+    ).toBe(0);
     const file = loadModel(path);
     const read = python(
       `
@@ -292,7 +358,9 @@ print(json.dumps(out))`,
       path,
     );
     const tensors = JSON.parse(read) as Record<string, number[]>;
-    const [layer0, layer1] = architectureOf(networkFromFile(file.architecture, file.params, new TsBackend())).sizes.slice(0, 2);
+    const [layer0, layer1] = architectureOf(
+      networkFromFile(file.architecture, file.params, new TsBackend()),
+    ).sizes.slice(0, 2);
     expect(tensors['layers.0.weight']).toHaveLength(layer0 * layer1);
     expect(tensors['layers.0.weight']).toEqual(Array.from(file.params.subarray(0, layer0 * layer1)));
     const bias = tensors['layers.0.bias'];
@@ -332,7 +400,12 @@ describe('train --save, predict, --resume', () => {
     const last = JSON.parse(trained.out.at(-2)!) as { valAccuracy: number; valError: number };
     const predicted = await runCli('predict', '--model', path, '--json');
     expect(predicted.code).toBe(0);
-    const report = JSON.parse(predicted.out[0]) as { accuracy: number; error: number; confusion: number[][]; recall: number[] };
+    const report = JSON.parse(predicted.out[0]) as {
+      accuracy: number;
+      error: number;
+      confusion: number[][];
+      recall: number[];
+    };
     expect(report.accuracy).toBe(last.valAccuracy);
     expect(report.error).toBeCloseTo(last.valError, 12);
     expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10000);
@@ -345,10 +418,28 @@ describe('train --save, predict, --resume', () => {
 
   it('a resumed run ends with bitwise the weights of an uninterrupted one (adam, shuffled)', async () => {
     const dir = tempDir();
-    const base = ['--data', writeTinyIdxSet({ train: 40, test: 10 }), '--hidden', '6', '--batch', '4', '--lr', '0.01', '--shuffle'];
+    const base = [
+      '--data',
+      writeTinyIdxSet({ train: 40, test: 10 }),
+      '--hidden',
+      '6',
+      '--batch',
+      '4',
+      '--lr',
+      '0.01',
+      '--shuffle',
+    ];
     const args = [...base, '--optimizer', 'adam'];
     await runCli(...args, '--epochs', '2', '--save', join(dir, 'part.safetensors'));
-    const resumed = await runCli(...args, '--epochs', '5', '--resume', join(dir, 'part.safetensors'), '--save', join(dir, 'part.safetensors'));
+    const resumed = await runCli(
+      ...args,
+      '--epochs',
+      '5',
+      '--resume',
+      join(dir, 'part.safetensors'),
+      '--save',
+      join(dir, 'part.safetensors'),
+    );
     expect(resumed.code).toBe(0);
     expect(resumed.err[0]).toMatch(/resuming .* after epoch 2/);
     await runCli(...args, '--epochs', '5', '--save', join(dir, 'whole.safetensors'));
@@ -356,7 +447,15 @@ describe('train --save, predict, --resume', () => {
     const b = loadModel(join(dir, 'whole.safetensors'));
     expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
     expect((a.extra.history as unknown[]).length).toBe(5);
-    const wrong = await runCli(...base, '--epochs', '5', '--resume', join(dir, 'whole.safetensors'), '--optimizer', 'sgd');
+    const wrong = await runCli(
+      ...base,
+      '--epochs',
+      '5',
+      '--resume',
+      join(dir, 'whole.safetensors'),
+      '--optimizer',
+      'sgd',
+    );
     expect(wrong.code).toBe(2);
     expect(wrong.err[0]).toMatch(/--optimizer sgd contradicts .*whole\.safetensors, which was trained with adam/);
   });
@@ -365,10 +464,21 @@ describe('train --save, predict, --resume', () => {
     const dir = tempDir();
     // Real digits and a large step: the validation accuracy rises and falls from epoch to epoch.
     const args = ['--hidden', '16', '--limit', '3000', '--batch', '50', '--lr', '1.2', '--shuffle', '--json'];
-    const run = await runCli(...args, '--epochs', '12', '--patience', '4', '--save', join(dir, 'best.safetensors'), '--save-best');
+    const run = await runCli(
+      ...args,
+      '--epochs',
+      '12',
+      '--patience',
+      '4',
+      '--save',
+      join(dir, 'best.safetensors'),
+      '--save-best',
+    );
     expect(run.code).toBe(0);
     expect(run.err.at(-1)).toMatch(/stopped after epoch \d+: the error has not improved for 4 epochs/);
-    const printed = run.out.map((line) => JSON.parse(line) as { event: string; valAccuracy: number }).filter((e) => e.event === 'epoch');
+    const printed = run.out
+      .map((line) => JSON.parse(line) as { event: string; valAccuracy: number })
+      .filter((e) => e.event === 'epoch');
     expect(printed.length).toBeLessThan(12);
     const accuracies = printed.map((e) => e.valAccuracy);
     const best = accuracies.indexOf(Math.max(...accuracies)) + 1;
@@ -378,20 +488,45 @@ describe('train --save, predict, --resume', () => {
     expect((saved.extra.history as unknown[]).length).toBe(best);
     // The saved weights are those of epoch `best`: a run of exactly that many epochs ends on them.
     expect((await runCli(...args, '--epochs', String(best), '--save', join(dir, 'short.safetensors'))).code).toBe(0);
-    expect(Buffer.from(saved.params.buffer).equals(Buffer.from(loadModel(join(dir, 'short.safetensors')).params.buffer))).toBe(true);
+    expect(
+      Buffer.from(saved.params.buffer).equals(Buffer.from(loadModel(join(dir, 'short.safetensors')).params.buffer)),
+    ).toBe(true);
   });
 
   it('--resume with --save-best keeps the saved best when the resumed epochs are worse', async () => {
     const dir = tempDir();
     const path = join(dir, 'best.safetensors');
-    const args = ['--hidden', '16', '--limit', '3000', '--batch', '50', '--lr', '1.2', '--shuffle', '--json', '--save', path, '--save-best'];
+    const args = [
+      '--hidden',
+      '16',
+      '--limit',
+      '3000',
+      '--batch',
+      '50',
+      '--lr',
+      '1.2',
+      '--shuffle',
+      '--json',
+      '--save',
+      path,
+      '--save-best',
+    ];
     expect((await runCli(...args, '--epochs', '6')).code).toBe(0);
     const best = loadModel(path);
     const bestEpoch = (best.extra.history as unknown[]).length;
     // Meaningful only if the epoch after the best was worse (it is, for this seed).
     expect(bestEpoch).toBeLessThan(6);
     // Resuming from the best file repeats its next epoch exactly, which was worse: the file must stay.
-    const resumed = await runCli('--resume', path, '--epochs', String(bestEpoch + 1), '--save', path, '--save-best', '--json');
+    const resumed = await runCli(
+      '--resume',
+      path,
+      '--epochs',
+      String(bestEpoch + 1),
+      '--save',
+      path,
+      '--save-best',
+      '--json',
+    );
     expect(resumed.code).toBe(0);
     const after = loadModel(path);
     expect((after.extra.history as unknown[]).length).toBe(bestEpoch);
@@ -402,10 +537,21 @@ describe('train --save, predict, --resume', () => {
     const dir = tempDir();
     const args = ['--hidden', '256', '--epochs', '3', '--limit', '30000'];
     // Signalled at the first progress report of epoch 2: most of the epoch is still to come, however fast the machine.
-    const { code, stderr } = await interruptWhen([...args, '--json', '--progress-json', '--save', join(dir, 'a.safetensors')], 'SIGINT', '"event":"progress","epoch":2');
+    const { code, stderr } = await interruptWhen(
+      [...args, '--json', '--progress-json', '--save', join(dir, 'a.safetensors')],
+      'SIGINT',
+      '"event":"progress","epoch":2',
+    );
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted in epoch 2 after [\d,]+ samples; saved to .*a\.safetensors/);
-    const resumed = await runCli(...args, '--json', '--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
+    const resumed = await runCli(
+      ...args,
+      '--json',
+      '--resume',
+      join(dir, 'a.safetensors'),
+      '--save',
+      join(dir, 'a.safetensors'),
+    );
     expect(resumed.code).toBe(0);
     await runCli(...args, '--json', '--save', join(dir, 'b.safetensors'));
     const a = loadModel(join(dir, 'a.safetensors'));
@@ -418,80 +564,114 @@ describe('predict --image', () => {
   /** A 200×200 PNG of a thick "1" or "7", drawn in `ink` on `paper`. */
   async function drawDigit(path: string, digit: '1' | '7', ink: string, paper: string): Promise<void> {
     const stroke = `stroke="${ink}" stroke-width="22" stroke-linecap="round" stroke-linejoin="round" fill="none"`;
-    const shape = digit === '1' ? `<line x1="100" y1="30" x2="100" y2="170" ${stroke}/>` : `<polyline points="50,40 150,40 85,170" ${stroke}/>`;
+    const shape =
+      digit === '1'
+        ? `<line x1="100" y1="30" x2="100" y2="170" ${stroke}/>`
+        : `<polyline points="50,40 150,40 85,170" ${stroke}/>`;
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><rect width="200" height="200" fill="${paper}"/>${shape}</svg>`;
     await sharp(Buffer.from(svg)).png().toFile(path);
   }
 
-  it.runIf(supportedIsas.length)('reads digits drawn white on black and black on white, and refuses a file that is not an image', async () => {
-    const dir = tempDir();
-    const model = join(dir, 'm.safetensors');
-    expect((await runCli('--hidden', '128', '--epochs', '5', '--shuffle', '--save', model)).code).toBe(0);
-    const images: string[] = [];
-    for (const digit of ['1', '7'] as const) {
-      for (const [ink, paper] of [['white', 'black'], ['black', 'white']]) {
-        const path = join(dir, `${digit}-${ink}.png`);
-        await drawDigit(path, digit, ink, paper);
-        images.push(path);
+  it.runIf(supportedIsas.length)(
+    'reads digits drawn white on black and black on white, and refuses a file that is not an image',
+    async () => {
+      const dir = tempDir();
+      const model = join(dir, 'm.safetensors');
+      expect((await runCli('--hidden', '128', '--epochs', '5', '--shuffle', '--save', model)).code).toBe(0);
+      const images: string[] = [];
+      for (const digit of ['1', '7'] as const) {
+        for (const [ink, paper] of [
+          ['white', 'black'],
+          ['black', 'white'],
+        ]) {
+          const path = join(dir, `${digit}-${ink}.png`);
+          await drawDigit(path, digit, ink, paper);
+          images.push(path);
+        }
       }
-    }
-    const { code, out } = await runCli('predict', '--model', model, '--image', ...images, '--json');
-    expect(code).toBe(0);
-    const digits = out.map((line) => (JSON.parse(line) as { digit: number; top3: [number, number][] }).digit);
-    expect(digits).toEqual([1, 1, 7, 7]);
-    const notImage = join(dir, 'note.png');
-    writeFileSync(notImage, 'this is text');
-    const bad = await runCli('predict', '--model', model, '--image', notImage);
-    expect(bad.code).toBe(1);
-    expect(bad.err[0]).toMatch(/note\.png: not an image that can be read/);
-  });
+      const { code, out } = await runCli('predict', '--model', model, '--image', ...images, '--json');
+      expect(code).toBe(0);
+      const digits = out.map((line) => (JSON.parse(line) as { digit: number; top3: [number, number][] }).digit);
+      expect(digits).toEqual([1, 1, 7, 7]);
+      const notImage = join(dir, 'note.png');
+      writeFileSync(notImage, 'this is text');
+      const bad = await runCli('predict', '--model', model, '--image', notImage);
+      expect(bad.code).toBe(1);
+      expect(bad.err[0]).toMatch(/note\.png: not an image that can be read/);
+    },
+  );
 });
 
 describe('export --format onnx', () => {
   const architectures: { label: string; options: NetworkOptions; hidden: number[] }[] = [
     { label: 'the seed network', options: {}, hidden: [30] },
-    { label: 'tanh, sigmoid; mse linear output', options: { hidden: ['tanh', 'sigmoid'], loss: 'mse' }, hidden: [32, 16] },
-    { label: 'bipolar, no biases; mse bipolar output', options: { hidden: 'bipolar', loss: 'mse', output: 'bipolar', bias: false }, hidden: [24] },
+    {
+      label: 'tanh, sigmoid; mse linear output',
+      options: { hidden: ['tanh', 'sigmoid'], loss: 'mse' },
+      hidden: [32, 16],
+    },
+    {
+      label: 'bipolar, no biases; mse bipolar output',
+      options: { hidden: 'bipolar', loss: 'mse', output: 'bipolar', bias: false },
+      hidden: [24],
+    },
     { label: 'relu; mse sigmoid output', options: { loss: 'mse', output: 'sigmoid' }, hidden: [20] },
     { label: 'gelu, silu', options: { hidden: ['gelu', 'silu'] }, hidden: [24, 16] },
   ];
 
-  it.each(architectures)('onnxruntime-node gives our outputs within 1e-5 and the same argmax ($label)', async ({ options, hidden }) => {
-    const dir = tempDir();
-    const net = new Network([784, ...hidden, 10], options).initialize({ scheme: 'xavier' }, 4);
-    // Trained a little, so that the biases are not zero.
-    await fit(net, takeFirst(realMnist().train, 500), { epochs: 1, batchSize: 50 });
-    if (net.bias) expect(net.layers.every((layer) => layer.bias!.some((b) => b !== 0))).toBe(true);
-    const model = join(dir, 'm.safetensors');
-    saveModel(model, { architecture: architectureOf(net), params: net.params, extra: {} });
-    const out = join(dir, 'm.onnx');
-    const exported = await runCli('export', '--model', model, '--out', out);
-    expect(exported.code).toBe(0);
-    // 50 test digits and 50 images of noise: every pixel's weight counts, also those that are blank in every digit.
-    const x = floatRows(realMnist().test!.x, 784, 0, 100);
-    const rng = new Rng(11);
-    for (let i = 50 * 784; i < x.length; i++) x[i] = rng.uniform();
-    const ours = net.forward(x).at(-1)!;
-    const session = await ort.InferenceSession.create(out);
-    const result = await session.run({ input: new ort.Tensor('float32', x, [100, 784]) });
-    const theirs = result.output.data as Float32Array;
-    expect(result.output.dims).toEqual([100, 10]);
-    let worst = 0;
-    for (let i = 0; i < theirs.length; i++) worst = Math.max(worst, Math.abs(theirs[i] - ours[i]));
-    expect(worst).toBeLessThan(1e-5);
-    for (let r = 0; r < 100; r++) expect(argmaxRow(theirs, r, 10)).toBe(argmaxRow(ours, r, 10));
-  });
+  it.each(architectures)(
+    'onnxruntime-node gives our outputs within 1e-5 and the same argmax ($label)',
+    async ({ options, hidden }) => {
+      const dir = tempDir();
+      const net = new Network([784, ...hidden, 10], options).initialize({ scheme: 'xavier' }, 4);
+      // Trained a little, so that the biases are not zero.
+      await fit(net, takeFirst(realMnist().train, 500), { epochs: 1, batchSize: 50 });
+      if (net.bias) expect(net.layers.every((layer) => layer.bias!.some((b) => b !== 0))).toBe(true);
+      const model = join(dir, 'm.safetensors');
+      saveModel(model, { architecture: architectureOf(net), params: net.params, extra: {} });
+      const out = join(dir, 'm.onnx');
+      const exported = await runCli('export', '--model', model, '--out', out);
+      expect(exported.code).toBe(0);
+      // 50 test digits and 50 images of noise: every pixel's weight counts, also those that are blank in every digit.
+      const x = floatRows(realMnist().test!.x, 784, 0, 100);
+      const rng = new Rng(11);
+      for (let i = 50 * 784; i < x.length; i++) x[i] = rng.uniform();
+      const ours = net.forward(x).at(-1)!;
+      const session = await ort.InferenceSession.create(out);
+      const result = await session.run({ input: new ort.Tensor('float32', x, [100, 784]) });
+      const theirs = result.output.data as Float32Array;
+      expect(result.output.dims).toEqual([100, 10]);
+      let worst = 0;
+      for (let i = 0; i < theirs.length; i++) worst = Math.max(worst, Math.abs(theirs[i] - ours[i]));
+      expect(worst).toBeLessThan(1e-5);
+      for (let r = 0; r < 100; r++) expect(argmaxRow(theirs, r, 10)).toBe(argmaxRow(ours, r, 10));
+    },
+  );
 });
 
 describe('HTML reports', () => {
   it('train --report and report --model write one self-contained file: curves, the confusion matrix, 36 wrong digits', async () => {
     const dir = tempDir();
     const model = join(dir, 'm.safetensors');
-    const trained = await runCli('--hidden', '16', '--epochs', '3', '--limit', '5000', '--save', model, '--report', join(dir, 'train.html'));
+    const trained = await runCli(
+      '--hidden',
+      '16',
+      '--epochs',
+      '3',
+      '--limit',
+      '5000',
+      '--save',
+      model,
+      '--report',
+      join(dir, 'train.html'),
+    );
     expect(trained.code).toBe(0);
     const again = await runCli('report', '--model', model, '--out', join(dir, 'model.html'));
     expect(again.code).toBe(0);
-    const predicted = JSON.parse((await runCli('predict', '--model', model, '--json')).out[0]) as { accuracy: number; confusion: number[][] };
+    const predicted = JSON.parse((await runCli('predict', '--model', model, '--json')).out[0]) as {
+      accuracy: number;
+      confusion: number[][];
+    };
     for (const name of ['train.html', 'model.html']) {
       const html = readFileSync(join(dir, name), 'utf8');
       expect(html).toMatch(/Accuracy per epoch/);
@@ -512,25 +692,49 @@ describe('HTML reports', () => {
       // Nothing to fetch: no scripts, no stylesheets or images from elsewhere.
       expect(html).not.toMatch(/<script|<link|src="http/);
     }
-    const compare = await runCli('compare', '--data', writeTinyIdxSet(), '--hidden', '4', '--epochs', '1', '--batch', '4', '--report', join(dir, 'compare.html'));
+    const compare = await runCli(
+      'compare',
+      '--data',
+      writeTinyIdxSet(),
+      '--hidden',
+      '4',
+      '--epochs',
+      '1',
+      '--batch',
+      '4',
+      '--report',
+      join(dir, 'compare.html'),
+    );
     expect(compare.code).toBe(0);
     const timings = readFileSync(join(dir, 'compare.html'), 'utf8');
     expect(timings).toMatch(/Seconds per training epoch/);
     // Every bar is drawn with a width (a log axis has no zero to start the bars from).
-    const widths = [...timings.matchAll(/aria-roledescription="bar"[^>]*d="M[\d.]+,[\d.]+h([\d.]+)v/g)].map((m) => Number(m[1]));
+    const widths = [...timings.matchAll(/aria-roledescription="bar"[^>]*d="M[\d.]+,[\d.]+h([\d.]+)v/g)].map((m) =>
+      Number(m[1]),
+    );
     expect(widths).toHaveLength(2);
     for (const width of widths) expect(width).toBeGreaterThan(1);
-    for (const name of ['train.html', 'model.html', 'compare.html']) expect(undrawnMarks(readFileSync(join(dir, name), 'utf8')), name).toEqual([]);
+    for (const name of ['train.html', 'model.html', 'compare.html'])
+      expect(undrawnMarks(readFileSync(join(dir, name), 'utf8')), name).toEqual([]);
     const train = readFileSync(join(dir, 'train.html'), 'utf8');
     // The two learning curves fit side by side in the page's 1100 px, less its padding.
     const [accuracyWidth, errorWidth] = [...train.matchAll(/<svg[^>]* width="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(accuracyWidth + errorWidth + 24).toBeLessThan(1100 - 28);
     // The heat map's legend is labelled at powers of ten (a symlog scale crowds evenly spaced labels).
     const legend = train.slice(train.lastIndexOf('role-legend-label'));
-    expect([...legend.slice(0, legend.indexOf('</g>')).matchAll(/>([\d,]+)<\/text>/g)].map((m) => m[1])).toEqual(['1', '10', '100', '1,000']);
+    expect([...legend.slice(0, legend.indexOf('</g>')).matchAll(/>([\d,]+)<\/text>/g)].map((m) => m[1])).toEqual([
+      '1',
+      '10',
+      '100',
+      '1,000',
+    ]);
     // An empty cell is white and unlabelled (on the gradient it looked like a count of 1 or 2); every other cell is coloured.
     const zeros = predicted.confusion.flat().filter((count) => count === 0).length;
-    const cells = [...train.matchAll(/aria-label="predicted: \d; true class: \d; count: (\d+)"[^>]*aria-roledescription="rect mark"[^>]*fill="([^"]+)"/g)];
+    const cells = [
+      ...train.matchAll(
+        /aria-label="predicted: \d; true class: \d; count: (\d+)"[^>]*aria-roledescription="rect mark"[^>]*fill="([^"]+)"/g,
+      ),
+    ];
     expect(cells).toHaveLength(100);
     for (const [, count, fill] of cells) expect(fill === '#ffffff', `count ${count}`).toBe(count === '0');
     expect(zeros).toBeGreaterThan(0);
@@ -541,23 +745,45 @@ describe('HTML reports', () => {
   });
 
   it('the marks check sees what a browser would show empty: a bar of no width, a chart with no marks, a flat line', () => {
-    const chart = (marks: string): string => `<svg><g class="mark-text role-title-text"><text>Timings</text></g>${marks}</svg>`;
+    const chart = (marks: string): string =>
+      `<svg><g class="mark-text role-title-text"><text>Timings</text></g>${marks}</svg>`;
     const bar = (d: string): string => `<g class="mark-rect role-mark marks"><path d="${d}"/></g>`;
     expect(undrawnMarks(chart(bar('M0,1h42.5v18h-42.5Z')))).toEqual([]);
     expect(undrawnMarks(chart(bar('M0,1h0v18h0Z')))).toEqual(['Timings: a rect of 0 × 18']);
     expect(undrawnMarks(chart(''))).toEqual(['Timings: no marks']);
-    expect(undrawnMarks(chart('<g class="mark-line role-mark marks"><path d="M5,10L5,20"/></g>'))).toEqual(['Timings: a line of no length']);
+    expect(undrawnMarks(chart('<g class="mark-line role-mark marks"><path d="M5,10L5,20"/></g>'))).toEqual([
+      'Timings: a line of no length',
+    ]);
     expect(undrawnMarks('<p>no chart</p>')).toEqual(['no chart at all']);
   });
 
   it('bench --report: every bar drawn, every label whole', async () => {
     const path = join(tempDir(), 'bench.html');
-    const bench = await runCli('bench', '--hidden', '8', '--batch', '100', '--no-peers', '--no-deeper', '--repeats', '1', '--seconds', '0.02', '--isa', 'scalar', '--whole-runs', '0', '--report', path);
+    const bench = await runCli(
+      'bench',
+      '--hidden',
+      '8',
+      '--batch',
+      '100',
+      '--no-peers',
+      '--no-deeper',
+      '--repeats',
+      '1',
+      '--seconds',
+      '0.02',
+      '--isa',
+      'scalar',
+      '--whole-runs',
+      '0',
+      '--report',
+      path,
+    );
     expect(bench.code).toBe(0);
     const html = readFileSync(path, 'utf8');
     expect(undrawnMarks(html)).toEqual([]);
     // Every thread count the bench times: 1 and all this machine's (one row only on a one-core machine).
-    for (const threads of new Set([1, availableParallelism()])) expect(html).toContain(`>native scalar ×${threads}, H 8, batch 100</text>`);
+    for (const threads of new Set([1, availableParallelism()]))
+      expect(html).toContain(`>native scalar ×${threads}, H 8, batch 100</text>`);
     expect(html).not.toMatch(/…<\/text>/);
   });
 });

@@ -21,19 +21,23 @@ import { idxBytes, interruptWhen, realMnist, runCli, supportedIsas, tempDir } fr
 function mutations(valid: Uint8Array, parse: (bytes: Uint8Array) => unknown, runs = 300): void {
   const mutated = fc.oneof(
     // bit flips
-    fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 7 })), { minLength: 1, maxLength: 8 }).map((flips) => {
-      const bytes = Uint8Array.from(valid);
-      for (const [at, bit] of flips) bytes[at] ^= 1 << bit;
-      return bytes;
-    }),
+    fc
+      .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 7 })), { minLength: 1, maxLength: 8 })
+      .map((flips) => {
+        const bytes = Uint8Array.from(valid);
+        for (const [at, bit] of flips) bytes[at] ^= 1 << bit;
+        return bytes;
+      }),
     // truncations
     fc.nat(valid.length - 1).map((length) => valid.slice(0, length)),
     // a 32-bit field set to an extreme
-    fc.tuple(fc.nat(Math.max(0, valid.length - 4)), fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff)).map(([at, value]) => {
-      const bytes = Uint8Array.from(valid);
-      new DataView(bytes.buffer).setUint32(at, value, at % 2 === 0);
-      return bytes;
-    }),
+    fc
+      .tuple(fc.nat(Math.max(0, valid.length - 4)), fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff))
+      .map(([at, value]) => {
+        const bytes = Uint8Array.from(valid);
+        new DataView(bytes.buffer).setUint32(at, value, at % 2 === 0);
+        return bytes;
+      }),
   );
   fc.assert(
     fc.property(mutated, (bytes) => {
@@ -49,7 +53,10 @@ function mutations(valid: Uint8Array, parse: (bytes: Uint8Array) => unknown, run
 
 describe('mutated files give typed errors only (fast-check)', () => {
   it('IDX, plain and gzipped', () => {
-    const valid = idxBytes([3, 4, 4], Array.from({ length: 48 }, (_, i) => i));
+    const valid = idxBytes(
+      [3, 4, 4],
+      Array.from({ length: 48 }, (_, i) => i),
+    );
     mutations(valid, (bytes) => parseIdx(bytes, 'mutated.idx'));
     const dir = tempDir();
     const gz = gzipSync(valid);
@@ -81,7 +88,11 @@ describe('mutated files give typed errors only (fast-check)', () => {
     const dir = tempDir();
     const path = join(dir, 'valid.safetensors');
     const net = new Network([5, 4, 3]).initWeights(1);
-    saveModel(path, { architecture: { sizes: [5, 4, 3], activations: ['relu', 'softmax'], loss: 'cross-entropy', bias: true }, params: net.params, extra: {} });
+    saveModel(path, {
+      architecture: { sizes: [5, 4, 3], activations: ['relu', 'softmax'], loss: 'cross-entropy', bias: true },
+      params: net.params,
+      extra: {},
+    });
     const valid = readFileSync(path);
     mutations(valid, (bytes) => {
       const target = join(dir, 'm.safetensors');
@@ -95,7 +106,9 @@ describe('mutated files give typed errors only (fast-check)', () => {
   it('PNG images', async () => {
     const dir = tempDir();
     const valid = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#ffffff' } })
-      .composite([{ input: Buffer.from('<svg width="40" height="40"><circle cx="20" cy="20" r="10" fill="black"/></svg>') }])
+      .composite([
+        { input: Buffer.from('<svg width="40" height="40"><circle cx="20" cy="20" r="10" fill="black"/></svg>') },
+      ])
       .png()
       .toBuffer();
     await fc.assert(
@@ -135,18 +148,26 @@ describe('faults', () => {
     }
     expect(existsSync(path)).toBe(true);
     // Only the model and, at most, the temporary file of the last killed save are left.
-    expect(readdirSync(dir).filter((name) => !name.startsWith('.big.safetensors.')).sort()).toEqual(['big.safetensors']);
+    expect(
+      readdirSync(dir)
+        .filter((name) => !name.startsWith('.big.safetensors.'))
+        .sort(),
+    ).toEqual(['big.safetensors']);
   }, 60_000);
 
   it('kill -9 half-way through writing a save leaves the previous model whole (every run)', async () => {
     const path = join(tempDir(), 'm.safetensors');
     const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'save-midway.mjs'), path]);
-    await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('midway') && resolve()));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('midway') && resolve()),
+    );
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
     const file = loadModel(path);
     expect(file.extra.seed).toBe(1);
-    expect(Buffer.from(file.params.buffer).equals(Buffer.from(new Network([784, 256, 10]).initWeights(1).params.buffer))).toBe(true);
+    expect(
+      Buffer.from(file.params.buffer).equals(Buffer.from(new Network([784, 256, 10]).initWeights(1).params.buffer)),
+    ).toBe(true);
   });
 
   it('a full disk (/dev/full) or a folder that cannot be written is one line and exit 1', async () => {
@@ -162,26 +183,48 @@ describe('faults', () => {
     expect(err).toEqual([`backprop: ${full}: cannot write (no space left on the device)`]);
     expect(statSync(full).isCharacterDevice()).toBe(true);
     // Root ignores permission bits, so /proc (which takes no new files) stands in for a read-only folder.
-    const readOnly = await runCli('--limit', '1000', '--epochs', '1', '--hidden', '4', '--save', '/proc/model.safetensors');
+    const readOnly = await runCli(
+      '--limit',
+      '1000',
+      '--epochs',
+      '1',
+      '--hidden',
+      '4',
+      '--save',
+      '/proc/model.safetensors',
+    );
     expect(readOnly.code).toBe(1);
     expect(readOnly.err).toHaveLength(1);
-    expect(readOnly.err[0]).toBe('backprop: /proc/model.safetensors: cannot write (the folder /proc does not take new files); the previous file, if any, is unchanged');
+    expect(readOnly.err[0]).toBe(
+      'backprop: /proc/model.safetensors: cannot write (the folder /proc does not take new files); the previous file, if any, is unchanged',
+    );
   });
 
   it('SIGTERM during training saves and exits 143', async () => {
     const dir = tempDir();
-    const args = ['--hidden', '256', '--epochs', '3', '--json', '--progress-json', '--save', join(dir, 't.safetensors')];
+    const args = [
+      '--hidden',
+      '256',
+      '--epochs',
+      '3',
+      '--json',
+      '--progress-json',
+      '--save',
+      join(dir, 't.safetensors'),
+    ];
     const { code, stderr } = await interruptWhen(args, 'SIGTERM', '"event":"progress","epoch":2');
     expect(code).toBe(143);
     expect(stderr).toMatch(/interrupted in epoch 2 after [\d,]+ samples; saved to/);
     expect(loadModel(join(dir, 't.safetensors')).architecture.sizes).toEqual([784, 256, 10]);
   });
 
-  it.runIf(supportedIsas.length)('the addon loads and trains in several worker threads at once, and agrees with this thread', async () => {
-    const train = takeFirst(realMnist().train, 3000);
-    const here = new Network([784, 16, 10], { backend: new NativeBackend({ threads: 1 }) }).initWeights(5);
-    await fit(here, train, { epochs: 1 });
-    const source = `
+  it.runIf(supportedIsas.length)(
+    'the addon loads and trains in several worker threads at once, and agrees with this thread',
+    async () => {
+      const train = takeFirst(realMnist().train, 3000);
+      const here = new Network([784, 16, 10], { backend: new NativeBackend({ threads: 1 }) }).initWeights(5);
+      await fit(here, train, { epochs: 1 });
+      const source = `
       const { parentPort } = require('node:worker_threads');
       (async () => {
         const { loadMnist, Network, NativeBackend, train } = await import(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
@@ -191,65 +234,80 @@ describe('faults', () => {
         await train(net, small, { epochs: 1 });
         parentPort.postMessage(Array.from(net.params));
       })().catch((err) => parentPort.postMessage(String(err)));`;
-    const results = await Promise.all(
-      [1, 2, 3].map(
-        () =>
-          new Promise<unknown>((resolve, reject) => {
-            const worker = new Worker(source, { eval: true });
-            worker.once('message', resolve);
-            worker.once('error', reject);
-          }),
-      ),
-    );
-    for (const params of results) expect(params).toEqual(Array.from(here.params));
-  }, 60_000);
+      const results = await Promise.all(
+        [1, 2, 3].map(
+          () =>
+            new Promise<unknown>((resolve, reject) => {
+              const worker = new Worker(source, { eval: true });
+              worker.once('message', resolve);
+              worker.once('error', reject);
+            }),
+        ),
+      );
+      for (const params of results) expect(params).toEqual(Array.from(here.params));
+    },
+    60_000,
+  );
 
-  it.runIf(supportedIsas.length)('a worker thread terminated in the middle of a native epoch ends alone; the process goes on', () => {
-    // The addon's progress report arrived while the worker's environment was shutting down, and the
-    // exception that calling into it raised aborted the whole process (exit 134).
-    const body = `
+  it.runIf(supportedIsas.length)(
+    'a worker thread terminated in the middle of a native epoch ends alone; the process goes on',
+    () => {
+      // The addon's progress report arrived while the worker's environment was shutting down, and the
+      // exception that calling into it raised aborted the whole process (exit 134).
+      const body = `
       const { parentPort } = require('node:worker_threads');
       (async () => {
         const { loadMnist, Network, NativeBackend, train } = await import(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
         const net = new Network([784, 256, 10], { backend: new NativeBackend({ threads: 2 }) }).initWeights(5);
         await train(net, loadMnist().train, { epochs: 1, onProgress: () => parentPort.postMessage('progress') });
       })();`;
-    const parent = `
+      const parent = `
       const { Worker } = require('node:worker_threads');
       const worker = new Worker(${JSON.stringify(body)}, { eval: true });
       let reports = 0;
       worker.on('message', () => { if (++reports === 2) worker.terminate().then(() => console.log('terminated')); });`;
-    const run = spawnSync(process.execPath, ['-e', parent], { encoding: 'utf8', timeout: 60_000 });
-    expect([run.status, run.stdout.trim(), run.stderr]).toEqual([0, 'terminated', '']);
-  });
+      const run = spawnSync(process.execPath, ['-e', parent], { encoding: 'utf8', timeout: 60_000 });
+      expect([run.status, run.stdout.trim(), run.stderr]).toEqual([0, 'terminated', '']);
+    },
+  );
 
   it("train --json's peakMemoryMB is the run's own, not its parent's (a large benchmark spawning it)", () => {
     const held = Buffer.alloc(600 * 1024 * 1024, 1);
-    const run = spawnSync(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), 'train', '--epochs', '1', '--limit', '1000', '--json'], { encoding: 'utf8' });
+    const run = spawnSync(
+      process.execPath,
+      [join(__dirname, '..', 'bin', 'backprop.js'), 'train', '--epochs', '1', '--limit', '1000', '--json'],
+      { encoding: 'utf8' },
+    );
     const done = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { peakMemoryMB: number };
     expect(held[held.length - 1]).toBe(1);
     expect(done.peakMemoryMB).toBeGreaterThan(20);
     expect(done.peakMemoryMB).toBeLessThan(400);
   });
 
-  it.each(['native', 'ts'])('200 successive fit calls on one network keep the RSS flat (%s)', async (backend) => {
-    if (backend === 'native' && !supportedIsas.length) return;
-    // Each fit frees megabytes of buffers. glibc's adaptive mmap threshold soon keeps such blocks in
-    // its heap, where the RSS then swung by 70–90 MB with the collector's timing (and this test
-    // failed now and then); a fixed threshold hands them back to the system as they are freed.
-    const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' };
-    const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'fit-loop.mjs'), backend], { env });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await new Promise((resolve) => child.once('exit', resolve));
-    const { rss, collected } = JSON.parse(out) as { rss: number[]; collected: number };
-    // Every fit's samples are freed once it is done (a fit or worker that kept them would show here
-    // even where its pages are never written and so never count in the RSS).
-    expect(collected).toBeGreaterThanOrEqual(199);
-    // 100 fits warm the allocators and the garbage collector up; the next 100 leave the RSS flat.
-    expect(rss).toHaveLength(8);
-    // Clean code moves by under 2 MB here when alone, up to 16 MB beside a busy process; a fit that
-    // kept its 7 MB of buffers would add 700 MB, one that kept a tenth of them 70 MB.
-    expect(Math.abs(rss[7] - rss[3])).toBeLessThan(32 * 1024 * 1024);
-  }, 120_000);
+  it.each(['native', 'ts'])(
+    '200 successive fit calls on one network keep the RSS flat (%s)',
+    async (backend) => {
+      if (backend === 'native' && !supportedIsas.length) return;
+      // Each fit frees megabytes of buffers. glibc's adaptive mmap threshold soon keeps such blocks in
+      // its heap, where the RSS then swung by 70–90 MB with the collector's timing (and this test
+      // failed now and then); a fixed threshold hands them back to the system as they are freed.
+      const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' };
+      const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'fit-loop.mjs'), backend], {
+        env,
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await new Promise((resolve) => child.once('exit', resolve));
+      const { rss, collected } = JSON.parse(out) as { rss: number[]; collected: number };
+      // Every fit's samples are freed once it is done (a fit or worker that kept them would show here
+      // even where its pages are never written and so never count in the RSS).
+      expect(collected).toBeGreaterThanOrEqual(199);
+      // 100 fits warm the allocators and the garbage collector up; the next 100 leave the RSS flat.
+      expect(rss).toHaveLength(8);
+      // Clean code moves by under 2 MB here when alone, up to 16 MB beside a busy process; a fit that
+      // kept its 7 MB of buffers would add 700 MB, one that kept a tenth of them 70 MB.
+      expect(Math.abs(rss[7] - rss[3])).toBeLessThan(32 * 1024 * 1024);
+    },
+    120_000,
+  );
 });

@@ -19,18 +19,22 @@ async function grey(width: number, height: number, pixel: (x: number, y: number)
   const data = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data[y * width + x] = pixel(x, y);
   const path = join(dir, `${written++}.png`);
-  await sharp(data, { raw: { width, height, channels: 1 } }).png().toFile(path);
+  await sharp(data, { raw: { width, height, channels: 1 } })
+    .png()
+    .toFile(path);
   return path;
 }
 
 /** The 28×28 field with `value` in the columns x0 … x1 − 1 and rows y0 … y1 − 1, zero elsewhere. */
 function field(cells: { x0: number; x1: number; y0: number; y1: number; value: number }[]): Float32Array {
   const digit = new Float32Array(784);
-  for (const { x0, x1, y0, y1, value } of cells) for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) digit[y * 28 + x] = value;
+  for (const { x0, x1, y0, y1, value } of cells)
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) digit[y * 28 + x] = value;
   return digit;
 }
 
-const inside = (x: number, y: number, x0: number, x1: number, y0: number, y1: number): boolean => x >= x0 && x < x1 && y >= y0 && y < y1;
+const inside = (x: number, y: number, x0: number, x1: number, y0: number, y1: number): boolean =>
+  x >= x0 && x < x1 && y >= y0 && y < y1;
 
 describe('a digit is cropped to its ink, fitted to 20 px and placed by its centre of mass', () => {
   it('a 10×20 block on a 100×60 field: kept at its size, its centre of mass moved to (14, 14)', async () => {
@@ -41,7 +45,9 @@ describe('a digit is cropped to its ink, fitted to 20 px and placed by its centr
 
   it('a 40×80 block is shrunk to 10×20, each pixel the mean of the 4×4 it covers; its heavier half pulls it off centre', async () => {
     // Columns alternate 255 and 0 in the left half (each 4×4 averages to 127.5), and hold 204 in the right.
-    const path = await grey(120, 120, (x, y) => (!inside(x, y, 20, 60, 20, 100) ? 0 : x < 40 ? (x % 2 === 0 ? 255 : 0) : 204));
+    const path = await grey(120, 120, (x, y) =>
+      !inside(x, y, 20, 60, 20, 100) ? 0 : x < 40 ? (x % 2 === 0 ? 255 : 0) : 204,
+    );
     // Stretching: the 95th percentile of the ink is 255, so nothing changes. Mass: columns 0–4 weigh
     // 127.5 and 5–9 weigh 204, so cx = (127.5·10 + 204·35) / (127.5·5 + 204·5) = 5.08, shifted by round(8.92) = 9.
     expect(await digitFromImage(path)).toEqual(
@@ -63,7 +69,10 @@ describe('a digit is cropped to its ink, fitted to 20 px and placed by its centr
     expect(inked).toHaveLength(20);
     // Row 0 of the box: source [0, 1.45) = one row of 255 and 0.45 of a 0 row.
     const first = rows.findIndex((r) => r > 0);
-    expect(digit[first * 28 + digit.slice(first * 28, first * 28 + 28).findIndex((v) => v > 0)]).toBeCloseTo(255 / 1.45 / 255, 5);
+    expect(digit[first * 28 + digit.slice(first * 28, first * 28 + 28).findIndex((v) => v > 0)]).toBeCloseTo(
+      255 / 1.45 / 255,
+      5,
+    );
   });
 
   it('faint strokes are stretched to full strength by the 95th percentile of the ink, not by its brightest pixel', async () => {
@@ -75,7 +84,8 @@ describe('a digit is cropped to its ink, fitted to 20 px and placed by its centr
   });
 
   it('a speck fainter than 27 of 255 away from the digit does not widen the crop; one of 27 does', async () => {
-    const block = (speck: number) => grey(80, 80, (x, y) => (inside(x, y, 40, 50, 40, 60) ? 255 : x === 3 && y === 3 ? speck : 0));
+    const block = (speck: number) =>
+      grey(80, 80, (x, y) => (inside(x, y, 40, 50, 40, 60) ? 255 : x === 3 && y === 3 ? speck : 0));
     const clean = await digitFromImage(await block(0));
     expect(await digitFromImage(await block(26))).toEqual(clean);
     const widened = await digitFromImage(await block(27));
@@ -85,10 +95,14 @@ describe('a digit is cropped to its ink, fitted to 20 px and placed by its centr
   });
 
   it('a blank picture, and a file that is not a picture, are refused for what they are', async () => {
-    await expect(digitFromImage(await grey(30, 30, () => 0))).rejects.toThrow(new DataError(`${join(dir, `${written - 1}.png`)}: no digit found (the image is blank)`));
+    await expect(digitFromImage(await grey(30, 30, () => 0))).rejects.toThrow(
+      new DataError(`${join(dir, `${written - 1}.png`)}: no digit found (the image is blank)`),
+    );
     const note = join(dir, 'note.png');
     writeFileSync(note, 'not a picture');
-    await expect(digitFromImage(note)).rejects.toThrow(new DataError(`${note}: not an image that can be read (Input file contains unsupported image format)`));
+    await expect(digitFromImage(note)).rejects.toThrow(
+      new DataError(`${note}: not an image that can be read (Input file contains unsupported image format)`),
+    );
   });
 });
 
@@ -130,7 +144,9 @@ describe('the ink is found whatever the page', () => {
 
   it('enlarged three times (each pixel a 3×3 block), it is read as the same 28×28 digit, exactly: each 3×3 averages back to its pixel', async () => {
     for (let i = 0; i < digits; i++) {
-      const large = await save(sharp(pixels(i), { raw: { width: 28, height: 28, channels: 1 } }).resize(84, 84, { kernel: 'nearest' }));
+      const large = await save(
+        sharp(pixels(i), { raw: { width: 28, height: 28, channels: 1 } }).resize(84, 84, { kernel: 'nearest' }),
+      );
       expect(await digitFromImage(large)).toEqual(await digitFromImage(await original(i)));
     }
   });
@@ -160,7 +176,9 @@ describe('the ink is found whatever the page', () => {
         pixels(i).forEach((v, p) => (rgb[p * 3 + c] = v));
         return rgb;
       };
-      const green = await digitFromImage(await save(sharp(channel(1), { raw: { width: 28, height: 28, channels: 3 } })));
+      const green = await digitFromImage(
+        await save(sharp(channel(1), { raw: { width: 28, height: 28, channels: 3 } })),
+      );
       const red = await digitFromImage(await save(sharp(channel(0), { raw: { width: 28, height: 28, channels: 3 } })));
       const grey = await digitFromImage(await original(i));
       for (const colour of [green, red]) {
@@ -192,7 +210,9 @@ describe('the pictures users bring', () => {
     const data = Buffer.alloc(width * height * 4);
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set(pixel(x, y), (y * width + x) * 4);
     const path = join(dir, `${written++}.png`);
-    await sharp(data, { raw: { width, height, channels: 4 } }).png().toFile(path);
+    await sharp(data, { raw: { width, height, channels: 4 } })
+      .png()
+      .toFile(path);
     return path;
   }
   // The block of the first test, read from any picture that draws it: 10×20 at full strength, placed at (10, 5).
@@ -210,9 +230,16 @@ describe('the pictures users bring', () => {
       }
     }
     const alphaPath = join(dir, 'grey-alpha.png');
-    await sharp(greyAlpha, { raw: { width: 100, height: 60, channels: 2 } }).png().toFile(alphaPath);
+    await sharp(greyAlpha, { raw: { width: 100, height: 60, channels: 2 } })
+      .png()
+      .toFile(alphaPath);
     const deepPath = join(dir, 'deep.png');
-    await sharp(new Uint16Array(deep.buffer, deep.byteOffset, deep.length / 2), { raw: { width: 100, height: 60, channels: 1 } }).toColourspace('grey16').png().toFile(deepPath);
+    await sharp(new Uint16Array(deep.buffer, deep.byteOffset, deep.length / 2), {
+      raw: { width: 100, height: 60, channels: 1 },
+    })
+      .toColourspace('grey16')
+      .png()
+      .toFile(deepPath);
     expect((await sharp(deepPath).metadata()).depth).toBe('ushort');
     expect(await digitFromImage(alphaPath)).toEqual(block);
     expect(await digitFromImage(deepPath)).toEqual(block);
@@ -221,7 +248,9 @@ describe('the pictures users bring', () => {
   it('an anti-aliased stroke on a white page counts in proportion to its opacity', async () => {
     // Dark grey ink (60), opaque in the left half of the block and half transparent (alpha 128) in
     // the right: over white, its luminance is 255 − 195·a, its distance from the page 195·a.
-    const path = await rgba(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? [60, 60, 60, x < 35 ? 255 : 128] : [255, 255, 255, 255]));
+    const path = await rgba(100, 60, (x, y) =>
+      inside(x, y, 30, 40, 10, 30) ? [60, 60, 60, x < 35 ? 255 : 128] : [255, 255, 255, 255],
+    );
     const digit = await digitFromImage(path);
     const values = [...new Set(Array.from(digit).filter((v) => v > 0))].sort();
     expect(values).toHaveLength(2);
@@ -235,11 +264,19 @@ describe('the pictures users bring', () => {
   });
 
   it('glare brighter than the page is not ink, and a board of luminance 127 takes chalk, not its shadows', async () => {
-    const glare = await grey(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? 0 : inside(x, y, 80, 95, 40, 55) ? 255 : 200));
+    const glare = await grey(100, 60, (x, y) =>
+      inside(x, y, 30, 40, 10, 30) ? 0 : inside(x, y, 80, 95, 40, 55) ? 255 : 200,
+    );
     expect(await digitFromImage(glare)).toEqual(block);
     // A green board whose luminance is exactly 127 (0.299·3 + 0.587·209 + 0.114·30): up to 127 a page
     // is dark, so the ink is what is lighter.
-    const board = await rgba(100, 60, (x, y) => (inside(x, y, 30, 40, 10, 30) ? [255, 255, 255, 255] : inside(x, y, 80, 95, 40, 55) ? [0, 0, 0, 255] : [3, 209, 30, 255]));
+    const board = await rgba(100, 60, (x, y) =>
+      inside(x, y, 30, 40, 10, 30)
+        ? [255, 255, 255, 255]
+        : inside(x, y, 80, 95, 40, 55)
+          ? [0, 0, 0, 255]
+          : [3, 209, 30, 255],
+    );
     expect(await digitFromImage(board)).toEqual(block);
   });
 
@@ -255,17 +292,24 @@ describe('the pictures users bring', () => {
     expect(await digitFromImage(top)).toEqual(field([{ x0: 5, x1: 25, y0: 14, y1: 16, value: 1 }]));
     // Ten in the first column, and ten in the last: a 1×10 box, enlarged to 2×20.
     const vertical = field([{ x0: 14, x1: 16, y0: 5, y1: 25, value: 1 }]);
-    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 0 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(vertical);
-    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 39 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(vertical);
+    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 0 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(
+      vertical,
+    );
+    expect(await digitFromImage(await grey(40, 60, (x, y) => (x === 39 && y >= 10 && y < 20 ? 255 : 0)))).toEqual(
+      vertical,
+    );
   });
 
   it('a digit whose mass sits at one end is shifted so far that the other end leaves the field: cut there, not wrapped', async () => {
     // A one-pixel bar (x 10–26, row 29) ending in a heavy post (x 27–29, rows 10–29): the 20×20
     // box's centre of mass is at (15.8, 11.6), so it moves by (−2, 2) and the bar's first two
     // columns fall off the left edge (they must not wrap onto the row above).
-    const lying = (x: number, y: number): number => ((y === 29 && x >= 10 && x < 27) || (x >= 27 && x < 30 && y >= 10 && y < 30) ? 255 : 0);
+    const lying = (x: number, y: number): number =>
+      (y === 29 && x >= 10 && x < 27) || (x >= 27 && x < 30 && y >= 10 && y < 30) ? 255 : 0;
     const sums = (digit: Float32Array, along: 'x' | 'y') =>
-      Array.from({ length: 28 }, (_, i) => Array.from({ length: 28 }, (_, j) => digit[along === 'x' ? j * 28 + i : i * 28 + j]).reduce((a, b) => a + b, 0));
+      Array.from({ length: 28 }, (_, i) =>
+        Array.from({ length: 28 }, (_, j) => digit[along === 'x' ? j * 28 + i : i * 28 + j]).reduce((a, b) => a + b, 0),
+      );
     const columns = sums(await digitFromImage(await grey(60, 60, lying)), 'x');
     expect(columns.filter((c) => c > 0)).toHaveLength(18);
     expect(columns.slice(18)).toEqual(new Array(10).fill(0));
@@ -285,5 +329,5 @@ describe('the pictures users bring', () => {
     expect(borderIndices(4, 3)).toEqual([0, 8, 1, 9, 2, 10, 3, 11, 4, 7]);
     expect(new Set(borderIndices(100, 60)).size).toBe(2 * 100 + 2 * 58);
     expect(borderIndices(100, 60)).toHaveLength(2 * 100 + 2 * 58);
-});
+  });
 });

@@ -23,7 +23,8 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
 function compareVersions(a: string, b: string): number {
   const x = a.split('.').map(Number);
   const y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
   return 0;
 }
 
@@ -33,7 +34,12 @@ function elfNeeds(file: Buffer): { machine: number; versions: string[] } {
   const size = file.readUInt16LE(0x3a);
   const section = (i: number) => {
     const at = sections + i * size;
-    return { type: file.readUInt32LE(at + 4), offset: Number(file.readBigUInt64LE(at + 0x18)), link: file.readUInt32LE(at + 0x28), info: file.readUInt32LE(at + 0x2c) };
+    return {
+      type: file.readUInt32LE(at + 4),
+      offset: Number(file.readBigUInt64LE(at + 0x18)),
+      link: file.readUInt32LE(at + 0x28),
+      info: file.readUInt32LE(at + 0x2c),
+    };
   };
   const versions: string[] = [];
   for (let i = 0; i < file.readUInt16LE(0x3c); i++) {
@@ -69,16 +75,29 @@ function newest(versions: string[], prefix: string): string {
  * one from npm's cache.
  */
 function userLockfile(tarball: string): object {
-  const ours = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
+  const ours = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, Record<string, unknown>>;
+  };
   const entries = ours.packages;
   const dependencies = entries[''].dependencies as Record<string, string>;
   const packages: Record<string, Record<string, unknown>> = {
     '': { name: 'user-app', version: '1.0.0', dependencies: { backprop: `file:${tarball}` } },
-    'node_modules/backprop': { version: '0.1.0', resolved: `file:${tarball}`, hasInstallScript: true, dependencies, bin: entries[''].bin, engines: entries[''].engines },
+    'node_modules/backprop': {
+      version: '0.1.0',
+      resolved: `file:${tarball}`,
+      hasInstallScript: true,
+      dependencies,
+      bin: entries[''].bin,
+      engines: entries[''].engines,
+    },
   };
   // Node's lookup: the package's own node_modules, then each enclosing one.
   const visit = (from: string, name: string): void => {
-    for (let base = from; ; base = base.includes('/node_modules/') ? base.slice(0, base.lastIndexOf('/node_modules/')) : '') {
+    for (
+      let base = from;
+      ;
+      base = base.includes('/node_modules/') ? base.slice(0, base.lastIndexOf('/node_modules/')) : ''
+    ) {
       const path = `${base ? `${base}/` : ''}node_modules/${name}`;
       const entry = entries[path];
       if (entry) {
@@ -87,8 +106,12 @@ function userLockfile(tarball: string): object {
         const kept = { ...entry };
         for (const flag of ['dev', 'devOptional', 'peer']) delete kept[flag];
         const unscoped = name.split('/').at(-1);
-        packages[path] = { ...kept, resolved: `https://registry.npmjs.org/${name}/-/${unscoped}-${entry.version as string}.tgz` };
-        for (const dep of Object.keys({ ...(entry.dependencies as object), ...(entry.optionalDependencies as object) })) visit(path, dep);
+        packages[path] = {
+          ...kept,
+          resolved: `https://registry.npmjs.org/${name}/-/${unscoped}-${entry.version as string}.tgz`,
+        };
+        for (const dep of Object.keys({ ...(entry.dependencies as object), ...(entry.optionalDependencies as object) }))
+          visit(path, dep);
         return;
       }
       if (!base) return;
@@ -101,13 +124,22 @@ function userLockfile(tarball: string): object {
 /** An empty app folder with `tarball` installed by `npm ci --offline` with the compilers disabled. */
 function installInto(tarball: string): { dir: string; install: SpawnSyncReturns<string> } {
   const dir = tempDir();
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'user-app', version: '1.0.0', private: true, dependencies: { backprop: `file:${tarball}` } }));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({
+      name: 'user-app',
+      version: '1.0.0',
+      private: true,
+      dependencies: { backprop: `file:${tarball}` },
+    }),
+  );
   writeFileSync(join(dir, 'package-lock.json'), JSON.stringify(userLockfile(tarball)));
   const install = run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--foreground-scripts'], dir, NO_COMPILER);
   return { dir, install };
 }
 
-const backprop = (dir: string, ...args: string[]) => run(join(dir, 'node_modules/.bin/backprop'), args, dir, NO_COMPILER);
+const backprop = (dir: string, ...args: string[]) =>
+  run(join(dir, 'node_modules/.bin/backprop'), args, dir, NO_COMPILER);
 
 describe('the prebuilt binaries', () => {
   it('were built from the current native sources (run `npm run prebuild:linux` after changing native/)', () => {
@@ -117,7 +149,9 @@ describe('the prebuilt binaries', () => {
   it("whose digest reads the sources' code: a comment or a re-indented line changes nothing, a changed token does", () => {
     const source = readFileSync(join(root, 'native/thread_pool.cc'), 'utf8');
     const code = codeOnly(source);
-    expect(codeOnly(`// a new comment\n${source.replaceAll('\n', '\n  ').replaceAll(' = ', '  =  ')}/* and one more */\n`)).toBe(code);
+    expect(
+      codeOnly(`// a new comment\n${source.replaceAll('\n', '\n  ').replaceAll(' = ', '  =  ')}/* and one more */\n`),
+    ).toBe(code);
     expect(codeOnly(source.replace('#include', '  #include'))).toBe(code);
     const different = [
       ['return a + b;', 'return a - b;'],
@@ -134,8 +168,14 @@ describe('the prebuilt binaries', () => {
     for (const [dir, machine] of Object.entries(machines)) {
       const needs = elfNeeds(readFileSync(join(root, 'prebuilds', dir, 'backprop.node')));
       expect(needs.machine, dir).toBe(machine);
-      expect(compareVersions(newest(needs.versions, 'GLIBC'), GLIBC_FLOOR), `${dir} needs GLIBC_${newest(needs.versions, 'GLIBC')}`).toBeLessThanOrEqual(0);
-      expect(compareVersions(newest(needs.versions, 'GLIBCXX'), GLIBCXX_FLOOR), `${dir} needs GLIBCXX_${newest(needs.versions, 'GLIBCXX')}`).toBeLessThanOrEqual(0);
+      expect(
+        compareVersions(newest(needs.versions, 'GLIBC'), GLIBC_FLOOR),
+        `${dir} needs GLIBC_${newest(needs.versions, 'GLIBC')}`,
+      ).toBeLessThanOrEqual(0);
+      expect(
+        compareVersions(newest(needs.versions, 'GLIBCXX'), GLIBCXX_FLOOR),
+        `${dir} needs GLIBCXX_${newest(needs.versions, 'GLIBCXX')}`,
+      ).toBeLessThanOrEqual(0);
     }
   });
 
@@ -157,16 +197,34 @@ describe('npm install of the packed package, with no compiler and no network', (
   }, 240_000);
 
   it('ships the built library, the prebuilds, the native sources and the licence; no tests, benchmarks or caches', () => {
-    for (const expected of ['dist/index.js', 'dist/index.d.ts', 'bin/backprop.js', 'prebuilds/linux-x64/backprop.node', 'prebuilds/linux-arm64/backprop.node', 'native/network.cc', 'binding.gyp', 'scripts/install.mjs', 'README.md', 'LICENSE']) {
+    for (const expected of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'bin/backprop.js',
+      'prebuilds/linux-x64/backprop.node',
+      'prebuilds/linux-arm64/backprop.node',
+      'native/network.cc',
+      'binding.gyp',
+      'scripts/install.mjs',
+      'README.md',
+      'LICENSE',
+    ]) {
       expect(files).toContain(expected);
     }
-    expect(files.filter((f) => /^(test|bench|src|reports|build|build-cmake|node_modules)\//.test(f) || f.endsWith('.map'))).toEqual([]);
+    expect(
+      files.filter((f) => /^(test|bench|src|reports|build|build-cmake|node_modules)\//.test(f) || f.endsWith('.map')),
+    ).toEqual([]);
     // The shipped manifest names no script for files that do not ship (tests, benchmarks, builds), and the clone's is as it was.
-    const manifest = JSON.parse(run('tar', ['-xOzf', tarball, 'package/package.json'], root).stdout) as Record<string, unknown>;
+    const manifest = JSON.parse(run('tar', ['-xOzf', tarball, 'package/package.json'], root).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(manifest.scripts).toEqual({ install: 'node scripts/install.mjs' });
     expect(manifest).not.toHaveProperty('devDependencies');
     expect(manifest).not.toHaveProperty('allowScripts');
-    expect((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: object }).scripts).toHaveProperty('test');
+    expect(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: object }).scripts,
+    ).toHaveProperty('test');
   });
 
   it('runs the native backend from the prebuild: the CLI, CommonJS and an ES module', () => {
@@ -175,7 +233,10 @@ describe('npm install of the packed package, with no compiler and no network', (
     expect(install.stderr).not.toMatch(/backprop:/);
     const info = backprop(dir, 'info', '--json');
     expect(info.status, info.stderr).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ backend: 'native', addon: join(dir, 'node_modules/backprop/prebuilds', platform, 'backprop.node') });
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      backend: 'native',
+      addon: join(dir, 'node_modules/backprop/prebuilds', platform, 'backprop.node'),
+    });
     const trained = backprop(dir, 'train', '--epochs', '1', '--limit', '1000', '--json');
     expect(trained.status, trained.stderr).toBe(0);
     expect(trained.stderr).toBe('');
@@ -186,7 +247,10 @@ describe('npm install of the packed package, with no compiler and no network', (
       const small = { ...data, x: data.x.subarray(0, 300 * 784), labels: data.labels.subarray(0, 300), count: 300 };
       const net = new Network([784, 8, 10], { backend: selectBackend('auto').backend }).initWeights(1);
       train(net, small, { epochs: 2 }).then((r) => console.log(net.backend.name, r.history.length));`;
-    writeFileSync(join(dir, 'use.cjs'), script(`const { Network, train, loadMnist, selectBackend } = require('backprop');`));
+    writeFileSync(
+      join(dir, 'use.cjs'),
+      script(`const { Network, train, loadMnist, selectBackend } = require('backprop');`),
+    );
     writeFileSync(join(dir, 'use.mjs'), script(`import { Network, train, loadMnist, selectBackend } from 'backprop';`));
     for (const file of ['use.cjs', 'use.mjs']) {
       const used = run(process.execPath, [file], dir);
@@ -199,8 +263,25 @@ describe('npm install of the packed package, with no compiler and no network', (
       const accuracy: Promise<number | undefined> = train(net, loadMnist().train, { epochs: 1 }).then((r) => r.history[0].trainAccuracy);
       void accuracy;`;
     // In a .cts file TypeScript compiles the import to require().
-    for (const file of ['typed.cts', 'typed.mts']) writeFileSync(join(dir, file), typed(`import { Network, train, loadMnist, selectBackend } from 'backprop';`));
-    const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), 'typed.cts', 'typed.mts'], dir);
+    for (const file of ['typed.cts', 'typed.mts'])
+      writeFileSync(join(dir, file), typed(`import { Network, train, loadMnist, selectBackend } from 'backprop';`));
+    const tsc = run(
+      process.execPath,
+      [
+        join(root, 'node_modules/typescript/bin/tsc'),
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--types',
+        'node',
+        '--typeRoots',
+        join(root, 'node_modules/@types'),
+        'typed.cts',
+        'typed.mts',
+      ],
+      dir,
+    );
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
   }, 240_000);
@@ -215,42 +296,64 @@ describe('npm install of the packed package, with no compiler and no network', (
     const { dir, install } = installInto(stripped);
     expect(install.status, install.stderr).toBe(0);
     const warnings = `${install.stdout}${install.stderr}`.split('\n').filter((line) => line.startsWith('backprop:'));
-    expect(warnings).toEqual([expect.stringMatching(/^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the TypeScript backend .*npm rebuild backprop/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the TypeScript backend .*npm rebuild backprop/,
+      ),
+    ]);
 
     const trained = backprop(dir, 'train', '--epochs', '1', '--limit', '500', '--quiet');
     expect(trained.status, trained.stderr).toBe(0);
     expect(trained.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/^backprop: native addon not loaded \(none built here and no prebuilt binary for linux-x64\); using the ts backend\. With a C\+\+ compiler, build it: `npm rebuild backprop`/),
+      expect.stringMatching(
+        /^backprop: native addon not loaded \(none built here and no prebuilt binary for linux-x64\); using the ts backend\. With a C\+\+ compiler, build it: `npm rebuild backprop`/,
+      ),
     ]);
     const info = backprop(dir, 'info', '--json');
-    expect(JSON.parse(info.stdout)).toMatchObject({ backend: 'ts', fallback: expect.stringMatching(/no prebuilt binary/) });
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      backend: 'ts',
+      fallback: expect.stringMatching(/no prebuilt binary/),
+    });
   }, 240_000);
 });
 
 describe('npm install in a clone', () => {
   it('without a compiler, exits 0 with one warning, and the prebuilt addon is what runs', () => {
     const clone = tempDir();
-    for (const path of ['binding.gyp', 'native', 'scripts', 'prebuilds']) cpSync(join(root, path), join(clone, path), { recursive: true });
+    for (const path of ['binding.gyp', 'native', 'scripts', 'prebuilds'])
+      cpSync(join(root, path), join(clone, path), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
     mkdirSync(join(clone, 'build'));
     const install = run(process.execPath, ['scripts/install.mjs'], clone, NO_COMPILER);
     expect(install.status).toBe(0);
     expect(install.stdout).toBe('');
-    expect(install.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the prebuilt addon for linux-x64\./)]);
+    expect(install.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the prebuilt addon for linux-x64\./,
+      ),
+    ]);
     expect(readdirSync(join(clone, 'build'))).toEqual([]);
   });
 
   it('builds once: run again (as `npx backprop` does) on the same sources, it keeps the addon it built; a changed source builds again', () => {
     const clone = tempDir();
-    for (const path of ['binding.gyp', 'native', 'scripts', 'prebuilds']) cpSync(join(root, path), join(clone, path), { recursive: true });
+    for (const path of ['binding.gyp', 'native', 'scripts', 'prebuilds'])
+      cpSync(join(root, path), join(clone, path), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
     // The addon of this clone, as if built from these sources: a copy of the local build, stamped.
     mkdirSync(join(clone, 'build/Release'), { recursive: true });
     cpSync(join(root, 'prebuilds', platform, 'backprop.node'), join(clone, 'build/Release/backprop.node'));
     writeFileSync(join(clone, 'build/Release/sources.sha256'), `${prebuildSourcesDigest(clone)}\n`);
     const again = run(process.execPath, ['scripts/install.mjs'], clone, NO_COMPILER);
-    expect([again.status, again.stdout.trim(), again.stderr]).toEqual([0, 'backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)', '']);
-    writeFileSync(join(clone, 'native/thread_pool.cc'), `${readFileSync(join(clone, 'native/thread_pool.cc'), 'utf8')}\nint changed;\n`);
+    expect([again.status, again.stdout.trim(), again.stderr]).toEqual([
+      0,
+      'backprop: the native addon in build/Release is built from these sources; not built again (npm run build:native forces it)',
+      '',
+    ]);
+    writeFileSync(
+      join(clone, 'native/thread_pool.cc'),
+      `${readFileSync(join(clone, 'native/thread_pool.cc'), 'utf8')}\nint changed;\n`,
+    );
     const changed = run(process.execPath, ['scripts/install.mjs'], clone, NO_COMPILER);
     expect(changed.stderr).toMatch(/^backprop: the native addon was not built \(no working C\+\+ compiler/);
   });

@@ -13,7 +13,10 @@ import { supportedIsas } from './helpers.js';
 /** 1…70 (every tail of every vector width), then each side of the powers of two and of the scratch bounds. */
 const WIDTHS = [
   ...Array.from({ length: 70 }, (_, i) => i + 1),
-  ...[127, 128, 129, 255, 256, 257, 511, 784, 1023, 1024, 1025, 2047, 2048, 2049, 4097, 6989, 6990, 6991, 8000, 8192, 10_000, 12_345],
+  ...[
+    127, 128, 129, 255, 256, 257, 511, 784, 1023, 1024, 1025, 2047, 2048, 2049, 4097, 6989, 6990, 6991, 8000, 8192,
+    10_000, 12_345,
+  ],
 ];
 const SAMPLES = 13;
 const BATCH = 5; // two whole batches and a partial one of 3
@@ -37,7 +40,12 @@ function samplesOf(kind: Kind, features: number): Samples {
 /** One epoch of SGD in the workspace `ws`, then the evaluation of the same samples. */
 async function run(backend: Backend, data: Samples, features: number, hidden: number, ws: Workspace) {
   const net = new Network([features, hidden, CLASSES], { backend }).initWeights(7);
-  await backend.trainEpoch(net, data, { batchSize: BATCH, optimizer: sgd(0.05), state: new OptimizerState(0, 'sgd'), order: null }, ws);
+  await backend.trainEpoch(
+    net,
+    data,
+    { batchSize: BATCH, optimizer: sgd(0.05), state: new OptimizerState(0, 'sgd'), order: null },
+    ws,
+  );
   const evaluation = await backend.evaluate(net, data, ws);
   return { params: Buffer.from(net.params.buffer, net.params.byteOffset, net.params.byteLength), evaluation };
 }

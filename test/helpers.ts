@@ -26,9 +26,18 @@ export function tempDir(): string {
 export function writeTinyIdxSet(options: { train?: number; test?: number; gz?: boolean } = {}): string {
   const { train = 12, test = 6, gz = false } = options;
   const dir = tempDir();
-  const write = (name: string, bytes: Buffer): void => writeFileSync(join(dir, gz ? `${name}.gz` : name), gz ? gzipSync(bytes) : bytes);
-  const images = (n: number): Buffer => idxBytes([n, 4, 4], Array.from({ length: n * 16 }, (_, i) => (i * 37) % 256));
-  const labels = (n: number): Buffer => idxBytes([n], Array.from({ length: n }, (_, i) => i % 3));
+  const write = (name: string, bytes: Buffer): void =>
+    writeFileSync(join(dir, gz ? `${name}.gz` : name), gz ? gzipSync(bytes) : bytes);
+  const images = (n: number): Buffer =>
+    idxBytes(
+      [n, 4, 4],
+      Array.from({ length: n * 16 }, (_, i) => (i * 37) % 256),
+    );
+  const labels = (n: number): Buffer =>
+    idxBytes(
+      [n],
+      Array.from({ length: n }, (_, i) => i % 3),
+    );
   write('train-images-idx3-ubyte', images(train));
   write('train-labels-idx1-ubyte', labels(train));
   write('t10k-images-idx3-ubyte', images(test));
@@ -66,7 +75,11 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
 }
 
 /** Runs the CLI in a child process and sends it `signal` once its stdout holds `marker`. */
-export async function interruptWhen(args: string[], signal: NodeJS.Signals, marker: string): Promise<{ code: number | null; stderr: string }> {
+export async function interruptWhen(
+  args: string[],
+  signal: NodeJS.Signals,
+  marker: string,
+): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'backprop.js'), ...args]);
   let stdout = '';
   let stderr = '';

@@ -74,7 +74,16 @@ for (const backend of backends) {
       run = Math.max(1, Math.min(total, Math.round((run * seconds) / elapsed)));
       const times = [];
       for (let r = 0; r < repeats; r++) times.push((await train(run)) * (total / run));
-      console.log(JSON.stringify({ peer: `tfjs-${backend}`, tfjs: tf.version_core, hidden, batch, secondsPerEpoch: median(times), batchesTimed: run }));
+      console.log(
+        JSON.stringify({
+          peer: `tfjs-${backend}`,
+          tfjs: tf.version_core,
+          hidden,
+          batch,
+          secondsPerEpoch: median(times),
+          batchesTimed: run,
+        }),
+      );
       tf.dispose([w1, b1, w2, b2]);
       optimizer.dispose();
     }

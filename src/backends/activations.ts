@@ -70,7 +70,11 @@ const ACTIVATION_TABLE = {
     outputWith: 'mse',
     offTarget: -1,
     // 2 / (1 + e^−z) − 1 = 2·sigmoid(z) − 1
-    onnx: [['Sigmoid', 'z'], ['Mul', 'previous', 2], ['Sub', 'previous', 1]],
+    onnx: [
+      ['Sigmoid', 'z'],
+      ['Mul', 'previous', 2],
+      ['Sub', 'previous', 1],
+    ],
     help: '2·sigmoid − 1',
   },
   gelu: {
@@ -83,7 +87,17 @@ const ACTIVATION_TABLE = {
     derivativeFrom: 'z',
     hidden: true,
     offTarget: 0,
-    onnx: [['Mul', 'z', 'z'], ['Mul', 'previous', 'z'], ['Mul', 'previous', GELU_CUBIC], ['Add', 'previous', 'z'], ['Mul', 'previous', GELU_SCALE], ['Tanh', 'previous'], ['Add', 'previous', 1], ['Mul', 'previous', 'z'], ['Mul', 'previous', 0.5]],
+    onnx: [
+      ['Mul', 'z', 'z'],
+      ['Mul', 'previous', 'z'],
+      ['Mul', 'previous', GELU_CUBIC],
+      ['Add', 'previous', 'z'],
+      ['Mul', 'previous', GELU_SCALE],
+      ['Tanh', 'previous'],
+      ['Add', 'previous', 1],
+      ['Mul', 'previous', 'z'],
+      ['Mul', 'previous', 0.5],
+    ],
     help: 'tanh form',
   },
   silu: {
@@ -96,7 +110,10 @@ const ACTIVATION_TABLE = {
     derivativeFrom: 'z',
     hidden: true,
     offTarget: 0,
-    onnx: [['Sigmoid', 'z'], ['Mul', 'z', 'previous']],
+    onnx: [
+      ['Sigmoid', 'z'],
+      ['Mul', 'z', 'previous'],
+    ],
     help: 'z·sigmoid(z)',
   },
   linear: {
@@ -161,5 +178,7 @@ export function offTarget(output: Activation): number {
 
 /** `relu (max(0, z)), sigmoid (…)`: the activations for an option's help. */
 export function activationHelp(names: readonly Activation[]): string {
-  return names.map((name) => (ACTIVATION_TABLE[name].help ? `${name} (${ACTIVATION_TABLE[name].help})` : name)).join(', ');
+  return names
+    .map((name) => (ACTIVATION_TABLE[name].help ? `${name} (${ACTIVATION_TABLE[name].help})` : name))
+    .join(', ');
 }

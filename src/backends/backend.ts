@@ -63,7 +63,11 @@ export function sgd(learningRate: number): OptimizerSettings {
 }
 
 /** `name`'s settings: Adam's defaults, then its own, then `overrides`. */
-export function optimizerDefaults(name: OptimizerName, learningRate: number, overrides: Partial<OptimizerSettings> = {}): OptimizerSettings {
+export function optimizerDefaults(
+  name: OptimizerName,
+  learningRate: number,
+  overrides: Partial<OptimizerSettings> = {},
+): OptimizerSettings {
   return { ...sgd(learningRate), ...optimizerSpec(name).defaults, ...overrides, name };
 }
 
@@ -207,7 +211,9 @@ export class Workspace {
     activations: readonly Activation[] = [],
   ) {
     this.acts = sizes.slice(1).map((width) => sharedFloat32(rows * width));
-    this.pre = sizes.slice(1).map((width, l) => sharedFloat32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
+    this.pre = sizes
+      .slice(1)
+      .map((width, l) => sharedFloat32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [sharedFloat32(rows * widest), sharedFloat32(rows * widest)];
     this.grads = sharedFloat32(parameterCount(sizes, bias));

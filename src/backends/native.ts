@@ -2,7 +2,16 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
-import { DIVERGED, progressInterval, type Backend, type EpochOptions, type Evaluation, type Layered, type Samples, type Workspace } from './backend.js';
+import {
+  DIVERGED,
+  progressInterval,
+  type Backend,
+  type EpochOptions,
+  type Evaluation,
+  type Layered,
+  type Samples,
+  type Workspace,
+} from './backend.js';
 
 /** The shape of the compiled addon (native/addon.cc). */
 interface Addon {
@@ -64,10 +73,13 @@ export function loadAddon(path?: string): LoadedAddon {
       result = { addon: require(candidate) as Addon, path: candidate };
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') failures.push(`${candidate}: ${(err as Error).message.split('\n')[0]}`);
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND')
+        failures.push(`${candidate}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  const missing = override ? `${override} not found` : `none built here and no prebuilt binary for ${process.platform}-${process.arch}`;
+  const missing = override
+    ? `${override} not found`
+    : `none built here and no prebuilt binary for ${process.platform}-${process.arch}`;
   result ??= { error: failures.length > 0 ? failures.join('; ') : missing };
   loaded.set(key, result);
   return result;
@@ -91,21 +103,32 @@ export class NativeBackend implements Backend {
   constructor(options: NativeOptions = {}) {
     const result = loadAddon(options.addonPath);
     if ('error' in result) {
-      throw new UserError(`the native addon is not built (${result.error}); build it with a C++ compiler (\`npm rebuild backprop\`, or \`npm run build:native\` in a clone) or use --backend ts`, EXIT.runtime);
+      throw new UserError(
+        `the native addon is not built (${result.error}); build it with a C++ compiler (\`npm rebuild backprop\`, or \`npm run build:native\` in a clone) or use --backend ts`,
+        EXIT.runtime,
+      );
     }
     const { addon } = result;
     // BACKPROP_ISA=AVX2 means avx2.
     const isa = options.isa?.toLowerCase();
     if (isa !== undefined && !addon.supportedIsas.includes(isa)) {
-      const why = addon.compiledIsas.includes(isa) ? 'this CPU does not support it' : 'it is not compiled into this build';
-      throw new UserError(`cannot use ISA '${options.isa}': ${why} (supported here: ${addon.supportedIsas.join(', ')})`, EXIT.usage);
+      const why = addon.compiledIsas.includes(isa)
+        ? 'this CPU does not support it'
+        : 'it is not compiled into this build';
+      throw new UserError(
+        `cannot use ISA '${options.isa}': ${why} (supported here: ${addon.supportedIsas.join(', ')})`,
+        EXIT.usage,
+      );
     }
     const threads = options.threads ?? availableParallelism();
     try {
       this.engine = new addon.Engine({ isa, threads, stragglerMicros: options.stragglerMicros });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ERR_THREADS') throw err;
-      throw new UserError(`${(err as Error).message}: the process memory or thread limit is too low for them; use fewer --threads`, EXIT.runtime);
+      throw new UserError(
+        `${(err as Error).message}: the process memory or thread limit is too low for them; use fewer --threads`,
+        EXIT.runtime,
+      );
     }
   }
 
@@ -127,7 +150,13 @@ export class NativeBackend implements Backend {
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     const batches = Math.ceil((options.order?.length ?? data.count) / options.batchSize);
-    return this.engine.trainEpoch(net, data, { ...options, progressEvery: progressInterval(batches), diverged: DIVERGED }, ws, options.onProgress);
+    return this.engine.trainEpoch(
+      net,
+      data,
+      { ...options, progressEvery: progressInterval(batches), diverged: DIVERGED },
+      ws,
+      options.onProgress,
+    );
   }
 
   /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */

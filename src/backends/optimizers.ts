@@ -22,8 +22,18 @@ export interface OptimizerSpec {
 const OPTIMIZER_TABLE = {
   sgd: { buffers: { first: false, second: false }, uses: [], decay: 'l2', help: 'p −= lr·g' },
   momentum: { buffers: { first: true, second: false }, uses: ['momentum'], decay: 'l2', help: 'v = μv + g; p −= lr·v' },
-  adam: { buffers: { first: true, second: true }, uses: ['beta1', 'beta2', 'epsilon'], decay: 'l2', help: 'bias-corrected moments' },
-  adamw: { buffers: { first: true, second: true }, uses: ['beta1', 'beta2', 'epsilon'], decay: 'decoupled', help: 'Adam with decoupled weight decay, as PyTorch' },
+  adam: {
+    buffers: { first: true, second: true },
+    uses: ['beta1', 'beta2', 'epsilon'],
+    decay: 'l2',
+    help: 'bias-corrected moments',
+  },
+  adamw: {
+    buffers: { first: true, second: true },
+    uses: ['beta1', 'beta2', 'epsilon'],
+    decay: 'decoupled',
+    help: 'Adam with decoupled weight decay, as PyTorch',
+  },
   rmsprop: {
     buffers: { first: false, second: true },
     uses: ['beta2', 'epsilon'],

@@ -56,7 +56,10 @@ export function selectBackend(name: string | undefined, options: NativeOptions =
     }
     if (skipped.length === 0) return { backend: loaded };
     const why = skipped.map((s) => s.unavailable).join('; ');
-    return { backend: loaded, fallbackReason: `${why}; using the ${candidate.name} backend. ${skipped.map((s) => s.remedy).join(' ')}` };
+    return {
+      backend: loaded,
+      fallbackReason: `${why}; using the ${candidate.name} backend. ${skipped.map((s) => s.remedy).join(' ')}`,
+    };
   }
   throw new Error('the last backend of AUTO_ORDER always loads');
 }

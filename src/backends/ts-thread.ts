@@ -7,7 +7,15 @@ import type { EpochOptions, Layered, Samples, Workspace } from './backend.js';
 import { TsBackend } from './ts.js';
 
 export type Job =
-  | { id: number; kind: 'trainEpoch'; net: Layered; data: Samples; options: Omit<EpochOptions, 'onProgress'>; ws: Workspace; progress: boolean }
+  | {
+      id: number;
+      kind: 'trainEpoch';
+      net: Layered;
+      data: Samples;
+      options: Omit<EpochOptions, 'onProgress'>;
+      ws: Workspace;
+      progress: boolean;
+    }
   | { id: number; kind: 'evaluate'; net: Layered; data: Samples; ws: Workspace };
 
 export type Reply =
@@ -29,7 +37,9 @@ async function run(job: Job): Promise<void> {
             job.data,
             {
               ...job.options,
-              onProgress: job.progress ? (samplesDone, errorSum) => post({ id: job.id, kind: 'progress', samplesDone, errorSum }) : undefined,
+              onProgress: job.progress
+                ? (samplesDone, errorSum) => post({ id: job.id, kind: 'progress', samplesDone, errorSum })
+                : undefined,
             },
             job.ws,
           );

@@ -8,7 +8,11 @@ import { TsBackend } from './ts.js';
 /** The compiled worker entry (the tests run the sources, the worker always runs the build). */
 const THREAD = fileURLToPath(new URL('../../dist/backends/ts-thread.js', import.meta.url));
 
-type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void; onProgress?: EpochOptions['onProgress'] };
+type Pending = {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  onProgress?: EpochOptions['onProgress'];
+};
 
 /**
  * The one worker thread every TsWorkerBackend hands its jobs to, started on first use and unref'd
@@ -80,7 +84,10 @@ export class TsWorkerBackend implements Backend {
   trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     if (!shareable(net, data, ws, options)) return this.local.trainEpoch(net, data, options, ws);
     const { onProgress, ...rest } = options;
-    return thread.run({ kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined }, onProgress) as Promise<number>;
+    return thread.run(
+      { kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined },
+      onProgress,
+    ) as Promise<number>;
   }
 
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
@@ -97,7 +104,16 @@ function plain(net: Layered): Layered {
 }
 
 function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOptions): boolean {
-  const arrays: (ArrayBufferView | undefined)[] = [net.params, data.x, data.labels, data.targets, ws.grads, ws.batchX, ...ws.acts, ...ws.pre];
+  const arrays: (ArrayBufferView | undefined)[] = [
+    net.params,
+    data.x,
+    data.labels,
+    data.targets,
+    ws.grads,
+    ws.batchX,
+    ...ws.acts,
+    ...ws.pre,
+  ];
   if (options) arrays.push(options.state.first, options.state.second, options.state.scalars, options.stop);
   return arrays.every((a) => a === undefined || isShared(a));
 }

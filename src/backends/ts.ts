@@ -32,11 +32,27 @@ import {
  * columns at a time, their sums in local variables, which V8 keeps in registers (an axpy into `out`
  * would store and reload every step); `at[e]` is where entry e's row of b starts.
  */
-function sumsOfProducts(out: Float32Array, o: number, a: Float32Array, at: Int32Array, begin: number, end: number, b: Float32Array, width: number): void {
+function sumsOfProducts(
+  out: Float32Array,
+  o: number,
+  a: Float32Array,
+  at: Int32Array,
+  begin: number,
+  end: number,
+  b: Float32Array,
+  width: number,
+): void {
   const f = Math.fround;
   let j = 0;
   for (; j + 8 <= width; j += 8) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0,
+      s5 = 0,
+      s6 = 0,
+      s7 = 0;
     for (let e = begin; e < end; e++) {
       const v = a[e];
       const row = at[e] + j;
@@ -73,7 +89,12 @@ let entries = { values: new Float32Array(0), at: new Int32Array(0), start: new I
 
 function entriesFor(count: number, lists: number): typeof entries {
   if (entries.values.length < count || entries.start.length < lists + 1) {
-    entries = { values: new Float32Array(count), at: new Int32Array(count), start: new Int32Array(lists + 1), fill: new Int32Array(lists) };
+    entries = {
+      values: new Float32Array(count),
+      at: new Int32Array(count),
+      start: new Int32Array(lists + 1),
+      fill: new Int32Array(lists),
+    };
   }
   return entries;
 }
@@ -155,7 +176,14 @@ function target(batch: Samples, r: number, j: number, OC: number, off: number): 
  * ½·Σ(y − t)² of each row of outputs (rows, OC), added row by row to `lossSoFar`, and the rows whose
  * largest output is the label (with labels).
  */
-function squaredError(outputs: Float32Array, batch: Samples, rows: number, OC: number, output: Activation, lossSoFar = 0): { loss: number; correct: number } {
+function squaredError(
+  outputs: Float32Array,
+  batch: Samples,
+  rows: number,
+  OC: number,
+  output: Activation,
+  lossSoFar = 0,
+): { loss: number; correct: number } {
   const off = offTarget(output);
   let loss = lossSoFar;
   let correct = 0;
@@ -175,7 +203,14 @@ function squaredError(outputs: Float32Array, batch: Samples, rows: number, OC: n
 
 // outputs is (rows, OC); dout (rows, OC) is overwritten with the gradient of the mean error with
 // respect to the output layer's pre-activations.
-export function outputBackward(dout: Float32Array, outputs: Float32Array, net: Layered, batch: Samples, rows: number, OC: number): void {
+export function outputBackward(
+  dout: Float32Array,
+  outputs: Float32Array,
+  net: Layered,
+  batch: Samples,
+  rows: number,
+  OC: number,
+): void {
   const scale = Math.fround(1 / rows);
   const output = net.activations[net.activations.length - 1];
   const { offTarget: off, derivative: fPrime } = activationSpec(output);
@@ -283,7 +318,9 @@ function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: 
   layers.forEach((layer, l) => {
     const pre = keepsPreActivation(layer.activation) ? ws.pre[l] : null;
     if (pre && pre.length < rows * layer.outputs) {
-      throw new RangeError(`ws.pre[${l}] has ${pre.length} elements, needs ${rows * layer.outputs}: a ${layer.activation} layer keeps its pre-activations (make the workspace with Workspace.of(net, rows))`);
+      throw new RangeError(
+        `ws.pre[${l}] has ${pre.length} elements, needs ${rows * layer.outputs}: a ${layer.activation} layer keeps its pre-activations (make the workspace with Workspace.of(net, rows))`,
+      );
     }
     linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation, pre);
     inp = ws.acts[l];
@@ -294,11 +331,21 @@ function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: 
  * The output step: softmax for cross-entropy; with a batch, its rows' errors added one by one to
  * `lossSoFar` (as the native backend sums them, so that the totals agree bit for bit).
  */
-function outputLoss(net: Layered, layers: LayerViews[], batch: Samples | null, rows: number, ws: Workspace, lossSoFar = 0): { loss: number; correct: number } {
+function outputLoss(
+  net: Layered,
+  layers: LayerViews[],
+  batch: Samples | null,
+  rows: number,
+  ws: Workspace,
+  lossSoFar = 0,
+): { loss: number; correct: number } {
   const last = layers.length - 1;
   const OC = layers[last].outputs;
-  if (net.loss === 'cross-entropy') return softmaxCrossEntropy(ws.acts[last], batch?.labels ?? null, rows, OC, lossSoFar);
-  return batch ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation, lossSoFar) : { loss: lossSoFar, correct: 0 };
+  if (net.loss === 'cross-entropy')
+    return softmaxCrossEntropy(ws.acts[last], batch?.labels ?? null, rows, OC, lossSoFar);
+  return batch
+    ? squaredError(ws.acts[last], batch, rows, OC, layers[last].activation, lossSoFar)
+    : { loss: lossSoFar, correct: 0 };
 }
 
 function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples, rows: number, ws: Workspace): void {
@@ -396,7 +443,13 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
  * the products can read: contiguous float rows as views, any others copied (bytes widened) into the
  * workspace's batch buffers. native/network.cc's batch_rows does the same.
  */
-export function batchRows(ws: Workspace, data: Samples, order: Uint32Array | null, start: number, rows: number): FloatSamples {
+export function batchRows(
+  ws: Workspace,
+  data: Samples,
+  order: Uint32Array | null,
+  start: number,
+  rows: number,
+): FloatSamples {
   const features = ws.sizes[0];
   const outputs = ws.sizes[ws.sizes.length - 1];
   if (!order) {
@@ -450,7 +503,14 @@ export class TsBackend implements Backend {
       errorSum += outputLoss(net, layers, batch, rows, ws).loss;
       backwardLayers(net, layers, batch, rows, ws);
       const rates = options.learningRates;
-      optimizerStep(net, ws.grads, rates ? { ...options.optimizer, learningRate: rates[Math.floor(start / options.batchSize)] } : options.optimizer, options.state);
+      optimizerStep(
+        net,
+        ws.grads,
+        rates
+          ? { ...options.optimizer, learningRate: rates[Math.floor(start / options.batchSize)] }
+          : options.optimizer,
+        options.state,
+      );
       if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows, errorSum);
       if (!Number.isFinite(errorSum)) {
         if (options.stop) options.stop[0] = DIVERGED;

@@ -2,7 +2,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { EVAL_ROWS, optimizerDefaults, OptimizerState, sgd, Workspace, type Backend, type OptimizerName, type OptimizerSettings } from '../backends/backend.js';
+import {
+  EVAL_ROWS,
+  optimizerDefaults,
+  OptimizerState,
+  sgd,
+  Workspace,
+  type Backend,
+  type OptimizerName,
+  type OptimizerSettings,
+} from '../backends/backend.js';
 import { loadAddon, NativeBackend } from '../backends/native.js';
 import { TsBackend } from '../backends/ts.js';
 import { takeFirst, type Dataset } from '../data/dataset.js';
@@ -46,12 +55,27 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function trainSamples(backend: Backend, net: Network, train: Dataset, samples: number, batch: number, ws: Workspace, optimizer: OptimizerSettings, state: OptimizerState): Promise<void> {
+async function trainSamples(
+  backend: Backend,
+  net: Network,
+  train: Dataset,
+  samples: number,
+  batch: number,
+  ws: Workspace,
+  optimizer: OptimizerSettings,
+  state: OptimizerState,
+): Promise<void> {
   await backend.trainEpoch(net, takeFirst(train, samples), { batchSize: batch, optimizer, state, order: null }, ws);
 }
 
 /** Times `batches` batches of training a fresh network of `sizes` with `optimizer`, in seconds. */
-function epochTimer(backend: Backend, sizes: number[], train: Dataset, batch: number, optimizer: OptimizerSettings): (batches: number) => Promise<number> {
+function epochTimer(
+  backend: Backend,
+  sizes: number[],
+  train: Dataset,
+  batch: number,
+  optimizer: OptimizerSettings,
+): (batches: number) => Promise<number> {
   const net = new Network(sizes, { backend }).initWeights(1);
   const ws = new Workspace(sizes, Math.max(batch, EVAL_ROWS));
   const state = new OptimizerState(net.parameterCount, optimizer.name);
@@ -63,7 +87,11 @@ function epochTimer(backend: Backend, sizes: number[], train: Dataset, batch: nu
 }
 
 /** The batches a timed repeat trains: a probe grows the run until it lasts a fraction of `seconds` (also the warm-up). */
-async function batchesToTime(timed: (batches: number) => Promise<number>, batch: number, seconds: number): Promise<number> {
+async function batchesToTime(
+  timed: (batches: number) => Promise<number>,
+  batch: number,
+  seconds: number,
+): Promise<number> {
   const totalBatches = Math.floor(EPOCH / batch);
   let batches = 1;
   let elapsed = await timed(batches);
@@ -79,21 +107,36 @@ async function batchesToTime(timed: (batches: number) => Promise<number>, batch:
  * same number of batches (what the first needs to last about `seconds`), so that a busy spell of a
  * shared machine slows them alike and their ratios hold. Medians of the repeats, scaled to an epoch.
  */
-async function timeInTurn(timers: ((batches: number) => Promise<number>)[], batch: number, options: BenchOptions): Promise<{ secondsPerEpoch: number[]; batchesTimed: number }> {
+async function timeInTurn(
+  timers: ((batches: number) => Promise<number>)[],
+  batch: number,
+  options: BenchOptions,
+): Promise<{ secondsPerEpoch: number[]; batchesTimed: number }> {
   const batches = await batchesToTime(timers[0], batch, options.seconds);
   for (const timed of timers.slice(1)) await timed(batches);
   const times: number[][] = timers.map(() => []);
-  for (let i = 0; i < options.repeats; i++) for (let t = 0; t < timers.length; t++) times[t].push(await timers[t](batches));
-  return { secondsPerEpoch: times.map((t) => (median(t) * Math.floor(EPOCH / batch)) / batches), batchesTimed: batches };
+  for (let i = 0; i < options.repeats; i++)
+    for (let t = 0; t < timers.length; t++) times[t].push(await timers[t](batches));
+  return {
+    secondsPerEpoch: times.map((t) => (median(t) * Math.floor(EPOCH / batch)) / batches),
+    batchesTimed: batches,
+  };
 }
 
 const TIMED_OPTIMIZERS: OptimizerName[] = ['sgd', 'momentum', 'adam'];
 const OPTIMIZER_BATCH = 100;
 
 /** Momentum's and Adam's epoch time against SGD's on one shape, timed in turn with it. */
-async function timeOptimizers(backend: NativeBackend, hidden: number, train: Dataset, options: BenchOptions): Promise<OptimizerRow[]> {
+async function timeOptimizers(
+  backend: NativeBackend,
+  hidden: number,
+  train: Dataset,
+  options: BenchOptions,
+): Promise<OptimizerRow[]> {
   const sizes = [784, hidden, 10];
-  const timers = TIMED_OPTIMIZERS.map((name) => epochTimer(backend, sizes, train, OPTIMIZER_BATCH, optimizerDefaults(name, 0.01)));
+  const timers = TIMED_OPTIMIZERS.map((name) =>
+    epochTimer(backend, sizes, train, OPTIMIZER_BATCH, optimizerDefaults(name, 0.01)),
+  );
   const { secondsPerEpoch } = await timeInTurn(timers, OPTIMIZER_BATCH, options);
   return TIMED_OPTIMIZERS.slice(1).map((optimizer, i) => ({
     isa: backend.isa,
@@ -112,7 +155,16 @@ async function checkRun(backend: Backend, sizes: number[], train: Dataset, batch
   const net = new Network(sizes, { backend }).initWeights(1);
   const ws = new Workspace(sizes, Math.max(rows, EVAL_ROWS));
   const optimizer = sgd(0.01);
-  await trainSamples(backend, net, train, rows === 1 ? 10 : rows, rows, ws, optimizer, new OptimizerState(net.parameterCount, optimizer.name));
+  await trainSamples(
+    backend,
+    net,
+    train,
+    rows === 1 ? 10 : rows,
+    rows,
+    ws,
+    optimizer,
+    new OptimizerState(net.parameterCount, optimizer.name),
+  );
   return net.params;
 }
 
@@ -152,7 +204,9 @@ const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
  * does not see Debian's python3-torch).
  */
 function pythonWith(module: string): string | undefined {
-  return ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', `import ${module}`], { env: peerEnv() }).status === 0);
+  return ['python3', '/usr/bin/python3'].find(
+    (python) => spawnSync(python, ['-c', `import ${module}`], { env: peerEnv() }).status === 0,
+  );
 }
 
 /** Runs a peer script that prints one JSON line per configuration; null (with a note) when it cannot run. */
@@ -174,17 +228,35 @@ function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
   // Which Python runs each peer is looked up once: importing torch alone takes a second or more.
   const pythonPeers = [
     { module: 'numpy', script: 'numpy_mlp.py', install: '' },
-    { module: 'torch', script: 'torch_mlp.py', install: ' (on Debian: apt-get install python3-torch libopenblas0-pthread)' },
+    {
+      module: 'torch',
+      script: 'torch_mlp.py',
+      install: ' (on Debian: apt-get install python3-torch libopenblas0-pthread)',
+    },
   ].map((peer) => ({ ...peer, python: pythonWith(peer.module) }));
-  for (const { module, install, python } of pythonPeers) if (!python) notes.push(`${module} skipped: no python3 imports ${module}${install}`);
+  for (const { module, install, python } of pythonPeers)
+    if (!python) notes.push(`${module} skipped: no python3 imports ${module}${install}`);
   for (const batch of options.batches) {
     const timing = ['--repeats', String(options.repeats), '--seconds', String(Math.max(options.seconds, 0.3))];
     for (const { module, script, python } of pythonPeers) {
-      if (python) results.push(...runPeer(python, [`${peersDir}${script}`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, module));
+      if (python)
+        results.push(
+          ...runPeer(
+            python,
+            [`${peersDir}${script}`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing],
+            notes,
+            module,
+          ),
+        );
     }
     if (existsSync(`${peersDir}node_modules/@tensorflow/tfjs`)) {
       results.push(
-        ...runPeer(process.execPath, [`${peersDir}tfjs_mlp.mjs`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing], notes, 'tfjs'),
+        ...runPeer(
+          process.execPath,
+          [`${peersDir}tfjs_mlp.mjs`, bundledMnistDir(), '--hidden', hidden, '--batch', String(batch), ...timing],
+          notes,
+          'tfjs',
+        ),
       );
     } else if (!notes.some((n) => n.startsWith('tfjs'))) {
       notes.push('tfjs skipped: not installed (run `npm run bench:peers` to install it into bench/peers/)');
@@ -194,7 +266,11 @@ function peerRows(options: BenchOptions, notes: string[]): PeerResult[] {
 }
 
 /** Runs the whole benchmark; `onRow` sees each result as it is measured. */
-export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow | PeakRow) => void, cpu: string): Promise<BenchReport> {
+export async function runBenchmark(
+  options: BenchOptions,
+  onRow: (row: BenchRow | PeakRow) => void,
+  cpu: string,
+): Promise<BenchReport> {
   const stopBusy = options.contention ? startBusyProcesses(Math.max(1, availableParallelism() - 1)) : undefined;
   try {
     return await timeGrid(options, onRow, cpu);
@@ -203,7 +279,11 @@ export async function runBenchmark(options: BenchOptions, onRow: (row: BenchRow 
   }
 }
 
-async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) => void, cpu: string): Promise<BenchReport> {
+async function timeGrid(
+  options: BenchOptions,
+  onRow: (row: BenchRow | PeakRow) => void,
+  cpu: string,
+): Promise<BenchReport> {
   const notes: string[] = [];
   const { train } = loadMnist();
   const addon = loadAddon();
@@ -212,7 +292,8 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   if ('error' in addon) {
     notes.push(`native skipped: ${addon.error}`);
   } else {
-    for (const isa of options.isas ?? addon.addon.supportedIsas) for (const threads of new Set([1, all])) variants.push({ isa, threads });
+    for (const isa of options.isas ?? addon.addon.supportedIsas)
+      for (const threads of new Set([1, all])) variants.push({ isa, threads });
   }
   const peaks: PeakRow[] = [];
   for (const variant of variants) {
@@ -229,7 +310,14 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
     const ts = new TsBackend();
     const reference = await checkRun(ts, sizes, train, batch);
     const tsTime = await timeInTurn([epochTimer(ts, sizes, train, batch, sgd(0.01))], batch, options);
-    const row = (backend: string, isa: string, threads: number, secondsPerEpoch: number, batchesTimed: number, extra: Partial<BenchRow>): BenchRow => ({
+    const row = (
+      backend: string,
+      isa: string,
+      threads: number,
+      secondsPerEpoch: number,
+      batchesTimed: number,
+      extra: Partial<BenchRow>,
+    ): BenchRow => ({
       backend,
       isa,
       threads,
@@ -243,16 +331,24 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
       ...extra,
     });
     for (const isa of new Set(variants.map((v) => v.isa))) {
-      const natives = variants.filter((v) => v.isa === isa).map((variant) => ({ variant, backend: new NativeBackend(variant) }));
+      const natives = variants
+        .filter((v) => v.isa === isa)
+        .map((variant) => ({ variant, backend: new NativeBackend(variant) }));
       const checks: number[] = [];
       for (const { variant, backend } of natives) {
         const checkDifference = relativeDifference(await checkRun(backend, sizes, train, batch), reference);
         if (!(checkDifference < CHECK_TOLERANCE)) {
-          throw new Error(`native ${variant.isa} ×${variant.threads} at ${sizes.join('-')}, batch ${batch} differs from ts by ${checkDifference}`);
+          throw new Error(
+            `native ${variant.isa} ×${variant.threads} at ${sizes.join('-')}, batch ${batch} differs from ts by ${checkDifference}`,
+          );
         }
         checks.push(checkDifference);
       }
-      const time = await timeInTurn(natives.map(({ backend }) => epochTimer(backend, sizes, train, batch, sgd(0.01))), batch, options);
+      const time = await timeInTurn(
+        natives.map(({ backend }) => epochTimer(backend, sizes, train, batch, sgd(0.01))),
+        batch,
+        options,
+      );
       natives.forEach(({ variant }, i) => {
         const peak = peaks.find((p) => p.isa === variant.isa && p.threads === variant.threads)!;
         const nativeRow = row('native', variant.isa, variant.threads, time.secondsPerEpoch[i], time.batchesTimed, {
@@ -272,7 +368,9 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   if (options.deeper) await measure(options.deeper, DEEPER_BATCH);
   if (options.peers) {
     const peers = peerRows(options, notes);
-    const blas = [...new Set(peers.flatMap((peer) => (peer.blas ? [`${peer.peer.split('-')[0]} ran with ${peer.blas}`] : [])))];
+    const blas = [
+      ...new Set(peers.flatMap((peer) => (peer.blas ? [`${peer.peer.split('-')[0]} ran with ${peer.blas}`] : []))),
+    ];
     if (blas.length > 0) notes.push(`${blas.join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for them)`);
     for (const peer of peers) {
       const peerRow: BenchRow = {
@@ -296,14 +394,19 @@ async function timeGrid(options: BenchOptions, onRow: (row: BenchRow | PeakRow) 
   const isa = options.isas?.[0] ?? ('error' in addon ? undefined : addon.addon.supportedIsas[0]);
   if (isa) {
     for (const hidden of options.hidden.filter((h) => h >= 256)) {
-      for (const threads of new Set([1, all])) optimizers.push(...(await timeOptimizers(new NativeBackend({ isa, threads }), hidden, train, options)));
+      for (const threads of new Set([1, all]))
+        optimizers.push(...(await timeOptimizers(new NativeBackend({ isa, threads }), hidden, train, options)));
     }
   }
   const wholeRun = options.wholeRuns ? timeWholeRun(options.wholeRuns, options.peers, notes) : undefined;
   // The peak once more: a machine that was busy during the run shows it here.
   const peaksAfter: PeakRow[] = [];
-  for (const variant of variants) peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
-  if (options.contention) notes.push(`run beside ${Math.max(1, all - 1)} busy process(es) (--contention): the busy-machine notes are expected`);
+  for (const variant of variants)
+    peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
+  if (options.contention)
+    notes.push(
+      `run beside ${Math.max(1, all - 1)} busy process(es) (--contention): the busy-machine notes are expected`,
+    );
   notes.push(...busyMachineNotes(peaks, peaksAfter));
   const targets = targetRows({ rows, optimizers, wholeRun, threads: all, contention: options.contention ?? false });
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, optimizers, wholeRun, targets, notes };
@@ -335,12 +438,18 @@ function timeWholeRun(runs: number, peers: boolean, notes: string[]): WholeRun |
     if (!run) return undefined;
     measured.push(run);
   }
-  const wholeRun: WholeRun = { wallSeconds: median(measured.map((r) => r.wallSeconds)), peakMemoryMB: median(measured.map((r) => r.peakMemoryMB)) };
+  const wholeRun: WholeRun = {
+    wallSeconds: median(measured.map((r) => r.wallSeconds)),
+    peakMemoryMB: median(measured.map((r) => r.peakMemoryMB)),
+  };
   wholeRun.widePeakMemoryMB = trainRun(['--hidden', '1024', '--epochs', '1'], notes)?.peakMemoryMB;
   const python = peers ? pythonWith('numpy') : undefined;
   if (python) {
     const start = performance.now();
-    const seed = spawnSync(python, [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--seed-run', '20'], { encoding: 'utf8', env: peerEnv() });
+    const seed = spawnSync(python, [`${peersDir}numpy_mlp.py`, bundledMnistDir(), '--seed-run', '20'], {
+      encoding: 'utf8',
+      env: peerEnv(),
+    });
     if (seed.status === 0) wholeRun.seedScriptSeconds = (performance.now() - start) / 1000;
   }
   return wholeRun;
@@ -348,7 +457,9 @@ function timeWholeRun(runs: number, peers: boolean, notes: string[]): WholeRun |
 
 /** `count` processes that keep a core busy each, until the returned function stops them (or this process ends). */
 function startBusyProcesses(count: number): () => void {
-  const children = Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
   const stop = (): void => {
     process.off('exit', stop);
     for (const child of children) child.kill('SIGKILL');
@@ -368,12 +479,16 @@ export function busyMachineNotes(before: PeakRow[], after: PeakRow[]): string[] 
   for (const first of before) {
     const second = after.find((p) => p.isa === first.isa && p.threads === first.threads);
     if (second && Math.abs(second.gflops - first.gflops) > 0.1 * Math.max(first.gflops, second.gflops)) {
-      signs.push(`${label(first)} ${first.gflops.toFixed(1)} GFLOP/s at the start, ${second.gflops.toFixed(1)} at the end`);
+      signs.push(
+        `${label(first)} ${first.gflops.toFixed(1)} GFLOP/s at the start, ${second.gflops.toFixed(1)} at the end`,
+      );
     }
     const single = before.find((p) => p.isa === first.isa && p.threads === 1);
     if (single && first.threads > 1 && first.gflops < single.gflops) {
       signs.push(`${label(first)} ${first.gflops.toFixed(1)} below ${label(single)} ${single.gflops.toFixed(1)}`);
     }
   }
-  return signs.length ? [`the machine was busy: the FMA peaks moved (${signs.join('; ')}); read the figures with care`] : [];
+  return signs.length
+    ? [`the machine was busy: the FMA peaks moved (${signs.join('; ')}); read the figures with care`]
+    : [];
 }

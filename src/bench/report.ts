@@ -33,7 +33,11 @@ function cells(row: BenchRow): string[] {
   ];
 }
 
-const pad = (values: string[]): string => values.map((v, i) => (i === 0 ? v.padEnd(WIDTHS[i]) : v.padStart(WIDTHS[i]))).join('  ').trimEnd();
+const pad = (values: string[]): string =>
+  values
+    .map((v, i) => (i === 0 ? v.padEnd(WIDTHS[i]) : v.padStart(WIDTHS[i])))
+    .join('  ')
+    .trimEnd();
 
 export function terminalHeader(): string {
   return pad(COLUMNS);
@@ -64,7 +68,9 @@ export function markdown(report: BenchReport, command: string): string {
     ...report.peaks.map((p) => `| ${p.isa} ×${p.threads} | ${p.gflops.toFixed(1)} |`),
     '',
     `| ${COLUMNS.join(' | ')} |`,
-    `|---|${COLUMNS.slice(1).map(() => '---:').join('|')}|`,
+    `|---|${COLUMNS.slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
     ...report.rows.map((row) => `| ${cells(row).join(' | ')} |`),
   ];
   if (report.optimizers.length) {
@@ -74,10 +80,20 @@ export function markdown(report: BenchReport, command: string): string {
       '',
       '| backend | H | optimizer | s/epoch | × SGD |',
       '|---|---:|---|---:|---:|',
-      ...report.optimizers.map((o) => `| native ${o.isa} ×${o.threads} | ${o.hidden} | ${o.optimizer} | ${seconds(o.secondsPerEpoch)} | ${o.ratio.toFixed(2)} |`),
+      ...report.optimizers.map(
+        (o) =>
+          `| native ${o.isa} ×${o.threads} | ${o.hidden} | ${o.optimizer} | ${seconds(o.secondsPerEpoch)} | ${o.ratio.toFixed(2)} |`,
+      ),
     );
   }
-  lines.push('', 'Targets:', '', '| what | target | measured | |', '|---|---|---|---|', ...report.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${verdict(t)} |`));
+  lines.push(
+    '',
+    'Targets:',
+    '',
+    '| what | target | measured | |',
+    '|---|---|---|---|',
+    ...report.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${verdict(t)} |`),
+  );
   if (report.notes.length) lines.push('', ...report.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
 }

@@ -20,30 +20,59 @@ const seconds = (s: number): string => `${s.toFixed(3)} s`;
 function nativeEpoch(rows: BenchRow[], hidden: string, batch: number, threads: number): BenchRow | undefined {
   return rows
     .filter((r) => r.backend === 'native' && r.hidden === hidden && r.batch === batch && r.threads === threads)
-    .reduce<BenchRow | undefined>((best, r) => (!best || r.secondsPerEpoch < best.secondsPerEpoch ? r : best), undefined);
+    .reduce<BenchRow | undefined>(
+      (best, r) => (!best || r.secondsPerEpoch < best.secondsPerEpoch ? r : best),
+      undefined,
+    );
 }
 
-function epochTarget(rows: BenchRow[], what: string, hidden: string, batch: number, limit: number, threads: number): TargetRow {
+function epochTarget(
+  rows: BenchRow[],
+  what: string,
+  hidden: string,
+  batch: number,
+  limit: number,
+  threads: number,
+): TargetRow {
   const row = nativeEpoch(rows, hidden, batch, threads);
   const target = `≤ ${limit} s per epoch`;
   if (!row) return { what, target, measured: NOT_MEASURED };
-  return { what, target, measured: `${seconds(row.secondsPerEpoch)} (${row.isa} ×${row.threads})`, met: row.secondsPerEpoch <= limit };
+  return {
+    what,
+    target,
+    measured: `${seconds(row.secondsPerEpoch)} (${row.isa} ×${row.threads})`,
+    met: row.secondsPerEpoch <= limit,
+  };
 }
 
 /** All threads against one, per ISA and shape, at the worst shape of the grid. */
 function threadsTarget(rows: BenchRow[], threads: number, contention: boolean): TargetRow {
-  const what = contention ? `${threads} threads against 1, beside busy processes` : `${threads} threads against 1, idle machine`;
+  const what = contention
+    ? `${threads} threads against 1, beside busy processes`
+    : `${threads} threads against 1, idle machine`;
   const limit = contention ? 1.2 : 1.05;
   const target = `≤ ${limit}× the time, every shape`;
   const ratios = rows
     .filter((row) => row.backend === 'native' && row.threads === threads && threads > 1)
     .flatMap((multi) => {
-      const single = rows.find((r) => r.backend === 'native' && r.threads === 1 && r.isa === multi.isa && r.hidden === multi.hidden && r.batch === multi.batch);
+      const single = rows.find(
+        (r) =>
+          r.backend === 'native' &&
+          r.threads === 1 &&
+          r.isa === multi.isa &&
+          r.hidden === multi.hidden &&
+          r.batch === multi.batch,
+      );
       return single ? [{ row: multi, ratio: multi.secondsPerEpoch / single.secondsPerEpoch }] : [];
     });
   if (ratios.length === 0) return { what, target, measured: NOT_MEASURED };
   const worst = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-  return { what, target, measured: `at worst ${worst.ratio.toFixed(2)}× (${worst.row.isa}, hidden ${worst.row.hidden}, batch ${worst.row.batch})`, met: worst.ratio <= limit };
+  return {
+    what,
+    target,
+    measured: `at worst ${worst.ratio.toFixed(2)}× (${worst.row.isa}, hidden ${worst.row.hidden}, batch ${worst.row.batch})`,
+    met: worst.ratio <= limit,
+  };
 }
 
 function optimizerTarget(optimizers: OptimizerRow[], name: string, limit: number): TargetRow {
@@ -74,11 +103,23 @@ export function targetRows(inputs: TargetInputs): TargetRow[] {
     {
       what: "the seed's main.py in numpy, against npm start",
       target: '≥ 8× the wall time',
-      measured: run?.seedScriptSeconds === undefined ? NOT_MEASURED : `${seconds(run.seedScriptSeconds)}, ${(run.seedScriptSeconds / run.wallSeconds).toFixed(1)}×`,
+      measured:
+        run?.seedScriptSeconds === undefined
+          ? NOT_MEASURED
+          : `${seconds(run.seedScriptSeconds)}, ${(run.seedScriptSeconds / run.wallSeconds).toFixed(1)}×`,
       met: run?.seedScriptSeconds === undefined ? undefined : run.seedScriptSeconds / run.wallSeconds >= 8,
     },
-    { what: 'peak memory of npm start', target: '≤ 150 MB', measured: run ? `${run.peakMemoryMB} MB` : NOT_MEASURED, met: run && run.peakMemoryMB <= 150 },
-    { what: 'peak memory, hidden 1024, one epoch', target: 'stated', measured: run?.widePeakMemoryMB === undefined ? NOT_MEASURED : `${run.widePeakMemoryMB} MB` },
+    {
+      what: 'peak memory of npm start',
+      target: '≤ 150 MB',
+      measured: run ? `${run.peakMemoryMB} MB` : NOT_MEASURED,
+      met: run && run.peakMemoryMB <= 150,
+    },
+    {
+      what: 'peak memory, hidden 1024, one epoch',
+      target: 'stated',
+      measured: run?.widePeakMemoryMB === undefined ? NOT_MEASURED : `${run.widePeakMemoryMB} MB`,
+    },
     epochTarget(rows, 'seed network (H 30, batch 100)', '30', 100, 0.025, threads),
     epochTarget(rows, 'H 1024, batch 100', '1024', 100, 0.45, threads),
     epochTarget(rows, 'online learning (H 30, batch 1)', '30', 1, 0.12, threads),

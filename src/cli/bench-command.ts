@@ -13,7 +13,10 @@ import { outputsOf, refuseClashes } from './setup.js';
 
 async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<number> {
   const { json } = options;
-  const written = options.out === undefined ? [] : ['latest.json', 'latest.md'].map((name) => ({ option: 'out', path: join(options.out!, name) }));
+  const written =
+    options.out === undefined
+      ? []
+      : ['latest.json', 'latest.md'].map((name) => ({ option: 'out', path: join(options.out!, name) }));
   refuseClashes({}, [...written, ...outputsOf({ report: options.report })]);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   if (!json) io.out(`benchmark on ${cpu}\n${terminalHeader()}`);
@@ -46,12 +49,35 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
       html,
       await timingReport({
         title: `backprop bench on ${cpu}`,
-        config: { command, date: report.date, ...Object.fromEntries(report.peaks.map((p) => [`FMA peak ${p.isa} ×${p.threads}`, `${p.gflops.toFixed(1)} GFLOP/s`])) },
-        bars: report.rows.map((row) => ({ label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`, seconds: row.secondsPerEpoch, group: row.backend === 'native' ? `native ${row.isa}` : row.backend })),
+        config: {
+          command,
+          date: report.date,
+          ...Object.fromEntries(
+            report.peaks.map((p) => [`FMA peak ${p.isa} ×${p.threads}`, `${p.gflops.toFixed(1)} GFLOP/s`]),
+          ),
+        },
+        bars: report.rows.map((row) => ({
+          label: `${variantLabel(row)}, H ${row.hidden}, batch ${row.batch}`,
+          seconds: row.secondsPerEpoch,
+          group: row.backend === 'native' ? `native ${row.isa}` : row.backend,
+        })),
         scale: 'log',
         tables: [
-          { heading: 'Optimizers against SGD', header: ['native', 'H', 'optimizer', '× SGD'], rows: report.optimizers.map((o) => [`${o.isa} ×${o.threads}`, String(o.hidden), o.optimizer, `${o.ratio.toFixed(2)}×`]) },
-          { heading: 'Targets', header: ['what', 'target', 'measured', ''], rows: report.targets.map((t) => [t.what, t.target, t.measured, verdict(t)]) },
+          {
+            heading: 'Optimizers against SGD',
+            header: ['native', 'H', 'optimizer', '× SGD'],
+            rows: report.optimizers.map((o) => [
+              `${o.isa} ×${o.threads}`,
+              String(o.hidden),
+              o.optimizer,
+              `${o.ratio.toFixed(2)}×`,
+            ]),
+          },
+          {
+            heading: 'Targets',
+            header: ['what', 'target', 'measured', ''],
+            rows: report.targets.map((t) => [t.what, t.target, t.measured, verdict(t)]),
+          },
         ],
       }),
     );
@@ -60,7 +86,8 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
     for (const optimizer of report.optimizers) io.out(JSON.stringify({ event: 'optimizer', ...optimizer }));
     for (const target of report.targets) io.out(JSON.stringify({ event: 'target', ...target }));
   } else {
-    for (const o of report.optimizers) io.out(`native ${o.isa} ×${o.threads}, H ${o.hidden}: ${o.optimizer} ${o.ratio.toFixed(2)}× SGD's epoch time`);
+    for (const o of report.optimizers)
+      io.out(`native ${o.isa} ×${o.threads}, H ${o.hidden}: ${o.optimizer} ${o.ratio.toFixed(2)}× SGD's epoch time`);
     io.out('targets:');
     for (const target of report.targets) io.out(`  ${targetLine(target)}`);
   }
@@ -71,7 +98,8 @@ async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<nu
 }
 
 export const benchCommand = defineCommand({
-  summary: 'time native (every ISA, 1 and all threads), ts and the optional peers numpy, PyTorch and TensorFlow.js (--out DIR writes latest.json and latest.md)',
+  summary:
+    'time native (every ISA, 1 and all threads), ts and the optional peers numpy, PyTorch and TensorFlow.js (--out DIR writes latest.json and latest.md)',
   options: BENCH_OPTIONS,
   run: bench,
 });

@@ -2,7 +2,15 @@ import { Network } from '../model/network.js';
 import { fit, type FitResult } from '../train/fit.js';
 import { EXIT } from '../errors.js';
 import { describeBackend, describeTraining } from './report.js';
-import { buildNetwork, fitOptions, outputsOf, prepareTraining, refuseClashes, trainSettings, type TrainSettings } from './setup.js';
+import {
+  buildNetwork,
+  fitOptions,
+  outputsOf,
+  prepareTraining,
+  refuseClashes,
+  trainSettings,
+  type TrainSettings,
+} from './setup.js';
 import type { Io } from './io.js';
 import { SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { omit } from './options.js';
@@ -60,7 +68,11 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     const { timingReport } = await import('../report/html.js');
     const html = await timingReport({
       title: `backprop compare: ${native.net.sizes.join('-')}`,
-      config: { network: native.net.sizes.join('-'), training: describeTraining(settings), 'largest weight difference': maxDifference.toExponential(2) },
+      config: {
+        network: native.net.sizes.join('-'),
+        training: describeTraining(settings),
+        'largest weight difference': maxDifference.toExponential(2),
+      },
       bars: rows.map((row) => ({ label: row.label, seconds: perEpoch(row), group: row.net.backend.name })),
       // Two bars on a linear axis: a speed-up of 36× looks like 36×.
       scale: 'linear',
@@ -77,7 +89,8 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     `network ${native.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
   );
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
-  const format = (row: string[]): string => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const format = (row: string[]): string =>
+    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   io.out(format(header));
   for (const row of cells) io.out(format(row));
   io.out(difference);
@@ -85,7 +98,13 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
   return EXIT.ok;
 }
 
-const COMPARE_OPTIONS = omit(TRAIN_OPTIONS, ['backend', 'progress-json', 'quiet', 'log-every', ...SAVE_OPTIONS.map((spec) => spec.name)]);
+const COMPARE_OPTIONS = omit(TRAIN_OPTIONS, [
+  'backend',
+  'progress-json',
+  'quiet',
+  'log-every',
+  ...SAVE_OPTIONS.map((spec) => spec.name),
+]);
 
 export const compareCommand = defineCommand({
   summary: 'train the same network from the same seed on the native and ts backends, side by side',

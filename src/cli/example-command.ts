@@ -20,7 +20,9 @@ async function tutorialCommand(options: Options<typeof EXAMPLE_OPTIONS>, io: Io)
     io.out(JSON.stringify({ event: 'done', bias, steps, signsRight: signs, judged: judged.length }));
     return EXIT.ok;
   }
-  io.out(`the tutorial's 3-2-1 network (bipolar, ${bias ? 'with biases, uniform ±0.5 start' : "no biases, the tutorial's weights"}), ${steps.toLocaleString('en-US')} online steps`);
+  io.out(
+    `the tutorial's 3-2-1 network (bipolar, ${bias ? 'with biases, uniform ±0.5 start' : "no biases, the tutorial's weights"}), ${steps.toLocaleString('en-US')} online steps`,
+  );
   io.out('input        target   output');
   for (const row of rows) {
     const input = row.input.map((v) => (v > 0 ? ' 1' : '-1')).join(' ');
@@ -31,7 +33,9 @@ async function tutorialCommand(options: Options<typeof EXAMPLE_OPTIONS>, io: Io)
   } else {
     const pair = rows.filter(symmetric).map((row) => row.output.toFixed(4));
     io.out(`${signs} of the other 6 outputs have the target's sign; (-1,-1,-1) and (1,1,1) both want -1, but without`);
-    io.out(`biases the network is odd, f(-x) = -f(x), so they can only come out near 0: ${pair.join(' and ')}. Try --bias.`);
+    io.out(
+      `biases the network is odd, f(-x) = -f(x), so they can only come out near 0: ${pair.join(' and ')}. Try --bias.`,
+    );
   }
   return EXIT.ok;
 }

@@ -17,7 +17,9 @@ export const exportCommand = defineCommand({
     const file = loadModel(model);
     const { preprocessing } = savedRunOf(file, model);
     writeFileAtomic(out, toOnnx(file.architecture, file.params, packageVersion(), preprocessing));
-    io.out(`wrote ${out} (ONNX opset ${ONNX_OPSET}, ${file.architecture.sizes.join('-')}, input "input" [N, ${file.architecture.sizes[0]}], output "output" [N, ${file.architecture.sizes.at(-1)}])`);
+    io.out(
+      `wrote ${out} (ONNX opset ${ONNX_OPSET}, ${file.architecture.sizes.join('-')}, input "input" [N, ${file.architecture.sizes[0]}], output "output" [N, ${file.architecture.sizes.at(-1)}])`,
+    );
     return EXIT.ok;
   },
 });

@@ -20,9 +20,14 @@ async function runGradcheck(options: Options<typeof GRADCHECK_OPTIONS>, io: Io):
     io.out(JSON.stringify({ event: 'done', passed, tolerance, backend: backend.name, isa: backend.isa }));
   } else {
     const net = new Network(sizes, network);
-    io.out(`gradient check of ${sizes.join('-')} (${describeNetwork(net)}) on ${describeBackend(backend)}, ${rows} samples`);
+    io.out(
+      `gradient check of ${sizes.join('-')} (${describeNetwork(net)}) on ${describeBackend(backend)}, ${rows} samples`,
+    );
     for (const check of checks) {
-      const sampled = check.checked < check.entries ? ` (${check.checked} of ${check.entries.toLocaleString('en-US')} entries, at random)` : '';
+      const sampled =
+        check.checked < check.entries
+          ? ` (${check.checked} of ${check.entries.toLocaleString('en-US')} entries, at random)`
+          : '';
       io.out(`  ${check.tensor.padEnd(16)} largest relative error ${check.relativeError.toExponential(2)}${sampled}`);
     }
     io.out(passed ? `passed (tolerance ${tolerance})` : `FAILED: above the tolerance ${tolerance}`);

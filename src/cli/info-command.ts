@@ -18,19 +18,25 @@ async function info(options: Options<typeof INFO_OPTIONS>, io: Io): Promise<numb
   if (fallbackReason) facts.fallback = fallbackReason;
   const addon = loadAddon();
   if (!('error' in addon)) {
-    Object.assign(facts, { addon: addon.path, isaCompiled: addon.addon.compiledIsas, isaSupported: addon.addon.supportedIsas });
+    Object.assign(facts, {
+      addon: addon.path,
+      isaCompiled: addon.addon.compiledIsas,
+      isaSupported: addon.addon.supportedIsas,
+    });
   }
   if (backend.name === 'native') Object.assign(facts, { isaSelected: backend.isa, threads: backend.threads });
   if (options.json) {
     io.out(JSON.stringify({ event: 'info', ...facts }));
     return EXIT.ok;
   }
-  for (const [key, value] of Object.entries(facts)) io.out(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+  for (const [key, value] of Object.entries(facts))
+    io.out(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(', ') : String(value)}`);
   return EXIT.ok;
 }
 
 export const infoCommand = defineCommand({
-  summary: 'the backend that would run, the CPU, the native ISAs compiled, supported and selected, and the thread count',
+  summary:
+    'the backend that would run, the CPU, the native ISAs compiled, supported and selected, and the thread count',
   options: INFO_OPTIONS,
   run: info,
 });

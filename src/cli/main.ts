@@ -66,7 +66,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         io.out(`usage: backprop example tutorial [options]\n${command.summary}\n\n${helpText(command.options)}`);
         return EXIT.ok;
       }
-      if (args[0] === undefined) throw new UsageError('example needs the name of one: `backprop example tutorial` (see `backprop example --help`)');
+      if (args[0] === undefined)
+        throw new UsageError(
+          'example needs the name of one: `backprop example tutorial` (see `backprop example --help`)',
+        );
       if (args[0] !== 'tutorial') throw new UsageError(`unknown example '${args[0]}' (the one example is: tutorial)`);
       args = args.slice(1);
     }
@@ -84,4 +87,3 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     throw err;
   }
 }
-

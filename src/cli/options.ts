@@ -41,7 +41,9 @@ type ValueOf<K extends Kind> = K extends { type: 'flag' }
             : string[];
 
 /** `weight-decay` → `weightDecay`. */
-type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
 
 /**
  * A command's option values, by camel-cased name: flags are booleans, an option with a default always
@@ -58,13 +60,19 @@ export type Options<S extends readonly OptionSpec[]> = {
 const camelCase = (name: string): string => name.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
 
 /** The specs of `specs` not named in `names`, typed as those. */
-export function omit<S extends readonly OptionSpec[], N extends S[number]['name']>(specs: S, names: readonly N[]): Exclude<S[number], { name: N }>[] {
+export function omit<S extends readonly OptionSpec[], N extends S[number]['name']>(
+  specs: S,
+  names: readonly N[],
+): Exclude<S[number], { name: N }>[] {
   const unwanted: readonly string[] = names;
   return specs.filter((spec): spec is Exclude<S[number], { name: N }> => !unwanted.includes(spec.name));
 }
 
 /** The specs of `specs` named in `names`, typed as those. */
-export function pick<S extends readonly OptionSpec[], N extends S[number]['name']>(specs: S, names: readonly N[]): Extract<S[number], { name: N }>[] {
+export function pick<S extends readonly OptionSpec[], N extends S[number]['name']>(
+  specs: S,
+  names: readonly N[],
+): Extract<S[number], { name: N }>[] {
   const wanted: readonly string[] = names;
   return specs.filter((spec): spec is Extract<S[number], { name: N }> => wanted.includes(spec.name));
 }
@@ -105,9 +113,12 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
       return text.split(',').map((part) => parseInteger(part.trim(), spec.name, kind.min, kind.max));
     case 'number': {
       const value = parseNumber(text);
-      if (value === undefined || !Number.isFinite(value)) throw new UsageError(`--${spec.name} expects a number, got '${text}'`);
+      if (value === undefined || !Number.isFinite(value))
+        throw new UsageError(`--${spec.name} expects a number, got '${text}'`);
       if (kind.exclusiveMin ? value <= kind.min : value < kind.min) {
-        throw new UsageError(`--${spec.name} must be ${kind.exclusiveMin ? 'greater than' : 'at least'} ${kind.min}, got ${text}`);
+        throw new UsageError(
+          `--${spec.name} must be ${kind.exclusiveMin ? 'greater than' : 'at least'} ${kind.min}, got ${text}`,
+        );
       }
       return value;
     }
@@ -119,7 +130,9 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
     case 'choiceList':
       return text.split(',').map((part) => {
         if (!kind.choices.includes(part)) {
-          throw new UsageError(`--${spec.name} expects ${kind.choices.join(', ')} (or a comma-separated list of them), got '${part}'`);
+          throw new UsageError(
+            `--${spec.name} expects ${kind.choices.join(', ')} (or a comma-separated list of them), got '${part}'`,
+          );
         }
         return part;
       });
@@ -128,11 +141,14 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -144,7 +160,8 @@ export function suggestion(word: string, candidates: readonly string[], prefix =
   let bestDistance = Math.max(1, Math.min(2, Math.floor(word.length / 3)));
   for (const candidate of candidates) {
     const distance = editDistance(word, candidate);
-    if (distance <= bestDistance && (best === undefined || distance < bestDistance)) [best, bestDistance] = [candidate, distance];
+    if (distance <= bestDistance && (best === undefined || distance < bestDistance))
+      [best, bestDistance] = [candidate, distance];
   }
   return best === undefined ? '' : ` (did you mean ${prefix}${best}?)`;
 }
@@ -153,7 +170,11 @@ export function suggestion(word: string, candidates: readonly string[], prefix =
  * Reads `--name value`, `--name=value` and `--flag` against `specs`. An unknown option, a missing
  * value, a stray argument or an option given twice with different values is a UsageError.
  */
-export function parseOptions<S extends readonly OptionSpec[]>(args: readonly string[], specs: S, command: string): Options<S> {
+export function parseOptions<S extends readonly OptionSpec[]>(
+  args: readonly string[],
+  specs: S,
+  command: string,
+): Options<S> {
   const byName = new Map<string, OptionSpec>(specs.map((spec) => [spec.name, spec]));
   const values = new Map<string, OptionValue>();
   const given = new Map<string, string>();
@@ -182,7 +203,8 @@ export function parseOptions<S extends readonly OptionSpec[]>(args: readonly str
       text = paths.join('\0');
     } else {
       const next = args[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value`);
+      if (next === undefined || (next.startsWith('--') && next.length > 2))
+        throw new UsageError(`--${name} needs a value`);
       text = next;
       i++;
     }
@@ -204,12 +226,17 @@ export function parseOptions<S extends readonly OptionSpec[]>(args: readonly str
 
 /** The options under their headings, each with its value, help and default, aligned. */
 export function helpText(specs: readonly OptionSpec[]): string {
-  const rows = specs.map((spec) => [`--${spec.name}${spec.value ? ` ${spec.value}` : ''}`, spec.help + (spec.default !== undefined && spec.kind.type !== 'flag' ? ` (default ${spec.default})` : '')]);
+  const rows = specs.map((spec) => [
+    `--${spec.name}${spec.value ? ` ${spec.value}` : ''}`,
+    spec.help + (spec.default !== undefined && spec.kind.type !== 'flag' ? ` (default ${spec.default})` : ''),
+  ]);
   const width = Math.max(...rows.map(([left]) => left.length));
   const groups = [...new Set(specs.map((spec) => spec.group ?? 'options'))];
   return groups
     .map((group) => {
-      const lines = specs.flatMap((spec, i) => ((spec.group ?? 'options') === group ? [`  ${rows[i][0].padEnd(width)}  ${rows[i][1]}`] : []));
+      const lines = specs.flatMap((spec, i) =>
+        (spec.group ?? 'options') === group ? [`  ${rows[i][0].padEnd(width)}  ${rows[i][1]}`] : [],
+      );
       return `${group}:\n${lines.join('\n')}`;
     })
     .join('\n\n');

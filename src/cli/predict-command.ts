@@ -25,30 +25,41 @@ import { savedRunOf } from './saved-run.js';
  * trained on (a CSV model's column scaling applied to pixel values, an IDX model's ÷ 255 to a CSV
  * file's cells). A CSV model's own file is the default.
  */
-export function evaluationData(dataPath: string | undefined, preprocessing: Preprocessing | undefined, loss: Loss, savedData?: string): Dataset {
+export function evaluationData(
+  dataPath: string | undefined,
+  preprocessing: Preprocessing | undefined,
+  loss: Loss,
+  savedData?: string,
+): Dataset {
   const csvModel = preprocessing?.kind === 'csv' ? preprocessing : undefined;
   const path = dataPath ?? (csvModel ? savedData : undefined);
-  if (csvModel && path === undefined) throw new DataError('the model was trained on CSV data whose file it does not name: give --data FILE.csv');
-  if (dataPath === undefined && path !== undefined && !existsSync(path)) throw new DataError(`the model was trained on ${path}, which is not there any more: give --data FILE.csv`);
+  if (csvModel && path === undefined)
+    throw new DataError('the model was trained on CSV data whose file it does not name: give --data FILE.csv');
+  if (dataPath === undefined && path !== undefined && !existsSync(path))
+    throw new DataError(`the model was trained on ${path}, which is not there any more: give --data FILE.csv`);
   const targetKind = targetKindOf(loss);
   if (path !== undefined && isDelimitedFile(path)) {
     const options = csvModel && {
       target: csvModel.target,
       scaling: { shift: csvModel.shift, scale: csvModel.scale },
-      targetScaling: csvModel.targetShift && csvModel.targetScale && { shift: csvModel.targetShift, scale: csvModel.targetScale },
+      targetScaling: csvModel.targetShift &&
+        csvModel.targetScale && { shift: csvModel.targetShift, scale: csvModel.targetScale },
       classNames: csvModel.classNames,
       delimiter: csvModel.delimiter,
     };
     const { train } = loadData(path, { targetKind, csv: options });
     // A CSV file of pixel values for a model of IDX images: its cells are divided as the pixels were.
-    if (preprocessing?.kind === 'idx') applyScaling(train.x as Float32Array, train.count, pixelScaling(train.features, preprocessing.scale));
+    if (preprocessing?.kind === 'idx')
+      applyScaling(train.x as Float32Array, train.count, pixelScaling(train.features, preprocessing.scale));
     return train;
   }
   const { test, train } = loadData(path, { targetKind });
   const images = test ?? train;
   if (!csvModel) return images;
   if (csvModel.classNames && !csvModel.classNames.every((name, i) => name === String(i))) {
-    throw new DataError(`${path ?? 'the bundled MNIST'}: its labels are numbers, and the model's classes are named (${csvModel.classNames.slice(0, 5).join(', ')}…); give a CSV file with those names`);
+    throw new DataError(
+      `${path ?? 'the bundled MNIST'}: its labels are numbers, and the model's classes are named (${csvModel.classNames.slice(0, 5).join(', ')}…); give a CSV file with those names`,
+    );
   }
   // Pixel bytes for a model of CSV columns: the raw values, scaled by the model's columns.
   const x = Float32Array.from(images.x);
@@ -61,9 +72,18 @@ export function evaluationData(dataPath: string | undefined, preprocessing: Prep
  * (memory stays that of one, however many are given); one that cannot be read is reported in its
  * turn, the others still predicted, and the exit code is then 1.
  */
-async function predictImages(net: Network, preprocessing: Preprocessing | undefined, paths: string[], modelPath: string, json: boolean, io: Io): Promise<number> {
+async function predictImages(
+  net: Network,
+  preprocessing: Preprocessing | undefined,
+  paths: string[],
+  modelPath: string,
+  json: boolean,
+  io: Io,
+): Promise<number> {
   if (net.sizes[0] !== 784 || net.loss !== 'cross-entropy') {
-    throw new DataError(`${modelPath}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has ${net.sizes[0]} inputs`);
+    throw new DataError(
+      `${modelPath}: --image needs a 28×28 classifier (784 inputs, softmax output); this model has ${net.sizes[0]} inputs`,
+    );
   }
   const classes = net.sizes[net.sizes.length - 1];
   let failed = 0;
@@ -81,7 +101,8 @@ async function predictImages(net: Network, preprocessing: Preprocessing | undefi
     const probabilities = net.forward(pixelsAsInputs(digit, preprocessing)).at(-1)!;
     const row = Array.from(probabilities.subarray(0, classes), (p, d) => ({ digit: d, p }));
     const top = row.sort((a, b) => b.p - a.p).slice(0, 3);
-    if (json) io.out(JSON.stringify({ event: 'image', path, digit: top[0].digit, top3: top.map((t) => [t.digit, t.p]) }));
+    if (json)
+      io.out(JSON.stringify({ event: 'image', path, digit: top[0].digit, top3: top.map((t) => [t.digit, t.p]) }));
     else io.out(`${path}: ${top[0].digit}   (top 3: ${top.map((t) => `${t.digit} ${t.p.toFixed(3)}`).join(', ')})`);
   }
   return failed ? EXIT.runtime : EXIT.ok;
@@ -91,23 +112,36 @@ async function predictImages(net: Network, preprocessing: Preprocessing | undefi
  * Each sample's outputs (a regression's in the units of its targets, its scaling undone) beside its
  * target values or label, one line each.
  */
-function printOutputs(predictions: Float32Array, data: Dataset, outputs: number, preprocessing: Preprocessing | undefined, json: boolean, io: Io): void {
+function printOutputs(
+  predictions: Float32Array,
+  data: Dataset,
+  outputs: number,
+  preprocessing: Preprocessing | undefined,
+  json: boolean,
+  io: Io,
+): void {
   const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
   const unscale = (values: Float32Array): number[] =>
-    Array.from(values, (v, j) => (csv?.targetShift && csv.targetScale && !data.labels ? v * csv.targetScale[j] + csv.targetShift[j] : v));
+    Array.from(values, (v, j) =>
+      csv?.targetShift && csv.targetScale && !data.labels ? v * csv.targetScale[j] + csv.targetShift[j] : v,
+    );
   const digits = (values: number[]): string => values.map(readableNumber).join(' ');
   for (let r = 0; r < data.count; r++) {
     const output = unscale(predictions.subarray(r * outputs, (r + 1) * outputs));
     const target = data.labels ? data.labels[r] : unscale(data.targets!.subarray(r * outputs, (r + 1) * outputs));
     if (json) io.out(JSON.stringify({ event: 'output', sample: r + 1, output, target }));
-    else io.out(`sample ${r + 1}: output ${digits(output)}   ${typeof target === 'number' ? `label ${target}` : `target ${digits(target)}`}`);
+    else
+      io.out(
+        `sample ${r + 1}: output ${digits(output)}   ${typeof target === 'number' ? `label ${target}` : `target ${digits(target)}`}`,
+      );
   }
 }
 
 async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Promise<number> {
   const { model: modelPath, json } = options;
   if (modelPath === undefined) throw new UsageError('predict needs --model FILE');
-  if (options.image && options.data !== undefined) throw new UsageError('--image and --data contradict each other: predict reads pictures, or evaluates data');
+  if (options.image && options.data !== undefined)
+    throw new UsageError('--image and --data contradict each other: predict reads pictures, or evaluates data');
   const file = loadModel(modelPath);
   const { preprocessing, training } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
@@ -116,7 +150,9 @@ async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Pro
   const data = evaluationData(options.data, preprocessing, net.loss, training?.data);
   const outputs = net.sizes[net.sizes.length - 1];
   if (data.features !== net.sizes[0] || data.outputs > outputs) {
-    throw new DataError(`${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`);
+    throw new DataError(
+      `${modelPath}: the model maps ${net.sizes[0]} inputs to ${outputs} outputs; the data have ${data.features} features and ${data.outputs} outputs`,
+    );
   }
   const { error } = await backend.evaluate(net, data, Workspace.of(net, EVAL_ROWS));
   const predictions = predictAll(net, data);
@@ -132,14 +168,20 @@ async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Pro
     io.out(JSON.stringify({ event: 'predict', samples: data.count, classNames: names, ...report }));
     return EXIT.ok;
   }
-  io.out(`${data.count.toLocaleString('en-US')} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`);
+  io.out(
+    `${data.count.toLocaleString('en-US')} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`,
+  );
   io.out('confusion matrix (rows: true class, columns: predicted)');
   const nameWidth = Math.max(4, ...names.map((n) => n.length));
   const width = Math.max(5, String(data.count).length + 1, ...names.map((n) => n.length + 1));
   io.out(`${' '.repeat(nameWidth + 1)}${names.map((n) => n.padStart(width)).join('')}`);
-  report.confusion.forEach((row, i) => io.out(`${names[i].padStart(nameWidth)} ${row.map((v) => String(v).padStart(width)).join('')}`));
+  report.confusion.forEach((row, i) =>
+    io.out(`${names[i].padStart(nameWidth)} ${row.map((v) => String(v).padStart(width)).join('')}`),
+  );
   io.out(`${'class'.padStart(nameWidth)}  precision  recall`);
-  report.precision.forEach((p, i) => io.out(`${names[i].padStart(nameWidth)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`));
+  report.precision.forEach((p, i) =>
+    io.out(`${names[i].padStart(nameWidth)}  ${p.toFixed(4).padStart(9)}  ${report.recall[i].toFixed(4).padStart(6)}`),
+  );
   return EXIT.ok;
 }
 

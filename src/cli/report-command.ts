@@ -66,15 +66,27 @@ export async function writeTrainingReport(
 /** `backprop report --model FILE --out FILE.html [--data …]`: the report of a saved model. */
 async function runReport(options: Options<typeof REPORT_OPTIONS>, io: Io): Promise<number> {
   const { model: modelPath, out } = options;
-  if (modelPath === undefined || out === undefined) throw new UsageError('report needs --model FILE and --out FILE.html');
+  if (modelPath === undefined || out === undefined)
+    throw new UsageError('report needs --model FILE and --out FILE.html');
   refuseClashes({ model: modelPath, data: options.data }, outputsOf({ out }));
   const file = loadModel(modelPath);
   const { history, training, preprocessing } = savedRunOf(file, modelPath);
   const backend = backendFrom(options);
   const net = networkFromFile(file.architecture, file.params, backend);
   const data = evaluationData(options.data, preprocessing, net.loss, training?.data);
-  const run = training && { training: describeTraining(training), data: training.data ?? 'the bundled MNIST', limit: training.limit };
-  await writeTrainingReport(out, net, history, data, { model: modelPath, ...run }, classNamesOf(preprocessing, net.sizes[net.sizes.length - 1]));
+  const run = training && {
+    training: describeTraining(training),
+    data: training.data ?? 'the bundled MNIST',
+    limit: training.limit,
+  };
+  await writeTrainingReport(
+    out,
+    net,
+    history,
+    data,
+    { model: modelPath, ...run },
+    classNamesOf(preprocessing, net.sizes[net.sizes.length - 1]),
+  );
   io.out(`wrote ${out}`);
   return EXIT.ok;
 }

@@ -36,9 +36,10 @@ type Write = (line: string) => void;
 const count = (n: number): string => n.toLocaleString('en-US');
 const fixed4 = (n: number): string => n.toFixed(4);
 
-
 export function describeBackend(backend: Backend): string {
-  return backend.name === 'ts' ? 'ts' : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
+  return backend.name === 'ts'
+    ? 'ts'
+    : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
 }
 
 /** `relu hidden, softmax output, cross-entropy`. */
@@ -49,11 +50,18 @@ export function describeNetwork(net: Network): string {
 }
 
 /** The training options as a person would write them: `batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order`. */
-export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'> & { schedule?: Schedule }): string {
+export function describeTraining(
+  s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'> & {
+    schedule?: Schedule;
+  },
+): string {
   const opt = s.optimizer;
-  const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : opt.name ?? 'sgd';
+  const optimizer = opt.name === 'momentum' ? `momentum ${opt.momentum}` : (opt.name ?? 'sgd');
   const decay = opt.weightDecay ? `, weight decay ${opt.weightDecay}` : '';
-  const length = s.steps === undefined ? `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}` : `${count(s.steps)} step${s.steps === 1 ? '' : 's'}`;
+  const length =
+    s.steps === undefined
+      ? `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`
+      : `${count(s.steps)} step${s.steps === 1 ? '' : 's'}`;
   const sampling = { order: 'in order', shuffle: 'shuffled', random: 'random draws' }[s.sampling];
   const { name, warmup: steps } = s.schedule ?? { name: 'constant', warmup: 0 };
   const warmup = steps > 0 ? ` after ${count(steps)} warm-up steps` : '';
@@ -64,7 +72,9 @@ export function describeTraining(s: Pick<TrainSettings, 'optimizer' | 'steps' | 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */
 export function epochLine(m: EpochMetrics): string {
   const part = (accuracy: number | undefined, error: number): string =>
-    accuracy === undefined ? `error ${readableNumber(error)}` : `acc ${fixed4(accuracy)}  error ${readableNumber(error)}`;
+    accuracy === undefined
+      ? `error ${readableNumber(error)}`
+      : `acc ${fixed4(accuracy)}  error ${readableNumber(error)}`;
   const val = m.valError === undefined ? '' : ` | val ${part(m.valAccuracy, m.valError)}`;
   return `epoch ${m.epoch}/${m.epochs}  train ${part(m.trainAccuracy, m.trainError)}${val} | ${m.trainSeconds.toFixed(2)} s`;
 }
@@ -98,7 +108,9 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
   const writeWrapped = (line: string): void => wrap(line, columns).forEach((part) => write(part));
   return {
     header(info) {
-      writeWrapped(`network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`);
+      writeWrapped(
+        `network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`,
+      );
       writeWrapped(
         `backend ${describeBackend(info.backend)} | data ${info.dataDir} (${count(info.trainCount)} train, ${count(info.validationCount)} validation)`,
       );
@@ -118,7 +130,9 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
       best = undefined;
     },
     done(summary) {
-      write(`training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`);
+      write(
+        `training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`,
+      );
     },
   };
 }
@@ -177,6 +191,8 @@ const BLOCKS = '▁▂▃▄▅▆▇█';
 export function sparkline(label: string, values: number[]): string {
   const min = Math.min(...values);
   const max = Math.max(...values);
-  const bars = values.map((v) => BLOCKS[max > min ? Math.round(((v - min) / (max - min)) * (BLOCKS.length - 1)) : BLOCKS.length - 1]).join('');
+  const bars = values
+    .map((v) => BLOCKS[max > min ? Math.round(((v - min) / (max - min)) * (BLOCKS.length - 1)) : BLOCKS.length - 1])
+    .join('');
   return `${label} ${bars} ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)}`;
 }

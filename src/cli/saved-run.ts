@@ -54,9 +54,11 @@ export interface SavedRun {
   preprocessing?: Preprocessing;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isCount = (value: unknown, min = 0): value is number => Number.isInteger(value) && (value as number) >= min;
-const isFiniteAtLeast = (value: unknown, min: number): value is number => typeof value === 'number' && Number.isFinite(value) && value >= min;
+const isFiniteAtLeast = (value: unknown, min: number): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= min;
 const optionalFinite = (value: unknown): boolean => value === undefined || value === null || typeof value === 'number';
 
 function validHistory(value: unknown): value is EpochMetrics[] {
@@ -91,7 +93,10 @@ function validTraining(value: unknown): value is SavedTraining {
     (value.data === undefined || typeof value.data === 'string') &&
     (value.limit === undefined || isCount(value.limit, 1)) &&
     (value.classes === undefined || isCount(value.classes, 1)) &&
-    (value.schedule === undefined || (isObject(value.schedule) && (SCHEDULES as readonly unknown[]).includes(value.schedule.name) && isCount(value.schedule.warmup))) &&
+    (value.schedule === undefined ||
+      (isObject(value.schedule) &&
+        (SCHEDULES as readonly unknown[]).includes(value.schedule.name) &&
+        isCount(value.schedule.warmup))) &&
     (OPTIMIZERS as readonly unknown[]).includes(optimizer.name) &&
     isFiniteAtLeast(optimizer.momentum, 0) &&
     isFiniteAtLeast(optimizer.weightDecay, 0) &&
@@ -104,7 +109,8 @@ function validCsv(value: unknown): value is SavedCsv {
     isObject(value) &&
     (value.target === undefined || (Array.isArray(value.target) && value.target.every((t) => typeof t === 'string'))) &&
     (value.normalize === undefined || (NORMALIZATIONS as readonly unknown[]).includes(value.normalize)) &&
-    (value.valSplit === undefined || (typeof value.valSplit === 'number' && value.valSplit > 0 && value.valSplit < 1)) &&
+    (value.valSplit === undefined ||
+      (typeof value.valSplit === 'number' && value.valSplit > 0 && value.valSplit < 1)) &&
     (value.delimiter === undefined || (DELIMITER_NAMES as readonly unknown[]).includes(value.delimiter))
   );
 }
@@ -112,12 +118,17 @@ function validCsv(value: unknown): value is SavedCsv {
 /** The run information of a model file; a field that is there but malformed is refused in one line. */
 export function savedRunOf(file: ModelFile, path: string): SavedRun {
   const { history = [], samplesDone = 0, training, preprocessing } = file.extra;
-  const bad = (field: string): DataError => new DataError(`${path}: its metadata field ${field} is not what backprop saves; the file was edited or damaged`);
+  const bad = (field: string): DataError =>
+    new DataError(`${path}: its metadata field ${field} is not what backprop saves; the file was edited or damaged`);
   if (!validHistory(history)) throw bad('history');
   // No data set holds 2³² samples: a larger count is damage, not other data.
   if (!isCount(samplesDone) || samplesDone >= 2 ** 32) throw bad('samplesDone');
   if (training !== undefined && !validTraining(training)) throw bad('training');
-  if (preprocessing !== undefined && !isPreprocessing(preprocessing, file.architecture.sizes[0], file.architecture.sizes.at(-1)!)) throw bad('preprocessing');
+  if (
+    preprocessing !== undefined &&
+    !isPreprocessing(preprocessing, file.architecture.sizes[0], file.architecture.sizes.at(-1)!)
+  )
+    throw bad('preprocessing');
   return { history, samplesDone, training, preprocessing };
 }
 
@@ -125,21 +136,33 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
  * The settings that continue the run saved in `path`: the saved ones, which an option given on the
  * command line may not contradict (it would silently change the run). `--epochs` may extend it.
  */
-export function resumedSettings(options: TrainOptions, asked: TrainSettings, file: ModelFile, run: SavedRun, path: string): TrainSettings {
+export function resumedSettings(
+  options: TrainOptions,
+  asked: TrainSettings,
+  file: ModelFile,
+  run: SavedRun,
+  path: string,
+): TrainSettings {
   const { architecture } = file;
   const saved = run.training;
   // A value as the option is written: a list comma-separated.
   const text = (value: unknown): string => (Array.isArray(value) ? value.join(',') : String(value));
   const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError => {
     const trained = had === undefined ? `without --${option}` : `with ${text(had)}`;
-    return new UsageError(`--${option} ${text(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`);
+    return new UsageError(
+      `--${option} ${text(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`,
+    );
   };
   const check = (option: TrainOptionName, given: unknown, had: unknown): void => {
     if (options.given.has(option) && text(given) !== text(had)) throw conflict(option, given, had);
   };
   const hiddenActivations = architecture.activations.slice(0, -1);
   check('hidden', asked.hidden, architecture.sizes.slice(1, -1));
-  check('activation', options.activation, hiddenActivations.every((a) => a === hiddenActivations[0]) ? hiddenActivations[0] : hiddenActivations);
+  check(
+    'activation',
+    options.activation,
+    hiddenActivations.every((a) => a === hiddenActivations[0]) ? hiddenActivations[0] : hiddenActivations,
+  );
   check('output', asked.network.output, architecture.activations.at(-1));
   check('loss', asked.network.loss, architecture.loss);
   if ((options.given.has('no-bias') || options.given.has('bias')) && asked.network.bias !== architecture.bias) {
@@ -153,20 +176,25 @@ export function resumedSettings(options: TrainOptions, asked: TrainSettings, fil
   check('momentum', asked.optimizer.momentum, saved.optimizer.momentum);
   check('weight-decay', asked.optimizer.weightDecay, saved.optimizer.weightDecay);
   if (options.given.has('momentum') && saved.optimizer.name !== 'momentum') {
-    throw new UsageError(`--momentum applies to --optimizer momentum, and ${path} was trained with ${saved.optimizer.name}`);
+    throw new UsageError(
+      `--momentum applies to --optimizer momentum, and ${path} was trained with ${saved.optimizer.name}`,
+    );
   }
   const schedule = saved.schedule ?? { name: 'constant', warmup: 0 };
   check('schedule', asked.schedule.name, schedule.name);
   check('warmup', asked.schedule.warmup, schedule.warmup);
   check('sampling', asked.sampling, saved.sampling);
-  if (options.given.has('shuffle') && saved.sampling !== 'shuffle') throw conflict('shuffle', '', `--sampling ${saved.sampling}`);
+  if (options.given.has('shuffle') && saved.sampling !== 'shuffle')
+    throw conflict('shuffle', '', `--sampling ${saved.sampling}`);
   check('limit', asked.limit, saved.limit);
   check('classes', asked.classes, saved.classes);
   check('steps', asked.steps, saved.steps);
   const done = run.history.length;
   const epochs = options.given.has('epochs') ? asked.epochs : saved.epochs;
   if (saved.steps === undefined && epochs <= done) {
-    throw new UsageError(`${path} has ${done} epoch${done === 1 ? '' : 's'} done; --epochs ${epochs} would train nothing (give more than ${done})`);
+    throw new UsageError(
+      `${path} has ${done} epoch${done === 1 ? '' : 's'} done; --epochs ${epochs} would train nothing (give more than ${done})`,
+    );
   }
   const csv = resumedCsv(asked, saved, run);
   return {
@@ -194,7 +222,11 @@ export function resumedSettings(options: TrainOptions, asked: TrainSettings, fil
       return asked.csv;
     }
     // Files saved before the CSV options were kept name their target and delimiter in the preprocessing.
-    const had: SavedCsv = saved.csv ?? { target: preprocessing.target, delimiter: preprocessing.delimiter, valSplit: asked.csv.valSplit };
+    const had: SavedCsv = saved.csv ?? {
+      target: preprocessing.target,
+      delimiter: preprocessing.delimiter,
+      valSplit: asked.csv.valSplit,
+    };
     if (saved.csv) {
       check('normalize', asked.csv.normalize, had.normalize);
       check('val-split', asked.csv.valSplit, had.valSplit);
@@ -216,7 +248,9 @@ function resumedData(given: string | undefined, saved: SavedTraining, path: stri
   const there = existsSync(had);
   if (given !== undefined && there && !sameFile(given, had)) {
     const trained = saved.data === undefined ? 'the bundled MNIST' : had;
-    throw new UsageError(`--data ${given} contradicts ${path}, which trained on ${trained}; leave --data out to continue that run`);
+    throw new UsageError(
+      `--data ${given} contradicts ${path}, which trained on ${trained}; leave --data out to continue that run`,
+    );
   }
   if (there) return had;
   if (given !== undefined) return given;

@@ -43,7 +43,14 @@ export interface TrainSettings {
   sampling: Sampling;
   dataDir: string;
   /** How a CSV file is read; a resumed run restores its saved scaling instead of fitting it again. */
-  csv: { target?: string[]; normalize?: Normalization; valSplit?: number; delimiter?: DelimiterName; scaling?: Scaling; targetScaling?: Scaling };
+  csv: {
+    target?: string[];
+    normalize?: Normalization;
+    valSplit?: number;
+    delimiter?: DelimiterName;
+    scaling?: Scaling;
+    targetScaling?: Scaling;
+  };
   /** Declared classes, when some have no samples. */
   classes?: number;
   limit?: number;
@@ -54,8 +61,12 @@ export interface TrainSettings {
 }
 
 /** What trainSettings reads: the options of train, of which compare has all but --backend and --resume. */
-export type TrainingOptions = Omit<TrainOptions, 'backend' | 'resume' | keyof SaveOnlyOptions> & Partial<Pick<TrainOptions, 'backend' | 'resume'>>;
-type SaveOnlyOptions = Pick<TrainOptions, 'save' | 'checkpointEvery' | 'saveBest' | 'patience' | 'progressJson' | 'quiet' | 'logEvery'>;
+export type TrainingOptions = Omit<TrainOptions, 'backend' | 'resume' | keyof SaveOnlyOptions> &
+  Partial<Pick<TrainOptions, 'backend' | 'resume'>>;
+type SaveOnlyOptions = Pick<
+  TrainOptions,
+  'save' | 'checkpointEvery' | 'saveBest' | 'patience' | 'progressJson' | 'quiet' | 'logEvery'
+>;
 
 function initOf({ init: name, initScale: scale }: Pick<TrainOptions, 'init' | 'initScale'>): Init {
   switch (name) {
@@ -82,11 +93,16 @@ function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuf
   return shuffle ? 'shuffle' : (sampling ?? FIT_DEFAULTS.sampling);
 }
 
-export function networkOf(options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss'>, hiddenLayers: number): TrainSettings['network'] {
+export function networkOf(
+  options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss'>,
+  hiddenLayers: number,
+): TrainSettings['network'] {
   if (options.bias && options.noBias) throw new UsageError('--bias and --no-bias contradict each other');
   const activations = options.activation;
   if (activations.length !== 1 && activations.length !== hiddenLayers) {
-    throw new UsageError(`--activation lists ${activations.length} activations for ${hiddenLayers} hidden layers (give one, or one each)`);
+    throw new UsageError(
+      `--activation lists ${activations.length} activations for ${hiddenLayers} hidden layers (give one, or one each)`,
+    );
   }
   return {
     hidden: activations.length === 1 ? activations[0] : activations,
@@ -96,17 +112,28 @@ export function networkOf(options: Pick<TrainOptions, 'bias' | 'noBias' | 'activ
   };
 }
 
-function csvOf(options: Pick<TrainingOptions, 'data' | 'target' | 'normalize' | 'valSplit' | 'delimiter' | 'resume'>): TrainSettings['csv'] {
+function csvOf(
+  options: Pick<TrainingOptions, 'data' | 'target' | 'normalize' | 'valSplit' | 'delimiter' | 'resume'>,
+): TrainSettings['csv'] {
   const { data, target, normalize, valSplit, delimiter } = options;
   if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
   // A resumed run's data are the saved ones: checked against them when resuming.
-  if (!(options.resume !== undefined && data === undefined)) refuseCsvOptions({ target, normalize, valSplit, delimiter }, data === undefined || !isDelimitedFile(data));
+  if (!(options.resume !== undefined && data === undefined))
+    refuseCsvOptions({ target, normalize, valSplit, delimiter }, data === undefined || !isDelimitedFile(data));
   return { target: target?.split(','), normalize, valSplit, delimiter };
 }
 
 /** The CSV options given, refused when the data are not a CSV file. */
-export function refuseCsvOptions(csv: { target?: unknown; normalize?: unknown; valSplit?: unknown; delimiter?: unknown }, notCsv: boolean): void {
-  const given = Object.entries({ target: csv.target, normalize: csv.normalize, 'val-split': csv.valSplit, delimiter: csv.delimiter }).find(([, value]) => value !== undefined)?.[0];
+export function refuseCsvOptions(
+  csv: { target?: unknown; normalize?: unknown; valSplit?: unknown; delimiter?: unknown },
+  notCsv: boolean,
+): void {
+  const given = Object.entries({
+    target: csv.target,
+    normalize: csv.normalize,
+    'val-split': csv.valSplit,
+    delimiter: csv.delimiter,
+  }).find(([, value]) => value !== undefined)?.[0];
   if (given && notCsv) throw new UsageError(`--${given} applies to CSV data only (--data file.csv)`);
 }
 
@@ -120,19 +147,26 @@ function checkBackendOptions({ backend, isa, threads }: BackendOptions): void {
 }
 
 /** Options that would change nothing are errors, not silence. */
-function checkOptionsAct({ optimizer: name, lr, resume, given }: Pick<TrainingOptions, 'optimizer' | 'lr' | 'resume' | 'given'>): void {
+function checkOptionsAct({
+  optimizer: name,
+  lr,
+  resume,
+  given,
+}: Pick<TrainingOptions, 'optimizer' | 'lr' | 'resume' | 'given'>): void {
   // A resumed run's optimizer is the saved one: checked against it when resuming.
   if (given.has('momentum') && !optimizerSpec(name).uses.includes('momentum') && resume === undefined) {
     throw new UsageError(`--momentum applies to --optimizer momentum, not ${name}`);
   }
-  if (Math.fround(lr) === 0) throw new UsageError(`--lr ${lr} is 0 in float32, so nothing would be learned (the smallest is about 1.4e-45)`);
+  if (Math.fround(lr) === 0)
+    throw new UsageError(`--lr ${lr} is 0 in float32, so nothing would be learned (the smallest is about 1.4e-45)`);
 }
 
 export function trainSettings(options: TrainingOptions): TrainSettings {
   checkBackendOptions(options);
   checkOptionsAct(options);
   const { hidden, steps, epochs } = options;
-  if (steps !== undefined && epochs !== undefined) throw new UsageError('--steps and --epochs contradict each other (give one)');
+  if (steps !== undefined && epochs !== undefined)
+    throw new UsageError('--steps and --epochs contradict each other (give one)');
   return {
     hidden,
     network: networkOf(options, hidden.length),
@@ -162,20 +196,29 @@ export function trainSettings(options: TrainingOptions): TrainSettings {
  */
 export function checkMemory(sizes: readonly number[], rows: number, optimizerStates = 0): void {
   const widest = Math.max(...sizes.slice(1));
-  const floats = (2 + optimizerStates) * parameterCount(sizes) + rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
+  const floats =
+    (2 + optimizerStates) * parameterCount(sizes) +
+    rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
   const bytes = 4 * floats;
   const { bytes: limit, why } = allocatable();
   if (bytes > limit) {
-    throw new UsageError(`a ${sizes.join('-')} network needs ${megabytes(bytes)} for its parameters, gradients and activations; ${why} — use smaller layers`);
+    throw new UsageError(
+      `a ${sizes.join('-')} network needs ${megabytes(bytes)} for its parameters, gradients and activations; ${why} — use smaller layers`,
+    );
   }
 }
 
 /** MNIST-style IDX folders, or a CSV/TSV file. */
 /** Cross-entropy learns class labels; the squared error, the target columns' values. */
-export const targetKindOf = (loss: Loss | undefined): LoadOptions['targetKind'] => (loss === 'mse' ? 'values' : 'classes');
+export const targetKindOf = (loss: Loss | undefined): LoadOptions['targetKind'] =>
+  loss === 'mse' ? 'values' : 'classes';
 
 function trainingData(settings: Pick<TrainSettings, 'dataDir' | 'network' | 'csv' | 'classes'>): MnistSplits {
-  return loadData(settings.dataDir, { targetKind: targetKindOf(settings.network.loss), classes: settings.classes, csv: settings.csv });
+  return loadData(settings.dataDir, {
+    targetKind: targetKindOf(settings.network.loss),
+    classes: settings.classes,
+    csv: settings.csv,
+  });
 }
 
 export interface Prepared {
@@ -213,7 +256,8 @@ export function saveSettings(options: TrainOptions): SaveSettings {
   const { save, checkpointEvery, saveBest } = options;
   if (checkpointEvery !== undefined && !save) throw new UsageError('--checkpoint-every needs --save FILE');
   if (saveBest && !save) throw new UsageError('--save-best needs --save FILE');
-  if (saveBest && checkpointEvery !== undefined) throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
+  if (saveBest && checkpointEvery !== undefined)
+    throw new UsageError('--save-best and --checkpoint-every contradict each other (one file)');
   if (options.progressJson && !options.json) throw new UsageError('--progress-json goes with --json');
   const { quiet, logEvery, report, progressJson, patience, resume } = options;
   return { quiet, logEvery, report, progressJson, save, checkpointEvery, saveBest, patience, resume };
@@ -235,7 +279,10 @@ export function backendFrom(options: BackendOptions): Backend {
  * or that is no file (a terminal, a pipe, the log's own stream). `--save` may replace the file of
  * `--resume`: that continues the run in place.
  */
-export function refuseClashes(inputs: { data?: string; init?: string; resume?: string; model?: string }, outputs: readonly NamedPath[]): void {
+export function refuseClashes(
+  inputs: { data?: string; init?: string; resume?: string; model?: string },
+  outputs: readonly NamedPath[],
+): void {
   const read: NamedPath[] = [
     ...(inputs.data === undefined ? [] : dataFiles(inputs.data).map((path) => ({ option: 'data', path }))),
     ...(inputs.init?.endsWith('.json') ? [{ option: 'init', path: inputs.init }] : []),

@@ -4,7 +4,17 @@ import { architectureOf, networkFromFile, type Network } from '../model/network.
 import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline, wrap } from './report.js';
-import { buildNetwork, fitOptions, outputsOf, prepareTraining, refuseClashes, saveSettings, trainSettings, type SaveSettings, type TrainSettings } from './setup.js';
+import {
+  buildNetwork,
+  fitOptions,
+  outputsOf,
+  prepareTraining,
+  refuseClashes,
+  saveSettings,
+  trainSettings,
+  type SaveSettings,
+  type TrainSettings,
+} from './setup.js';
 import { resumedSettings, savedCsvOf, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
 import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
 import { resolve } from 'node:path';
@@ -12,8 +22,6 @@ import type { Io } from './io.js';
 import { defineCommand } from './command.js';
 import { TRAIN_OPTIONS, type TrainOptions } from './specs.js';
 import { writeTrainingReport } from './report-command.js';
-
-
 
 interface Resumed {
   net: Network;
@@ -23,7 +31,15 @@ interface Resumed {
 }
 
 /** The run saved in `path`, checked against the data and the optimizer it continues with. */
-function resumeFrom(path: string, file: ModelFile, run: SavedRun, settings: TrainSettings, sizes: number[], backend: Backend, samples: number): Resumed {
+function resumeFrom(
+  path: string,
+  file: ModelFile,
+  run: SavedRun,
+  settings: TrainSettings,
+  sizes: number[],
+  backend: Backend,
+  samples: number,
+): Resumed {
   const { architecture } = file;
   if (architecture.sizes[0] !== sizes[0] || architecture.sizes.at(-1) !== sizes.at(-1)) {
     throw new DataError(
@@ -31,12 +47,16 @@ function resumeFrom(path: string, file: ModelFile, run: SavedRun, settings: Trai
     );
   }
   if (run.samplesDone >= samples) {
-    throw new DataError(`${path} was saved ${run.samplesDone} samples into an epoch, and the training data have ${samples}: they are not the data it trained on`);
+    throw new DataError(
+      `${path} was saved ${run.samplesDone} samples into an epoch, and the training data have ${samples}: they are not the data it trained on`,
+    );
   }
   const net = networkFromFile(architecture, file.params, backend);
   const name = run.training?.optimizer.name ?? settings.optimizer.name ?? 'sgd';
   if (name !== settings.optimizer.name || !file.optimizer) {
-    throw new UsageError(`${path} was trained with --optimizer ${name}${file.optimizer ? '' : ' and holds no optimizer state'}; resume with the same optimizer`);
+    throw new UsageError(
+      `${path} was trained with --optimizer ${name}${file.optimizer ? '' : ' and holds no optimizer state'}; resume with the same optimizer`,
+    );
   }
   const state = new OptimizerState(net.parameterCount, name);
   if (state.first.length !== file.optimizer.first.length || state.second.length !== file.optimizer.second.length) {
@@ -54,10 +74,12 @@ function divergenceAdvice(settings: TrainSettings): string {
   const smaller = (value: number): number => Number((value / 10).toPrecision(3));
   const tries = [`a smaller --lr (e.g. ${smaller(learningRate)})`];
   // Momentum near 1 multiplies the step by up to 1/(1 − μ); a large decay pulls weights through zero.
-  if (optimizer.name === 'momentum' && (optimizer.momentum ?? 0) >= 0.95) tries.unshift(`a smaller --momentum than ${optimizer.momentum} (e.g. 0.9)`);
-  if ((optimizer.weightDecay ?? 0) * learningRate >= 0.01) tries.unshift(`a smaller --weight-decay than ${optimizer.weightDecay} (e.g. ${smaller(optimizer.weightDecay!)})`);
+  if (optimizer.name === 'momentum' && (optimizer.momentum ?? 0) >= 0.95)
+    tries.unshift(`a smaller --momentum than ${optimizer.momentum} (e.g. 0.9)`);
+  if ((optimizer.weightDecay ?? 0) * learningRate >= 0.01)
+    tries.unshift(`a smaller --weight-decay than ${optimizer.weightDecay} (e.g. ${smaller(optimizer.weightDecay!)})`);
   tries.push('a smaller --init-scale', ...(optimizer.name === 'adam' ? [] : ['--optimizer adam']));
-  const name = optimizer.name === 'momentum' ? `momentum ${optimizer.momentum}` : optimizer.name ?? 'sgd';
+  const name = optimizer.name === 'momentum' ? `momentum ${optimizer.momentum}` : (optimizer.name ?? 'sgd');
   return `with ${name}, learning rate ${learningRate}${optimizer.weightDecay ? `, weight decay ${optimizer.weightDecay}` : ''}; try ${tries.slice(0, -1).join(', ')} or ${tries.at(-1)}`;
 }
 
@@ -131,7 +153,12 @@ async function runTrain(options: TrainOptions, io: Io): Promise<number> {
   return train(settings, saving, io, { path: saving.resume, file, run });
 }
 
-async function train(settings: TrainSettings, saving: SaveSettings, io: Io, saved?: { path: string; file: ModelFile; run: SavedRun }): Promise<number> {
+async function train(
+  settings: TrainSettings,
+  saving: SaveSettings,
+  io: Io,
+  saved?: { path: string; file: ModelFile; run: SavedRun },
+): Promise<number> {
   const started = performance.now();
   if (!saving.quiet) io.status?.(`loading ${settings.dataDir}…`);
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
@@ -142,10 +169,22 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
   const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
   const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery, io.columns);
-  reporter.header({ net, backend, dataDir: data.dir, trainCount: data.train.count, validationCount: data.test?.count ?? 0, settings });
+  reporter.header({
+    net,
+    backend,
+    dataDir: data.dir,
+    trainCount: data.train.count,
+    validationCount: data.test?.count ?? 0,
+    settings,
+  });
   if (resumed) {
-    const partial = resumed.samplesDone ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next` : '';
-    note(io, `backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`);
+    const partial = resumed.samplesDone
+      ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next`
+      : '';
+    note(
+      io,
+      `backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`,
+    );
   }
 
   const save = (history: EpochMetrics[], samplesDone: number): void => {
@@ -160,7 +199,11 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
         training: {
           batchSize: settings.batchSize,
           learningRate: settings.learningRate,
-          optimizer: { name: settings.optimizer.name ?? 'sgd', momentum: settings.optimizer.momentum ?? 0, weightDecay: settings.optimizer.weightDecay ?? 0 },
+          optimizer: {
+            name: settings.optimizer.name ?? 'sgd',
+            momentum: settings.optimizer.momentum ?? 0,
+            weightDecay: settings.optimizer.weightDecay ?? 0,
+          },
           schedule: settings.schedule,
           epochs: settings.epochs,
           steps: settings.steps,
@@ -225,7 +268,10 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
     if (interrupted?.reason === 'diverged') {
       // The diverged weights are not saved: a file from an earlier checkpoint stays as it was.
       const batch = Math.max(1, Math.ceil(interrupted.samplesDone / settings.batchSize));
-      note(io, `backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite; ${divergenceAdvice(settings)}`);
+      note(
+        io,
+        `backprop: training diverged in epoch ${interrupted.epoch}, batch ${batch}: the error became NaN or infinite; ${divergenceAdvice(settings)}`,
+      );
       return EXIT.diverged;
     }
     if (interrupted?.reason === 'stopped') {
@@ -234,36 +280,55 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
       const where = interrupted.samplesDone
         ? `in epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`
         : `after epoch ${interrupted.epoch - 1}`;
-      const saved = saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
+      const saved =
+        saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';
       note(io, `backprop: interrupted ${where}${saved}`);
       return stop[0];
     }
     if (interrupted?.reason === 'patience') {
-      note(io, `backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`);
+      note(
+        io,
+        `backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`,
+      );
     }
     if (saving.save && !saving.saveBest) save(result.history, 0);
     const said = !settings.json;
     if (said && saving.save && !saving.saveBest) io.out(`saved ${saving.save} (epoch ${result.history.length})`);
     if (said && saving.save && saving.saveBest) {
-      io.out(bestEpoch ? `saved ${saving.save}: epoch ${bestEpoch.epoch}, the best (${bestText(bestEpoch)})` : `kept ${saving.save}: no epoch of this run was better than its best`);
+      io.out(
+        bestEpoch
+          ? `saved ${saving.save}: epoch ${bestEpoch.epoch}, the best (${bestText(bestEpoch)})`
+          : `kept ${saving.save}: no epoch of this run was better than its best`,
+      );
     }
     if (saving.report) {
-      await writeTrainingReport(saving.report, net, result.history, data.test, {
-        data: data.dir,
-        training: describeTraining(settings),
-        limit: settings.limit,
-        'training seconds': result.trainSeconds.toFixed(2),
-      }, classNamesOf(data.preprocessing, net.sizes[net.sizes.length - 1]));
+      await writeTrainingReport(
+        saving.report,
+        net,
+        result.history,
+        data.test,
+        {
+          data: data.dir,
+          training: describeTraining(settings),
+          limit: settings.limit,
+          'training seconds': result.trainSeconds.toFixed(2),
+        },
+        classNamesOf(data.preprocessing, net.sizes[net.sizes.length - 1]),
+      );
     }
     if (said && saving.report) io.out(`wrote ${saving.report}`);
     reporter.done({ backend, trainSeconds: result.trainSeconds, totalSeconds: (performance.now() - started) / 1000 });
     if (io.terminal && !settings.json && !saving.quiet && result.history.length > 1) {
-      const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] => result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
+      const accuracies = (key: 'trainAccuracy' | 'valAccuracy'): number[] =>
+        result.history.map((m) => m[key]).filter((v): v is number => v !== undefined);
       if (accuracies('trainAccuracy').length) io.out(sparkline('train acc', accuracies('trainAccuracy')));
       if (accuracies('valAccuracy').length) io.out(sparkline('val acc  ', accuracies('valAccuracy')));
     }
     if (stop[0] !== 0) {
-      note(io, `backprop: interrupted after the last epoch${saving.save && !saving.saveBest ? `; the finished run is saved to ${saving.save}` : ''}`);
+      note(
+        io,
+        `backprop: interrupted after the last epoch${saving.save && !saving.saveBest ? `; the finished run is saved to ${saving.save}` : ''}`,
+      );
       return stop[0];
     }
     return EXIT.ok;
@@ -271,7 +336,8 @@ async function train(settings: TrainSettings, saving: SaveSettings, io: Io, save
 }
 
 export const trainCommand = defineCommand({
-  summary: 'train a network on the bundled MNIST, an IDX folder or a CSV file, one line per epoch (the default command)',
+  summary:
+    'train a network on the bundled MNIST, an IDX folder or a CSV file, one line per epoch (the default command)',
   options: TRAIN_OPTIONS,
   run: runTrain,
 });

@@ -30,7 +30,10 @@ export function classCount(labels: Uint8Array, context: LabelContext): number {
   const missing: number[] = [];
   for (let c = 0; c < max; c++) if (seen[c] === 0) missing.push(c);
   if (missing.length > 0) {
-    const list = missing.length > 4 ? `${missing.slice(0, 3).map(label).join(', ')}, … ${label(missing.at(-1)!)}` : missing.map(label).join(', ');
+    const list =
+      missing.length > 4
+        ? `${missing.slice(0, 3).map(label).join(', ')}, … ${label(missing.at(-1)!)}`
+        : missing.map(label).join(', ');
     throw new DataError(
       `${context.name}: class${missing.length > 1 ? 'es' : ''} ${list} ha${missing.length > 1 ? 've' : 's'} no samples, yet label ${label(max)} ` +
         `(${context.where(maxAt)}) makes ${max + 1} classes; number the classes from 0 without gaps, or declare how many there are`,
@@ -45,7 +48,9 @@ export function checkLabelsWithin(labels: Uint8Array, classes: number, context: 
   const label = context.label ?? String;
   for (let i = 0; i < labels.length; i++) {
     if (labels[i] >= classes) {
-      throw new DataError(`${context.name}: label ${label(labels[i])} (${context.where(i)}) is not one of the ${classes} classes (0–${classes - 1}) of the training data`);
+      throw new DataError(
+        `${context.name}: label ${label(labels[i])} (${context.where(i)}) is not one of the ${classes} classes (0–${classes - 1}) of the training data`,
+      );
     }
   }
 }

@@ -64,7 +64,9 @@ export class CsvRecord {
       try {
         STRICT_UTF8.decode(this.buffer.subarray(this.starts[i], this.ends[i]));
       } catch {
-        throw new DataError(`${this.path}: line ${this.line}, column ${i + 1}: ${cellText(text)} is not UTF-8 text (a Latin-1 or Windows-1252 file?); save the file as UTF-8`);
+        throw new DataError(
+          `${this.path}: line ${this.line}, column ${i + 1}: ${cellText(text)} is not UTF-8 text (a Latin-1 or Windows-1252 file?); save the file as UTF-8`,
+        );
       }
     }
     return this.quoting[i] === 2 ? text.replaceAll('""', '"') : text;
@@ -80,7 +82,9 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A cell's text for a message: quoted, and cut short when long (a 50 MB cell is not repeated whole). */
 export function cellText(text: string): string {
-  return text.length <= 40 ? `'${text}'` : `'${text.slice(0, 40)}…' (${text.length.toLocaleString('en-US')} characters)`;
+  return text.length <= 40
+    ? `'${text}'`
+    : `'${text.slice(0, 40)}…' (${text.length.toLocaleString('en-US')} characters)`;
 }
 
 function isSpace(byte: number): boolean {
@@ -124,7 +128,8 @@ export function parseDecimal(bytes: Uint8Array, start: number, end: number, deci
     if (negativeExponent || bytes[i] === 0x2b) i++;
     let exponent = 0;
     const first = i;
-    while (i < end && bytes[i] >= 0x30 && bytes[i] <= 0x39 && exponent < 100_000) exponent = exponent * 10 + (bytes[i++] - 0x30);
+    while (i < end && bytes[i] >= 0x30 && bytes[i] <= 0x39 && exponent < 100_000)
+      exponent = exponent * 10 + (bytes[i++] - 0x30);
     if (i === first) return NaN;
     scale += negativeExponent ? -exponent : exponent;
   }
@@ -133,7 +138,9 @@ export function parseDecimal(bytes: Uint8Array, start: number, end: number, deci
   if (digits <= 15 && scale >= -22 && scale <= 22) {
     value = scale < 0 ? mantissa / POWERS[-scale] : mantissa * POWERS[scale];
   } else {
-    const text = Buffer.from(bytes.subarray(negative || bytes[start] === 0x2b ? start + 1 : start, end)).toString('latin1');
+    const text = Buffer.from(bytes.subarray(negative || bytes[start] === 0x2b ? start + 1 : start, end)).toString(
+      'latin1',
+    );
     value = Number(decimalComma ? text.replace(',', '.') : text);
   }
   return negative ? -value : value;
@@ -160,9 +167,13 @@ function detectDelimiter(path: string, firstBytes: Buffer): number {
 
 /** What a file is when it is no UTF-8 text: UTF-16 or UTF-32 by its byte-order mark, or binary by its NUL bytes. */
 function otherEncoding(first: Buffer): string | undefined {
-  if (first[0] === 0xff && first[1] === 0xfe) return first[2] === 0 && first[3] === 0 ? 'is UTF-32 text (its byte-order mark says so)' : 'is UTF-16 text (its byte-order mark says so)';
+  if (first[0] === 0xff && first[1] === 0xfe)
+    return first[2] === 0 && first[3] === 0
+      ? 'is UTF-32 text (its byte-order mark says so)'
+      : 'is UTF-16 text (its byte-order mark says so)';
   if (first[0] === 0xfe && first[1] === 0xff) return 'is UTF-16 text (its byte-order mark says so)';
-  if (first[0] === 0 && first[1] === 0 && first[2] === 0xfe && first[3] === 0xff) return 'is UTF-32 text (its byte-order mark says so)';
+  if (first[0] === 0 && first[1] === 0 && first[2] === 0xfe && first[3] === 0xff)
+    return 'is UTF-32 text (its byte-order mark says so)';
   const nul = first.subarray(0, 4096).indexOf(0);
   if (nul >= 0) return `holds a NUL byte at offset ${nul}: UTF-16 text without a byte-order mark, or not text at all`;
   return undefined;
@@ -180,7 +191,11 @@ export function detectedDelimiter(path: string, chunk = CHUNK): DelimiterName {
 }
 
 /** An open delimited file: its descriptor, its delimiter, and the first window of its bytes (BOM skipped). */
-function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk: number): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
+function openDelimited(
+  path: string,
+  delimiter: DelimiterName | undefined,
+  chunk: number,
+): { fd: number; delim: number; window: Buffer; filled: number; pos: number } {
   regularFile(path);
   let fd: number;
   try {
@@ -208,7 +223,12 @@ function openDelimited(path: string, delimiter: DelimiterName | undefined, chunk
  * is skipped. With `;` or tab as the delimiter, a decimal comma is read as a decimal point.
  * `visit` returning false stops the reading.
  */
-export function readRecords(path: string, delimiter: DelimiterName | undefined, visit: (record: CsvRecord) => boolean | void, chunk = CHUNK): void {
+export function readRecords(
+  path: string,
+  delimiter: DelimiterName | undefined,
+  visit: (record: CsvRecord) => boolean | void,
+  chunk = CHUNK,
+): void {
   const opened = openDelimited(path, delimiter, chunk);
   let { window, filled, pos } = opened;
   const { fd, delim } = opened;
@@ -279,10 +299,12 @@ export function countRecords(path: string, delimiter: DelimiterName | undefined,
         if (quoted) {
           if (byte === QUOTE) quoted = false;
           else if (byte === LF || byte === CR) line++;
-          if (quoted && atEnd && i === filled) throw new DataError(`${path}: line ${quoteLine}: a quoted cell is never closed`);
+          if (quoted && atEnd && i === filled)
+            throw new DataError(`${path}: line ${quoteLine}: a quoted cell is never closed`);
         } else if (byte === LF || byte === CR) {
           if (!blank || cells > 1) {
-            if (cells !== width) throw new DataError(`${path}: line ${recordLine} has ${cells} cells, expected ${width} (a ragged row)`);
+            if (cells !== width)
+              throw new DataError(`${path}: line ${recordLine} has ${cells} cells, expected ${width} (a ragged row)`);
             records++;
           }
           cells = 1;
@@ -322,7 +344,16 @@ function lineBreaks(bytes: Buffer, start: number, end: number): number {
  * Reads one record starting at `pos` into `record`; returns where the next one starts, or -1 when
  * the window ends inside it (and more of the file is to come).
  */
-function scanRecord(bytes: Buffer, pos: number, end: number, delim: number, eof: boolean, record: CsvRecord, path: string, line: number): number {
+function scanRecord(
+  bytes: Buffer,
+  pos: number,
+  end: number,
+  delim: number,
+  eof: boolean,
+  record: CsvRecord,
+  path: string,
+  line: number,
+): number {
   record.count = 0;
   let i = pos;
   for (;;) {

@@ -1,7 +1,15 @@
 import { sharedFloat32, sharedUint8 } from '../memory.js';
 import { DataError, UsageError } from '../errors.js';
 import { classCount, checkLabelsWithin } from './classes.js';
-import { cellText, CHUNK, countRecords, detectedDelimiter, readRecords, type CsvRecord, type DelimiterName } from './csv-reader.js';
+import {
+  cellText,
+  CHUNK,
+  countRecords,
+  detectedDelimiter,
+  readRecords,
+  type CsvRecord,
+  type DelimiterName,
+} from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
@@ -70,19 +78,34 @@ interface Shape {
 
 function shapeOf(path: string, delimiter: DelimiterName | undefined, chunk: number): Shape {
   const firsts: { texts: string[]; numeric: boolean[] }[] = [];
-  readRecords(path, delimiter, (record) => {
-    firsts.push({ texts: cells(record, (i) => record.text(i)), numeric: cells(record, (i) => !Number.isNaN(record.number(i))) });
-    return firsts.length < 2;
-  }, chunk);
+  readRecords(
+    path,
+    delimiter,
+    (record) => {
+      firsts.push({
+        texts: cells(record, (i) => record.text(i)),
+        numeric: cells(record, (i) => !Number.isNaN(record.number(i))),
+      });
+      return firsts.length < 2;
+    },
+    chunk,
+  );
   const [first, second] = firsts;
   if (!first) throw new DataError(`${path}: holds no data rows`);
   const width = first.texts.length;
   const records = countRecords(path, delimiter, width, chunk);
   // A header names columns that hold numbers below it; a first row of names alone is a header too.
-  const hasHeader = second ? first.numeric.some((numeric, i) => !numeric && second.numeric[i]) : first.numeric.some((numeric) => !numeric);
+  const hasHeader = second
+    ? first.numeric.some((numeric, i) => !numeric && second.numeric[i])
+    : first.numeric.some((numeric) => !numeric);
   const rows = records - (hasHeader ? 1 : 0);
   if (rows === 0) throw new DataError(`${path}: holds no data rows`);
-  return { header: hasHeader ? first.texts : Array.from({ length: width }, (_, i) => String(i)), hasHeader, width, rows };
+  return {
+    header: hasHeader ? first.texts : Array.from({ length: width }, (_, i) => String(i)),
+    hasHeader,
+    width,
+    rows,
+  };
 }
 
 function cells<T>(record: CsvRecord, of: (i: number) => T): T[] {
@@ -93,7 +116,8 @@ function columnIndex(header: string[], name: string, path: string): number {
   const byName = header.indexOf(name);
   if (byName >= 0) return byName;
   if (/^\d+$/.test(name) && Number(name) < header.length) return Number(name);
-  const columns = header.length > 12 ? `${header.slice(0, 12).join(', ')}, … (${header.length} columns)` : header.join(', ');
+  const columns =
+    header.length > 12 ? `${header.slice(0, 12).join(', ')}, … (${header.length} columns)` : header.join(', ');
   throw new UsageError(`${path}: has no column ${cellText(name)} to use as the target (columns: ${columns})`);
 }
 
@@ -106,7 +130,11 @@ class LabelTexts {
     let id = this.ids.get(text);
     if (id === undefined) {
       id = this.ids.size;
-      if (id === 256) throw new DataError(`${path}: line ${line}: more than 256 different class labels; a numeric target is a regression`, 'regression');
+      if (id === 256)
+        throw new DataError(
+          `${path}: line ${line}: more than 256 different class labels; a numeric target is a regression`,
+          'regression',
+        );
       this.ids.set(text, id);
       this.lines.push(line);
     }
@@ -118,7 +146,11 @@ class LabelTexts {
  * Maps the labels' texts to classes: numbers are the classes themselves (0…255); names are numbered
  * in sorted order (or by a model's names). Returns the lookup from first-appearance id to class.
  */
-function classesOf(texts: LabelTexts, path: string, known: string[] | undefined): { lookup: Uint8Array; names?: string[] } {
+function classesOf(
+  texts: LabelTexts,
+  path: string,
+  known: string[] | undefined,
+): { lookup: Uint8Array; names?: string[] } {
   const entries = [...texts.ids];
   const lookup = new Uint8Array(entries.length);
   const numeric = entries.map(([text]) => text !== '' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text));
@@ -126,7 +158,9 @@ function classesOf(texts: LabelTexts, path: string, known: string[] | undefined)
     for (const [text, id] of entries) {
       const label = Number(text);
       if (!Number.isInteger(label) || label < 0 || label > 255) {
-        throw new DataError(`${path}: line ${texts.lines[id]}: class label ${cellText(text)} is not an integer from 0 to 255`);
+        throw new DataError(
+          `${path}: line ${texts.lines[id]}: class label ${cellText(text)} is not an integer from 0 to 255`,
+        );
       }
       lookup[id] = label;
     }
@@ -134,12 +168,17 @@ function classesOf(texts: LabelTexts, path: string, known: string[] | undefined)
   }
   if (!known && numeric.some(Boolean)) {
     const [text, id] = entries[numeric.indexOf(false)];
-    throw new DataError(`${path}: line ${texts.lines[id]}: class label ${cellText(text)} among numeric labels (name every class, or number every class)`);
+    throw new DataError(
+      `${path}: line ${texts.lines[id]}: class label ${cellText(text)} among numeric labels (name every class, or number every class)`,
+    );
   }
   const names = known ?? entries.map(([text]) => text).sort();
   for (const [text, id] of entries) {
     const index = names.indexOf(text);
-    if (index < 0) throw new DataError(`${path}: line ${texts.lines[id]}: class ${cellText(text)} is not one of the model's classes (${names.join(', ')})`);
+    if (index < 0)
+      throw new DataError(
+        `${path}: line ${texts.lines[id]}: class ${cellText(text)} is not one of the model's classes (${names.join(', ')})`,
+      );
     lookup[id] = index;
   }
   return { lookup, names };
@@ -156,14 +195,21 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   const { header, hasHeader, width, rows } = shapeOf(path, options.delimiter, chunk);
   const targets = (options.target ?? [header[header.length - 1]]).map((name) => columnIndex(header, name, path));
   if (options.targetKind === 'classes' && targets.length !== 1) {
-    throw new UsageError(`${path}: class labels come from one target column, ${targets.length} were given; several target columns are a regression (--loss mse)`);
+    throw new UsageError(
+      `${path}: class labels come from one target column, ${targets.length} were given; several target columns are a regression (--loss mse)`,
+    );
   }
   const featureColumns = header.map((_, i) => i).filter((i) => !targets.includes(i));
   if (featureColumns.length === 0) {
     if (width === 1) {
-      const read = options.delimiter ? `with --delimiter ${options.delimiter}` : 'split at any of comma, semicolon and tab';
+      const read = options.delimiter
+        ? `with --delimiter ${options.delimiter}`
+        : 'split at any of comma, semicolon and tab';
       const likely = detectedDelimiter(path, chunk);
-      const hint = options.delimiter && likely !== options.delimiter ? `; its first line looks ${likely}-separated (give --delimiter ${likely}, or leave --delimiter out)` : '';
+      const hint =
+        options.delimiter && likely !== options.delimiter
+          ? `; its first line looks ${likely}-separated (give --delimiter ${likely}, or leave --delimiter out)`
+          : '';
       throw new UsageError(`${path}: has one column ${read}, so no features are left beside the target${hint}`);
     }
     throw new UsageError(`${path}: every column is a target; no features are left`);
@@ -179,34 +225,43 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   featureColumns.forEach((c, j) => (role[c] = j));
   targets.forEach((c, j) => (role[c] = -1 - j));
   let r = -(hasHeader ? 1 : 0);
-  readRecords(path, options.delimiter, (record) => {
-    if (r >= 0) {
-      for (let c = 0; c < width; c++) {
-        const to = role[c];
-        if (classes && to < 0) {
-          labels![r] = texts.id(record.text(c), record.line, path);
-          continue;
-        }
-        const value = record.number(c);
-        if (!(Math.abs(value) <= FLOAT32_MAX)) {
-          const text = cellText(record.text(c));
-          if (to < 0 && Number.isNaN(value)) {
-            throw new DataError(`${path}: line ${record.line}, column ${c + 1}: the target ${text} is not a number; the squared error (mse) learns numbers, class names are learned by cross-entropy (the default loss)`);
+  readRecords(
+    path,
+    options.delimiter,
+    (record) => {
+      if (r >= 0) {
+        for (let c = 0; c < width; c++) {
+          const to = role[c];
+          if (classes && to < 0) {
+            labels![r] = texts.id(record.text(c), record.line, path);
+            continue;
           }
-          const why = Number.isNaN(value) ? 'is not a number' : 'is beyond the float32 range (±3.4e38)';
-          throw new DataError(`${path}: line ${record.line}, column ${c + 1}: ${text} ${why}`);
+          const value = record.number(c);
+          if (!(Math.abs(value) <= FLOAT32_MAX)) {
+            const text = cellText(record.text(c));
+            if (to < 0 && Number.isNaN(value)) {
+              throw new DataError(
+                `${path}: line ${record.line}, column ${c + 1}: the target ${text} is not a number; the squared error (mse) learns numbers, class names are learned by cross-entropy (the default loss)`,
+              );
+            }
+            const why = Number.isNaN(value) ? 'is not a number' : 'is beyond the float32 range (±3.4e38)';
+            throw new DataError(`${path}: line ${record.line}, column ${c + 1}: ${text} ${why}`);
+          }
+          if (to >= 0) x[r * features + to] = value;
+          else values![r * targets.length - 1 - to] = value;
         }
-        if (to >= 0) x[r * features + to] = value;
-        else values![r * targets.length - 1 - to] = value;
       }
-    }
-    r++;
-    // A file that grows between the two passes: its new rows were not counted.
-    return r < rows;
-  }, chunk);
-  if (r !== rows) throw new DataError(`${path}: changed while it was read (${rows} rows counted, ${Math.max(0, r)} read)`);
+      r++;
+      // A file that grows between the two passes: its new rows were not counted.
+      return r < rows;
+    },
+    chunk,
+  );
+  if (r !== rows)
+    throw new DataError(`${path}: changed while it was read (${rows} rows counted, ${Math.max(0, r)} read)`);
   const validation = options.valSplit ? Math.round(rows * options.valSplit) : 0;
-  if (validation >= rows) throw new UsageError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
+  if (validation >= rows)
+    throw new UsageError(`${path}: a validation share of ${options.valSplit} leaves no training rows of ${rows}`);
   const trainRows = rows - validation;
   let data: Dataset;
   let classNames: string[] | undefined;
@@ -216,8 +271,14 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
     classNames = names;
     const where = (i: number): string => `row ${i + 1}`;
     const label = (v: number): string => (names ? `'${names[v]}'` : String(v));
-    const outputs = names ? names.length : classCount(labels.subarray(0, trainRows), { name: path, classes: options.classes, where, label });
-    checkLabelsWithin(labels.subarray(trainRows), outputs, { name: `${path} (validation rows)`, where: (i) => where(trainRows + i), label });
+    const outputs = names
+      ? names.length
+      : classCount(labels.subarray(0, trainRows), { name: path, classes: options.classes, where, label });
+    checkLabelsWithin(labels.subarray(trainRows), outputs, {
+      name: `${path} (validation rows)`,
+      where: (i) => where(trainRows + i),
+      label,
+    });
     data = { x, labels, count: rows, features, outputs };
   } else {
     data = { x, targets: values, count: rows, features, outputs: targets.length };
@@ -226,27 +287,44 @@ export function loadCsv(path: string, options: CsvOptions): CsvData {
   const test = validation > 0 ? slice(data, trainRows, rows) : undefined;
   const scaling = options.scaling ?? fitScaling(train.x as Float32Array, train.count, features, options.normalize);
   if (scaling.shift.length !== train.features) {
-    throw new DataError(`${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`);
+    throw new DataError(
+      `${path}: has ${train.features} feature columns, the model was trained on ${scaling.shift.length}`,
+    );
   }
   for (const part of [train, test]) if (part) applyScaling(part.x as Float32Array, part.count, scaling);
   // A regression's targets are scaled as its features are: unscaled prices of 10⁵ give errors of 10¹⁰.
   let targetScaling: Scaling | undefined;
   if (train.targets) {
-    targetScaling = options.targetScaling ?? fitScaling(train.targets, train.count, train.outputs, options.scaling ? undefined : options.normalize);
+    targetScaling =
+      options.targetScaling ??
+      fitScaling(train.targets, train.count, train.outputs, options.scaling ? undefined : options.normalize);
     for (const part of [train, test]) if (part?.targets) applyScaling(part.targets, part.count, targetScaling);
   }
-  const warnings = labels && test ? validationWarnings(labels, trainRows, rows, data.outputs, classNames, options.valSplit!) : [];
+  const warnings =
+    labels && test ? validationWarnings(labels, trainRows, rows, data.outputs, classNames, options.valSplit!) : [];
   return { train, test, features: featureColumns.map((c) => header[c]), scaling, targetScaling, classNames, warnings };
 }
 
 /** A validation split of a file sorted by class holds classes the training rows lack, or only some. */
-function validationWarnings(labels: Uint8Array, trainRows: number, rows: number, classes: number, names: string[] | undefined, share: number): string[] {
+function validationWarnings(
+  labels: Uint8Array,
+  trainRows: number,
+  rows: number,
+  classes: number,
+  names: string[] | undefined,
+  share: number,
+): string[] {
   const seen = new Set(labels.subarray(trainRows, rows));
   if (seen.size === classes || (classes > rows - trainRows && seen.size === rows - trainRows)) return [];
   const missing = Array.from({ length: classes }, (_, c) => c).filter((c) => !seen.has(c));
   const named = (c: number): string => (names ? names[c] : String(c));
-  const list = missing.length > 5 ? `${missing.slice(0, 5).map(named).join(', ')} and ${missing.length - 5} more` : missing.map(named).join(', ');
-  return [`the validation rows (the last ${share} of the file) hold no samples of class ${list}: is the file sorted by class? Shuffle its rows first for a fair validation split`];
+  const list =
+    missing.length > 5
+      ? `${missing.slice(0, 5).map(named).join(', ')} and ${missing.length - 5} more`
+      : missing.map(named).join(', ');
+  return [
+    `the validation rows (the last ${share} of the file) hold no samples of class ${list}: is the file sorted by class? Shuffle its rows first for a fair validation split`,
+  ];
 }
 
 /** The scaling of each of `width` columns of `values` (`count × width`): identity without `normalize`. */
@@ -285,5 +363,6 @@ function fitScaling(values: Float32Array, count: number, width: number, normaliz
 export function applyScaling(values: Float32Array, count: number, { shift, scale }: Scaling): void {
   if (shift.every((v) => v === 0) && scale.every((v) => v === 1)) return;
   const n = shift.length;
-  for (let r = 0; r < count; r++) for (let j = 0; j < n; j++) values[r * n + j] = (values[r * n + j] - shift[j]) / scale[j];
+  for (let r = 0; r < count; r++)
+    for (let j = 0; j < n; j++) values[r * n + j] = (values[r * n + j] - shift[j]) / scale[j];
 }

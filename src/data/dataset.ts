@@ -20,9 +20,15 @@ export interface Dataset {
  * each standing for byte / 255 in [0, 1].
  * `outputs` is left to the caller, who knows the classes of the whole data set.
  */
-export function datasetFromIdx(images: IdxArray, labels: IdxArray, names: { images: string; labels: string }): Omit<Dataset, 'outputs'> & { labels: Uint8Array } {
+export function datasetFromIdx(
+  images: IdxArray,
+  labels: IdxArray,
+  names: { images: string; labels: string },
+): Omit<Dataset, 'outputs'> & { labels: Uint8Array } {
   if (images.dims.length < 2) {
-    throw new DataError(`${names.images}: expected an image array (N × rows × cols), got ${images.dims.length} dimension(s)`);
+    throw new DataError(
+      `${names.images}: expected an image array (N × rows × cols), got ${images.dims.length} dimension(s)`,
+    );
   }
   if (labels.dims.length !== 1) {
     throw new DataError(`${names.labels}: expected a label vector, got ${labels.dims.length} dimensions`);

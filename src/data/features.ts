@@ -12,7 +12,13 @@ const BYTE_VALUES = Float32Array.from({ length: 256 }, (_, byte) => byte / 255);
  * Rows `start…end` of `x` (`features` values each) as floats: a view of float features, or the
  * bytes widened into `into` (a new array when it is not given).
  */
-export function floatRows(x: Features, features: number, start: number, end: number, into?: Float32Array): Float32Array {
+export function floatRows(
+  x: Features,
+  features: number,
+  start: number,
+  end: number,
+  into?: Float32Array,
+): Float32Array {
   const rows = x.subarray(start * features, end * features);
   if (rows instanceof Float32Array) return rows;
   const out = into ? into.subarray(0, rows.length) : new Float32Array(rows.length);

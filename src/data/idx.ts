@@ -25,7 +25,8 @@ export function readIdx(path: string): IdxArray {
   try {
     bytes = path.endsWith('.gz') ? readFileSync(path) : readShared(path, size);
   } catch (err) {
-    if (err instanceof RangeError || err instanceof MemoryError) throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
+    if (err instanceof RangeError || err instanceof MemoryError)
+      throw new MemoryError(`${path}: out of memory reading its ${size} bytes`);
     throw new DataError(`${path}: cannot read (${reasonOf(err)})`);
   }
   if (!path.endsWith('.gz')) return parseIdx(bytes, path);
@@ -78,8 +79,12 @@ function inflate(gz: Uint8Array, path: string): Uint8Array {
     return gunzipSync(gz, { maxOutputLength: Math.max(expected, 1) });
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
-    if (code === 'ERR_BUFFER_TOO_LARGE') throw new DataError(`${path}: inflates to more than the ${expected} bytes its IDX header declares (a damaged file or a gzip bomb)`);
-    if (/unexpected end/i.test(message)) throw new DataError(`${path}: truncated: the gzip stream ends before its last byte (the file was cut short)`);
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      throw new DataError(
+        `${path}: inflates to more than the ${expected} bytes its IDX header declares (a damaged file or a gzip bomb)`,
+      );
+    if (/unexpected end/i.test(message))
+      throw new DataError(`${path}: truncated: the gzip stream ends before its last byte (the file was cut short)`);
     throw new DataError(`${path}: not a valid gzip stream (${message})`);
   }
 }
@@ -92,7 +97,9 @@ function parseHeader(bytes: Uint8Array, name: string): { dims: number[]; headerB
     throw new DataError(`${name}: not an IDX file (magic number 0x${magic}, expected 0x0000080N)`);
   }
   if (bytes[2] !== UBYTE) {
-    throw new DataError(`${name}: IDX element type 0x${bytes[2].toString(16)} is not supported (only unsigned bytes, 0x08)`);
+    throw new DataError(
+      `${name}: IDX element type 0x${bytes[2].toString(16)} is not supported (only unsigned bytes, 0x08)`,
+    );
   }
   const ndims = bytes[3];
   if (ndims < 1) throw new DataError(`${name}: IDX header declares no dimensions`);
@@ -115,7 +122,9 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
   const expected = headerBytes + count;
   if (bytes.length !== expected) {
     const what = bytes.length < expected ? 'truncated' : 'longer than its header says';
-    throw new DataError(`${name}: ${what} (header ${dims.join('×')} needs ${expected} bytes, file has ${bytes.length})`);
+    throw new DataError(
+      `${name}: ${what} (header ${dims.join('×')} needs ${expected} bytes, file has ${bytes.length})`,
+    );
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }

@@ -42,7 +42,8 @@ async function decode(path: string): Promise<{ data: Buffer; width: number; heig
   regularFile(path);
   // sharp is loaded only by the commands that read pictures: training starts without it.
   const { default: sharp } = await import('sharp');
-  const unreadable = (err: unknown): DataError => new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
+  const unreadable = (err: unknown): DataError =>
+    new DataError(`${path}: not an image that can be read (${(err as Error).message.split('\n')[0]})`);
   let size;
   try {
     size = await sharp(path, { limitInputPixels: false }).metadata();
@@ -51,7 +52,9 @@ async function decode(path: string): Promise<{ data: Buffer; width: number; heig
   }
   const { width = 0, height = 0 } = size;
   if (width * height > MAX_PIXELS) {
-    throw new DataError(`${path}: the picture is ${width}×${height} pixels, more than backprop reads (${Math.floor(MAX_PIXELS / 1e6)} megapixels); scale it down`);
+    throw new DataError(
+      `${path}: the picture is ${width}×${height} pixels, more than backprop reads (${Math.floor(MAX_PIXELS / 1e6)} megapixels); scale it down`,
+    );
   }
   try {
     const { data, info } = await sharp(path, { limitInputPixels: MAX_PIXELS })
@@ -95,7 +98,7 @@ function inkOf(image: { data: Buffer; width: number; height: number }): Plane {
     for (let i = 0; i < count; i++) {
       const light = luminance(i) > background;
       // Only the side of the background the ink is on: a light board's chalk, a white page's pencil.
-      ink[i] = (background > 127) !== light ? Math.max(0, distance(i) - noise) : 0;
+      ink[i] = background > 127 !== light ? Math.max(0, distance(i) - noise) : 0;
     }
   }
   // Full strength is where most strokes are, not the brightest pixel: resizing and JPEG ring around
@@ -147,7 +150,8 @@ function cropToInk(plane: Plane, path: string): Plane {
   const cropWidth = right - left + 1;
   const cropHeight = bottom - top + 1;
   const crop = new Float32Array(cropWidth * cropHeight);
-  for (let y = 0; y < cropHeight; y++) crop.set(data.subarray((top + y) * width + left, (top + y) * width + right + 1), y * cropWidth);
+  for (let y = 0; y < cropHeight; y++)
+    crop.set(data.subarray((top + y) * width + left, (top + y) * width + right + 1), y * cropWidth);
   return { data: crop, width: cropWidth, height: cropHeight };
 }
 
@@ -161,7 +165,13 @@ function resample(plane: Plane, width: number, height: number): Plane {
 }
 
 /** Resamples along x (`horizontal`) or y, from `from` to `to` pixels; the other axis is unchanged. */
-function resampleAxis(source: Float32Array, width: number, height: number, to: number, horizontal: boolean): Float32Array {
+function resampleAxis(
+  source: Float32Array,
+  width: number,
+  height: number,
+  to: number,
+  horizontal: boolean,
+): Float32Array {
   const from = horizontal ? width : height;
   const lines = horizontal ? height : width;
   const outWidth = horizontal ? to : width;
@@ -173,7 +183,8 @@ function resampleAxis(source: Float32Array, width: number, height: number, to: n
     const end = start + step;
     for (let line = 0; line < lines; line++) {
       let sum = 0;
-      for (let i = Math.floor(start); i < Math.min(from, Math.ceil(end)); i++) sum += at(line, i) * (Math.min(end, i + 1) - Math.max(start, i));
+      for (let i = Math.floor(start); i < Math.min(from, Math.ceil(end)); i++)
+        sum += at(line, i) * (Math.min(end, i + 1) - Math.max(start, i));
       out[horizontal ? line * outWidth + j : j * outWidth + line] = sum / step;
     }
   }

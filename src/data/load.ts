@@ -17,9 +17,27 @@ export interface LoadOptions {
 export function loadData(path: string = bundledMnistDir(), options: LoadOptions): MnistSplits {
   if (!isDelimitedFile(path)) return loadMnist(path, options.classes);
   const { csv = {}, targetKind, classes } = options;
-  const { train, test, features, scaling, targetScaling, classNames, warnings } = loadCsv(path, { ...csv, targetKind, classes });
+  const { train, test, features, scaling, targetScaling, classNames, warnings } = loadCsv(path, {
+    ...csv,
+    targetKind,
+    classes,
+  });
   const targets = targetScaling && { targetShift: targetScaling.shift, targetScale: targetScaling.scale };
-  return { train, test, dir: path, warnings, preprocessing: { kind: 'csv', target: csv.target, features, ...scaling, ...targets, classNames, delimiter: csv.delimiter } };
+  return {
+    train,
+    test,
+    dir: path,
+    warnings,
+    preprocessing: {
+      kind: 'csv',
+      target: csv.target,
+      features,
+      ...scaling,
+      ...targets,
+      classNames,
+      delimiter: csv.delimiter,
+    },
+  };
 }
 
 /** The files loadData reads for `path`: the CSV file, or the IDX files of the folder. */

@@ -68,7 +68,9 @@ function lexists(path: string): boolean {
 
 /** The IDX files of `dir` that loadMnist may read: each standard name, plain or `.gz`, that is there. */
 export function idxFilesIn(dir: string): string[] {
-  return Object.values(FILES).flatMap((name) => [join(dir, name), join(dir, `${name}.gz`)]).filter((path) => existsSync(path));
+  return Object.values(FILES)
+    .flatMap((name) => [join(dir, name), join(dir, `${name}.gz`)])
+    .filter((path) => existsSync(path));
 }
 
 /**
@@ -81,10 +83,12 @@ export function loadMnist(dir: string = bundledMnistDir(), classes?: number): Mn
   try {
     stat = statSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`${dir}: data folder not found (expected a folder holding the four MNIST IDX files)`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DataError(`${dir}: data folder not found (expected a folder holding the four MNIST IDX files)`);
     throw new DataError(`${dir}: cannot read (${reasonOf(err)})`);
   }
-  if (!stat.isDirectory()) throw new DataError(`${dir}: not a folder (expected a folder holding the four MNIST IDX files)`);
+  if (!stat.isDirectory())
+    throw new DataError(`${dir}: not a folder (expected a folder holding the four MNIST IDX files)`);
   const find = (name: string): string => {
     for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
       if (existsSync(candidate)) return candidate;
@@ -108,10 +112,17 @@ export function loadMnist(dir: string = bundledMnistDir(), classes?: number): Mn
     labels: paths.testLabels,
   });
   if (train.features !== test.features) {
-    throw new DataError(`${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`);
+    throw new DataError(
+      `${paths.testImages}: images have ${test.features} pixels, the training images ${train.features}`,
+    );
   }
   const where = (i: number): string => `sample ${i + 1}`;
   const outputs = classCount(train.labels, { name: paths.trainLabels, where, classes });
   checkLabelsWithin(test.labels, outputs, { name: paths.testLabels, where });
-  return { train: { ...train, outputs }, test: { ...test, outputs }, dir, preprocessing: { kind: 'idx', scale: 1 / 255 } };
+  return {
+    train: { ...train, outputs },
+    test: { ...test, outputs },
+    dir,
+    preprocessing: { kind: 'idx', scale: 1 / 255 },
+  };
 }

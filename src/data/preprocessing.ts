@@ -22,8 +22,11 @@ export function isPreprocessing(value: unknown, inputs: number, outputs: number)
   if (!isObject(value)) return false;
   if (value.kind === 'idx') return typeof value.scale === 'number' && Number.isFinite(value.scale) && value.scale > 0;
   const numbers = (v: unknown, length: number, nonzero = false): boolean =>
-    Array.isArray(v) && v.length === length && v.every((n) => typeof n === 'number' && Number.isFinite(n) && !(nonzero && n === 0));
-  const strings = (v: unknown): boolean => v === undefined || (Array.isArray(v) && v.every((n) => typeof n === 'string'));
+    Array.isArray(v) &&
+    v.length === length &&
+    v.every((n) => typeof n === 'number' && Number.isFinite(n) && !(nonzero && n === 0));
+  const strings = (v: unknown): boolean =>
+    v === undefined || (Array.isArray(v) && v.every((n) => typeof n === 'string'));
   return (
     value.kind === 'csv' &&
     numbers(value.shift, inputs) &&
@@ -38,4 +41,5 @@ export function isPreprocessing(value: unknown, inputs: number, outputs: number)
   );
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

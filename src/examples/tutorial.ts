@@ -22,7 +22,15 @@ const POSITIVE = new Set(['-1,-1,1', '-1,1,1', '1,-1,1']);
 export const TUTORIAL_TARGETS = TUTORIAL_INPUTS.map((x) => (POSITIVE.has(x.join(',')) ? 1 : -1));
 
 /** The tutorial's starting weights, one row per neuron. */
-export const TUTORIAL_WEIGHTS = { weights: [[[-0.2, 0.3, -0.4], [0.1, -0.3, -0.4]], [[0.2, 0.3]]] };
+export const TUTORIAL_WEIGHTS = {
+  weights: [
+    [
+      [-0.2, 0.3, -0.4],
+      [0.1, -0.3, -0.4],
+    ],
+    [[0.2, 0.3]],
+  ],
+};
 
 export interface TutorialRow {
   input: number[];
@@ -41,7 +49,13 @@ export interface TutorialOptions {
 
 /** Trains the tutorial network and returns its output for each of the 8 inputs. */
 export async function runTutorial(options: TutorialOptions): Promise<TutorialRow[]> {
-  const net = new Network([3, 2, 1], { hidden: 'bipolar', output: 'bipolar', loss: 'mse', bias: options.bias, backend: options.backend });
+  const net = new Network([3, 2, 1], {
+    hidden: 'bipolar',
+    output: 'bipolar',
+    loss: 'mse',
+    bias: options.bias,
+    backend: options.backend,
+  });
   if (options.bias) {
     net.initialize({ scheme: 'uniform', low: -0.5, high: 0.5 }, options.seed);
   } else {
@@ -49,13 +63,17 @@ export async function runTutorial(options: TutorialOptions): Promise<TutorialRow
   }
   const x = Float32Array.from(TUTORIAL_INPUTS.flat());
   const targets = Float32Array.from(TUTORIAL_TARGETS);
-  await fit(net, { x, targets, count: 8 }, {
-    batchSize: 1,
-    learningRate: options.learningRate,
-    steps: options.steps,
-    sampling: 'random',
-    seed: options.seed,
-  });
+  await fit(
+    net,
+    { x, targets, count: 8 },
+    {
+      batchSize: 1,
+      learningRate: options.learningRate,
+      steps: options.steps,
+      sampling: 'random',
+      seed: options.seed,
+    },
+  );
   const outputs = net.forward(x).at(-1)!;
   return TUTORIAL_INPUTS.map((input, i) => ({ input, target: TUTORIAL_TARGETS[i], output: outputs[i] }));
 }

@@ -83,14 +83,22 @@ function valueInfo(name: string, width: number): Proto {
  * (`class_names`), with the feature columns (`features`). An IDX model takes pixels ÷ 255, as it
  * trained on them.
  */
-export function toOnnx(architecture: Architecture, params: Float32Array, producerVersion: string, preprocessing?: Preprocessing): Buffer {
+export function toOnnx(
+  architecture: Architecture,
+  params: Float32Array,
+  producerVersion: string,
+  preprocessing?: Preprocessing,
+): Buffer {
   const { sizes, activations, bias } = architecture;
   const graph = new Proto();
   const initializers: Proto[] = [];
   let current = 'input';
   const csv = preprocessing?.kind === 'csv' ? preprocessing : undefined;
   if (csv) {
-    initializers.push(tensor('input.shift', [sizes[0]], Float32Array.from(csv.shift)), tensor('input.scale', [sizes[0]], Float32Array.from(csv.scale)));
+    initializers.push(
+      tensor('input.shift', [sizes[0]], Float32Array.from(csv.shift)),
+      tensor('input.scale', [sizes[0]], Float32Array.from(csv.scale)),
+    );
     graph.message(1, node('Sub', ['input', 'input.shift'], 'input.shifted'));
     graph.message(1, node('Div', ['input.shifted', 'input.scale'], 'input.scaled'));
     current = 'input.scaled';
@@ -106,7 +114,9 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
   };
   layerOffsets(sizes, bias).forEach((l, i) => {
     const layer = `layer${i}`;
-    initializers.push(tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)));
+    initializers.push(
+      tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)),
+    );
     graph.message(1, node('MatMul', [current, `${layer}.weight`], `${layer}.matmul`));
     current = `${layer}.matmul`;
     if (bias) {
@@ -119,12 +129,20 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
     const steps = activationSpec(activations[i]).onnx;
     steps.forEach(([op, ...inputs], step) => {
       const names = inputs.map((input) => (input === 'z' ? z : input === 'previous' ? current : constant(input)));
-      current = step === steps.length - 1 ? (last && !unscaled ? 'output' : `${layer}.out`) : `${layer}.${op.toLowerCase()}${step}`;
+      current =
+        step === steps.length - 1
+          ? last && !unscaled
+            ? 'output'
+            : `${layer}.out`
+          : `${layer}.${op.toLowerCase()}${step}`;
       graph.message(1, node(op, names, current));
     });
   });
   if (unscaled) {
-    initializers.push(tensor('output.scale', [outputs], Float32Array.from(unscaled.scale)), tensor('output.shift', [outputs], Float32Array.from(unscaled.shift)));
+    initializers.push(
+      tensor('output.scale', [outputs], Float32Array.from(unscaled.scale)),
+      tensor('output.shift', [outputs], Float32Array.from(unscaled.shift)),
+    );
     graph.message(1, node('Mul', [current, 'output.scale'], 'output.scaled'));
     graph.message(1, node('Add', ['output.scaled', 'output.shift'], 'output'));
   }
@@ -141,7 +159,10 @@ export function toOnnx(architecture: Architecture, params: Float32Array, produce
     .message(8, new Proto().string(1, '').int(2, ONNX_OPSET));
   // ModelProto.metadata_props: StringStringEntryProto { key = 1, value = 2 }.
   const metadata: [string, string][] = csv
-    ? [['features', JSON.stringify(csv.features)], ...(csv.classNames ? [['class_names', JSON.stringify(csv.classNames)] as [string, string]] : [])]
+    ? [
+        ['features', JSON.stringify(csv.features)],
+        ...(csv.classNames ? [['class_names', JSON.stringify(csv.classNames)] as [string, string]] : []),
+      ]
     : [];
   for (const [key, value] of metadata) model.message(14, new Proto().string(1, key).string(2, value));
   return model.toBuffer();

@@ -1,4 +1,15 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
 import { reasonOf } from './files.js';
@@ -44,7 +55,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
 
 /** `writeSync` may write fewer bytes than asked (a disk filling up): write the rest, until done or refused (ENOSPC). */
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
 /** The rename itself is on disk only once the folder is flushed; some file systems cannot, which is fine. */
@@ -89,7 +100,8 @@ function whyNotWritten(dir: string, err: unknown): string {
     // mkdir met something that is not a folder: name the first such parent.
     for (let at = dir; ; at = dirname(at)) {
       const stat = statOrUndefined(at);
-      if (stat && !stat.isDirectory()) return `${at} is ${stat.isFile() ? 'a file' : 'a device or other special file'}, not a folder`;
+      if (stat && !stat.isDirectory())
+        return `${at} is ${stat.isFile() ? 'a file' : 'a device or other special file'}, not a folder`;
       if (dirname(at) === at) break;
     }
   }

@@ -50,7 +50,8 @@ export function regularFile(path: string): number {
     throw new DataError(`${path}: cannot read (${reasonOf(err)})`);
   }
   if (stat.isDirectory()) throw new DataError(`${path}: is a folder, not a file`);
-  if (!stat.isFile()) throw new DataError(`${path}: not a regular file (a device, pipe or socket cannot be read as data)`);
+  if (!stat.isFile())
+    throw new DataError(`${path}: not a regular file (a device, pipe or socket cannot be read as data)`);
   return stat.size;
 }
 
@@ -99,10 +100,15 @@ export function refuseAliases(
     const identity = identityOf(output.path);
     const input = read.find((i) => i.identity === identity && !mayReplace(output, i));
     if (input) {
-      throw new UsageError(`--${output.option} ${output.path} is the file of --${input.option} ${input.path}: writing it would destroy it; give another path`);
+      throw new UsageError(
+        `--${output.option} ${output.path} is the file of --${input.option} ${input.path}: writing it would destroy it; give another path`,
+      );
     }
     const other = written.find((o) => o.identity === identity);
-    if (other) throw new UsageError(`--${output.option} ${output.path} and --${other.option} ${other.path} are the same file; give each its own path`);
+    if (other)
+      throw new UsageError(
+        `--${output.option} ${output.path} and --${other.option} ${other.path} are the same file; give each its own path`,
+      );
     written.push({ ...output, identity });
   }
 }
@@ -154,7 +160,9 @@ export function refuseStreams(outputs: readonly NamedPath[]): void {
     }
     // A device both may share (/dev/null) is no file of either.
     const stream = stat.isFile() ? streams.get(`${stat.dev}:${stat.ino}`) : undefined;
-    const what = stream ?? (stat.isFIFO() ? 'a pipe' : stat.isSocket() ? 'a socket' : isTerminal(path, stat) ? 'a terminal' : undefined);
+    const what =
+      stream ??
+      (stat.isFIFO() ? 'a pipe' : stat.isSocket() ? 'a socket' : isTerminal(path, stat) ? 'a terminal' : undefined);
     if (what) throw new UsageError(`--${option} ${path} is ${what}; a model or report needs a file`);
   }
 }

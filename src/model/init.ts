@@ -70,9 +70,12 @@ function setGiven(layers: Layer[], init: Extract<Init, { scheme: 'given' }>): vo
     const rows = weights[l];
     if (rows.length !== layer.outputs || rows.some((row) => row.length !== layer.inputs)) {
       const got = `${rows.length}×${rows[0]?.length ?? 0}`;
-      throw new DataError(`${source}: layer ${l + 1} weights are ${got}, expected ${layer.outputs}×${layer.inputs} (neurons × inputs)`);
+      throw new DataError(
+        `${source}: layer ${l + 1} weights are ${got}, expected ${layer.outputs}×${layer.inputs} (neurons × inputs)`,
+      );
     }
-    for (let o = 0; o < layer.outputs; o++) for (let i = 0; i < layer.inputs; i++) layer.weight[i * layer.outputs + o] = rows[o][i];
+    for (let o = 0; o < layer.outputs; o++)
+      for (let i = 0; i < layer.inputs; i++) layer.weight[i * layer.outputs + o] = rows[o][i];
     const bias = biases?.[l];
     if (bias && !layer.bias) throw new DataError(`${source}: gives biases, but the network has none (drop --no-bias)`);
     if (bias && bias.length !== layer.outputs) {
@@ -92,7 +95,8 @@ function setGiven(layers: Layer[], init: Extract<Init, { scheme: 'given' }>): vo
  */
 export function readInitFile(path: string): Init {
   // A weights file is small: a pipe or device (which could block or never end) is refused first.
-  if (regularFile(path) > MAX_INIT_BYTES) throw new DataError(`${path}: larger than a weights file this reader takes (256 MiB)`);
+  if (regularFile(path) > MAX_INIT_BYTES)
+    throw new DataError(`${path}: larger than a weights file this reader takes (256 MiB)`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -103,7 +107,9 @@ export function readInitFile(path: string): Init {
   const body = Array.isArray(parsed) ? { weights: parsed } : (parsed as { weights?: unknown; biases?: unknown });
   const weights = Array.isArray(body?.weights) ? body.weights.map(asRows) : undefined;
   if (!weights || weights.some((w) => w === undefined)) {
-    throw new DataError(`${path}: expected {"weights": [matrix per layer], "biases": [vector per layer]} with numbers only`);
+    throw new DataError(
+      `${path}: expected {"weights": [matrix per layer], "biases": [vector per layer]} with numbers only`,
+    );
   }
   let biases: number[][] | undefined;
   if (body.biases !== undefined) {

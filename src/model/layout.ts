@@ -13,7 +13,12 @@ export interface Layer {
 }
 
 /** Every layer's weight and bias as views into `params`, in the layout of `layerOffsets`. */
-export function layerViews(params: Float32Array, sizes: readonly number[], activations: readonly Activation[], bias: boolean): Layer[] {
+export function layerViews(
+  params: Float32Array,
+  sizes: readonly number[],
+  activations: readonly Activation[],
+  bias: boolean,
+): Layer[] {
   return layerOffsets(sizes, bias).map((l, i) => ({
     inputs: l.inputs,
     outputs: l.outputs,

@@ -1,6 +1,15 @@
 import { sharedFloat32 } from '../memory.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
-import { MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount, sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
+import {
+  MAX_LAYER_SIZES,
+  MAX_LAYER_WIDTH,
+  parameterCount,
+  sgd,
+  OptimizerState,
+  Workspace,
+  type Backend,
+  type Layered,
+} from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { TsWorkerBackend } from '../backends/ts-worker.js';
 import { floatRows, type Features } from '../data/features.js';
@@ -29,10 +38,13 @@ export const SEED_INIT_STD = 0.1;
 
 function activationsOf(layerCount: number, options: NetworkOptions): { activations: Activation[]; loss: Loss } {
   const loss = options.loss ?? 'cross-entropy';
-  if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`unknown loss '${String(loss)}' (expected ${LOSSES.join(', ')})`);
+  if (!(LOSSES as readonly string[]).includes(loss))
+    throw new UsageError(`unknown loss '${String(loss)}' (expected ${LOSSES.join(', ')})`);
   const output = options.output ?? (loss === 'cross-entropy' ? 'softmax' : 'linear');
   if (loss === 'cross-entropy' && output !== 'softmax') {
-    throw new UsageError(`the cross-entropy error needs a softmax output, not ${output} (use --loss mse for ${output})`);
+    throw new UsageError(
+      `the cross-entropy error needs a softmax output, not ${output} (use --loss mse for ${output})`,
+    );
   }
   if (loss === 'mse' && !(MSE_OUTPUTS as readonly string[]).includes(output)) {
     throw new UsageError(`the mse error needs a ${MSE_OUTPUTS.join(', ')} output, not ${output}`);
@@ -68,11 +80,17 @@ export class Network implements Layered {
   constructor(sizes: readonly number[], options: NetworkOptions = {}) {
     if (sizes.length < 2) throw new UsageError('a network needs at least an input and an output size');
     if (sizes.length > MAX_LAYER_SIZES) {
-      throw new UsageError(`a network has at most ${MAX_LAYER_SIZES - 2} hidden layers, this one has ${sizes.length - 2}`);
+      throw new UsageError(
+        `a network has at most ${MAX_LAYER_SIZES - 2} hidden layers, this one has ${sizes.length - 2}`,
+      );
     }
     for (const size of sizes) {
-      if (!Number.isInteger(size) || size < 1) throw new UsageError(`layer sizes must be positive integers, got ${size}`);
-      if (size > MAX_LAYER_WIDTH) throw new UsageError(`a layer has at most ${MAX_LAYER_WIDTH.toLocaleString('en-US')} units, got ${size.toLocaleString('en-US')}`);
+      if (!Number.isInteger(size) || size < 1)
+        throw new UsageError(`layer sizes must be positive integers, got ${size}`);
+      if (size > MAX_LAYER_WIDTH)
+        throw new UsageError(
+          `a layer has at most ${MAX_LAYER_WIDTH.toLocaleString('en-US')} units, got ${size.toLocaleString('en-US')}`,
+        );
     }
     this.sizes = [...sizes];
     const { activations, loss } = activationsOf(sizes.length - 1, options);
@@ -113,7 +131,12 @@ export class Network implements Layered {
    * The mean gradient of the error over the batch `x, labels` (or `targets` under MSE) with respect
    * to every parameter (the seed's `calculate_dE`), in the layout of `params`.
    */
-  gradients(x: Features, labels?: Uint8Array, targets?: Float32Array, ws: Workspace = this.workspaceFor(x)): Float32Array {
+  gradients(
+    x: Features,
+    labels?: Uint8Array,
+    targets?: Float32Array,
+    ws: Workspace = this.workspaceFor(x),
+  ): Float32Array {
     const rows = this.rowsOf(x);
     const floats = floatRows(x, this.sizes[0], 0, rows, ws.batchX);
     this.backend.forward(this, floats, rows, ws);
@@ -148,7 +171,8 @@ export class Network implements Layered {
 
   private rowsOf(x: Features): number {
     const rows = x.length / this.sizes[0];
-    if (!Number.isInteger(rows)) throw new UsageError(`input length ${x.length} is not a multiple of ${this.sizes[0]} features`);
+    if (!Number.isInteger(rows))
+      throw new UsageError(`input length ${x.length} is not a multiple of ${this.sizes[0]} features`);
     return rows;
   }
 

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
+import {
+  ACTIVATIONS,
+  HIDDEN_ACTIVATIONS,
+  LOSSES,
+  MSE_OUTPUTS,
+  type Activation,
+  type Loss,
+} from '../backends/activations.js';
 import { layerOffsets, MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount } from '../backends/backend.js';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
@@ -44,11 +51,19 @@ const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 function tensorsOf(file: ModelFile): { name: string; shape: number[]; data: Float32Array }[] {
   const { sizes, bias } = file.architecture;
   const tensors = layerOffsets(sizes, bias).flatMap((l, i) => [
-    { name: `layers.${i}.weight`, shape: [l.inputs, l.outputs], data: file.params.subarray(l.weight, l.weight + l.inputs * l.outputs) },
-    ...(bias ? [{ name: `layers.${i}.bias`, shape: [l.outputs], data: file.params.subarray(l.bias, l.bias + l.outputs) }] : []),
+    {
+      name: `layers.${i}.weight`,
+      shape: [l.inputs, l.outputs],
+      data: file.params.subarray(l.weight, l.weight + l.inputs * l.outputs),
+    },
+    ...(bias
+      ? [{ name: `layers.${i}.bias`, shape: [l.outputs], data: file.params.subarray(l.bias, l.bias + l.outputs) }]
+      : []),
   ]);
-  if (file.optimizer?.first.length) tensors.push({ name: 'optimizer.first', shape: [file.optimizer.first.length], data: file.optimizer.first });
-  if (file.optimizer?.second.length) tensors.push({ name: 'optimizer.second', shape: [file.optimizer.second.length], data: file.optimizer.second });
+  if (file.optimizer?.first.length)
+    tensors.push({ name: 'optimizer.first', shape: [file.optimizer.first.length], data: file.optimizer.first });
+  if (file.optimizer?.second.length)
+    tensors.push({ name: 'optimizer.second', shape: [file.optimizer.second.length], data: file.optimizer.second });
   return tensors;
 }
 
@@ -115,10 +130,14 @@ function parseArchitecture(text: unknown, path: string): Architecture {
   if (!valid) throw new DataError(`${path}: the architecture in its metadata is not one this version understands`);
   const output = activations.at(-1)!;
   const hidden = activations.slice(0, -1).find((a) => !(HIDDEN_ACTIVATIONS as readonly string[]).includes(a));
-  const outputFits = loss === 'cross-entropy' ? output === 'softmax' : (MSE_OUTPUTS as readonly string[]).includes(output);
+  const outputFits =
+    loss === 'cross-entropy' ? output === 'softmax' : (MSE_OUTPUTS as readonly string[]).includes(output);
   if (hidden !== undefined || !outputFits) {
-    const why = hidden !== undefined ? `a hidden layer of ${hidden}` : `a ${output} output with the ${String(loss)} error`;
-    throw new DataError(`${path}: the architecture in its metadata has ${why}, which backprop never saves; the file was edited or damaged`);
+    const why =
+      hidden !== undefined ? `a hidden layer of ${hidden}` : `a ${output} output with the ${String(loss)} error`;
+    throw new DataError(
+      `${path}: the architecture in its metadata has ${why}, which backprop never saves; the file was edited or damaged`,
+    );
   }
   return value as Architecture;
 }
@@ -144,17 +163,27 @@ function tensorEntries(header: Record<string, unknown>, bodyLength: number, path
       (begin as number) >= 0 &&
       (begin as number) <= (end as number) &&
       (end as number) <= bodyLength;
-    if (!valid) throw new DataError(`${path}: tensor ${name} has an entry that does not fit the file (dtype, shape or data offsets)`);
+    if (!valid)
+      throw new DataError(
+        `${path}: tensor ${name} has an entry that does not fit the file (dtype, shape or data offsets)`,
+      );
     entries.set(name, entry as TensorEntry);
   }
   const spans = [...entries].sort(([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0]);
   let covered = 0;
-  for (const [name, { data_offsets: [begin, end] }] of spans) {
+  for (const [
+    name,
+    {
+      data_offsets: [begin, end],
+    },
+  ] of spans) {
     if (begin < covered) throw new DataError(`${path}: tensor ${name} overlaps another tensor's bytes`);
     covered = end;
   }
   if (covered !== bodyLength) {
-    throw new DataError(`${path}: ${bodyLength - covered} bytes after the last tensor (the file is longer than its header says)`);
+    throw new DataError(
+      `${path}: ${bodyLength - covered} bytes after the last tensor (the file is longer than its header says)`,
+    );
   }
   return entries;
 }
@@ -170,7 +199,11 @@ function parseJson(text: unknown, what: string, path: string): unknown {
 function optimizerScalars(text: unknown, path: string): number[] | null {
   const scalars = parseJson(text ?? 'null', 'optimizer_scalars', path);
   if (scalars === null) return null;
-  const valid = Array.isArray(scalars) && scalars.length === 3 && scalars.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) && Number.isInteger(scalars[0]);
+  const valid =
+    Array.isArray(scalars) &&
+    scalars.length === 3 &&
+    scalars.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) &&
+    Number.isInteger(scalars[0]);
   if (!valid) throw new DataError(`${path}: optimizer_scalars in its metadata is not [steps, β1^t, β2^t]`);
   return scalars as number[];
 }
@@ -193,7 +226,9 @@ export function loadModel(path: string): ModelFile {
     if (size < 8) throw new DataError(`${path}: not a safetensors file (${size} bytes)`);
     const headerLength = readExactly(fd, 0, 8, path).readBigUInt64LE();
     if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
-      throw new DataError(`${path}: not a safetensors file (header length ${headerLength} does not fit a ${size}-byte file)`);
+      throw new DataError(
+        `${path}: not a safetensors file (header length ${headerLength} does not fit a ${size}-byte file)`,
+      );
     }
     const start = 8 + Number(headerLength);
     const header = parseJson(readExactly(fd, 8, Number(headerLength), path).toString('utf8'), 'the header', path);
@@ -202,15 +237,21 @@ export function loadModel(path: string): ModelFile {
     if (!isObject(meta) || !Object.values(meta).every((v) => typeof v === 'string')) {
       throw new DataError(`${path}: its __metadata__ is not a table of strings`);
     }
-    if (meta.format !== FORMAT) throw new DataError(`${path}: a safetensors file, but not a backprop model (no "format": "${FORMAT}")`);
+    if (meta.format !== FORMAT)
+      throw new DataError(`${path}: a safetensors file, but not a backprop model (no "format": "${FORMAT}")`);
     const versionText = meta.version;
-    if (typeof versionText !== 'string') throw new DataError(`${path}: its metadata has no format version; the file was edited or damaged`);
+    if (typeof versionText !== 'string')
+      throw new DataError(`${path}: its metadata has no format version; the file was edited or damaged`);
     const version = Number(versionText);
     if (!/^\d+$/.test(versionText) || version < 1) {
-      throw new DataError(`${path}: its model format version '${versionText}' is not a version number; the file was edited or damaged`);
+      throw new DataError(
+        `${path}: its model format version '${versionText}' is not a version number; the file was edited or damaged`,
+      );
     }
     if (version > FORMAT_VERSION) {
-      throw new DataError(`${path}: model format version ${version} is newer than this backprop reads (${FORMAT_VERSION}); upgrade backprop`);
+      throw new DataError(
+        `${path}: model format version ${version} is newer than this backprop reads (${FORMAT_VERSION}); upgrade backprop`,
+      );
     }
     const architecture = parseArchitecture(meta.architecture, path);
     const count = parameterCount(architecture.sizes, architecture.bias);
@@ -232,11 +273,14 @@ export function loadModel(path: string): ModelFile {
       if (!entry) throw new DataError(`${path}: tensor ${name} is missing`);
       if (entry.dtype !== 'F32') throw new DataError(`${path}: tensor ${name} has dtype ${entry.dtype}, expected F32`);
       if (entry.shape.join() !== shape.join()) {
-        throw new DataError(`${path}: tensor ${name} has shape [${entry.shape.join(',')}], the architecture needs [${shape.join(',')}]`);
+        throw new DataError(
+          `${path}: tensor ${name} has shape [${entry.shape.join(',')}], the architecture needs [${shape.join(',')}]`,
+        );
       }
       const [begin, end] = entry.data_offsets;
       const elements = shape.reduce((a, b) => a * b, 1);
-      if (end - begin !== elements * 4) throw new DataError(`${path}: tensor ${name} has data offsets that do not fit its shape`);
+      if (end - begin !== elements * 4)
+        throw new DataError(`${path}: tensor ${name} has data offsets that do not fit its shape`);
       const values = new Float32Array(elements);
       for (let i = 0; i < elements; i++) values[i] = body.readFloatLE(begin + i * 4);
       return values;

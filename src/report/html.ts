@@ -46,10 +46,12 @@ async function svgOf(spec: TopLevelSpec): Promise<string> {
   return view.toSVG();
 }
 
-const escape = (text: string): string => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escape = (text: string): string =>
+  text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 function table(header: string[], rows: string[][]): string {
-  const cells = (tag: string, row: string[]): string => `<tr>${row.map((cell) => `<${tag}>${escape(cell)}</${tag}>`).join('')}</tr>`;
+  const cells = (tag: string, row: string[]): string =>
+    `<tr>${row.map((cell) => `<${tag}>${escape(cell)}</${tag}>`).join('')}</tr>`;
   return `<table class="figures">${cells('th', header)}${rows.map((row) => cells('td', row)).join('')}</table>`;
 }
 
@@ -82,15 +84,19 @@ ${sections.join('\n')}
 
 async function digitPng(pixels: Float32Array): Promise<string> {
   const gray = Buffer.from(Array.from(pixels, (v) => Math.round(255 - 255 * Math.min(1, Math.max(0, v)))));
-  const png = await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  const png = await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
 function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'): TopLevelSpec {
-  const values = history.flatMap((m) => [
-    { epoch: m.epoch, set: 'train', value: measure === 'accuracy' ? m.trainAccuracy : m.trainError },
-    { epoch: m.epoch, set: 'validation', value: measure === 'accuracy' ? m.valAccuracy : m.valError },
-  ]).filter((v) => v.value !== undefined);
+  const values = history
+    .flatMap((m) => [
+      { epoch: m.epoch, set: 'train', value: measure === 'accuracy' ? m.trainAccuracy : m.trainError },
+      { epoch: m.epoch, set: 'validation', value: measure === 'accuracy' ? m.valAccuracy : m.valError },
+    ])
+    .filter((v) => v.value !== undefined);
   const large = values.some((v) => Math.abs(v.value!) >= 1e5);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -102,9 +108,20 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
     mark: { type: 'line', point: true },
     encoding: {
       // Whole epochs, and a run of one epoch still gets an axis from 1 to 2 (not one tick reading 1.000000).
-      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { domain: [1, Math.max(2, history.length)] } },
+      x: {
+        field: 'epoch',
+        type: 'quantitative',
+        axis: { tickMinStep: 1, format: 'd' },
+        scale: { domain: [1, Math.max(2, history.length)] },
+      },
       // An unscaled regression's error reads 1.6e+11, not 160,000,000,000.
-      y: { field: 'value', type: 'quantitative', title: measure, scale: { zero: false }, axis: large ? { format: '.5~g' } : {} },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: measure,
+        scale: { zero: false },
+        axis: large ? { format: '.5~g' } : {},
+      },
       color: { field: 'set', type: 'nominal', title: null },
     },
   };
@@ -117,11 +134,16 @@ function learningCurves(history: EpochMetrics[], measure: 'accuracy' | 'error'):
  */
 function confusionHeatmap(classes: ClassReport, names: string[]): TopLevelSpec {
   const { confusion, precision, recall } = classes;
-  const values = confusion.flatMap((row, label) => row.map((count, predicted) => ({ label: names[label], predicted: names[predicted], count })));
+  const values = confusion.flatMap((row, label) =>
+    row.map((count, predicted) => ({ label: names[label], predicted: names[predicted], count })),
+  );
   const largest = Math.max(1, ...values.map((v) => v.count));
   const decades = Math.floor(Math.log10(largest));
   // 0 and 1 sit too close on the gradient to label both, unless nothing reaches 10.
-  const legendValues = [1, ...Array.from({ length: Math.max(decades, 1) }, (_, i) => 10 ** (decades > 0 ? i + 1 : i))].filter((v, i, all) => all.indexOf(v) === i);
+  const legendValues = [
+    1,
+    ...Array.from({ length: Math.max(decades, 1) }, (_, i) => 10 ** (decades > 0 ? i + 1 : i)),
+  ].filter((v, i, all) => all.indexOf(v) === i);
   const cell = 360 / names.length;
   const y = { field: 'label', type: 'ordinal', title: 'true class', sort: names } as const;
   const scores = names.flatMap((name, i) => [
@@ -136,7 +158,10 @@ function confusionHeatmap(classes: ClassReport, names: string[]): TopLevelSpec {
         width: 360,
         height: 360,
         data: { values },
-        encoding: { x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names, axis: { labelAngle: 0 } }, y },
+        encoding: {
+          x: { field: 'predicted', type: 'ordinal', title: 'predicted', sort: names, axis: { labelAngle: 0 } },
+          y,
+        },
         layer: [
           {
             mark: 'rect',
@@ -166,7 +191,17 @@ function confusionHeatmap(classes: ClassReport, names: string[]): TopLevelSpec {
         height: 360,
         data: { values: scores },
         mark: { type: 'text', fontSize: 11 },
-        encoding: { x: { field: 'measure', type: 'nominal', title: null, sort: ['precision', 'recall'], axis: { orient: 'top', labelAngle: 0 } }, y: { ...y, axis: null }, text: { field: 'text' } },
+        encoding: {
+          x: {
+            field: 'measure',
+            type: 'nominal',
+            title: null,
+            sort: ['precision', 'recall'],
+            axis: { orient: 'top', labelAngle: 0 },
+          },
+          y: { ...y, axis: null },
+          text: { field: 'text' },
+        },
       },
     ],
     resolve: { scale: { y: 'shared' } },
@@ -177,18 +212,28 @@ function confusionHeatmap(classes: ClassReport, names: string[]): TopLevelSpec {
 export async function trainingReport(report: TrainingReport): Promise<string> {
   const sections = [`<h2>Configuration</h2>${configTable(report.config)}`];
   if (report.history.length) {
-    const charts = await Promise.all([svgOf(learningCurves(report.history, 'accuracy')), svgOf(learningCurves(report.history, 'error'))]);
+    const charts = await Promise.all([
+      svgOf(learningCurves(report.history, 'accuracy')),
+      svgOf(learningCurves(report.history, 'error')),
+    ]);
     const hasAccuracy = report.history.some((m) => m.trainAccuracy !== undefined);
-    sections.push(`<h2>Learning curves</h2><div class="charts">${(hasAccuracy ? charts : charts.slice(1)).join('')}</div>`);
+    sections.push(
+      `<h2>Learning curves</h2><div class="charts">${(hasAccuracy ? charts : charts.slice(1)).join('')}</div>`,
+    );
   }
   if (report.classes) {
     const c = report.classes;
     const names = report.classNames ?? c.precision.map((_, i) => String(i));
-    sections.push(`<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c, names))}</div>`);
+    sections.push(
+      `<h2>Validation: accuracy ${c.accuracy.toFixed(4)}, error ${c.error.toFixed(4)}</h2><div class="charts">${await svgOf(confusionHeatmap(c, names))}</div>`,
+    );
   } else if (report.history.length) {
     // A regression has no classes to tabulate: its final errors, as the terminal prints them.
     const last = report.history[report.history.length - 1];
-    const figures = [`training error ${readableNumber(last.trainError)}`, ...(last.valError === undefined ? [] : [`validation error ${readableNumber(last.valError)}`])];
+    const figures = [
+      `training error ${readableNumber(last.trainError)}`,
+      ...(last.valError === undefined ? [] : [`validation error ${readableNumber(last.valError)}`]),
+    ];
     sections.push(`<h2>Final epoch (${last.epoch}): ${figures.join(', ')}</h2>`);
   }
   if (report.wrong?.length) {
@@ -198,7 +243,9 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
           `<div class="digit"><img alt="a ${d.label} read as ${d.predicted}" src="${await digitPng(d.pixels)}"><br>true ${d.label}<br><span class="wrong">read ${d.predicted}</span> ${(d.confidence * 100).toFixed(0)}%</div>`,
       ),
     );
-    sections.push(`<h2>The ${report.wrong.length} most confidently wrong test digits</h2><div class="digits">${tiles.join('')}</div>`);
+    sections.push(
+      `<h2>The ${report.wrong.length} most confidently wrong test digits</h2><div class="digits">${tiles.join('')}</div>`,
+    );
   }
   return page(report.title, sections);
 }
@@ -224,5 +271,9 @@ export async function timingReport(report: TimingReport): Promise<string> {
     },
   };
   const tables = (report.tables ?? []).map((t) => `<h2>${escape(t.heading)}</h2>${table(t.header, t.rows)}`);
-  return page(report.title, [`<h2>Configuration</h2>${configTable(report.config)}`, `<h2>Timings</h2>${await svgOf(spec)}`, ...tables]);
+  return page(report.title, [
+    `<h2>Configuration</h2>${configTable(report.config)}`,
+    `<h2>Timings</h2>${await svgOf(spec)}`,
+    ...tables,
+  ]);
 }

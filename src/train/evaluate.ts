@@ -55,11 +55,17 @@ export interface WrongSample {
 }
 
 /** The `n` misclassified samples whose wrong class got the largest output. */
-export function mostConfidentlyWrong(outputs: Float32Array, labels: Uint8Array, classes: number, n: number): WrongSample[] {
+export function mostConfidentlyWrong(
+  outputs: Float32Array,
+  labels: Uint8Array,
+  classes: number,
+  n: number,
+): WrongSample[] {
   const wrong: WrongSample[] = [];
   for (let r = 0; r < labels.length; r++) {
     const predicted = argmaxRow(outputs, r, classes);
-    if (predicted !== labels[r]) wrong.push({ index: r, label: labels[r], predicted, confidence: outputs[r * classes + predicted] });
+    if (predicted !== labels[r])
+      wrong.push({ index: r, label: labels[r], predicted, confidence: outputs[r * classes + predicted] });
   }
   return wrong.sort((a, b) => b.confidence - a.confidence).slice(0, n);
 }

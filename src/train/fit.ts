@@ -1,4 +1,13 @@
-import { DIVERGED, OPTIMIZERS, OptimizerState, optimizerDefaults, Workspace, EVAL_ROWS, type OptimizerSettings, type Samples } from '../backends/backend.js';
+import {
+  DIVERGED,
+  OPTIMIZERS,
+  OptimizerState,
+  optimizerDefaults,
+  Workspace,
+  EVAL_ROWS,
+  type OptimizerSettings,
+  type Samples,
+} from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 import { sharedFloat32 } from '../memory.js';
@@ -93,7 +102,13 @@ export interface FitResult {
 }
 
 /** The order in which epoch `epoch` visits `count` samples: a function of seed and epoch only. */
-export function sampleOrder(sampling: Sampling, count: number, length: number, seed: number, epoch: number): Uint32Array | null {
+export function sampleOrder(
+  sampling: Sampling,
+  count: number,
+  length: number,
+  seed: number,
+  epoch: number,
+): Uint32Array | null {
   const rng = new Rng((seed ^ Math.imul(epoch, 0x9e3779b9)) >>> 0);
   if (sampling === 'random') return Uint32Array.from({ length }, () => rng.below(count));
   if (sampling === 'order') return length === count ? null : Uint32Array.from({ length }, (_, i) => i);
@@ -109,8 +124,15 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
   }
   const settings = optimizerDefaults(name, learningRate, overrides);
   const check = (name: string, value: number, min: number, below?: number): void => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (below !== undefined && value >= below)) {
-      throw new RangeError(`fit: optimizer.${name} must be a number from ${min}${below === undefined ? '' : ` to below ${below}`}, got ${String(value)}`);
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      value < min ||
+      (below !== undefined && value >= below)
+    ) {
+      throw new RangeError(
+        `fit: optimizer.${name} must be a number from ${min}${below === undefined ? '' : ` to below ${below}`}, got ${String(value)}`,
+      );
     }
   };
   check('momentum', settings.momentum, 0);
@@ -122,25 +144,56 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
 }
 
 /** Every field of FitOptions, and of its optimizer: a key not among them is a typo (`learningrate`), refused. */
-const FIT_KEYS = new Set<string>(['validation', 'batchSize', 'learningRate', 'optimizer', 'epochs', 'steps', 'sampling', 'seed', 'schedule', 'onEpoch', 'onProgress', 'patience', 'stop', 'signal', 'state', 'resume'] satisfies (keyof FitOptions)[]);
-const OPTIMIZER_KEYS = new Set<string>(['name', 'momentum', 'beta1', 'beta2', 'epsilon', 'weightDecay'] satisfies (keyof NonNullable<FitOptions['optimizer']>)[]);
+const FIT_KEYS = new Set<string>([
+  'validation',
+  'batchSize',
+  'learningRate',
+  'optimizer',
+  'epochs',
+  'steps',
+  'sampling',
+  'seed',
+  'schedule',
+  'onEpoch',
+  'onProgress',
+  'patience',
+  'stop',
+  'signal',
+  'state',
+  'resume',
+] satisfies (keyof FitOptions)[]);
+const OPTIMIZER_KEYS = new Set<string>([
+  'name',
+  'momentum',
+  'beta1',
+  'beta2',
+  'epsilon',
+  'weightDecay',
+] satisfies (keyof NonNullable<FitOptions['optimizer']>)[]);
 
 function refuseUnknownKeys(object: object, known: Set<string>, where: string): void {
   const unknown = Object.keys(object).find((key) => !known.has(key));
   if (unknown === undefined) return;
   const close = [...known].find((key) => key.toLowerCase() === unknown.toLowerCase());
-  throw new TypeError(`fit: ${where}${unknown} is not an option${close ? ` (did you mean ${where}${close}?)` : ` (the options: ${[...known].join(', ')})`}`);
+  throw new TypeError(
+    `fit: ${where}${unknown} is not an option${close ? ` (did you mean ${where}${close}?)` : ` (the options: ${[...known].join(', ')})`}`,
+  );
 }
 
 /** Refuses options that are not what `fit` documents, naming the field (TypeError or RangeError). */
 function checkOptions(options: FitOptions): void {
   refuseUnknownKeys(options, FIT_KEYS, '');
   if (options.optimizer) refuseUnknownKeys(options.optimizer, OPTIMIZER_KEYS, 'optimizer.');
-  const integer = (name: 'batchSize' | 'epochs' | 'steps' | 'patience' | 'seed', min: number, max = Number.MAX_SAFE_INTEGER): void => {
+  const integer = (
+    name: 'batchSize' | 'epochs' | 'steps' | 'patience' | 'seed',
+    min: number,
+    max = Number.MAX_SAFE_INTEGER,
+  ): void => {
     const value = options[name];
     if (value === undefined) return;
     if (typeof value !== 'number') throw new TypeError(`fit: ${name} must be a number, got ${typeof value}`);
-    if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`fit: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new RangeError(`fit: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
   };
   integer('batchSize', 1);
   integer('epochs', 1);
@@ -148,19 +201,29 @@ function checkOptions(options: FitOptions): void {
   integer('patience', 1);
   integer('seed', 0, 2 ** 32 - 1);
   const { learningRate } = options;
-  if (learningRate !== undefined && !(typeof learningRate === 'number' && Number.isFinite(learningRate) && Math.fround(learningRate) > 0)) {
-    throw new RangeError(`fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got ${String(learningRate)}`);
+  if (
+    learningRate !== undefined &&
+    !(typeof learningRate === 'number' && Number.isFinite(learningRate) && Math.fround(learningRate) > 0)
+  ) {
+    throw new RangeError(
+      `fit: learningRate must be a positive finite number that float32 can hold (at least 1.4e-45), got ${String(learningRate)}`,
+    );
   }
   const { schedule } = options;
   if (schedule !== undefined) {
-    if (!(SCHEDULES as readonly string[]).includes(schedule.name)) throw new RangeError(`fit: schedule.name must be one of ${SCHEDULES.join(', ')}, got '${String(schedule.name)}'`);
-    if (!Number.isInteger(schedule.warmup) || schedule.warmup < 0) throw new RangeError(`fit: schedule.warmup must be a whole number of steps from 0, got ${String(schedule.warmup)}`);
+    if (!(SCHEDULES as readonly string[]).includes(schedule.name))
+      throw new RangeError(`fit: schedule.name must be one of ${SCHEDULES.join(', ')}, got '${String(schedule.name)}'`);
+    if (!Number.isInteger(schedule.warmup) || schedule.warmup < 0)
+      throw new RangeError(
+        `fit: schedule.warmup must be a whole number of steps from 0, got ${String(schedule.warmup)}`,
+      );
   }
   if (options.sampling !== undefined && !(SAMPLINGS as readonly string[]).includes(options.sampling)) {
     throw new RangeError(`fit: sampling must be one of ${SAMPLINGS.join(', ')}, got '${String(options.sampling)}'`);
   }
   for (const name of ['onEpoch', 'onProgress'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`fit: ${name} must be a function`);
+    if (options[name] !== undefined && typeof options[name] !== 'function')
+      throw new TypeError(`fit: ${name} must be a function`);
   }
 }
 
@@ -169,9 +232,12 @@ function checkSamples(net: Network, data: Samples, name: string): void {
   const inputs = net.sizes[0];
   const outputs = net.sizes[net.sizes.length - 1];
   const { x } = data;
-  if (!(x instanceof Float32Array || x instanceof Uint8Array)) throw new TypeError(`fit: ${name}.x must be a Float32Array (or a Uint8Array of pixels)`);
+  if (!(x instanceof Float32Array || x instanceof Uint8Array))
+    throw new TypeError(`fit: ${name}.x must be a Float32Array (or a Uint8Array of pixels)`);
   if (!Number.isInteger(data.count) || data.count < 1 || x.length < data.count * inputs) {
-    throw new RangeError(`fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${x.length} values)`);
+    throw new RangeError(
+      `fit: ${name} must hold count (${data.count}) rows of ${inputs} features in x (${x.length} values)`,
+    );
   }
   // Bytes are always finite. Floats get one quick pass (NaN and ±∞ times 0 are NaN, every finite
   // value gives 0), and only if that finds something, a second to say where.
@@ -179,22 +245,35 @@ function checkSamples(net: Network, data: Samples, name: string): void {
   if (x instanceof Float32Array) for (let i = 0; i < data.count * inputs; i++) probe += x[i] * 0;
   if (probe !== 0) {
     const i = x.findIndex((v) => !Number.isFinite(v));
-    throw new RangeError(`fit: ${name}.x holds ${x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`);
+    throw new RangeError(
+      `fit: ${name}.x holds ${x[i]} at sample ${Math.floor(i / inputs)}, feature ${i % inputs}; inputs must be finite numbers`,
+    );
   }
   if (net.loss === 'mse' && data.targets) {
     for (let i = 0; i < data.count * outputs; i++) {
-      if (!Number.isFinite(data.targets[i])) throw new RangeError(`fit: ${name}.targets holds ${data.targets[i]} at sample ${Math.floor(i / outputs)}`);
+      if (!Number.isFinite(data.targets[i]))
+        throw new RangeError(`fit: ${name}.targets holds ${data.targets[i]} at sample ${Math.floor(i / outputs)}`);
     }
     return;
   }
-  if (!data.labels) throw new TypeError(`fit: ${name}.labels is needed for the ${net.loss} error${net.loss === 'mse' ? ' (or targets)' : ''}`);
+  if (!data.labels)
+    throw new TypeError(
+      `fit: ${name}.labels is needed for the ${net.loss} error${net.loss === 'mse' ? ' (or targets)' : ''}`,
+    );
   for (let i = 0; i < data.count; i++) {
-    if (data.labels[i] >= outputs) throw new RangeError(`fit: ${name}.labels[${i}] is ${data.labels[i]}, but the network has ${outputs} outputs`);
+    if (data.labels[i] >= outputs)
+      throw new RangeError(`fit: ${name}.labels[${i}] is ${data.labels[i]}, but the network has ${outputs} outputs`);
   }
 }
 
 /** The learning rate of each of an epoch's `count` steps, the first of which is step `first` of the run. */
-function scheduledRates(base: number, schedule: Schedule, first: number, count: number, totalSteps: number): Float32Array {
+function scheduledRates(
+  base: number,
+  schedule: Schedule,
+  first: number,
+  count: number,
+  totalSteps: number,
+): Float32Array {
   const rates = sharedFloat32(count);
   for (let b = 0; b < count; b++) rates[b] = learningRateAt(base, schedule, first + b, totalSteps);
   return rates;
@@ -211,12 +290,19 @@ const training = new WeakSet<Network>();
  */
 export async function fit(net: Network, train: Samples, options: FitOptions = {}): Promise<FitResult> {
   checkOptions(options);
-  const { batchSize = FIT_DEFAULTS.batchSize, learningRate = FIT_DEFAULTS.learningRate, epochs = FIT_DEFAULTS.epochs, steps } = options;
+  const {
+    batchSize = FIT_DEFAULTS.batchSize,
+    learningRate = FIT_DEFAULTS.learningRate,
+    epochs = FIT_DEFAULTS.epochs,
+    steps,
+  } = options;
   const optimizer = optimizerSettings(learningRate, options.optimizer);
   checkSamples(net, train, 'train');
-  if (batchSize > train.count) throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
+  if (batchSize > train.count)
+    throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   if (options.validation) checkSamples(net, options.validation, 'validation');
-  if (training.has(net)) throw new Error('fit: this network is being trained by another fit call; await that one first');
+  if (training.has(net))
+    throw new Error('fit: this network is being trained by another fit call; await that one first');
   training.add(net);
   try {
     const started = performance.now();
@@ -230,7 +316,16 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
     if (options.signal?.aborted) abort();
     options.signal?.addEventListener('abort', abort);
     try {
-      return await epochsOf(net, train, options, { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started });
+      return await epochsOf(net, train, options, {
+        optimizer,
+        ws,
+        state,
+        stepsPerEpoch,
+        totalEpochs,
+        history,
+        stop,
+        started,
+      });
     } finally {
       options.signal?.removeEventListener('abort', abort);
     }
@@ -251,9 +346,20 @@ interface RunState {
 }
 
 async function epochsOf(net: Network, train: Samples, options: FitOptions, run: RunState): Promise<FitResult> {
-  const { validation, batchSize = FIT_DEFAULTS.batchSize, steps, sampling = FIT_DEFAULTS.sampling, seed = FIT_DEFAULTS.seed, onEpoch, onProgress } = options;
+  const {
+    validation,
+    batchSize = FIT_DEFAULTS.batchSize,
+    steps,
+    sampling = FIT_DEFAULTS.sampling,
+    seed = FIT_DEFAULTS.seed,
+    onEpoch,
+    onProgress,
+  } = options;
   const { optimizer, ws, state, stepsPerEpoch, totalEpochs, history, stop, started } = run;
-  const schedule = options.schedule && (options.schedule.name !== 'constant' || options.schedule.warmup > 0) ? options.schedule : undefined;
+  const schedule =
+    options.schedule && (options.schedule.name !== 'constant' || options.schedule.warmup > 0)
+      ? options.schedule
+      : undefined;
   const totalSteps = steps ?? totalEpochs * stepsPerEpoch;
   let trainSeconds = 0;
   let stepsDone = history.at(-1)?.steps ?? 0;
@@ -280,13 +386,20 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
       }
     };
   for (let epoch = history.length + 1; epoch <= totalEpochs; epoch++) {
-    const epochSteps = steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
+    const epochSteps =
+      steps === undefined ? stepsPerEpoch : Math.min(stepsPerEpoch, steps - (epoch - 1) * stepsPerEpoch);
     const samples = Math.min(train.count, epochSteps * batchSize);
     const order = sampleOrder(sampling, train.count, samples, seed, epoch);
     const progress =
       onProgress &&
       ((samplesDone: number, errorSum: number) =>
-        onProgress({ epoch, epochs: totalEpochs, samplesDone, samples, runningError: errorSum / Math.max(1, samplesDone - start) }));
+        onProgress({
+          epoch,
+          epochs: totalEpochs,
+          samplesDone,
+          samples,
+          runningError: errorSum / Math.max(1, samplesDone - start),
+        }));
     const epochStart = performance.now();
     const start = resumeAt;
     resumeAt = 0;
@@ -298,8 +411,14 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     });
     // Stopped (or aborted) before this epoch began: not one more batch.
     if (stop[0] !== 0) return ended('stopped', start);
-    const learningRates = schedule && scheduledRates(optimizer.learningRate, schedule, (epoch - 1) * stepsPerEpoch, epochSteps, totalSteps);
-    const reached = await net.backend.trainEpoch(net, train, { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop, learningRates }, ws);
+    const learningRates =
+      schedule && scheduledRates(optimizer.learningRate, schedule, (epoch - 1) * stepsPerEpoch, epochSteps, totalSteps);
+    const reached = await net.backend.trainEpoch(
+      net,
+      train,
+      { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop, learningRates },
+      ws,
+    );
     trainSeconds += (performance.now() - epochStart) / 1000;
     if (callbackError) throw callbackError.error;
     // (Read through Atomics: the backend wrote it, which the type checker cannot see.)
@@ -326,8 +445,10 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     onEpoch?.(metrics);
     track(metrics);
     // A stop during the evaluation: the epoch is complete, and the next has not begun.
-    if (stop[0] !== 0) return { ...ended('stopped', 0), interrupted: { reason: 'stopped', epoch: epoch + 1, samplesDone: 0 } };
-    if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs) return ended('patience', 0);
+    if (stop[0] !== 0)
+      return { ...ended('stopped', 0), interrupted: { reason: 'stopped', epoch: epoch + 1, samplesDone: 0 } };
+    if (options.patience !== undefined && sinceBest >= options.patience && epoch < totalEpochs)
+      return ended('patience', 0);
   }
   return { history, trainSeconds, totalSeconds: (performance.now() - started) / 1000 };
 }

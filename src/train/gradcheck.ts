@@ -115,7 +115,8 @@ export function gradcheckWork(sizes: readonly number[], bias: boolean, rows: num
   let work = 0;
   layers.forEach((l, i) => {
     const suffix = rows * layers.slice(i).reduce((sum, layer) => sum + layer.inputs * layer.outputs, 0);
-    const entries = Math.min(ENTRIES_PER_TENSOR, l.inputs * l.outputs) + (bias ? Math.min(ENTRIES_PER_TENSOR, l.outputs) : 0);
+    const entries =
+      Math.min(ENTRIES_PER_TENSOR, l.inputs * l.outputs) + (bias ? Math.min(ENTRIES_PER_TENSOR, l.outputs) : 0);
     work += 2 * entries * suffix;
   });
   return work;
@@ -129,7 +130,10 @@ export function gradcheckWork(sizes: readonly number[], bias: boolean, rows: num
  */
 export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const { sizes, rows, seed } = options;
-  const net = new Network(sizes, { ...options.network, backend: options.backend }).initialize({ scheme: 'normal', std: 0.5 }, seed);
+  const net = new Network(sizes, { ...options.network, backend: options.backend }).initialize(
+    { scheme: 'normal', std: 0.5 },
+    seed,
+  );
   const work = gradcheckWork(sizes, net.bias, rows);
   if (work > MAX_GRADCHECK_WORK) {
     throw new UsageError(
@@ -138,13 +142,16 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
     );
   }
   const rng = new Rng(seed + 1);
-  for (const layer of net.layers) if (layer.bias) for (let i = 0; i < layer.bias.length; i++) layer.bias[i] = rng.normal() * 0.1;
+  for (const layer of net.layers)
+    if (layer.bias) for (let i = 0; i < layer.bias.length; i++) layer.bias[i] = rng.normal() * 0.1;
   const outputs = sizes[sizes.length - 1];
   const x = Float32Array.from({ length: rows * sizes[0] }, () => rng.normal());
   const labels = Uint8Array.from({ length: rows }, () => rng.below(outputs));
   const low = offTarget(net.activations[net.activations.length - 1]);
   const mse = net.loss === 'mse';
-  const targets = mse ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform()) : new Float32Array(0);
+  const targets = mse
+    ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform())
+    : new Float32Array(0);
   const analytic = mse ? net.gradients(x, undefined, targets) : net.gradients(x, labels);
   const params = Float64Array.from(net.params);
   const forward = new Forward64(net, params, x, rows, labels, targets);
@@ -164,6 +171,11 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
       largest = Math.max(largest, Math.abs(numeric));
       worst = Math.max(worst, Math.abs(numeric - analytic[i]));
     }
-    return { tensor, relativeError: largest > 0 ? worst / largest : worst, checked: entries.length, entries: end - start };
+    return {
+      tensor,
+      relativeError: largest > 0 ? worst / largest : worst,
+      checked: entries.length,
+      entries: end - start,
+    };
   });
 }

@@ -6,7 +6,10 @@
  */
 const SCHEDULE_TABLE = {
   constant: { factor: () => 1, help: 'the base rate throughout' },
-  step: { factor: (progress: number) => (progress < 0.5 ? 1 : progress < 0.75 ? 0.1 : 0.01), help: '×0.1 at half the run and again at three quarters' },
+  step: {
+    factor: (progress: number) => (progress < 0.5 ? 1 : progress < 0.75 ? 0.1 : 0.01),
+    help: '×0.1 at half the run and again at three quarters',
+  },
   cosine: { factor: (progress: number) => 0.5 * (1 + Math.cos(Math.PI * progress)), help: 'half a cosine down to 0' },
   linear: { factor: (progress: number) => 1 - progress, help: 'a straight line down to 0' },
 } as const satisfies Record<string, { factor: (progress: number) => number; help: string }>;
