@@ -697,6 +697,9 @@ describe('the --json schema in the README', () => {
     }
     const predict = events((await runCli('predict', '--model', model, '--json')).out);
     expect(Object.keys(predict[0])).toEqual(['event', ...documented('predict', 'predict')]);
+    const outputs = events((await runCli('predict', '--model', model, '--json', '--outputs')).out);
+    expect(Object.keys(outputs[0])).toEqual(['event', ...documented('predict', 'output')]);
+    expect(outputs.at(-1)!.event).toBe('predict');
     const info = events((await runCli('info', '--json')).out);
     expect(Object.keys(info[0]).every((key) => ['event', ...documented('info', 'info')].includes(key))).toBe(true);
     const tutorial = events((await runCli('example', 'tutorial', '--steps', '10', '--json')).out);
