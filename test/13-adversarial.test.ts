@@ -22,6 +22,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadModel as loadNetwork } from '../src/index.js';
+import { main } from '../src/cli/main.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { gradcheckWork, MAX_GRADCHECK_WORK } from '../src/train/gradcheck.js';
 import { idxBytes, interruptWhen, realMnist, runCli, tempDir, writeTinyIdxSet } from './helpers.js';
@@ -841,6 +842,28 @@ describe('what a new user typed', () => {
     const readme = readFileSync(join(folder, 'README.md'), 'utf8');
     expect(readme).toContain(predicted.out[0]);
     expect(readme).toContain(predicted.out.at(-1));
+  });
+
+  it("train's notes on stderr are wrapped to the terminal's width", async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    const data = writeTinyIdxSet();
+    expect((await runCli('--data', data, '--hidden', '3', '--epochs', '1', '--batch', '4', '--save', model)).code).toBe(
+      0,
+    );
+    const err: string[] = [];
+    const code = await main(['--resume', model, '--epochs', '2'], {
+      out: () => {},
+      err: (line) => err.push(line),
+      errColumns: 50,
+    });
+    expect(code).toBe(0);
+    expect(err.length).toBeGreaterThan(1);
+    // A piece is cut at spaces only: one that holds none (the model's path) may stay longer.
+    for (const line of err) expect(line.length <= 50 || !line.trim().includes(' '), line).toBe(true);
+    expect(err.join(' ').replace(/\s+/g, ' ')).toBe(
+      `backprop: resuming ${model} after epoch 1, with its saved settings`,
+    );
   });
 
   it('one epoch is one epoch; --image and --data together are refused', async () => {

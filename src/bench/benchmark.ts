@@ -295,9 +295,14 @@ async function timeGrid(
     for (const isa of options.isas ?? addon.addon.supportedIsas)
       for (const threads of new Set([1, all])) variants.push({ isa, threads });
   }
+  // One engine per variant for the whole run: an engine's scratch lives outside the JavaScript heap,
+  // so engines made per shape waited for a collection that never came (a small grid peaked at 975 MB).
+  const engines = new Map(variants.map((variant) => [`${variant.isa}×${variant.threads}`, new NativeBackend(variant)]));
+  const engine = (variant: { isa: string; threads: number }): NativeBackend =>
+    engines.get(`${variant.isa}×${variant.threads}`)!;
   const peaks: PeakRow[] = [];
   for (const variant of variants) {
-    const peak = { ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) };
+    const peak = { ...variant, gflops: await engine(variant).peakGflops(0.5) };
     peaks.push(peak);
     onRow(peak);
   }
@@ -331,9 +336,7 @@ async function timeGrid(
       ...extra,
     });
     for (const isa of new Set(variants.map((v) => v.isa))) {
-      const natives = variants
-        .filter((v) => v.isa === isa)
-        .map((variant) => ({ variant, backend: new NativeBackend(variant) }));
+      const natives = variants.filter((v) => v.isa === isa).map((variant) => ({ variant, backend: engine(variant) }));
       const checks: number[] = [];
       for (const { variant, backend } of natives) {
         const checkDifference = relativeDifference(await checkRun(backend, sizes, train, batch), reference);
@@ -395,14 +398,20 @@ async function timeGrid(
   if (isa) {
     for (const hidden of options.hidden.filter((h) => h >= 256)) {
       for (const threads of new Set([1, all]))
-        optimizers.push(...(await timeOptimizers(new NativeBackend({ isa, threads }), hidden, train, options)));
+        optimizers.push(
+          ...(await timeOptimizers(
+            engines.get(`${isa}×${threads}`) ?? new NativeBackend({ isa, threads }),
+            hidden,
+            train,
+            options,
+          )),
+        );
     }
   }
   const wholeRun = options.wholeRuns ? timeWholeRun(options.wholeRuns, options.peers, notes) : undefined;
   // The peak once more: a machine that was busy during the run shows it here.
   const peaksAfter: PeakRow[] = [];
-  for (const variant of variants)
-    peaksAfter.push({ ...variant, gflops: await new NativeBackend(variant).peakGflops(0.5) });
+  for (const variant of variants) peaksAfter.push({ ...variant, gflops: await engine(variant).peakGflops(0.5) });
   if (options.contention)
     notes.push(
       `run beside ${Math.max(1, all - 1)} busy process(es) (--contention): the busy-machine notes are expected`,
