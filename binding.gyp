@@ -14,15 +14,8 @@
   "targets": [
     {
       "target_name": "backprop",
-      "sources": [
-        "native/addon.cc",
-        "native/arguments.cc",
-        "native/cpu_features.cc",
-        "native/kernels_scalar.cc",
-        "native/network.cc",
-        "native/peak.cc",
-        "native/thread_pool.cc"
-      ],
+      # The engine and the binding, as native/sources.json lists them for both builds.
+      "sources": ["<!@(node -p \"const s = require('./native/sources.json'); [...s.engine, ...s.binding].map((f) => 'native/' + f).join(' ')\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],

@@ -34,6 +34,9 @@ Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const ch
 }
 
 constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
+#define BACKPROP_HIDDEN(enumerator, name, keeps_z, hidden, off_target) hidden,
+constexpr bool kHiddenAllowed[] = {BACKPROP_ACTIVATIONS(BACKPROP_HIDDEN)};
+#undef BACKPROP_HIDDEN
 constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
 #define BACKPROP_OPTIMIZER_NAME(enumerator, name, first, second) name,
 #define BACKPROP_OPTIMIZER_FIRST(enumerator, name, first, second) first,
@@ -104,8 +107,9 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
         enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
                             "net.activations[" + std::to_string(l) + "]", kActivationNames);
     const bool output = l == layers.count() - 1;
-    if (!output && (activation == Activation::Linear || activation == Activation::Softmax))
-      throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be linear or softmax");
+    if (!output && !kHiddenAllowed[static_cast<int>(activation)])
+      throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be " +
+                           kActivationNames[static_cast<int>(activation)]);
     layers.activations.push_back(activation);
   }
   layers.loss = enum_of<Loss>(env, net.Get("loss"), "net.loss", kLossNames);

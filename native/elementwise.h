@@ -24,7 +24,7 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
                      float* __restrict second, std::size_t n) {
   const float lr = s.learning_rate;
   // L2 decay joins the gradient; AdamW's decoupled decay shrinks the weight apart from it.
-  const bool decoupled = s.kind == StepKind::AdamW;
+  const bool decoupled = s.kind == StepKind::Adamw;
   const float l2 = kDecay && !decoupled ? s.weight_decay : 0.0f;
   const float shrink = kDecay && decoupled ? 1.0f - lr * s.weight_decay : 1.0f;
   auto gradient = [&](std::size_t i) -> float { return kDecay && l2 != 0.0f ? grads[i] + l2 * params[i] : grads[i]; };
@@ -41,7 +41,7 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
       break;
     }
     case StepKind::Adam:
-    case StepKind::AdamW: {
+    case StepKind::Adamw: {
       const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
       const float step_size = s.step_size, inverse_root = s.inverse_root_correction2;
       for (std::size_t i = 0; i < n; i++) {
@@ -53,7 +53,7 @@ inline void step_run(const Step& s, float* __restrict params, const float* __res
       }
       break;
     }
-    case StepKind::RmsProp: {
+    case StepKind::Rmsprop: {
       const float b2 = s.beta2, c2 = s.one_minus_beta2, epsilon = s.epsilon;
       for (std::size_t i = 0; i < n; i++) {
         const float g = gradient(i);

@@ -6,19 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 
-// The lists of names below (X-macros) make an enum with BACKPROP_ENUMERATOR and a table of the
-// names, in the same order, with BACKPROP_NAME.
-#define BACKPROP_ENUMERATOR(enumerator, name) enumerator,
-#define BACKPROP_NAME(enumerator, name) name,
+#include "tables.h"
+
+// The lists of tables.h (X-macros) make an enum with BACKPROP_ENUMERATOR and a table of the names,
+// in the same order, with BACKPROP_NAME; the other fields are the rows' properties.
+#define BACKPROP_ENUMERATOR(enumerator, name, ...) enumerator,
+#define BACKPROP_NAME(enumerator, name, ...) name,
 
 namespace backprop {
-
-// Every activation: its enumerator and the name TypeScript gives it (src/backends/activations.ts),
-// from which the enum here and the addon's name table are both made.
-#define BACKPROP_ACTIVATIONS(X) \
-  X(Relu, "relu")               \
-  X(Sigmoid, "sigmoid")         \
-  X(Tanh, "tanh") X(Bipolar, "bipolar") X(Gelu, "gelu") X(Silu, "silu") X(Linear, "linear") X(Softmax, "softmax")
 
 enum class Activation { BACKPROP_ACTIVATIONS(BACKPROP_ENUMERATOR) };
 
@@ -107,14 +102,7 @@ using FmaPeakFn = float (*)(long long iterations, float seed);
 // (first) for momentum, first and second moments for Adam and AdamW, a mean square (second) for
 // RMSprop. Float arithmetic, every operation rounded (no FMA), as the ts backend's Math.fround
 // after each one; `decay` is true for weights (weight decay applies), false for biases.
-// The optimizers: enumerator, TypeScript name (src/backends/optimizers.ts, in its order), and
-// whether it keeps the state buffers `first` and `second`.
-#define BACKPROP_OPTIMIZERS(X)         \
-  X(Sgd, "sgd", false, false)          \
-  X(Momentum, "momentum", true, false) \
-  X(Adam, "adam", true, true) X(AdamW, "adamw", true, true) X(RmsProp, "rmsprop", false, true)
-#define BACKPROP_OPTIMIZER_ENUMERATOR(enumerator, name, first, second) enumerator,
-enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_OPTIMIZER_ENUMERATOR) };
+enum class StepKind { BACKPROP_OPTIMIZERS(BACKPROP_ENUMERATOR) };
 struct Step {
   StepKind kind;
   bool decay;

@@ -84,12 +84,23 @@ struct Avx2 {
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", gemm_driver<Avx2>, sparse_gemm_driver<Avx2>, fma_peak<Avx2>,
-                              kPeakChains * Avx2::kLanes * 2, optimizer_step_elements, widen_bytes_elements,
-                              compress_nonzero<Avx2>, compress_bytes<Avx2>, activate_elements,
-                              scale_by_derivative_elements, column_sums_elements, softmax_rows_elements,
-                              // Sparse was faster at every width measured (H = 30 … 2048, 1 and 2
-                              // threads, Zen 3): 64-column tiles keep a panel of the weights in L2.
-                              1 << 30};
+const Kernels kernels_avx2 = {
+    .isa = "avx2",
+    .gemm = gemm_driver<Avx2>,
+    .sparse_gemm = sparse_gemm_driver<Avx2>,
+    .fma_peak = fma_peak<Avx2>,
+    .fma_peak_flops = kPeakChains * Avx2::kLanes * 2,
+    .step = optimizer_step_elements,
+    .widen_bytes = widen_bytes_elements,
+    .compress_nonzero = compress_nonzero<Avx2>,
+    .compress_bytes = compress_bytes<Avx2>,
+    .activate = activate_elements,
+    .scale_by_derivative = scale_by_derivative_elements,
+    .column_sums = column_sums_elements,
+    .softmax_rows = softmax_rows_elements,
+    // Sparse was faster at every width measured (H = 30 … 2048, 1 and 2 threads, Zen 3):
+    // 64-column tiles keep a panel of the weights in L2.
+    .sparse_widest = 1 << 30,
+};
 
 }  // namespace backprop

@@ -73,11 +73,22 @@ struct Avx512 {
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", gemm_driver<Avx512>, sparse_gemm_driver<Avx512>, fma_peak<Avx512>,
-                                kPeakChains * Avx512::kLanes * 2, optimizer_step_elements, widen_bytes_elements,
-                                compress_nonzero<Avx512>, compress_bytes<Avx512>, activate_elements,
-                                scale_by_derivative_elements, column_sums_elements, softmax_rows_elements,
-                                // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4×.
-                                256};
+const Kernels kernels_avx512 = {
+    .isa = "avx512",
+    .gemm = gemm_driver<Avx512>,
+    .sparse_gemm = sparse_gemm_driver<Avx512>,
+    .fma_peak = fma_peak<Avx512>,
+    .fma_peak_flops = kPeakChains * Avx512::kLanes * 2,
+    .step = optimizer_step_elements,
+    .widen_bytes = widen_bytes_elements,
+    .compress_nonzero = compress_nonzero<Avx512>,
+    .compress_bytes = compress_bytes<Avx512>,
+    .activate = activate_elements,
+    .scale_by_derivative = scale_by_derivative_elements,
+    .column_sums = column_sums_elements,
+    .softmax_rows = softmax_rows_elements,
+    // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4×.
+    .sparse_widest = 256,
+};
 
 }  // namespace backprop

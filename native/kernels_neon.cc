@@ -52,19 +52,22 @@ struct Neon {
 
 }  // namespace
 
-const Kernels kernels_neon = {"neon",
-                              gemm_driver<Neon>,
-                              sparse_gemm_driver<Neon>,
-                              fma_peak<Neon>,
-                              kPeakChains * Neon::kLanes * 2,
-                              optimizer_step_elements,
-                              widen_bytes_elements,
-                              compress_nonzero_elements,
-                              compress_bytes_elements,
-                              activate_elements,
-                              scale_by_derivative_elements,
-                              column_sums_elements,
-                              softmax_rows_elements,
-                              256};  // not measured on an arm64 machine: the AVX-512 choice
+const Kernels kernels_neon = {
+    .isa = "neon",
+    .gemm = gemm_driver<Neon>,
+    .sparse_gemm = sparse_gemm_driver<Neon>,
+    .fma_peak = fma_peak<Neon>,
+    .fma_peak_flops = kPeakChains * Neon::kLanes * 2,
+    .step = optimizer_step_elements,
+    .widen_bytes = widen_bytes_elements,
+    .compress_nonzero = compress_nonzero_elements,
+    .compress_bytes = compress_bytes_elements,
+    .activate = activate_elements,
+    .scale_by_derivative = scale_by_derivative_elements,
+    .column_sums = column_sums_elements,
+    .softmax_rows = softmax_rows_elements,
+    // Not measured on an arm64 machine: the AVX-512 choice.
+    .sparse_widest = 256,
+};  // not measured on an arm64 machine: the AVX-512 choice
 
 }  // namespace backprop

@@ -79,11 +79,22 @@ float fma_peak_scalar(long long iterations, float seed) {
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", gemm_scalar, sparse_gemm_scalar, fma_peak_scalar, kPeakChains * 2,
-                                optimizer_step_elements, widen_bytes_elements, compress_nonzero_elements,
-                                compress_bytes_elements, activate_elements, scale_by_derivative_elements,
-                                column_sums_elements, softmax_rows_elements,
-                                // Without vectors a multiply-add costs the same either way: skipping zeros always wins.
-                                1 << 30};
+const Kernels kernels_scalar = {
+    .isa = "scalar",
+    .gemm = gemm_scalar,
+    .sparse_gemm = sparse_gemm_scalar,
+    .fma_peak = fma_peak_scalar,
+    .fma_peak_flops = kPeakChains * 2,
+    .step = optimizer_step_elements,
+    .widen_bytes = widen_bytes_elements,
+    .compress_nonzero = compress_nonzero_elements,
+    .compress_bytes = compress_bytes_elements,
+    .activate = activate_elements,
+    .scale_by_derivative = scale_by_derivative_elements,
+    .column_sums = column_sums_elements,
+    .softmax_rows = softmax_rows_elements,
+    // Without vectors a multiply-add costs the same either way: skipping zeros always wins.
+    .sparse_widest = 1 << 30,
+};
 
 }  // namespace backprop

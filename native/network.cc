@@ -285,9 +285,12 @@ bool needs_activation_pass(Activation activation) {
   return activation != Activation::Relu && activation != Activation::Linear && activation != Activation::Softmax;
 }
 
-// The target of an output that is not the label's, for one-hot targets: the activation's low end.
+// The target of an output that is not the label's, for one-hot targets: the activation's low end (tables.h).
 double off_target(Activation output) {
-  return output == Activation::Tanh || output == Activation::Bipolar ? -1.0 : 0.0;
+#define BACKPROP_OFF_TARGET(enumerator, name, keeps_z, hidden, off_target) off_target,
+  constexpr double kOffTarget[] = {BACKPROP_ACTIVATIONS(BACKPROP_OFF_TARGET)};
+#undef BACKPROP_OFF_TARGET
+  return kOffTarget[static_cast<int>(output)];
 }
 
 double target_of(const Samples& batch, int r, int j, int outputs, double off) {

@@ -11,10 +11,6 @@
 
 namespace backprop {
 
-// Every loss: its enumerator and the name TypeScript gives it (src/backends/activations.ts), from
-// which the enum here and the addon's name table are both made (the activations' list is in kernels.h).
-#define BACKPROP_LOSSES(X) X(CrossEntropy, "cross-entropy") X(SquaredError, "mse")
-
 enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
@@ -34,10 +30,13 @@ struct Layers {
   std::size_t param_count() const { return weight_offset(count()); }
 };
 
-// Whether a layer keeps its pre-activation z: the derivative of GELU and SiLU is taken from z,
-// which their output y does not determine.
+// Whether a layer keeps its pre-activation z (tables.h): the derivative of GELU and SiLU is taken
+// from z, which their output y does not determine.
 inline bool keeps_pre_activation(Activation activation) {
-  return activation == Activation::Gelu || activation == Activation::Silu;
+#define BACKPROP_KEEPS_Z(enumerator, name, keeps_z, hidden, off_target) keeps_z,
+  constexpr bool kKeepsZ[] = {BACKPROP_ACTIVATIONS(BACKPROP_KEEPS_Z)};
+#undef BACKPROP_KEEPS_Z
+  return kKeepsZ[static_cast<int>(activation)];
 }
 
 // Scratch for up to `rows` samples, as laid out by the TypeScript Workspace.

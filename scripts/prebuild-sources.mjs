@@ -73,17 +73,18 @@ export function codeOnly(source) {
   return out;
 }
 
-/** SHA-256 over binding.gyp and the code of the addon's C++ sources (the kernel test program is not part of it). */
+/** SHA-256 over binding.gyp, native/sources.json and the code of the addon's C++ sources (the kernel test program is not part of it). */
 export function prebuildSourcesDigest(root) {
   const sources = readdirSync(join(root, 'native'))
     .filter((name) => /\.(cc|h)$/.test(name) && name !== 'kernel_tests.cc')
     .sort()
     .map((name) => `native/${name}`);
   const hash = createHash('sha256');
-  hash
-    .update(`binding.gyp\0`)
-    .update(readFileSync(join(root, 'binding.gyp')))
-    .update('\0');
+  for (const path of ['binding.gyp', 'native/sources.json'])
+    hash
+      .update(`${path}\0`)
+      .update(readFileSync(join(root, path)))
+      .update('\0');
   for (const path of sources)
     hash
       .update(`${path}\0`)

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nativeTables } from '../scripts/native-tables.mjs';
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS, LOSSES, type Activation, type Loss } from '../src/backends/activations.js';
 import {
@@ -439,6 +441,10 @@ describe('native argument checks', () => {
         /ws\.pre\[0\] has 0 elements, needs at least 15/,
       );
     expect(() => new TsBackend().forward(gelu, new Float32Array(20), 5, Workspace.of(gelu, 5))).not.toThrow();
+  });
+
+  it('native/tables.h is generated from the TypeScript tables, and current (npm run generate:native)', () => {
+    expect(readFileSync(join(__dirname, '..', 'native', 'tables.h'), 'utf8')).toBe(nativeTables());
   });
 
   it.runIf(backend)('the addon knows the names of the TypeScript tables, in their order', async () => {

@@ -146,6 +146,29 @@ describe('the prebuilt binaries', () => {
     expect(readFileSync(join(root, 'prebuilds/sources.sha256'), 'utf8').trim()).toBe(prebuildSourcesDigest(root));
   });
 
+  it('come from one list of sources: both builds read native/sources.json, and every C++ file is in it or an ISA file of both', () => {
+    const listed = JSON.parse(readFileSync(join(root, 'native/sources.json'), 'utf8')) as {
+      engine: string[];
+      binding: string[];
+    };
+    const gyp = readFileSync(join(root, 'binding.gyp'), 'utf8');
+    const cmake = readFileSync(join(root, 'native/CMakeLists.txt'), 'utf8');
+    expect(gyp).toContain("require('./native/sources.json')");
+    expect(cmake).toContain('sources.json');
+    const isaFiles = ['kernels_avx2.cc', 'kernels_avx512.cc', 'kernels_neon.cc'];
+    for (const file of isaFiles) {
+      expect(gyp).toContain(`native/${file}`);
+      expect(cmake).toContain(file);
+    }
+    const sources = readdirSync(join(root, 'native')).filter(
+      (name) => name.endsWith('.cc') && name !== 'kernel_tests.cc',
+    );
+    expect([...listed.engine, ...listed.binding, ...isaFiles].sort()).toEqual(sources.sort());
+    // Named nowhere else but in comments.
+    const code = (text: string): string => text.replace(/#.*$/gm, '');
+    for (const file of [...listed.engine, ...listed.binding]) expect(code(gyp) + code(cmake)).not.toContain(file);
+  });
+
   it("whose digest reads the sources' code: a comment or a re-indented line changes nothing, a changed token does", () => {
     const source = readFileSync(join(root, 'native/thread_pool.cc'), 'utf8');
     const code = codeOnly(source);

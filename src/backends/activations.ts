@@ -4,8 +4,9 @@
  * written in terms of the activation's output y = f(z), which is what the backward pass keeps, or of
  * z for GELU and SiLU, whose layers keep z as well; each value is computed in double and rounded to
  * float32 once, the same way on both backends.
- * native/network.h lists the same names in the same order (BACKPROP_ACTIVATIONS), and a test feeds
- * every name here through the addon.
+ * native/tables.h is generated from this table (`npm run generate:native`): the names in this order
+ * and the properties the engine reads; a test checks that it is current, and another feeds every
+ * name here through the addon.
  */
 
 /** One step of an activation's ONNX graph: an operator over `z` (the pre-activation), the previous step's output, or a constant. */

@@ -1,8 +1,8 @@
 /**
  * The optimizers, each defined once: the state it keeps, the settings it reads and their defaults,
  * how weight decay enters, and its help. Both backends step each one in float32 arithmetic, every
- * operation rounded (src/backends/ts.ts, native/elementwise.h); native/kernels.h lists the same
- * names in the same order (BACKPROP_OPTIMIZERS).
+ * operation rounded (src/backends/ts.ts, native/elementwise.h); native/tables.h is generated from
+ * this table (`npm run generate:native`).
  */
 export interface OptimizerSpec {
   /**
