@@ -26,6 +26,30 @@ export function sharedUint8(length: number): Uint8Array {
   return new Uint8Array(sharedBuffer(length));
 }
 
+export function sharedInt32(length: number): Int32Array {
+  return new Int32Array(sharedBuffer(length * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/**
+ * Where a backend keeps the buffers it trains on: the parameters, the optimizer state, the
+ * workspace and the flag that stops an epoch. The core asks the backend for them (after ggml's
+ * backend buffer types), so a backend whose memory is not the JavaScript heap can own its own.
+ */
+export interface Memory {
+  float32(length: number): Float32Array;
+  float64(length: number): Float64Array;
+  int32(length: number): Int32Array;
+  uint8(length: number): Uint8Array;
+}
+
+/** Shared memory: the native addon borrows it, and the ts backend's worker thread trains on it in place. */
+export const sharedMemory: Memory = {
+  float32: sharedFloat32,
+  float64: sharedFloat64,
+  int32: sharedInt32,
+  uint8: sharedUint8,
+};
+
 function sharedBuffer(bytes: number): SharedArrayBuffer {
   try {
     return new SharedArrayBuffer(bytes);

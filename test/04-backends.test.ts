@@ -20,7 +20,7 @@ import { selectBackend } from '../src/backends/select.js';
 import { takeFirst, type Dataset } from '../src/data/dataset.js';
 import { floatRows } from '../src/data/features.js';
 import { Network } from '../src/model/network.js';
-import { sampleOrder, type Sampling } from '../src/train/fit.js';
+import { fit, sampleOrder, type Sampling } from '../src/train/fit.js';
 import type { NetworkOptions } from '../src/model/network.js';
 import { addon, addonBuilds, realMnist, runCli, supportedIsas } from './helpers.js';
 
@@ -546,5 +546,36 @@ describe('ts training off the event loop', () => {
       new Workspace(local.sizes, EVAL_ROWS),
     );
     expect(Buffer.from(net.params.buffer).equals(Buffer.from(local.params.buffer))).toBe(true);
+  });
+});
+
+describe('memory belongs to the backend', () => {
+  it("fit, the network and a resumed state take every buffer from the backend's memory, and train to the same bits", async () => {
+    // A backend whose memory is its own (plain ArrayBuffers, as a WebAssembly backend's would be).
+    const allocated: string[] = [];
+    const own = {
+      float32: (n: number) => (allocated.push('float32'), new Float32Array(n)),
+      float64: (n: number) => (allocated.push('float64'), new Float64Array(n)),
+      int32: (n: number) => (allocated.push('int32'), new Int32Array(n)),
+      uint8: (n: number) => (allocated.push('uint8'), new Uint8Array(n)),
+    };
+    class OwnMemoryBackend extends TsBackend {
+      override readonly memory = own;
+    }
+    const train = takeFirst(realMnist().train, 1000);
+    const options = {
+      epochs: 2,
+      batchSize: 50,
+      optimizer: { name: 'momentum' as const },
+      schedule: { name: 'cosine' as const, warmup: 3 },
+    };
+    const mine = new Network([784, 16, 10], { backend: new OwnMemoryBackend() }).initWeights(4);
+    await fit(mine, train, options);
+    expect(new Set(allocated)).toEqual(new Set(['float32', 'float64', 'int32', 'uint8']));
+    expect(mine.params.buffer).toBeInstanceOf(ArrayBuffer);
+    const shared = new Network([784, 16, 10], { backend: new TsBackend() }).initWeights(4);
+    await fit(shared, train, options);
+    expect(shared.params.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Buffer.from(mine.params.buffer).equals(Buffer.from(shared.params.buffer))).toBe(true);
   });
 });

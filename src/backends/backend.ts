@@ -1,4 +1,4 @@
-import { sharedFloat32, sharedFloat64, sharedUint8 } from '../memory.js';
+import { sharedMemory, type Memory } from '../memory.js';
 import { keepsPreActivation, type Activation, type Loss } from './activations.js';
 import { optimizerSpec, type OptimizerName } from './optimizers.js';
 import type { Features } from '../data/features.js';
@@ -45,6 +45,7 @@ export interface Evaluation {
 }
 
 export { OPTIMIZERS, type OptimizerName } from './optimizers.js';
+export type { Memory } from '../memory.js';
 
 export interface OptimizerSettings {
   name: OptimizerName;
@@ -79,13 +80,15 @@ export function optimizerDefaults(
 export class OptimizerState {
   readonly first: Float32Array;
   readonly second: Float32Array;
-  readonly scalars = sharedFloat64(3);
+  readonly scalars: Float64Array;
 
-  constructor(parameterCount: number, name: OptimizerName) {
+  /** The state of `name` for `parameterCount` parameters, in `memory` (the backend's that steps it). */
+  constructor(parameterCount: number, name: OptimizerName, memory: Memory = sharedMemory) {
     const { buffers } = optimizerSpec(name);
+    this.scalars = memory.float64(3);
     this.scalars.set([0, 1, 1]);
-    this.first = sharedFloat32(buffers.first ? parameterCount : 0);
-    this.second = sharedFloat32(buffers.second ? parameterCount : 0);
+    this.first = memory.float32(buffers.first ? parameterCount : 0);
+    this.second = memory.float32(buffers.second ? parameterCount : 0);
   }
 
   /** The number of parameter-sized buffers `name` keeps. */
@@ -127,6 +130,8 @@ export function progressInterval(batches: number): number {
 
 export interface Backend {
   readonly name: 'ts' | 'native';
+  /** Where the buffers it trains on are allocated: networks, optimizer states and workspaces ask it. */
+  readonly memory: Memory;
   /** The instruction set the kernels run with: `js` for the TypeScript backend. */
   readonly isa: string;
   readonly threads: number;
@@ -199,9 +204,12 @@ export class Workspace {
    */
   readonly pre: Float32Array[];
 
-  /** The buffers of `net` for up to `rows` samples. */
-  static of(net: Pick<Layered, 'sizes' | 'bias' | 'activations'>, rows: number): Workspace {
-    return new Workspace(net.sizes, rows, net.bias, net.activations);
+  /** The buffers of `net` for up to `rows` samples, in its backend's memory. */
+  static of(
+    net: Pick<Layered, 'sizes' | 'bias' | 'activations'> & { backend?: Pick<Backend, 'memory'> },
+    rows: number,
+  ): Workspace {
+    return new Workspace(net.sizes, rows, net.bias, net.activations, net.backend?.memory);
   }
 
   constructor(
@@ -209,17 +217,18 @@ export class Workspace {
     readonly rows: number,
     bias = true,
     activations: readonly Activation[] = [],
+    memory: Memory = sharedMemory,
   ) {
-    this.acts = sizes.slice(1).map((width) => sharedFloat32(rows * width));
+    this.acts = sizes.slice(1).map((width) => memory.float32(rows * width));
     this.pre = sizes
       .slice(1)
-      .map((width, l) => sharedFloat32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
+      .map((width, l) => memory.float32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
     const widest = Math.max(...sizes.slice(1));
-    this.deltas = [sharedFloat32(rows * widest), sharedFloat32(rows * widest)];
-    this.grads = sharedFloat32(parameterCount(sizes, bias));
-    this.batchX = sharedFloat32(rows * sizes[0]);
-    this.batchLabels = sharedUint8(rows);
-    this.batchTargets = sharedFloat32(rows * sizes[sizes.length - 1]);
+    this.deltas = [memory.float32(rows * widest), memory.float32(rows * widest)];
+    this.grads = memory.float32(parameterCount(sizes, bias));
+    this.batchX = memory.float32(rows * sizes[0]);
+    this.batchLabels = memory.uint8(rows);
+    this.batchTargets = memory.float32(rows * sizes[sizes.length - 1]);
   }
 }
 

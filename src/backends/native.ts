@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
+import { sharedMemory } from '../memory.js';
 import {
   DIVERGED,
   progressInterval,
@@ -98,6 +99,7 @@ export interface NativeOptions {
 
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
+  readonly memory = sharedMemory;
   private readonly engine: Engine;
 
   constructor(options: NativeOptions = {}) {

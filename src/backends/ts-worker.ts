@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { isShared } from '../memory.js';
+import { isShared, sharedMemory } from '../memory.js';
 import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } from './backend.js';
 import type { Job, Reply } from './ts-thread.js';
 import { TsBackend } from './ts.js';
@@ -69,6 +69,7 @@ const thread = new TrainingThread();
  */
 export class TsWorkerBackend implements Backend {
   readonly name = 'ts' as const;
+  readonly memory = sharedMemory;
   readonly isa = 'js';
   readonly threads = 1;
   private readonly local = new TsBackend();

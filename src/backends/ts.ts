@@ -1,6 +1,7 @@
 import { activationSpec, derivative, keepsPreActivation, offTarget, type Activation } from './activations.js';
 import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
+import { sharedMemory } from '../memory.js';
 import {
   DIVERGED,
   layerOffsets,
@@ -477,6 +478,7 @@ export function batchRows(
 
 export class TsBackend implements Backend {
   readonly name = 'ts' as const;
+  readonly memory = sharedMemory;
   readonly isa = 'js';
   readonly threads = 1;
 

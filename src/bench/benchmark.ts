@@ -77,8 +77,8 @@ function epochTimer(
   optimizer: OptimizerSettings,
 ): (batches: number) => Promise<number> {
   const net = new Network(sizes, { backend }).initWeights(1);
-  const ws = new Workspace(sizes, Math.max(batch, EVAL_ROWS));
-  const state = new OptimizerState(net.parameterCount, optimizer.name);
+  const ws = Workspace.of(net, Math.max(batch, EVAL_ROWS));
+  const state = new OptimizerState(net.parameterCount, optimizer.name, backend.memory);
   return async (batches) => {
     const start = performance.now();
     await trainSamples(backend, net, train, batches * batch, batch, ws, optimizer, state);
@@ -153,7 +153,7 @@ async function timeOptimizers(
 async function checkRun(backend: Backend, sizes: number[], train: Dataset, batch: number): Promise<Float32Array> {
   const rows = Math.min(batch, 100);
   const net = new Network(sizes, { backend }).initWeights(1);
-  const ws = new Workspace(sizes, Math.max(rows, EVAL_ROWS));
+  const ws = Workspace.of(net, Math.max(rows, EVAL_ROWS));
   const optimizer = sgd(0.01);
   await trainSamples(
     backend,
@@ -163,7 +163,7 @@ async function checkRun(backend: Backend, sizes: number[], train: Dataset, batch
     rows,
     ws,
     optimizer,
-    new OptimizerState(net.parameterCount, optimizer.name),
+    new OptimizerState(net.parameterCount, optimizer.name, backend.memory),
   );
   return net.params;
 }

@@ -58,7 +58,7 @@ function resumeFrom(
       `${path} was trained with --optimizer ${name}${file.optimizer ? '' : ' and holds no optimizer state'}; resume with the same optimizer`,
     );
   }
-  const state = new OptimizerState(net.parameterCount, name);
+  const state = new OptimizerState(net.parameterCount, name, backend.memory);
   if (state.first.length !== file.optimizer.first.length || state.second.length !== file.optimizer.second.length) {
     throw new DataError(`${path}: its optimizer state does not fit the model`);
   }
@@ -167,7 +167,8 @@ async function train(
   for (const warning of data.warnings ?? []) note(io, `backprop: ${warning}`);
   const resumed = saved && resumeFrom(saved.path, saved.file, saved.run, settings, sizes, backend, data.train.count);
   const net = resumed?.net ?? buildNetwork(settings, sizes, backend);
-  const state = resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd');
+  const state =
+    resumed?.state ?? new OptimizerState(net.parameterCount, settings.optimizer.name ?? 'sgd', backend.memory);
   const reporter = settings.json ? jsonReporter(io.out) : humanReporter(io.out, saving.logEvery, io.columns);
   reporter.header({
     net,
@@ -223,7 +224,7 @@ async function train(
   let bestEpoch: EpochMetrics | undefined;
   const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
-  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const stop = backend.memory.int32(1);
   const release = catchSignals(stop);
   let result: FitResult;
   try {

@@ -1,4 +1,3 @@
-import { sharedFloat32 } from '../memory.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
 import {
   MAX_LAYER_SIZES,
@@ -97,9 +96,10 @@ export class Network implements Layered {
     this.activations = activations;
     this.loss = loss;
     this.bias = options.bias ?? true;
-    this.params = sharedFloat32(parameterCount(sizes, this.bias));
-    this.layers = layerViews(this.params, sizes, activations, this.bias);
     this.backend = options.backend ?? new TsWorkerBackend();
+    // The parameters live where the backend trains on them.
+    this.params = this.backend.memory.float32(parameterCount(sizes, this.bias));
+    this.layers = layerViews(this.params, sizes, activations, this.bias);
   }
 
   get parameterCount(): number {

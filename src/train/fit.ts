@@ -10,7 +10,7 @@ import {
 } from '../backends/backend.js';
 import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
-import { sharedFloat32 } from '../memory.js';
+import type { Memory } from '../memory.js';
 import { learningRateAt, SCHEDULES, type Schedule } from './schedules.js';
 
 export interface EpochMetrics {
@@ -268,13 +268,14 @@ function checkSamples(net: Network, data: Samples, name: string): void {
 
 /** The learning rate of each of an epoch's `count` steps, the first of which is step `first` of the run. */
 function scheduledRates(
+  memory: Memory,
   base: number,
   schedule: Schedule,
   first: number,
   count: number,
   totalSteps: number,
 ): Float32Array {
-  const rates = sharedFloat32(count);
+  const rates = memory.float32(count);
   for (let b = 0; b < count; b++) rates[b] = learningRateAt(base, schedule, first + b, totalSteps);
   return rates;
 }
@@ -307,11 +308,11 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   try {
     const started = performance.now();
     const ws = Workspace.of(net, Math.max(batchSize, EVAL_ROWS));
-    const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name);
+    const state = options.state ?? new OptimizerState(net.parameterCount, optimizer.name, net.backend.memory);
     const stepsPerEpoch = Math.ceil(train.count / batchSize);
     const totalEpochs = steps === undefined ? epochs : Math.ceil(steps / stepsPerEpoch);
     const history: EpochMetrics[] = [...(options.resume?.history ?? [])];
-    const stop = options.stop ?? new Int32Array(new SharedArrayBuffer(4));
+    const stop = options.stop ?? net.backend.memory.int32(1);
     const abort = (): void => void (stop[0] = 1);
     if (options.signal?.aborted) abort();
     options.signal?.addEventListener('abort', abort);
@@ -412,7 +413,15 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     // Stopped (or aborted) before this epoch began: not one more batch.
     if (stop[0] !== 0) return ended('stopped', start);
     const learningRates =
-      schedule && scheduledRates(optimizer.learningRate, schedule, (epoch - 1) * stepsPerEpoch, epochSteps, totalSteps);
+      schedule &&
+      scheduledRates(
+        net.backend.memory,
+        optimizer.learningRate,
+        schedule,
+        (epoch - 1) * stepsPerEpoch,
+        epochSteps,
+        totalSteps,
+      );
     const reached = await net.backend.trainEpoch(
       net,
       train,
