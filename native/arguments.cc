@@ -21,6 +21,16 @@ float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   return static_cast<float>(finite_double_field(env, obj, name));
 }
 
+std::uint32_t seed_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  const double seed = finite_double_field(env, obj, name);
+  if (seed < 0 || seed > 4294967295.0 || seed != std::floor(seed))
+    throw_range(env, name + " must be an integer from 0 to 2^32 - 1");
+  return static_cast<std::uint32_t>(seed);
+}
+
+// The highest dropout rate: src/backends/dropout.ts's MAX_DROPOUT.
+constexpr double kMaxDropout = 0.95;
+
 // The enumerator whose name (in `names`, the enum's order) is `value`.
 template <typename Enum, std::size_t N>
 Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const char* const (&names)[N]) {
@@ -126,7 +136,28 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
                          std::to_string(layers.param_count()));
   layers.params = borrowed.take(params);
+  layers.dropout.assign(static_cast<std::size_t>(layers.count()), 0.0);
+  const Napi::Value dropout = net.Get("dropout");
+  if (!dropout.IsUndefined()) {
+    if (!dropout.IsArray() || dropout.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
+      throw_type(env, "net.dropout must be an array of one rate per layer");
+    for (int l = 0; l < layers.count(); l++) {
+      const Napi::Value rate = dropout.As<Napi::Array>().Get(static_cast<std::uint32_t>(l));
+      const double p = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1.0;
+      const double most = l + 1 < layers.count() ? kMaxDropout : 0.0;
+      if (!(p >= 0.0 && p <= most))
+        throw_range(env, "net.dropout[" + std::to_string(l) + "] must be a rate from 0 to " + std::to_string(most));
+      layers.dropout[static_cast<std::size_t>(l)] = p;
+    }
+  }
   return layers;
+}
+
+DropoutMask mask_arg(Napi::Env env, Napi::Object obj) {
+  const double step = finite_double_field(env, obj, "step");
+  if (step < 0 || step > 9007199254740991.0 || step != std::floor(step))
+    throw_range(env, "mask.step must be a safe integer of 0 or more");
+  return {seed_field(env, obj, "seed"), step};
 }
 
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed) {
@@ -152,6 +183,23 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
     float* buffer = borrowed.take(typed_array<float>(env, pre.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
                                                      "ws.pre[" + std::to_string(l) + "]", length));
     ws.pre.push_back(kept ? buffer : nullptr);
+  }
+  for (const char* name : {"dropped", "keep"}) {
+    std::vector<float*>& buffers = std::string(name) == "dropped" ? ws.dropped : ws.keep;
+    const Napi::Value list = obj.Get(name);
+    if (!net.has_dropout()) {
+      buffers.assign(static_cast<std::size_t>(net.count()), nullptr);
+      continue;
+    }
+    if (!list.IsArray() || list.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
+      throw_type(env, std::string("ws.") + name + " must be an array of one Float32Array per layer");
+    for (int l = 0; l < net.count(); l++) {
+      const std::size_t length = net.drops(l) ? rows * net.sizes[l + 1] : 0;
+      float* buffer =
+          borrowed.take(typed_array<float>(env, list.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
+                                           std::string("ws.") + name + "[" + std::to_string(l) + "]", length));
+      buffers.push_back(net.drops(l) ? buffer : nullptr);
+    }
   }
   const Napi::Value deltas = obj.Get("deltas");
   if (!deltas.IsArray() || deltas.As<Napi::Array>().Length() != 2)
@@ -237,6 +285,7 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
         throw_range(env, "options.learningRates[" + std::to_string(i) + "] is not a finite rate of 0 or more");
     args.rates = borrowed.take(array);
   }
+  args.dropout_seed = options.Get("dropoutSeed").IsUndefined() ? 0 : seed_field(env, options, "dropoutSeed");
   args.stop = nullptr;
   const Napi::Value stop_value = options.Get("stop");
   if (!stop_value.IsUndefined() && !stop_value.IsNull())

@@ -90,6 +90,9 @@ Napi::Object object_arg(const Napi::CallbackInfo& info, std::size_t index, const
 int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min, int max);
 
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed);
+
+// A forward pass's dropout mask: { seed, step }.
+DropoutMask mask_arg(Napi::Env env, Napi::Object obj);
 // The buffers of a TypeScript Workspace, for `net`.
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed);
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name);
@@ -107,6 +110,7 @@ struct EpochArgs {
   std::int32_t* stop;          // the stop flag, or null
   int progress_every;          // batches between two progress reports (TypeScript's cadence)
   std::int32_t diverged;       // what stop[0] is set to when the error becomes NaN or infinite (TypeScript's DIVERGED)
+  std::uint32_t dropout_seed;  // seeds the dropout masks, with the step count
 };
 EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, const Samples& data, const Workspace& ws,
                      Borrowed& borrowed);

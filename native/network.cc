@@ -432,24 +432,34 @@ void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp
   }
 }
 
-// What layer l reads: the network's input, or the activations of the layer below.
-Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l) {
-  return l == 0 ? input : Input{ws.acts[l - 1], net.sizes[l], nullptr, nullptr};
+// Whether layer l's output is dropped out in a pass with this mask.
+bool drops(const Layers& net, int l, const DropoutMask* mask) { return mask && net.drops(l); }
+
+// What layer l reads: the network's input, or the output of the layer below (after its dropout).
+Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l, const DropoutMask* mask) {
+  if (l == 0) return input;
+  return {drops(net, l - 1, mask) ? ws.dropped[l - 1] : ws.acts[l - 1], net.sizes[l], nullptr, nullptr};
 }
 
-void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws) {
+void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws,
+                    const DropoutMask* mask) {
   for (int l = 0; l < net.count(); l++) {
     const int OC = net.sizes[l + 1];
     const Activation activation = net.activations[l];
     float* out = ws.acts[l];
-    matmul_forward(ctx, out, input_of(input, ws, net, l), net.params + net.weight_offset(l), bias_of(ctx, net, l), rows,
-                   OC, activation == Activation::Relu);
+    matmul_forward(ctx, out, input_of(input, ws, net, l, mask), net.params + net.weight_offset(l), bias_of(ctx, net, l),
+                   rows, OC, activation == Activation::Relu);
     if (needs_activation_pass(activation)) {
       float* pre = keeps_pre_activation(activation) ? ws.pre[l] : nullptr;
       parallel_rows(ctx, rows, OC, [&](int begin, int end) {
         const std::size_t first = static_cast<std::size_t>(begin) * OC;
         ctx.kernels->activate(activation, out + first, pre ? pre + first : nullptr,
                               static_cast<std::size_t>(end - begin) * OC);
+      });
+    }
+    if (drops(net, l, mask)) {
+      parallel_rows(ctx, rows, OC, [&](int begin, int end) {
+        apply_dropout(out, ws.dropped[l], ws.keep[l], begin, end, OC, net.dropout[l], *mask, l);
       });
     }
   }
@@ -480,7 +490,7 @@ void step_parameters(const Context& ctx, const Step& step, const Layers& net, Op
 }
 
 void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
-                     Workspace& ws, const Update& update) {
+                     Workspace& ws, const Update& update, const DropoutMask* mask) {
   const int last = net.count() - 1;
   float* delta = ws.deltas[0];
   output_backward(delta, ws.acts[last], net, batch, rows);
@@ -496,6 +506,13 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
       float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, weight, C, OC);
       matmul_backward_input(ctx, next, delta, transposed, rows, C, OC, below == Activation::Relu ? act : nullptr);
+      if (drops(net, l - 1, mask)) {
+        const float* keep = ws.keep[l - 1];
+        parallel_rows(ctx, rows, C, [&](int begin, int end) {
+          for (std::size_t i = static_cast<std::size_t>(begin) * C; i < static_cast<std::size_t>(end) * C; i++)
+            next[i] *= keep[i];
+        });
+      }
       if (below != Activation::Relu) {
         const float* kept = keeps_pre_activation(below) ? ws.pre[l - 1] : act;
         parallel_rows(ctx, rows, C, [&](int begin, int end) {
@@ -505,7 +522,7 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
         });
       }
     }
-    const Input inp = input_of(input, ws, net, l);
+    const Input inp = input_of(input, ws, net, l, mask);
     const bool sgd = update.kind == Update::Kind::Sgd;
     const EpilogueArgs store = {Epilogue::Bias, ctx.scratch->zero_bias.data(), nullptr, 0.0f};
     const EpilogueArgs add = {Epilogue::Accumulate, nullptr, nullptr, -update.learning_rate};
@@ -581,7 +598,8 @@ Workspace evaluation_workspace(const Layers& net, int rows, std::vector<float>& 
   std::size_t size = static_cast<std::size_t>(rows) * net.sizes[0];
   for (int l = 0; l < net.count(); l++) size += layer_floats(l);
   if (floats.size() < size) floats.resize(size);
-  Workspace ws = {rows, {}, {}, {nullptr, nullptr}, nullptr, nullptr, nullptr, nullptr};
+  Workspace ws{};
+  ws.rows = rows;
   float* at = floats.data();
   for (int l = 0; l < net.count(); l++) {
     ws.acts.push_back(at);
@@ -660,7 +678,9 @@ double train_prepared(const Context& ctx, const Layers& net, const Samples& data
                       int rows, const PreparedBatch& prepared, const Optimizer& opt, OptimizerState& state,
                       Workspace& ws) {
   const BatchInput batch = batch_input(ctx, net, data, order, start, rows, prepared, ws);
-  forward_layers(ctx, net, batch.input, rows, ws);
+  const DropoutMask mask = {net.dropout_seed, state.scalars[0]};
+  const DropoutMask* masked = net.has_dropout() ? &mask : nullptr;
+  forward_layers(ctx, net, batch.input, rows, ws, masked);
   Scratch& scratch = *ctx.scratch;
   output_step(ctx, net, rows, &batch.samples, ws, scratch.row_loss.data(), scratch.row_correct.data());
   Evaluation eval = {0.0, 0};
@@ -668,7 +688,7 @@ double train_prepared(const Context& ctx, const Layers& net, const Samples& data
   const Step step = next_step(opt, state);
   const bool plain_sgd = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
   backward_layers(ctx, net, batch.input, batch.samples, rows, ws,
-                  {plain_sgd ? Update::Kind::Sgd : Update::Kind::Step, opt.learning_rate, &step, &state});
+                  {plain_sgd ? Update::Kind::Sgd : Update::Kind::Step, opt.learning_rate, &step, &state}, masked);
   return eval.loss_sum;
 }
 
@@ -741,18 +761,18 @@ std::size_t Layers::weight_offset(int l) const {
   return offset;
 }
 
-void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws) {
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const DropoutMask* mask) {
   const Samples batch = {x, nullptr, nullptr, nullptr, rows};
-  forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws);
+  forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws, mask);
   output_step(ctx, net, rows, nullptr, ws, nullptr, nullptr);
 }
 
-void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws) {
+void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws, const DropoutMask* mask) {
   PreparedBatch& prepared = ctx.scratch->prepared[0];
   prepare_into(ctx, net, samples, nullptr, 0, samples.count, prepared);
   const BatchInput batch = batch_input(ctx, net, samples, nullptr, 0, samples.count, prepared, ws);
   backward_layers(ctx, net, batch.input, batch.samples, batch.samples.count, ws,
-                  {Update::Kind::Gradient, 0.0f, nullptr, nullptr});
+                  {Update::Kind::Gradient, 0.0f, nullptr, nullptr}, mask);
 }
 
 void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
@@ -823,7 +843,8 @@ Evaluation evaluate(const Context& ctx, const Layers& net, const Samples& data, 
       const int first = chunk * chunk_rows;
       const int rows = std::min(chunk_rows, rows_in_round - first);
       const Samples scored = batch_rows(lane, data, nullptr, round + first, rows, net, lane_ws);
-      forward_layers(lane, net, first_layer_input(lane, scored, net.sizes[0], net.sizes[1], lane_ws), rows, lane_ws);
+      forward_layers(lane, net, first_layer_input(lane, scored, net.sizes[0], net.sizes[1], lane_ws), rows, lane_ws,
+                     nullptr);
       output_step(lane, net, rows, &scored, lane_ws, scratch.row_loss.data() + first,
                   scratch.row_correct.data() + first);
     });

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "dropout.h"
 #include "kernels.h"
 #include "thread_pool.h"
 
@@ -16,18 +17,28 @@ enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
 // (sizes[l] × sizes[l+1], row-major) and then, with `bias`, its bias follow the previous layer's in
 // `params`. `grads` has the same layout. The last layer is the output: softmax with cross-entropy,
-// or an element-wise output with the squared error ½·Σ(y − t)².
+// or an element-wise output with the squared error ½·Σ(y − t)². While training, layer l's output
+// is dropped out at the rate dropout[l] (0: none; the output layer's is 0), with masks seeded by
+// dropout_seed and the step count.
 struct Layers {
   std::vector<int> sizes;
   std::vector<Activation> activations;
   Loss loss;
   bool bias;
   float* params;
+  std::vector<double> dropout;
+  std::uint32_t dropout_seed = 0;
 
   int count() const { return static_cast<int>(sizes.size()) - 1; }
   std::size_t weight_offset(int l) const;
   std::size_t bias_offset(int l) const { return weight_offset(l) + static_cast<std::size_t>(sizes[l]) * sizes[l + 1]; }
   std::size_t param_count() const { return weight_offset(count()); }
+  bool drops(int l) const { return l < static_cast<int>(dropout.size()) && dropout[l] > 0.0; }
+  bool has_dropout() const {
+    for (int l = 0; l < count(); l++)
+      if (drops(l)) return true;
+    return false;
+  }
 };
 
 // Whether a layer keeps its pre-activation z (tables.h): the derivative of GELU and SiLU is taken
@@ -42,9 +53,11 @@ inline bool keeps_pre_activation(Activation activation) {
 // Scratch for up to `rows` samples, as laid out by the TypeScript Workspace.
 struct Workspace {
   int rows;
-  std::vector<float*> acts;  // acts[l] is layer l's output, rows × sizes[l+1]
-  std::vector<float*> pre;   // pre[l] its pre-activation z, kept when keeps_pre_activation (else null)
-  float* deltas[2];          // rows × widest layer each
+  std::vector<float*> acts;     // acts[l] is layer l's output, rows × sizes[l+1]
+  std::vector<float*> pre;      // pre[l] its pre-activation z, kept when keeps_pre_activation (else null)
+  std::vector<float*> dropped;  // dropped[l] the output after dropout, keep[l] each unit's factor,
+  std::vector<float*> keep;     // rows × sizes[l+1] each, for a layer with dropout (else null)
+  float* deltas[2];             // rows × widest layer each
   float* grads;
   float* batch_x;  // rows × sizes[0], for gathering shuffled samples
   std::uint8_t* batch_labels;
@@ -142,11 +155,11 @@ struct Evaluation {
 void reserve_scratch(const Context& ctx, const Layers& net, int rows);
 
 // Fills ws.acts for `rows` samples; the last layer ends as the network's output (softmax
-// probabilities for cross-entropy).
-void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws);
+// probabilities for cross-entropy). With a mask, as in training: the layers with dropout drop units.
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const DropoutMask* mask);
 
-// The mean gradient of the error over the batch into ws.grads (after forward).
-void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws);
+// The mean gradient of the error over the batch into ws.grads (after forward, with its mask).
+void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws, const DropoutMask* mask);
 
 // The batch order[start…start+rows) of data (start… without an order) into the engine's current
 // prepared batch.

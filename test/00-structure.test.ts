@@ -22,6 +22,44 @@ const LAYERS = [
   ['errors.ts'],
 ];
 
+/**
+ * The core: the model, training, the backend interface with the TypeScript backend, and the data
+ * types. It runs in any JavaScript engine (a browser page, a worker, WebAssembly's host), so it may
+ * import only itself and allocates through a backend's Memory, never a SharedArrayBuffer of its own.
+ */
+const CORE = [
+  'errors.ts',
+  'memory.ts',
+  'data/dataset.ts',
+  'data/delimiters.ts',
+  'data/features.ts',
+  'data/preprocessing.ts',
+  'backends/activations.ts',
+  'backends/backend.ts',
+  'backends/default.ts',
+  'backends/dropout.ts',
+  'backends/optimizers.ts',
+  'backends/ts.ts',
+  'model/init.ts',
+  'model/layout.ts',
+  'model/metrics.ts',
+  'model/network.ts',
+  'model/rng.ts',
+  'train/evaluate.ts',
+  'train/fit.ts',
+  'train/gradcheck.ts',
+  'train/schedules.ts',
+];
+
+/** What `file` uses from outside the core: imports of modules not in it, of node:, of SharedArrayBuffer. */
+function outsideCore(file: string, text: string, imports: string[]): string[] {
+  return [
+    ...imports.filter((i) => !CORE.includes(i)),
+    ...[...text.matchAll(/(?:from\s+|import\s*\(\s*)'(node:[^']+|[a-z@][^']*)'/g)].map((m) => m[1]),
+    ...(/new SharedArrayBuffer/.test(text) ? ['new SharedArrayBuffer'] : []),
+  ].map((what) => `${file} → ${what}`);
+}
+
 function layerOf(file: string): number {
   const top = file.split('/')[0];
   const layer = LAYERS.findIndex((names) => names.includes(top));
@@ -104,7 +142,20 @@ describe('the structure of src/', () => {
     expect(cycles(graph)).toEqual([]);
   });
 
+  it('the core imports nothing from node: or the platform layers, and allocates no shared memory', () => {
+    const outside = CORE.flatMap((file) => outsideCore(file, readFileSync(join(src, file), 'utf8'), graph.get(file)!));
+    expect(outside).toEqual([]);
+  });
+
   it('finds the faults it is there for', () => {
+    expect(outsideCore('model/a.ts', "import { x } from 'node:fs';", ['model/rng.ts'])).toEqual([
+      'model/a.ts → node:fs',
+    ]);
+    expect(outsideCore('model/a.ts', 'const b = new SharedArrayBuffer(4);', ['io/files.ts'])).toEqual([
+      'model/a.ts → io/files.ts',
+      'model/a.ts → new SharedArrayBuffer',
+    ]);
+
     const faulty = new Map([
       ['model/a.ts', ['model/b.ts']],
       ['model/b.ts', ['model/c.ts']],

@@ -4,7 +4,7 @@ import { Rng } from '../src/model/rng.js';
 import { OptimizerState, sgd, type Backend } from '../src/backends/backend.js';
 import { activate, derivative } from '../src/backends/activations.js';
 import { optimizerStep } from '../src/backends/ts.js';
-import { readInitFile } from '../src/model/init.js';
+import { readInitFile } from '../src/model/init-file.js';
 import { argmaxRow } from '../src/model/metrics.js';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -524,13 +524,13 @@ describe('ts training off the event loop', () => {
     const train = takeFirst(realMnist().train, 20000);
     const backend = new TsWorkerBackend();
     const net = new Network([784, 30, 10], { backend }).initWeights(1);
-    const ws = new Workspace(net.sizes, EVAL_ROWS);
+    const ws = Workspace.of(net, EVAL_ROWS);
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 10);
     const visits = await backend.trainEpoch(
       net,
       train,
-      { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order: null },
+      { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd', backend.memory), order: null },
       ws,
     );
     const ended = performance.now();
@@ -573,7 +573,7 @@ describe('memory belongs to the backend', () => {
     await fit(mine, train, options);
     expect(new Set(allocated)).toEqual(new Set(['float32', 'float64', 'int32', 'uint8']));
     expect(mine.params.buffer).toBeInstanceOf(ArrayBuffer);
-    const shared = new Network([784, 16, 10], { backend: new TsBackend() }).initWeights(4);
+    const shared = new Network([784, 16, 10], { backend: new TsWorkerBackend() }).initWeights(4);
     await fit(shared, train, options);
     expect(shared.params.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Buffer.from(mine.params.buffer).equals(Buffer.from(shared.params.buffer))).toBe(true);

@@ -18,7 +18,7 @@ import type { Loss } from '../src/backends/activations.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import { TsWorkerBackend } from '../src/backends/ts-worker.js';
-import { savedRunOf } from '../src/cli/saved-run.js';
+import { savedRunOf } from '../src/train/checkpoint.js';
 import { loadCsv } from '../src/data/csv.js';
 import { takeFirst } from '../src/data/dataset.js';
 import { floatRows } from '../src/data/features.js';

@@ -1,6 +1,7 @@
-import { sharedMemory, type Memory } from '../memory.js';
+import { heapMemory, type Memory } from '../memory.js';
 import { keepsPreActivation, type Activation, type Loss } from './activations.js';
 import { optimizerSpec, type OptimizerName } from './optimizers.js';
+import type { DropoutMask } from './dropout.js';
 import type { Features } from '../data/features.js';
 
 /**
@@ -20,6 +21,8 @@ export interface Layered {
   readonly loss: Loss;
   readonly bias: boolean;
   readonly params: Float32Array;
+  /** The dropout rate of each layer's output while training (the output layer's is 0); none when absent. */
+  readonly dropout?: readonly number[];
 }
 
 /**
@@ -83,7 +86,7 @@ export class OptimizerState {
   readonly scalars: Float64Array;
 
   /** The state of `name` for `parameterCount` parameters, in `memory` (the backend's that steps it). */
-  constructor(parameterCount: number, name: OptimizerName, memory: Memory = sharedMemory) {
+  constructor(parameterCount: number, name: OptimizerName, memory: Memory = heapMemory) {
     const { buffers } = optimizerSpec(name);
     this.scalars = memory.float64(3);
     this.scalars.set([0, 1, 1]);
@@ -118,6 +121,8 @@ export interface EpochOptions {
    * The backend sets it to DIVERGED when a batch's error is NaN or infinite, and stops.
    */
   stop?: Int32Array;
+  /** Seeds the dropout masks (with the step count of `state`); default 0. */
+  dropoutSeed?: number;
 }
 
 /** The value of `EpochOptions.stop[0]` after an epoch stopped because the error became NaN or infinite. */
@@ -135,10 +140,17 @@ export interface Backend {
   /** The instruction set the kernels run with: `js` for the TypeScript backend. */
   readonly isa: string;
   readonly threads: number;
-  /** Layer outputs for `rows` samples: `acts[l]` gets layer l's output (softmax probabilities for the last). */
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
-  /** The mean gradient of the error over a batch (the seed's `calculate_dE`), into `ws.grads`. Call after `forward`. */
-  gradients(net: Layered, batch: Samples, ws: Workspace): void;
+  /**
+   * Layer outputs for `rows` samples: `acts[l]` gets layer l's output (softmax probabilities for the
+   * last). With a mask, as in training: the layers with dropout drop units (into `ws.dropped`, their
+   * factors into `ws.keep`), and the layer above reads the dropped outputs.
+   */
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void;
+  /**
+   * The mean gradient of the error over a batch (the seed's `calculate_dE`), into `ws.grads`. Call
+   * after `forward`, with the same mask.
+   */
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void;
   /**
    * One epoch of minibatch training (SGD: `W ← W − lr · mean gradient`); a last partial batch is used.
    * Resolves to the visits done: the epoch's length, or less when `stop` was set.
@@ -203,13 +215,16 @@ export class Workspace {
    * is taken from z (GELU, SiLU; empty for the others).
    */
   readonly pre: Float32Array[];
+  /** `dropped[l]` is layer l's output after dropout, `keep[l]` each unit's factor; empty without dropout. */
+  readonly dropped: Float32Array[];
+  readonly keep: Float32Array[];
 
   /** The buffers of `net` for up to `rows` samples, in its backend's memory. */
   static of(
-    net: Pick<Layered, 'sizes' | 'bias' | 'activations'> & { backend?: Pick<Backend, 'memory'> },
+    net: Pick<Layered, 'sizes' | 'bias' | 'activations' | 'dropout'> & { backend?: Pick<Backend, 'memory'> },
     rows: number,
   ): Workspace {
-    return new Workspace(net.sizes, rows, net.bias, net.activations, net.backend?.memory);
+    return new Workspace(net.sizes, rows, net.bias, net.activations, net.backend?.memory, net.dropout);
   }
 
   constructor(
@@ -217,12 +232,16 @@ export class Workspace {
     readonly rows: number,
     bias = true,
     activations: readonly Activation[] = [],
-    memory: Memory = sharedMemory,
+    memory: Memory = heapMemory,
+    dropout: readonly number[] = [],
   ) {
     this.acts = sizes.slice(1).map((width) => memory.float32(rows * width));
     this.pre = sizes
       .slice(1)
       .map((width, l) => memory.float32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
+    const dropping = sizes.slice(1).map((width, l) => ((dropout[l] ?? 0) > 0 ? rows * width : 0));
+    this.dropped = dropping.map((length) => memory.float32(length));
+    this.keep = dropping.map((length) => memory.float32(length));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [memory.float32(rows * widest), memory.float32(rows * widest)];
     this.grads = memory.float32(parameterCount(sizes, bias));

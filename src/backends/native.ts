@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
-import { sharedMemory } from '../memory.js';
+import { sharedMemory } from '../io/shared-memory.js';
+import type { DropoutMask } from './dropout.js';
 import {
   DIVERGED,
   progressInterval,
@@ -25,8 +26,8 @@ interface Addon {
 interface Engine {
   readonly isa: string;
   readonly threads: number;
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void;
-  gradients(net: Layered, batch: Samples, ws: Workspace): void;
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void;
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void;
   trainEpoch(
     net: Layered,
     data: Samples,
@@ -142,12 +143,12 @@ export class NativeBackend implements Backend {
     return this.engine.threads;
   }
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
-    this.engine.forward(net, x, rows, ws);
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+    this.engine.forward(net, x, rows, ws, mask);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace): void {
-    this.engine.gradients(net, batch, ws);
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+    this.engine.gradients(net, batch, ws, mask);
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {

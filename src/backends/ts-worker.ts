@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { isShared, sharedMemory } from '../memory.js';
+import { isShared, sharedMemory } from '../io/shared-memory.js';
 import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } from './backend.js';
 import type { Job, Reply } from './ts-thread.js';
+import type { DropoutMask } from './dropout.js';
 import { TsBackend } from './ts.js';
 
 /** The compiled worker entry (the tests run the sources, the worker always runs the build). */
@@ -74,12 +75,12 @@ export class TsWorkerBackend implements Backend {
   readonly threads = 1;
   private readonly local = new TsBackend();
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
-    this.local.forward(net, x, rows, ws);
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+    this.local.forward(net, x, rows, ws, mask);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace): void {
-    this.local.gradients(net, batch, ws);
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+    this.local.gradients(net, batch, ws, mask);
   }
 
   trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
@@ -101,7 +102,14 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /** The network's plain data (a class instance with a backend does not cross to a worker). */
 function plain(net: Layered): Layered {
-  return { sizes: net.sizes, activations: net.activations, loss: net.loss, bias: net.bias, params: net.params };
+  return {
+    sizes: net.sizes,
+    activations: net.activations,
+    loss: net.loss,
+    bias: net.bias,
+    params: net.params,
+    dropout: net.dropout,
+  };
 }
 
 function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOptions): boolean {
@@ -114,6 +122,8 @@ function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOp
     ws.batchX,
     ...ws.acts,
     ...ws.pre,
+    ...ws.dropped,
+    ...ws.keep,
   ];
   if (options) arrays.push(options.state.first, options.state.second, options.state.scalars, options.stop);
   return arrays.every((a) => a === undefined || isShared(a));

@@ -1,7 +1,8 @@
 import { activationSpec, derivative, keepsPreActivation, offTarget, type Activation } from './activations.js';
+import { applyDropout, hasDropout, type DropoutMask } from './dropout.js';
 import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
-import { sharedMemory } from '../memory.js';
+import { heapMemory } from '../memory.js';
 import {
   DIVERGED,
   layerOffsets,
@@ -264,7 +265,8 @@ export function reluDerivative(activation: number): number {
 
 // dout is (rows, OC), weight is (C, OC), kept is the layer input (rows, C) after its activation, or
 // before it for an activation whose derivative is taken from z; dinp is (rows, C), overwritten: the
-// error signal before that activation.
+// error signal before that activation. With dropout on that input, `keep` (rows, C) holds each
+// unit's dropout factor, applied before the activation's slope.
 export function linearBackwardInput(
   dinp: Float32Array,
   dout: Float32Array,
@@ -274,6 +276,7 @@ export function linearBackwardInput(
   C: number,
   OC: number,
   activation: Activation,
+  keep: Float32Array | null = null,
 ): void {
   const fPrime = activationSpec(activation).derivative;
   for (let r = 0; r < rows; r++) {
@@ -287,6 +290,7 @@ export function linearBackwardInput(
       const w = c * OC;
       let sum = 0;
       for (let j = 0; j < OC; j++) sum = Math.fround(sum + dout[d + j] * weight[w + j]);
+      if (keep) sum = Math.fround(sum * keep[r * C + c]);
       dinp[r * C + c] = sum * slope;
     }
   }
@@ -314,8 +318,25 @@ function views(net: Layered, ws: Workspace): LayerViews[] {
   }));
 }
 
-function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: Workspace): void {
-  let inp = x;
+/** Whether layer l's output is dropped out in this pass. */
+function drops(net: Layered, l: number, mask: DropoutMask | undefined): boolean {
+  return mask !== undefined && (net.dropout?.[l] ?? 0) > 0;
+}
+
+/** What layer l reads: the network's input, or the output of the layer below (after its dropout). */
+function inputOf(net: Layered, x: Float32Array, l: number, ws: Workspace, mask: DropoutMask | undefined): Float32Array {
+  if (l === 0) return x;
+  return drops(net, l - 1, mask) ? ws.dropped[l - 1] : ws.acts[l - 1];
+}
+
+function forwardLayers(
+  net: Layered,
+  layers: LayerViews[],
+  x: Float32Array,
+  rows: number,
+  ws: Workspace,
+  mask?: DropoutMask,
+): void {
   layers.forEach((layer, l) => {
     const pre = keepsPreActivation(layer.activation) ? ws.pre[l] : null;
     if (pre && pre.length < rows * layer.outputs) {
@@ -323,8 +344,16 @@ function forwardLayers(layers: LayerViews[], x: Float32Array, rows: number, ws: 
         `ws.pre[${l}] has ${pre.length} elements, needs ${rows * layer.outputs}: a ${layer.activation} layer keeps its pre-activations (make the workspace with Workspace.of(net, rows))`,
       );
     }
+    const inp = inputOf(net, x, l, ws, mask);
     linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation, pre);
-    inp = ws.acts[l];
+    if (drops(net, l, mask)) {
+      if (ws.keep[l].length < rows * layer.outputs) {
+        throw new RangeError(
+          `ws.keep[${l}] has ${ws.keep[l].length} elements, needs ${rows * layer.outputs}: a layer with dropout keeps its mask (make the workspace with Workspace.of(net, rows))`,
+        );
+      }
+      applyDropout(ws.acts[l], ws.dropped[l], ws.keep[l], rows, layer.outputs, net.dropout![l], mask!, l);
+    }
   });
 }
 
@@ -349,19 +378,27 @@ function outputLoss(
     : { loss: lossSoFar, correct: 0 };
 }
 
-function backwardLayers(net: Layered, layers: LayerViews[], batch: FloatSamples, rows: number, ws: Workspace): void {
+function backwardLayers(
+  net: Layered,
+  layers: LayerViews[],
+  batch: FloatSamples,
+  rows: number,
+  ws: Workspace,
+  mask?: DropoutMask,
+): void {
   const last = layers.length - 1;
   let delta = ws.deltas[0];
   outputBackward(delta, ws.acts[last], net, batch, rows, layers[last].outputs);
   for (let l = last; l >= 0; l--) {
     const layer = layers[l];
-    const inp = l === 0 ? batch.x : ws.acts[l - 1];
+    const inp = inputOf(net, batch.x, l, ws, mask);
     linearBackwardWeight(layer.dweight, layer.dbias, delta, inp, rows, layer.inputs, layer.outputs);
     if (l > 0) {
       const next = delta === ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
       const below = layers[l - 1].activation;
       const kept = keepsPreActivation(below) ? ws.pre[l - 1] : ws.acts[l - 1];
-      linearBackwardInput(next, delta, layer.weight, kept, rows, layer.inputs, layer.outputs, below);
+      const keep = drops(net, l - 1, mask) ? ws.keep[l - 1] : null;
+      linearBackwardInput(next, delta, layer.weight, kept, rows, layer.inputs, layer.outputs, below, keep);
       delta = next;
     }
   }
@@ -478,18 +515,18 @@ export function batchRows(
 
 export class TsBackend implements Backend {
   readonly name = 'ts' as const;
-  readonly memory = sharedMemory;
+  readonly memory = heapMemory;
   readonly isa = 'js';
   readonly threads = 1;
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace): void {
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
     const layers = views(net, ws);
-    forwardLayers(layers, x, rows, ws);
+    forwardLayers(net, layers, x, rows, ws, mask);
     outputLoss(net, layers, null, rows, ws);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace): void {
-    backwardLayers(net, views(net, ws), batchRows(ws, batch, null, 0, batch.count), batch.count, ws);
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+    backwardLayers(net, views(net, ws), batchRows(ws, batch, null, 0, batch.count), batch.count, ws, mask);
   }
 
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
@@ -498,12 +535,14 @@ export class TsBackend implements Backend {
     const every = progressInterval(Math.ceil(visits / options.batchSize));
     let batchIndex = 0;
     let errorSum = 0;
+    const dropout = hasDropout(net.dropout);
     for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
       const rows = Math.min(options.batchSize, visits - start);
       const batch = batchRows(ws, data, options.order, start, rows);
-      forwardLayers(layers, batch.x, rows, ws);
+      const mask = dropout ? { seed: options.dropoutSeed ?? 0, step: options.state.scalars[0] } : undefined;
+      forwardLayers(net, layers, batch.x, rows, ws, mask);
       errorSum += outputLoss(net, layers, batch, rows, ws).loss;
-      backwardLayers(net, layers, batch, rows, ws);
+      backwardLayers(net, layers, batch, rows, ws, mask);
       const rates = options.learningRates;
       optimizerStep(
         net,
@@ -530,7 +569,7 @@ export class TsBackend implements Backend {
     for (let start = 0; start < data.count; start += ws.rows) {
       const rows = Math.min(ws.rows, data.count - start);
       const batch = batchRows(ws, data, null, start, rows);
-      forwardLayers(layers, batch.x, rows, ws);
+      forwardLayers(net, layers, batch.x, rows, ws);
       const chunk = outputLoss(net, layers, batch, rows, ws, loss);
       loss = chunk.loss;
       correct += chunk.correct;

@@ -5,7 +5,7 @@ import { loadModel } from '../model/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { defineCommand, packageVersion } from './command.js';
 import { outputsOf, refuseClashes } from './setup.js';
-import { savedRunOf } from './saved-run.js';
+import { savedRunOf } from '../train/checkpoint.js';
 
 export const exportCommand = defineCommand({
   summary: 'write a saved model as ONNX: input [N, inputs] scaled as in training, output [N, outputs]',

@@ -1,4 +1,6 @@
 import { DataError, EXIT, UsageError, UserError, type Remedy } from '../errors.js';
+import { allocatable } from '../io/machine.js';
+import { MemoryError } from '../memory.js';
 import { benchCommand } from './bench-command.js';
 import { packageVersion, type Command } from './command.js';
 import { compareCommand } from './compare-command.js';
@@ -81,7 +83,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   } catch (err) {
     if (err instanceof UserError) {
       const remedy = err instanceof DataError && err.remedy ? ` (${REMEDY_OPTIONS[err.remedy]})` : '';
-      io.err(`backprop: ${err.message}${remedy}`);
+      // How much the machine can spare is the platform's to say, not the allocator's.
+      const spare = err instanceof MemoryError ? ` (${allocatable().why})` : '';
+      io.err(`backprop: ${err.message}${remedy}${spare}`);
       return err.exitCode;
     }
     throw err;

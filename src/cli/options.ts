@@ -6,6 +6,7 @@ type Kind =
   | { type: 'int'; min: number; max: number }
   | { type: 'number'; min: number; exclusiveMin?: boolean }
   | { type: 'intList'; min: number; max: number }
+  | { type: 'numberList'; min: number; max: number }
   | { type: 'choice'; choices: readonly string[] }
   | { type: 'choiceList'; choices: readonly string[] }
   | { type: 'path' }
@@ -30,7 +31,7 @@ type ValueOf<K extends Kind> = K extends { type: 'flag' }
   ? boolean
   : K extends { type: 'int' | 'number' }
     ? number
-    : K extends { type: 'intList' }
+    : K extends { type: 'intList' | 'numberList' }
       ? number[]
       : K extends { type: 'choice'; choices: readonly (infer C)[] }
         ? C
@@ -111,6 +112,18 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
       return parseInteger(text, spec.name, kind.min, kind.max);
     case 'intList':
       return text.split(',').map((part) => parseInteger(part.trim(), spec.name, kind.min, kind.max));
+    case 'numberList': {
+      const parts = text.split(',').map((part) => parseNumber(part.trim()));
+      const bad = parts.findIndex((value) => value === undefined || !(value >= kind.min && value <= kind.max));
+      if (bad < 0) return parts as number[];
+      // 0,5 is a list of two here, though --lr takes it as a decimal comma.
+      const hint = /^\d+,\d+$/.test(text)
+        ? ` (values are comma-separated: write ${text.replace(',', '.')} for one)`
+        : '';
+      throw new UsageError(
+        `--${spec.name} expects numbers from ${kind.min} to ${kind.max}, one or a comma-separated list, got '${text}'${hint}`,
+      );
+    }
     case 'number': {
       const value = parseNumber(text);
       if (value === undefined || !Number.isFinite(value))

@@ -17,7 +17,7 @@ import { PREDICT_OPTIONS } from './specs.js';
 import type { Options } from './options.js';
 import { backendFrom, targetKindOf } from './setup.js';
 import { readableNumber } from '../report/numbers.js';
-import { savedRunOf } from './saved-run.js';
+import { savedRunOf } from '../train/checkpoint.js';
 
 /**
  * The data a model is evaluated on: the test images of an IDX folder, or a whole CSV file, each

@@ -16,7 +16,7 @@ import type { Options } from './options.js';
 import { backendFrom, outputsOf, refuseClashes } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork, describeTraining } from './report.js';
-import { savedRunOf } from './saved-run.js';
+import { savedRunOf } from '../train/checkpoint.js';
 
 const WRONG_DIGITS = 36;
 

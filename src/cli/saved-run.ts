@@ -1,135 +1,15 @@
 import { existsSync } from 'node:fs';
 import { sameFile } from '../io/files.js';
-import { OPTIMIZERS, type OptimizerName } from '../backends/backend.js';
-import { bundledMnistDir, type Preprocessing } from '../data/mnist.js';
-import { DELIMITER_NAMES, NORMALIZATIONS, type DelimiterName, type Normalization } from '../data/csv.js';
-import { isPreprocessing } from '../data/preprocessing.js';
+import { bundledMnistDir } from '../data/mnist.js';
 import { DataError, UsageError } from '../errors.js';
 import type { ModelFile } from '../model/safetensors.js';
-import { SAMPLINGS, type EpochMetrics, type Sampling } from '../train/fit.js';
-import { SCHEDULES, type Schedule } from '../train/schedules.js';
+import type { SavedCsv, SavedRun, SavedTraining } from '../train/checkpoint.js';
 import type { TrainOptionName, TrainOptions } from './specs.js';
 import { refuseCsvOptions, type TrainSettings } from './setup.js';
-
-/** How `train` ran, as it saves it with the model: enough to continue the run exactly. */
-export interface SavedTraining {
-  batchSize: number;
-  learningRate: number;
-  optimizer: { name: OptimizerName; momentum: number; weightDecay: number };
-  /** Absent in files saved before schedules: constant, no warm-up. */
-  schedule?: Schedule;
-  epochs: number;
-  steps?: number;
-  sampling: Sampling;
-  seed: number;
-  hidden: number[];
-  /** Absent for the bundled MNIST (its folder differs between installs). */
-  data?: string;
-  limit?: number;
-  classes?: number;
-  /** How a CSV file was read (absent for IDX data, and in files saved before it was kept). */
-  csv?: SavedCsv;
-}
-
-/** The options that read a CSV file, as saved. */
-export interface SavedCsv {
-  target?: string[];
-  normalize?: Normalization;
-  valSplit?: number;
-  delimiter?: DelimiterName;
-}
 
 /** The CSV options of a run as they are saved (the scaling is saved with the preprocessing). */
 export function savedCsvOf({ target, normalize, valSplit, delimiter }: TrainSettings['csv']): SavedCsv {
   return { target, normalize, valSplit, delimiter };
-}
-
-/** Everything `train` keeps in a model file besides the tensors, checked. */
-export interface SavedRun {
-  history: EpochMetrics[];
-  /** Samples done of the epoch after the last in `history` (a checkpoint taken mid-epoch). */
-  samplesDone: number;
-  /** Absent in a model written by the library or another tool. */
-  training?: SavedTraining;
-  preprocessing?: Preprocessing;
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-const isCount = (value: unknown, min = 0): value is number => Number.isInteger(value) && (value as number) >= min;
-const isFiniteAtLeast = (value: unknown, min: number): value is number =>
-  typeof value === 'number' && Number.isFinite(value) && value >= min;
-const optionalFinite = (value: unknown): boolean => value === undefined || value === null || typeof value === 'number';
-
-function validHistory(value: unknown): value is EpochMetrics[] {
-  return (
-    Array.isArray(value) &&
-    value.every(
-      (m, i) =>
-        isObject(m) &&
-        m.epoch === i + 1 &&
-        isCount(m.epochs, 1) &&
-        isCount(m.steps) &&
-        typeof m.trainError === 'number' &&
-        optionalFinite(m.trainAccuracy) &&
-        optionalFinite(m.valAccuracy) &&
-        optionalFinite(m.valError),
-    )
-  );
-}
-
-function validTraining(value: unknown): value is SavedTraining {
-  if (!isObject(value) || !isObject(value.optimizer)) return false;
-  const { optimizer } = value;
-  return (
-    isCount(value.batchSize, 1) &&
-    isFiniteAtLeast(value.learningRate, Number.MIN_VALUE) &&
-    isCount(value.epochs, 1) &&
-    (value.steps === undefined || isCount(value.steps, 1)) &&
-    (SAMPLINGS as readonly unknown[]).includes(value.sampling) &&
-    isCount(value.seed) &&
-    Array.isArray(value.hidden) &&
-    value.hidden.every((n) => isCount(n, 1)) &&
-    (value.data === undefined || typeof value.data === 'string') &&
-    (value.limit === undefined || isCount(value.limit, 1)) &&
-    (value.classes === undefined || isCount(value.classes, 1)) &&
-    (value.schedule === undefined ||
-      (isObject(value.schedule) &&
-        (SCHEDULES as readonly unknown[]).includes(value.schedule.name) &&
-        isCount(value.schedule.warmup))) &&
-    (OPTIMIZERS as readonly unknown[]).includes(optimizer.name) &&
-    isFiniteAtLeast(optimizer.momentum, 0) &&
-    isFiniteAtLeast(optimizer.weightDecay, 0) &&
-    (value.csv === undefined || validCsv(value.csv))
-  );
-}
-
-function validCsv(value: unknown): value is SavedCsv {
-  return (
-    isObject(value) &&
-    (value.target === undefined || (Array.isArray(value.target) && value.target.every((t) => typeof t === 'string'))) &&
-    (value.normalize === undefined || (NORMALIZATIONS as readonly unknown[]).includes(value.normalize)) &&
-    (value.valSplit === undefined ||
-      (typeof value.valSplit === 'number' && value.valSplit > 0 && value.valSplit < 1)) &&
-    (value.delimiter === undefined || (DELIMITER_NAMES as readonly unknown[]).includes(value.delimiter))
-  );
-}
-
-/** The run information of a model file; a field that is there but malformed is refused in one line. */
-export function savedRunOf(file: ModelFile, path: string): SavedRun {
-  const { history = [], samplesDone = 0, training, preprocessing } = file.extra;
-  const bad = (field: string): DataError =>
-    new DataError(`${path}: its metadata field ${field} is not what backprop saves; the file was edited or damaged`);
-  if (!validHistory(history)) throw bad('history');
-  // No data set holds 2³² samples: a larger count is damage, not other data.
-  if (!isCount(samplesDone) || samplesDone >= 2 ** 32) throw bad('samplesDone');
-  if (training !== undefined && !validTraining(training)) throw bad('training');
-  if (
-    preprocessing !== undefined &&
-    !isPreprocessing(preprocessing, file.architecture.sizes[0], file.architecture.sizes.at(-1)!)
-  )
-    throw bad('preprocessing');
-  return { history, samplesDone, training, preprocessing };
 }
 
 /**
@@ -164,6 +44,8 @@ export function resumedSettings(
     hiddenActivations.every((a) => a === hiddenActivations[0]) ? hiddenActivations[0] : hiddenActivations,
   );
   check('output', asked.network.output, architecture.activations.at(-1));
+  const dropout = architecture.dropout ?? [0];
+  check('dropout', options.dropout, dropout.every((p) => p === dropout[0]) ? dropout[0] : dropout);
   check('loss', asked.network.loss, architecture.loss);
   if ((options.given.has('no-bias') || options.given.has('bias')) && asked.network.bias !== architecture.bias) {
     throw conflict(asked.network.bias ? 'bias' : 'no-bias', '', architecture.bias ? 'biases' : 'no biases');

@@ -7,9 +7,11 @@ import { dataFiles, loadData, type LoadOptions } from '../data/load.js';
 import { refuseAliases, refuseStreams, type NamedPath } from '../io/files.js';
 import type { Loss } from '../backends/activations.js';
 import { UsageError } from '../errors.js';
-import { allocatable, megabytes } from '../memory.js';
+import { megabytes } from '../memory.js';
+import { allocatable } from '../io/machine.js';
 import { optimizerSpec } from '../backends/optimizers.js';
-import { INIT_SCHEMES, readInitFile, type Init } from '../model/init.js';
+import { INIT_SCHEMES, type Init } from '../model/init.js';
+import { readInitFile } from '../model/init-file.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
 import { FIT_DEFAULTS, type FitOptions, type Sampling } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
@@ -94,7 +96,7 @@ function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuf
 }
 
 export function networkOf(
-  options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss'>,
+  options: Pick<TrainOptions, 'bias' | 'noBias' | 'activation' | 'output' | 'loss' | 'dropout'>,
   hiddenLayers: number,
 ): TrainSettings['network'] {
   if (options.bias && options.noBias) throw new UsageError('--bias and --no-bias contradict each other');
@@ -104,11 +106,18 @@ export function networkOf(
       `--activation lists ${activations.length} activations for ${hiddenLayers} hidden layers (give one, or one each)`,
     );
   }
+  const dropout = options.dropout;
+  if (dropout.length !== 1 && dropout.length !== hiddenLayers) {
+    throw new UsageError(
+      `--dropout lists ${dropout.length} rates for ${hiddenLayers} hidden layers (give one, or one each)`,
+    );
+  }
   return {
     hidden: activations.length === 1 ? activations[0] : activations,
     output: options.output,
     loss: options.loss,
     bias: !options.noBias,
+    dropout: dropout.length === 1 ? dropout[0] : dropout,
   };
 }
 

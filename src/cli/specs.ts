@@ -7,6 +7,7 @@ import {
 } from '../backends/activations.js';
 import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
 import { sgd } from '../backends/backend.js';
+import { MAX_DROPOUT } from '../backends/dropout.js';
 import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { FIT_DEFAULTS, SAMPLINGS } from '../train/fit.js';
@@ -119,6 +120,14 @@ export const TRAIN_OPTIONS = [
     value: 'NAME',
     help: 'cross-entropy, or mse: ½·Σ(y − t)² per sample against one-hot or given targets',
     default: 'cross-entropy',
+  },
+  {
+    name: 'dropout',
+    group: 'network',
+    kind: { type: 'numberList', min: 0, max: MAX_DROPOUT },
+    value: 'P[,P…]',
+    help: 'while training, drop each hidden unit with probability P (one for all hidden layers, or one each)',
+    default: '0',
   },
   { name: 'no-bias', group: 'network', kind: { type: 'flag' }, help: 'no biases (the tutorial network has none)' },
   { name: 'bias', group: 'network', kind: { type: 'flag' }, help: 'biases on every layer (the default)' },
@@ -388,6 +397,7 @@ export const GRADCHECK_OPTIONS = [
     'activation',
     'output',
     'loss',
+    'dropout',
     'no-bias',
     'bias',
     'backend',

@@ -1,6 +1,6 @@
 import { OptimizerState, type Backend } from '../backends/backend.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
-import { architectureOf, networkFromFile, type Network } from '../model/network.js';
+import type { Network } from '../model/network.js';
 import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
 import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/fit.js';
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline, wrap } from './report.js';
@@ -15,8 +15,16 @@ import {
   type SaveSettings,
   type TrainSettings,
 } from './setup.js';
-import { resumedSettings, savedCsvOf, savedRunOf, type SavedRun, type SavedTraining } from './saved-run.js';
-import { bundledMnistDir, classNamesOf, type Preprocessing } from '../data/mnist.js';
+import { resumedSettings, savedCsvOf } from './saved-run.js';
+import {
+  checkpointOf,
+  restoreRun,
+  savedRunOf,
+  savedTrainingOf,
+  type RunPoint,
+  type SavedRun,
+} from '../train/checkpoint.js';
+import { bundledMnistDir, classNamesOf } from '../data/mnist.js';
 import { resolve } from 'node:path';
 import type { Io } from './io.js';
 import { defineCommand } from './command.js';
@@ -51,20 +59,13 @@ function resumeFrom(
       `${path} was saved ${run.samplesDone} samples into an epoch, and the training data have ${samples}: they are not the data it trained on`,
     );
   }
-  const net = networkFromFile(architecture, file.params, backend);
   const name = run.training?.optimizer.name ?? settings.optimizer.name ?? 'sgd';
   if (name !== settings.optimizer.name || !file.optimizer) {
     throw new UsageError(
       `${path} was trained with --optimizer ${name}${file.optimizer ? '' : ' and holds no optimizer state'}; resume with the same optimizer`,
     );
   }
-  const state = new OptimizerState(net.parameterCount, name, backend.memory);
-  if (state.first.length !== file.optimizer.first.length || state.second.length !== file.optimizer.second.length) {
-    throw new DataError(`${path}: its optimizer state does not fit the model`);
-  }
-  state.first.set(file.optimizer.first);
-  state.second.set(file.optimizer.second);
-  state.scalars.set(file.optimizer.scalars);
+  const { net, state } = restoreRun(file, name, backend, path);
   return { net, state, history: run.history, samplesDone: run.samplesDone };
 }
 
@@ -188,37 +189,16 @@ async function train(
     );
   }
 
-  const save = (history: EpochMetrics[], samplesDone: number): void => {
+  const save = (point: RunPoint): void => {
     if (!saving.save) return;
-    saveModel(saving.save, {
-      architecture: architectureOf(net),
-      params: net.params,
-      optimizer: { first: state.first, second: state.second, scalars: Array.from(state.scalars) },
-      extra: {
-        history,
-        samplesDone,
-        training: {
-          batchSize: settings.batchSize,
-          learningRate: settings.learningRate,
-          optimizer: {
-            name: settings.optimizer.name ?? 'sgd',
-            momentum: settings.optimizer.momentum ?? 0,
-            weightDecay: settings.optimizer.weightDecay ?? 0,
-          },
-          schedule: settings.schedule,
-          epochs: settings.epochs,
-          steps: settings.steps,
-          sampling: settings.sampling,
-          seed: settings.seed,
-          hidden: settings.hidden,
-          data: settings.dataDir === bundledMnistDir() ? undefined : resolve(settings.dataDir),
-          limit: settings.limit,
-          classes: settings.classes,
-          csv: data.preprocessing.kind === 'csv' ? savedCsvOf(settings.csv) : undefined,
-        } satisfies SavedTraining,
-        preprocessing: data.preprocessing satisfies Preprocessing,
-      },
-    });
+    const training = {
+      ...savedTrainingOf(net, fitOptions(settings)),
+      data: settings.dataDir === bundledMnistDir() ? undefined : resolve(settings.dataDir),
+      limit: settings.limit,
+      classes: settings.classes,
+      csv: data.preprocessing.kind === 'csv' ? savedCsvOf(settings.csv) : undefined,
+    };
+    saveModel(saving.save, checkpointOf(net, state, training, point, { preprocessing: data.preprocessing }));
   };
   let bestAccuracy = Math.max(-Infinity, ...(resumed?.history ?? []).map(accuracyOf));
   let bestEpoch: EpochMetrics | undefined;
@@ -244,11 +224,11 @@ async function train(
         history.push(metrics);
         if (saving.saveBest) {
           if (best) {
-            save(history, 0);
+            save({ history });
             bestEpoch = metrics;
           }
         } else if (saving.checkpointEvery && metrics.epoch % saving.checkpointEvery === 0) {
-          save(history, 0);
+          save({ history });
         }
         bestAccuracy = Math.max(bestAccuracy, accuracy);
       },
@@ -277,7 +257,7 @@ async function train(
     }
     if (interrupted?.reason === 'stopped') {
       // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
-      if (saving.save && !saving.saveBest) save(result.history, interrupted.samplesDone);
+      if (saving.save && !saving.saveBest) save(result);
       const where = interrupted.samplesDone
         ? `in epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`
         : `after epoch ${interrupted.epoch - 1}`;
@@ -292,7 +272,7 @@ async function train(
         `backprop: stopped after epoch ${interrupted.epoch}: the error has not improved for ${saving.patience} epochs`,
       );
     }
-    if (saving.save && !saving.saveBest) save(result.history, 0);
+    if (saving.save && !saving.saveBest) save(result);
     const said = !settings.json;
     if (said && saving.save && !saving.saveBest) io.out(`saved ${saving.save} (epoch ${result.history.length})`);
     if (said && saving.save && saving.saveBest) {

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
+import { DELIMITERS, DELIMITER_NAMES, type DelimiterName } from './delimiters.js';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
@@ -179,9 +180,7 @@ function otherEncoding(first: Buffer): string | undefined {
   return undefined;
 }
 
-export const DELIMITERS = { comma: ',', semicolon: ';', tab: '\t' } as const;
-export type DelimiterName = keyof typeof DELIMITERS;
-export const DELIMITER_NAMES = Object.keys(DELIMITERS) as DelimiterName[];
+export { DELIMITERS, DELIMITER_NAMES, type DelimiterName } from './delimiters.js';
 
 /** The delimiter the first line of `path` suggests, by name. */
 export function detectedDelimiter(path: string, chunk = CHUNK): DelimiterName {

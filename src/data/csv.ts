@@ -1,4 +1,4 @@
-import { sharedFloat32, sharedUint8 } from '../memory.js';
+import { sharedFloat32, sharedUint8 } from '../io/shared-memory.js';
 import { DataError, UsageError } from '../errors.js';
 import { classCount, checkLabelsWithin } from './classes.js';
 import {
@@ -11,11 +11,13 @@ import {
   type DelimiterName,
 } from './csv-reader.js';
 import { slice, type Dataset } from './dataset.js';
+import { applyScaling, type Scaling } from './preprocessing.js';
 
 export const NORMALIZATIONS = ['minmax', 'zscore'] as const;
 export type Normalization = (typeof NORMALIZATIONS)[number];
 
-export { DELIMITER_NAMES, DELIMITERS, type DelimiterName } from './csv-reader.js';
+export { DELIMITER_NAMES, DELIMITERS, type DelimiterName } from './delimiters.js';
+export { applyScaling, type Scaling } from './preprocessing.js';
 
 /** Whether `path` names a delimited text file (by its extension, in any case) rather than an IDX folder. */
 export function isDelimitedFile(path: string): boolean {
@@ -60,12 +62,6 @@ export interface CsvData {
   warnings: string[];
   /** When the classes are named in the file (`setosa`, …): class i's name, in sorted order. */
   classNames?: string[];
-}
-
-/** Values become `(value − shift) / scale`, per column. */
-export interface Scaling {
-  shift: number[];
-  scale: number[];
 }
 
 /** The shape of a file, from a first pass: its header, width and number of data rows. */
@@ -357,12 +353,4 @@ function fitScaling(values: Float32Array, count: number, width: number, normaliz
     }
   }
   return { shift, scale };
-}
-
-/** `values` (`count × shift.length`) scaled in place; the identity leaves them untouched. */
-export function applyScaling(values: Float32Array, count: number, { shift, scale }: Scaling): void {
-  if (shift.every((v) => v === 0) && scale.every((v) => v === 1)) return;
-  const n = shift.length;
-  for (let r = 0; r < count; r++)
-    for (let j = 0; j < n; j++) values[r * n + j] = (values[r * n + j] - shift[j]) / scale[j];
 }

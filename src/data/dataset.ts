@@ -1,6 +1,11 @@
 import { DataError } from '../errors.js';
 import type { Features } from './features.js';
-import type { IdxArray } from './idx.js';
+
+/** An IDX array of unsigned bytes: its dimensions and the raw values, row-major. */
+export interface IdxArray {
+  dims: number[];
+  data: Uint8Array;
+}
 
 /** Samples as rows of features, with integer class labels or target vectors. */
 export interface Dataset {

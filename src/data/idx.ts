@@ -2,13 +2,9 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { reasonOf, regularFile } from '../io/files.js';
-import { MemoryError, sharedUint8 } from '../memory.js';
-
-/** An IDX array of unsigned bytes: its dimensions and the raw values, row-major, in shared memory. */
-export interface IdxArray {
-  dims: number[];
-  data: Uint8Array;
-}
+import { MemoryError } from '../memory.js';
+import { sharedUint8 } from '../io/shared-memory.js';
+import type { IdxArray } from './dataset.js';
 
 const UBYTE = 0x08;
 /** Larger inflated files are refused (60,000 MNIST images are 47 MB; EMNIST's largest, 550 MB). */

@@ -6,7 +6,7 @@ import { DataError } from '../errors.js';
 import { checkLabelsWithin, classCount } from './classes.js';
 import { datasetFromIdx, type Dataset } from './dataset.js';
 import { readIdx } from './idx.js';
-import type { DelimiterName } from './csv-reader.js';
+import type { Preprocessing } from './preprocessing.js';
 
 export interface MnistSplits {
   train: Dataset;
@@ -20,23 +20,7 @@ export interface MnistSplits {
   warnings?: string[];
 }
 
-/**
- * IDX pixels are divided by 255; CSV features are shifted and scaled per column, and a regression's
- * targets too (`targetShift`, `targetScale`; absent in files saved before targets were scaled).
- */
-export type Preprocessing =
-  | { kind: 'idx'; scale: number }
-  | {
-      kind: 'csv';
-      target?: string[];
-      features: string[];
-      shift: number[];
-      scale: number[];
-      targetShift?: number[];
-      targetScale?: number[];
-      classNames?: string[];
-      delimiter?: DelimiterName;
-    };
+export type { Preprocessing } from './preprocessing.js';
 
 /** The names of a model's classes: those of its CSV file, else the class numbers. */
 export function classNamesOf(preprocessing: Preprocessing | undefined, classes: number): string[] {

@@ -1,5 +1,36 @@
-import { DELIMITER_NAMES, type Scaling } from './csv.js';
-import type { Preprocessing } from './mnist.js';
+import { DELIMITER_NAMES, type DelimiterName } from './delimiters.js';
+
+/** Values become `(value − shift) / scale`, per column. */
+export interface Scaling {
+  shift: number[];
+  scale: number[];
+}
+
+/**
+ * IDX pixels are divided by 255; CSV features are shifted and scaled per column, and a regression's
+ * targets too (`targetShift`, `targetScale`; absent in files saved before targets were scaled).
+ */
+export type Preprocessing =
+  | { kind: 'idx'; scale: number }
+  | {
+      kind: 'csv';
+      target?: string[];
+      features: string[];
+      shift: number[];
+      scale: number[];
+      targetShift?: number[];
+      targetScale?: number[];
+      classNames?: string[];
+      delimiter?: DelimiterName;
+    };
+
+/** `values` (`count × shift.length`) scaled in place; the identity leaves them untouched. */
+export function applyScaling(values: Float32Array, count: number, { shift, scale }: Scaling): void {
+  if (shift.every((v) => v === 0) && scale.every((v) => v === 1)) return;
+  const n = shift.length;
+  for (let r = 0; r < count; r++)
+    for (let j = 0; j < n; j++) values[r * n + j] = (values[r * n + j] - shift[j]) / scale[j];
+}
 
 /** Pixel values 0–255 as an IDX model reads them: each multiplied by `scale` (1/255), as a column scaling. */
 export function pixelScaling(features: number, scale: number): Scaling {

@@ -1,4 +1,4 @@
-import type { Architecture } from '../model/safetensors.js';
+import type { Architecture } from '../model/layout.js';
 import { layerOffsets } from '../backends/backend.js';
 import { activationSpec } from '../backends/activations.js';
 import type { Preprocessing } from '../data/mnist.js';

@@ -1,11 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
-import { regularFile } from '../io/files.js';
 import type { Layer } from './layout.js';
 import { Rng } from './rng.js';
-
-/** Larger weight files are refused before they are read (a 784-1024-10 network's JSON is about 20 MB). */
-const MAX_INIT_BYTES = 256 * 1024 * 1024;
 
 /** How the weights start. Biases start at 0 unless given. */
 export type Init =
@@ -89,36 +84,27 @@ function setGiven(layers: Layer[], init: Extract<Init, { scheme: 'given' }>): vo
 }
 
 /**
- * Reads initial weights from a JSON file: `{"weights": [W1, W2, …], "biases": [b1, b2, …]}` (biases
+ * Initial weights from parsed JSON: `{"weights": [W1, W2, …], "biases": [b1, b2, …]}` (biases
  * optional), each W one row per neuron of that neuron's input weights, as the tutorial writes
- * W1 = [[−0.2, 0.3, −0.4], [0.1, −0.3, −0.4]]. A bare array is taken as the weights.
+ * W1 = [[−0.2, 0.3, −0.4], [0.1, −0.3, −0.4]]. A bare array is taken as the weights. `source` names
+ * where the JSON came from, in errors.
  */
-export function readInitFile(path: string): Init {
-  // A weights file is small: a pipe or device (which could block or never end) is refused first.
-  if (regularFile(path) > MAX_INIT_BYTES)
-    throw new DataError(`${path}: larger than a weights file this reader takes (256 MiB)`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(`${path}: ${code ? `cannot read (${code})` : `not valid JSON (${(err as Error).message})`}`);
-  }
+export function initFromJson(parsed: unknown, source: string): Init {
   const body = Array.isArray(parsed) ? { weights: parsed } : (parsed as { weights?: unknown; biases?: unknown });
   const weights = Array.isArray(body?.weights) ? body.weights.map(asRows) : undefined;
   if (!weights || weights.some((w) => w === undefined)) {
     throw new DataError(
-      `${path}: expected {"weights": [matrix per layer], "biases": [vector per layer]} with numbers only`,
+      `${source}: expected {"weights": [matrix per layer], "biases": [vector per layer]} with numbers only`,
     );
   }
   let biases: number[][] | undefined;
   if (body.biases !== undefined) {
     const rows = asRows(body.biases);
-    if (!rows) throw new DataError(`${path}: "biases" must be a list of number vectors, one per layer`);
+    if (!rows) throw new DataError(`${source}: "biases" must be a list of number vectors, one per layer`);
     biases = rows;
   }
   for (const value of [...weights.flat(2), ...(biases?.flat() ?? [])]) {
-    if (!Number.isFinite(value)) throw new DataError(`${path}: holds a value that is not a finite number`);
+    if (!Number.isFinite(value)) throw new DataError(`${source}: holds a value that is not a finite number`);
   }
-  return { scheme: 'given', weights: weights as number[][][], biases, source: path };
+  return { scheme: 'given', weights: weights as number[][][], biases, source };
 }

@@ -1,5 +1,15 @@
-import type { Activation } from '../backends/activations.js';
+import type { Activation, Loss } from '../backends/activations.js';
 import { layerOffsets } from '../backends/backend.js';
+
+/** A network as a model file records it. */
+export interface Architecture {
+  sizes: number[];
+  activations: Activation[];
+  loss: Loss;
+  bias: boolean;
+  /** The hidden layers' dropout rates, when any is not 0. */
+  dropout?: number[];
+}
 
 /** One layer's parameters, as views into `Network.params`. */
 export interface Layer {

@@ -10,13 +10,13 @@ import {
   type Layered,
 } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
-import { TsWorkerBackend } from '../backends/ts-worker.js';
+import { defaultBackend } from '../backends/default.js';
+import { MAX_DROPOUT, type DropoutMask } from '../backends/dropout.js';
 import { floatRows, type Features } from '../data/features.js';
-import { applyScaling, type Scaling } from '../data/csv.js';
+import { applyScaling, type Scaling } from '../data/preprocessing.js';
 import { UsageError } from '../errors.js';
-import type { Architecture } from './safetensors.js';
 import { initialize, type Init } from './init.js';
-import { layerViews, type Layer } from './layout.js';
+import { layerViews, type Architecture, type Layer } from './layout.js';
 import { argmaxRow } from './metrics.js';
 
 export interface NetworkOptions {
@@ -28,7 +28,12 @@ export interface NetworkOptions {
   loss?: Loss;
   /** Default true. */
   bias?: boolean;
-  /** Default the TypeScript backend (training on a worker thread). */
+  /**
+   * The dropout rate of the hidden layers' outputs while training, or one per hidden layer; from 0
+   * (the default: none) to 0.95.
+   */
+  dropout?: number | readonly number[];
+  /** Default the TypeScript backend (`useDefaultBackend` changes it; the library trains on a worker thread). */
   backend?: Backend;
 }
 
@@ -61,6 +66,19 @@ function activationsOf(layerCount: number, options: NetworkOptions): { activatio
   return { activations: [...hiddenList, output], loss };
 }
 
+/** One rate per layer's output (the output layer's 0), from the option's one per hidden layer. */
+function dropoutOf(layerCount: number, dropout: NetworkOptions['dropout']): number[] {
+  const hidden = layerCount - 1;
+  const rates =
+    typeof dropout === 'number' || dropout === undefined ? new Array<number>(hidden).fill(dropout ?? 0) : [...dropout];
+  if (rates.length !== hidden) throw new UsageError(`${rates.length} dropout rates given for ${hidden} hidden layers`);
+  for (const p of rates) {
+    if (!(typeof p === 'number' && p >= 0 && p <= MAX_DROPOUT))
+      throw new UsageError(`a dropout rate is from 0 to ${MAX_DROPOUT}, got ${String(p)}`);
+  }
+  return [...rates, 0];
+}
+
 /**
  * A fully connected network after the seed's `NN` class: `sizes` is `[input, hidden…, output]`,
  * e.g. `[784, 30, 10]`; by default ReLU hidden layers, a softmax output and the cross-entropy error.
@@ -72,6 +90,7 @@ export class Network implements Layered {
   readonly activations: readonly Activation[];
   readonly loss: Loss;
   readonly bias: boolean;
+  readonly dropout: readonly number[];
   readonly params: Float32Array;
   readonly layers: Layer[];
   backend: Backend;
@@ -96,7 +115,8 @@ export class Network implements Layered {
     this.activations = activations;
     this.loss = loss;
     this.bias = options.bias ?? true;
-    this.backend = options.backend ?? new TsWorkerBackend();
+    this.dropout = dropoutOf(sizes.length - 1, options.dropout);
+    this.backend = options.backend ?? defaultBackend();
     // The parameters live where the backend trains on them.
     this.params = this.backend.memory.float32(parameterCount(sizes, this.bias));
     this.layers = layerViews(this.params, sizes, activations, this.bias);
@@ -129,24 +149,26 @@ export class Network implements Layered {
 
   /**
    * The mean gradient of the error over the batch `x, labels` (or `targets` under MSE) with respect
-   * to every parameter (the seed's `calculate_dE`), in the layout of `params`.
+   * to every parameter (the seed's `calculate_dE`), in the layout of `params`; with a mask, through
+   * the units that dropout keeps (their factors are left in `ws.keep`).
    */
   gradients(
     x: Features,
     labels?: Uint8Array,
     targets?: Float32Array,
     ws: Workspace = this.workspaceFor(x),
+    mask?: DropoutMask,
   ): Float32Array {
     const rows = this.rowsOf(x);
     const floats = floatRows(x, this.sizes[0], 0, rows, ws.batchX);
-    this.backend.forward(this, floats, rows, ws);
-    this.backend.gradients(this, { x: floats, labels, targets, count: rows }, ws);
+    this.backend.forward(this, floats, rows, ws, mask);
+    this.backend.gradients(this, { x: floats, labels, targets, count: rows }, ws, mask);
     return ws.grads.slice();
   }
 
   /** One SGD step, `params ← params − learningRate · grads` (the seed's `backprop`). */
   backprop(grads: Float32Array, learningRate: number): void {
-    optimizerStep(this, grads, sgd(learningRate), new OptimizerState(0, 'sgd'));
+    optimizerStep(this, grads, sgd(learningRate), new OptimizerState(0, 'sgd', this.backend.memory));
   }
 
   /**
@@ -187,7 +209,15 @@ export { reluDerivative } from '../backends/ts.js';
 
 /** The architecture of `net`, as a model file records it. */
 export function architectureOf(net: Network): Architecture {
-  return { sizes: [...net.sizes], activations: [...net.activations], loss: net.loss, bias: net.bias };
+  const architecture: Architecture = {
+    sizes: [...net.sizes],
+    activations: [...net.activations],
+    loss: net.loss,
+    bias: net.bias,
+  };
+  // Only a network with dropout records it, so that the files of others stay as they were.
+  if (net.dropout.some((p) => p > 0)) architecture.dropout = net.dropout.slice(0, -1);
+  return architecture;
 }
 
 /** The network a model file describes, with its weights, on `backend`. */
@@ -197,6 +227,7 @@ export function networkFromFile(architecture: Architecture, params: Float32Array
     output: architecture.activations[architecture.activations.length - 1],
     loss: architecture.loss,
     bias: architecture.bias,
+    dropout: architecture.dropout,
     backend,
   });
   net.params.set(params);

@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import {
-  ACTIVATIONS,
-  HIDDEN_ACTIVATIONS,
-  LOSSES,
-  MSE_OUTPUTS,
-  type Activation,
-  type Loss,
-} from '../backends/activations.js';
+import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS } from '../backends/activations.js';
+import { MAX_DROPOUT } from '../backends/dropout.js';
 import { layerOffsets, MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount } from '../backends/backend.js';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import type { Architecture } from './layout.js';
 
 /**
  * Models in the safetensors format (an 8-byte little-endian header length, a JSON header, then the
@@ -23,13 +18,6 @@ import { writeFileAtomic } from '../io/atomic.js';
  */
 export const FORMAT = 'backprop-model';
 export const FORMAT_VERSION = 1;
-
-export interface Architecture {
-  sizes: number[];
-  activations: Activation[];
-  loss: Loss;
-  bias: boolean;
-}
 
 /** What a model file holds besides its tensors; `extra` is free-form JSON-able information. */
 export interface ModelFile {
@@ -116,7 +104,7 @@ function readExactly(fd: number, position: number, length: number, path: string)
 function parseArchitecture(text: unknown, path: string): Architecture {
   if (text === undefined) throw new DataError(`${path}: its metadata has no architecture (sizes, activations, loss)`);
   const value = parseJson(text, 'the architecture', path) as Partial<Architecture> | null;
-  const { sizes, activations, loss, bias } = value ?? {};
+  const { sizes, activations, loss, bias, dropout } = value ?? {};
   const valid =
     Array.isArray(sizes) &&
     sizes.length >= 2 &&
@@ -126,7 +114,11 @@ function parseArchitecture(text: unknown, path: string): Architecture {
     activations.length === sizes.length - 1 &&
     activations.every((a) => (ACTIVATIONS as readonly string[]).includes(a)) &&
     (LOSSES as readonly string[]).includes(loss as string) &&
-    typeof bias === 'boolean';
+    typeof bias === 'boolean' &&
+    (dropout === undefined ||
+      (Array.isArray(dropout) &&
+        dropout.length === sizes.length - 2 &&
+        dropout.every((p) => typeof p === 'number' && p >= 0 && p <= MAX_DROPOUT)));
   if (!valid) throw new DataError(`${path}: the architecture in its metadata is not one this version understands`);
   const output = activations.at(-1)!;
   const hidden = activations.slice(0, -1).find((a) => !(HIDDEN_ACTIVATIONS as readonly string[]).includes(a));

@@ -99,6 +99,8 @@ export interface FitResult {
   trainSeconds: number;
   /** Seconds spent in `fit`, evaluation included. */
   totalSeconds: number;
+  /** The optimizer's state at the end (`options.state`, or the one `fit` made): for a checkpoint. */
+  state: OptimizerState;
 }
 
 /** The order in which epoch `epoch` visits `count` samples: a function of seed and epoch only. */
@@ -317,7 +319,7 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
     if (options.signal?.aborted) abort();
     options.signal?.addEventListener('abort', abort);
     try {
-      return await epochsOf(net, train, options, {
+      const result = await epochsOf(net, train, options, {
         optimizer,
         ws,
         state,
@@ -327,6 +329,7 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
         stop,
         started,
       });
+      return { ...result, state };
     } finally {
       options.signal?.removeEventListener('abort', abort);
     }
@@ -346,7 +349,12 @@ interface RunState {
   started: number;
 }
 
-async function epochsOf(net: Network, train: Samples, options: FitOptions, run: RunState): Promise<FitResult> {
+async function epochsOf(
+  net: Network,
+  train: Samples,
+  options: FitOptions,
+  run: RunState,
+): Promise<Omit<FitResult, 'state'>> {
   const {
     validation,
     batchSize = FIT_DEFAULTS.batchSize,
@@ -404,7 +412,7 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     const epochStart = performance.now();
     const start = resumeAt;
     resumeAt = 0;
-    const ended = (reason: Interruption['reason'], samplesDone: number): FitResult => ({
+    const ended = (reason: Interruption['reason'], samplesDone: number): Omit<FitResult, 'state'> => ({
       history,
       trainSeconds,
       totalSeconds: (performance.now() - started) / 1000,
@@ -425,7 +433,17 @@ async function epochsOf(net: Network, train: Samples, options: FitOptions, run: 
     const reached = await net.backend.trainEpoch(
       net,
       train,
-      { batchSize, optimizer, state, order, onProgress: progress && guarded(progress), start, stop, learningRates },
+      {
+        batchSize,
+        optimizer,
+        state,
+        order,
+        onProgress: progress && guarded(progress),
+        start,
+        stop,
+        learningRates,
+        dropoutSeed: seed,
+      },
       ws,
     );
     trainSeconds += (performance.now() - epochStart) / 1000;

@@ -1,5 +1,6 @@
 import { activate, offTarget } from '../backends/activations.js';
-import { layerOffsets, type Backend, type LayerOffsets } from '../backends/backend.js';
+import { layerOffsets, Workspace, type Backend, type LayerOffsets } from '../backends/backend.js';
+import { hasDropout } from '../backends/dropout.js';
 import { UsageError } from '../errors.js';
 import { Network, type NetworkOptions } from '../model/network.js';
 import { Rng } from '../model/rng.js';
@@ -46,6 +47,8 @@ class Forward64 {
     private readonly rows: number,
     private readonly labels: Uint8Array,
     private readonly targets: Float32Array,
+    /** Each layer's dropout factors (empty for a layer without dropout): the mask held fixed. */
+    private readonly keep: Float32Array[],
   ) {
     this.layers = layerOffsets(net.sizes, net.bias);
     this.inputs = [Float64Array.from(x)];
@@ -65,7 +68,8 @@ class Forward64 {
       for (let j = 0; j < outputs; j++) {
         let z = bias >= 0 ? this.params[bias + j] : 0;
         for (let k = 0; k < inputs; k++) z += input[r * inputs + k] * this.params[weight + k * outputs + j];
-        out[r * outputs + j] = activate(activation, z);
+        const y = activate(activation, z);
+        out[r * outputs + j] = this.keep[l].length ? y * this.keep[l][r * outputs + j] : y;
       }
     }
     return out;
@@ -152,9 +156,13 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const targets = mse
     ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform())
     : new Float32Array(0);
-  const analytic = mse ? net.gradients(x, undefined, targets) : net.gradients(x, labels);
+  // With dropout, one mask (the first step's) is held fixed for the analytic and the numeric gradients.
+  const ws = Workspace.of(net, rows);
+  const mask = hasDropout(net.dropout) ? { seed, step: 0 } : undefined;
+  const analytic = net.gradients(x, mse ? undefined : labels, mse ? targets : undefined, ws, mask);
   const params = Float64Array.from(net.params);
-  const forward = new Forward64(net, params, x, rows, labels, targets);
+  const keep = mask ? ws.keep : ws.keep.map(() => new Float32Array(0));
+  const forward = new Forward64(net, params, x, rows, labels, targets, keep);
   const h = 1e-6;
   return tensorsOf(net).map(({ tensor, layer, start, end }) => {
     const entries = entriesOf(start, end, rng);

@@ -1,0 +1,287 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EVAL_ROWS, Workspace, type Backend } from '../src/backends/backend.js';
+import { applyDropout, rowKey } from '../src/backends/dropout.js';
+import { NativeBackend } from '../src/backends/native.js';
+import { TsBackend } from '../src/backends/ts.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { Network, type NetworkOptions } from '../src/model/network.js';
+import { loadModel } from '../src/model/safetensors.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/index.js';
+import { fit, type FitOptions } from '../src/train/fit.js';
+import { gradcheck } from '../src/train/gradcheck.js';
+import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+
+function firstSamples(data: Dataset, count: number): Dataset {
+  return { ...data, x: data.x.subarray(0, count * data.features), labels: data.labels?.subarray(0, count), count };
+}
+
+const TRAINING: FitOptions = {
+  epochs: 2,
+  batchSize: 50,
+  sampling: 'shuffle',
+  seed: 7,
+  optimizer: { name: 'adam' },
+  learningRate: 0.002,
+};
+
+/** A 784-48-24-10 network trained two epochs on 2,000 real MNIST samples. */
+async function trained(
+  backend: Backend,
+  options: NetworkOptions,
+  training: FitOptions = TRAINING,
+): Promise<Float32Array> {
+  const net = new Network([784, 48, 24, 10], { ...options, backend }).initialize({ scheme: 'he' }, 3);
+  await fit(net, firstSamples(realMnist().train, 2000), training);
+  return net.params;
+}
+
+const same = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+
+describe('the dropout masks', () => {
+  it('drop a fraction p of the units, scale the others by 1/(1 − p), and change with the step, the layer and the row', () => {
+    const rows = 200;
+    const width = 500;
+    const acts = new Float32Array(rows * width).fill(1);
+    const dropped = new Float32Array(rows * width);
+    const keep = new Float32Array(rows * width);
+    applyDropout(acts, dropped, keep, rows, width, 0.3, { seed: 1, step: 0 }, 0);
+    const zeros = keep.filter((f) => f === 0).length / keep.length;
+    expect(zeros).toBeGreaterThan(0.29);
+    expect(zeros).toBeLessThan(0.31);
+    expect(new Set(keep)).toEqual(new Set([0, Math.fround(1 / 0.7)]));
+    expect(same(dropped, keep)).toBe(true);
+    const again = new Float32Array(rows * width);
+    applyDropout(acts, dropped, again, rows, width, 0.3, { seed: 1, step: 1 }, 0);
+    const changed = keep.filter((f, i) => f !== again[i]).length / keep.length;
+    // Two independent masks differ in 2·0.3·0.7 of the units.
+    expect(changed).toBeGreaterThan(0.4);
+    expect(rowKey({ seed: 1, step: 0 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 1, 0));
+    expect(rowKey({ seed: 1, step: 0 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 0, 1));
+    expect(rowKey({ seed: 1, step: 2 ** 32 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 0, 0));
+  });
+});
+
+describe('dropout on every backend', () => {
+  const options: NetworkOptions = { dropout: [0.5, 0.2] };
+
+  it.runIf(supportedIsas.length).each(supportedIsas.flatMap((isa) => [1, 2, 3].map((threads) => ({ isa, threads }))))(
+    'native $isa on $threads threads trains to the ts backend’s weights, bit for bit',
+    async ({ isa, threads }) => {
+      const ts = await trained(new TsBackend(), options);
+      const native = await trained(new NativeBackend({ isa, threads }), options);
+      expect(same(native, ts)).toBe(true);
+    },
+  );
+
+  it.runIf(supportedIsas.length)('plain SGD (its update fused into the products) too, bit for bit', async () => {
+    const sgd: FitOptions = { ...TRAINING, optimizer: { name: 'sgd' }, learningRate: 0.1 };
+    const ts = await trained(new TsBackend(), options, sgd);
+    const native = await trained(new NativeBackend({ threads: 2 }), options, sgd);
+    expect(same(native, ts)).toBe(true);
+  });
+
+  it.runIf(supportedIsas.length)(
+    'tanh hidden layers agree to 1e-5 (as without dropout: exp differs in its last bit)',
+    async () => {
+      const tanh: NetworkOptions = { hidden: 'tanh', dropout: 0.3 };
+      const ts = await trained(new TsBackend(), tanh);
+      const native = await trained(new NativeBackend({ threads: 2 }), tanh);
+      let worst = 0;
+      for (let i = 0; i < ts.length; i++)
+        worst = Math.max(worst, Math.abs(native[i] - ts[i]) / Math.max(1e-3, Math.abs(ts[i])));
+      expect(worst).toBeLessThan(1e-5);
+    },
+  );
+
+  it('dropout 0 is no dropout, bit for bit, and dropout changes the weights', async () => {
+    const backends: Backend[] = [new TsBackend(), ...(supportedIsas.length ? [new NativeBackend()] : [])];
+    for (const backend of backends) {
+      const none = await trained(backend, {});
+      expect(same(await trained(backend, { dropout: 0 }), none)).toBe(true);
+      expect(same(await trained(backend, { dropout: 0.2 }), none)).toBe(false);
+    }
+  });
+
+  it('is off at evaluation: a network with dropout scores as the same weights without it', async () => {
+    const test = firstSamples(realMnist().test!, 1000);
+    const withDropout = new Network([784, 48, 24, 10], { dropout: 0.5 }).initialize({ scheme: 'he' }, 3);
+    const without = new Network([784, 48, 24, 10]).initialize({ scheme: 'he' }, 3);
+    const a = await withDropout.backend.evaluate(withDropout, test, Workspace.of(withDropout, EVAL_ROWS));
+    const b = await without.backend.evaluate(without, test, Workspace.of(without, EVAL_ROWS));
+    expect(a).toEqual(b);
+    expect(same(withDropout.forward(test.x).at(-1)!, without.forward(test.x).at(-1)!)).toBe(true);
+  });
+
+  it.each([
+    ['ts', () => new TsBackend()],
+    ...(supportedIsas.length ? [['native', () => new NativeBackend()] as const] : []),
+  ] as const)('gradcheck holds through a fixed mask (%s)', (_, make) => {
+    const checks = gradcheck({
+      sizes: [7, 6, 5, 3],
+      network: { hidden: 'tanh', dropout: [0.5, 0.3] },
+      backend: make(),
+      rows: 6,
+      seed: 2,
+    });
+    for (const check of checks) expect(check.relativeError).toBeLessThan(1e-4);
+  });
+});
+
+describe('dropout from the command line', () => {
+  it('is saved in the model and the report, refused on resume when it contradicts, and resumes mid-epoch exactly', async () => {
+    const dir = tempDir();
+    const args = ['--hidden', '256,64', '--dropout', '0.3,0.1', '--epochs', '2', '--limit', '20000', '--shuffle'];
+    const { code, stderr } = await interruptWhen(
+      [...args, '--json', '--progress-json', '--save', join(dir, 'a.safetensors')],
+      'SIGINT',
+      '"event":"progress","epoch":2',
+    );
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted in epoch 2/);
+    const conflict = await runCli('--resume', join(dir, 'a.safetensors'), '--dropout', '0.5');
+    expect(conflict.code).toBe(2);
+    expect(conflict.err[0]).toMatch(/--dropout 0.5 contradicts .*trained with 0.3,0.1/);
+    const resumed = await runCli('--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'));
+    expect(resumed.code).toBe(0);
+    const whole = await runCli(...args, '--save', join(dir, 'b.safetensors'));
+    expect(whole.out[0]).toMatch(/dropout 0.3, 0.1\)/);
+    const a = loadModel(join(dir, 'a.safetensors'));
+    const b = loadModel(join(dir, 'b.safetensors'));
+    expect(b.architecture.dropout).toEqual([0.3, 0.1]);
+    expect(same(a.params, b.params)).toBe(true);
+    expect((await runCli('report', '--model', join(dir, 'b.safetensors'), '--out', join(dir, 'b.html'))).code).toBe(0);
+    expect(readFileSync(join(dir, 'b.html'), 'utf8')).toContain('dropout 0.3, 0.1');
+  });
+
+  it('a file without dropout records none; bad rates are one line, exit 2', async () => {
+    const dir = tempDir();
+    expect(
+      (
+        await runCli(
+          '--hidden',
+          '16',
+          '--epochs',
+          '1',
+          '--limit',
+          '1000',
+          '--dropout',
+          '0',
+          '--save',
+          join(dir, 'z.safetensors'),
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (await runCli('--hidden', '16', '--epochs', '1', '--limit', '1000', '--save', join(dir, 'n.safetensors'))).code,
+    ).toBe(0);
+    const [zero, none] = [loadModel(join(dir, 'z.safetensors')), loadModel(join(dir, 'n.safetensors'))];
+    expect(zero.architecture).toEqual(none.architecture);
+    expect(none.architecture.dropout).toBeUndefined();
+    expect(same(zero.params, none.params)).toBe(true);
+    for (const [rates, message] of [
+      ['0,5', /write 0.5 for one/],
+      ['1', /from 0 to 0.95/],
+      ['0.2,0.2', /2 rates for 1 hidden layers/],
+    ] as const) {
+      const { code, err } = await runCli('--hidden', '16', '--dropout', rates);
+      expect(code).toBe(2);
+      expect(err).toHaveLength(1);
+      expect(err[0]).toMatch(message);
+    }
+  });
+});
+
+describe('checkpoints from the library', () => {
+  const cli = [
+    '--hidden',
+    '64',
+    '--dropout',
+    '0.2',
+    '--shuffle',
+    '--optimizer',
+    'adam',
+    '--lr',
+    '0.001',
+    '--seed',
+    '3',
+  ];
+  const options: FitOptions = {
+    epochs: 3,
+    sampling: 'shuffle',
+    optimizer: { name: 'adam' },
+    learningRate: 0.001,
+    seed: 3,
+  };
+  const data = (): Dataset => firstSamples(realMnist().train, 5000);
+  const network = (): Network => new Network([784, 64, 10], { dropout: 0.2, backend: new TsBackend() }).initWeights(3);
+
+  it('train, stop part-way, save, load and train on: the weights of the uninterrupted library and CLI runs', async () => {
+    const dir = tempDir();
+    const whole = network();
+    await fit(whole, data(), options);
+
+    const net = network();
+    const controller = new AbortController();
+    const first = await fit(net, data(), {
+      ...options,
+      signal: controller.signal,
+      onProgress: (p) => p.epoch === 2 && p.samplesDone >= 2500 && controller.abort(),
+    });
+    expect(first.interrupted).toMatchObject({ reason: 'stopped', epoch: 2 });
+    saveCheckpoint(join(dir, 'run.safetensors'), net, options, first);
+    const again = loadCheckpoint(join(dir, 'run.safetensors'), new TsBackend());
+    expect(again.options).toMatchObject(options);
+    const rest = await fit(again.net, data(), again.options);
+    expect(rest.history.map((m) => m.epoch)).toEqual([1, 2, 3]);
+    expect(same(again.net.params, whole.params)).toBe(true);
+
+    const run = await runCli(
+      ...cli,
+      '--epochs',
+      '3',
+      '--limit',
+      '5000',
+      '--backend',
+      'ts',
+      '--save',
+      join(dir, 'cli.safetensors'),
+    );
+    expect(run.code).toBe(0);
+    expect(same(loadModel(join(dir, 'cli.safetensors')).params, whole.params)).toBe(true);
+  });
+
+  // A library checkpoint does not know its data: the command line resumes it on the data it names, here the whole MNIST.
+  it.runIf(supportedIsas.length)(
+    'backprop train --resume continues a library checkpoint, and the library a CLI one',
+    async () => {
+      const dir = tempDir();
+      const all = realMnist().train;
+      const native = (): Network =>
+        new Network([784, 64, 10], { dropout: 0.2, backend: new NativeBackend() }).initWeights(3);
+      const net = native();
+      const first = await fit(net, all, { ...options, epochs: 1 });
+      saveCheckpoint(join(dir, 'lib.safetensors'), net, { ...options, epochs: 1 }, first);
+      const limited = await runCli('--resume', join(dir, 'lib.safetensors'), '--limit', '10000');
+      expect(limited.err[0]).toMatch(/--limit 10000 contradicts .*trained without --limit/);
+      const resumed = await runCli(
+        '--resume',
+        join(dir, 'lib.safetensors'),
+        '--epochs',
+        '2',
+        '--save',
+        join(dir, 'lib.safetensors'),
+      );
+      expect(resumed.code).toBe(0);
+      expect(resumed.err.join('\n')).toMatch(/resuming .* after epoch 1/);
+      expect((await runCli(...cli, '--epochs', '1', '--save', join(dir, 'cli.safetensors'))).code).toBe(0);
+      const fromCli = loadCheckpoint(join(dir, 'cli.safetensors'), new NativeBackend());
+      await fit(fromCli.net, all, { ...fromCli.options, epochs: 2 });
+      const whole = native();
+      await fit(whole, all, { ...options, epochs: 2 });
+      expect(same(loadModel(join(dir, 'lib.safetensors')).params, whole.params)).toBe(true);
+      expect(same(fromCli.net.params, whole.params)).toBe(true);
+    },
+  );
+});
