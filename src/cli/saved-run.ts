@@ -4,6 +4,7 @@ import { bundledMnistDir } from '../data/mnist.js';
 import { DataError, UsageError } from '../errors.js';
 import type { ModelFile } from '../model/safetensors.js';
 import type { SavedCsv, SavedRun, SavedTraining } from '../train/checkpoint.js';
+import { settingOf, TRAINING_SETTINGS, withSetting } from '../train/settings.js';
 import type { TrainOptionName, TrainOptions } from './specs.js';
 import { refuseCsvOptions, type TrainSettings } from './setup.js';
 
@@ -51,26 +52,22 @@ export function resumedSettings(
     throw conflict(asked.network.bias ? 'bias' : 'no-bias', '', architecture.bias ? 'biases' : 'no biases');
   }
   if (!saved) return { ...asked, hidden: architecture.sizes.slice(1, -1) };
-  check('lr', asked.learningRate, saved.learningRate);
-  check('batch', asked.batchSize, saved.batchSize);
-  check('seed', asked.seed, saved.seed);
-  check('optimizer', asked.optimizer.name, saved.optimizer.name);
-  check('momentum', asked.optimizer.momentum, saved.optimizer.momentum);
-  check('weight-decay', asked.optimizer.weightDecay, saved.optimizer.weightDecay);
+  // Every setting the run saved is kept; an option may not contradict it (TRAINING_SETTINGS).
+  let restored: TrainSettings = asked;
+  for (const setting of TRAINING_SETTINGS.filter((s) => s.resume === 'saved')) {
+    const had = settingOf(saved, setting);
+    if (setting.flag) check(setting.flag as TrainOptionName, settingOf(asked, setting), had);
+    restored = withSetting(restored, setting, had);
+    // A setting saved as absent (no --limit) stays absent.
+    if (had === undefined && setting.path.length === 1) restored = { ...restored, [setting.path[0]]: undefined };
+  }
   if (options.given.has('momentum') && saved.optimizer.name !== 'momentum') {
     throw new UsageError(
       `--momentum applies to --optimizer momentum, and ${path} was trained with ${saved.optimizer.name}`,
     );
   }
-  const schedule = saved.schedule ?? { name: 'constant', warmup: 0 };
-  check('schedule', asked.schedule.name, schedule.name);
-  check('warmup', asked.schedule.warmup, schedule.warmup);
-  check('sampling', asked.sampling, saved.sampling);
   if (options.given.has('shuffle') && saved.sampling !== 'shuffle')
     throw conflict('shuffle', '', `--sampling ${saved.sampling}`);
-  check('limit', asked.limit, saved.limit);
-  check('classes', asked.classes, saved.classes);
-  check('steps', asked.steps, saved.steps);
   const done = run.history.length;
   const epochs = options.given.has('epochs') ? asked.epochs : saved.epochs;
   if (saved.steps === undefined && epochs <= done) {
@@ -80,19 +77,10 @@ export function resumedSettings(
   }
   const csv = resumedCsv(asked, saved, run);
   return {
-    ...asked,
+    ...restored,
     csv,
     hidden: saved.hidden,
     epochs,
-    steps: saved.steps,
-    learningRate: saved.learningRate,
-    optimizer: saved.optimizer,
-    schedule,
-    batchSize: saved.batchSize,
-    seed: saved.seed,
-    sampling: saved.sampling,
-    limit: saved.limit,
-    classes: saved.classes,
     dataDir: resumedData(options.given.has('data') ? asked.dataDir : undefined, saved, path),
   };
 

@@ -1,17 +1,12 @@
-import {
-  OPTIMIZERS,
-  optimizerDefaults,
-  OptimizerState,
-  type Backend,
-  type OptimizerName,
-} from '../backends/backend.js';
+import { optimizerDefaults, OptimizerState, type Backend, type OptimizerName } from '../backends/backend.js';
 import { DELIMITER_NAMES, NORMALIZATIONS, type DelimiterName, type Normalization } from '../data/csv.js';
 import { isPreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { DataError } from '../errors.js';
 import { architectureOf, networkFromFile, type Network } from '../model/network.js';
 import type { ModelFile } from '../model/safetensors.js';
-import { FIT_DEFAULTS, SAMPLINGS, type EpochMetrics, type FitOptions, type FitResult, type Sampling } from './fit.js';
-import { SCHEDULES, type Schedule } from './schedules.js';
+import { FIT_DEFAULTS, type EpochMetrics, type FitOptions, type FitResult, type Sampling } from './fit.js';
+import type { Schedule } from './schedules.js';
+import { settingOf, TRAINING_SETTINGS, validSettings, withSetting } from './settings.js';
 
 /**
  * Checkpoints: a run saved so that it continues exactly, by the library or by `backprop train`
@@ -71,8 +66,6 @@ export interface SavedRun {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const isCount = (value: unknown, min = 0): value is number => Number.isInteger(value) && (value as number) >= min;
-const isFiniteAtLeast = (value: unknown, min: number): value is number =>
-  typeof value === 'number' && Number.isFinite(value) && value >= min;
 const optionalFinite = (value: unknown): boolean => value === undefined || value === null || typeof value === 'number';
 
 function validHistory(value: unknown): value is EpochMetrics[] {
@@ -93,28 +86,12 @@ function validHistory(value: unknown): value is EpochMetrics[] {
 }
 
 function validTraining(value: unknown): value is SavedTraining {
-  if (!isObject(value) || !isObject(value.optimizer)) return false;
-  const { optimizer } = value;
   return (
-    isCount(value.batchSize, 1) &&
-    isFiniteAtLeast(value.learningRate, Number.MIN_VALUE) &&
-    isCount(value.epochs, 1) &&
-    (value.steps === undefined || isCount(value.steps, 1)) &&
-    (SAMPLINGS as readonly unknown[]).includes(value.sampling) &&
-    isCount(value.seed) &&
+    isObject(value) &&
+    validSettings(value) &&
     Array.isArray(value.hidden) &&
     value.hidden.every((n) => isCount(n, 1)) &&
     (value.data === undefined || typeof value.data === 'string') &&
-    (value.limit === undefined || isCount(value.limit, 1)) &&
-    (value.classes === undefined || isCount(value.classes, 1)) &&
-    (value.schedule === undefined ||
-      (isObject(value.schedule) &&
-        (SCHEDULES as readonly unknown[]).includes(value.schedule.name) &&
-        isCount(value.schedule.warmup))) &&
-    (OPTIMIZERS as readonly unknown[]).includes(optimizer.name) &&
-    isFiniteAtLeast(optimizer.momentum, 0) &&
-    isFiniteAtLeast(optimizer.weightDecay, 0) &&
-    ['beta1', 'beta2', 'epsilon'].every((key) => optimizer[key] === undefined || isFiniteAtLeast(optimizer[key], 0)) &&
     (value.csv === undefined || validCsv(value.csv))
   );
 }
@@ -171,8 +148,10 @@ export function savedTrainingOf(net: Network, options: FitOptions): SavedTrainin
 
 /** The fit settings a checkpoint saved. */
 export function fitSettingsOf(training: SavedTraining): FitOptions {
-  const { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed } = training;
-  return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed };
+  return TRAINING_SETTINGS.filter((setting) => !setting.dataOnly).reduce<FitOptions>(
+    (options, setting) => withSetting(options, setting, settingOf(training, setting)),
+    {},
+  );
 }
 
 /** Where a run is: what `fit` returned, or the history and samples into the next epoch of a run in progress. */

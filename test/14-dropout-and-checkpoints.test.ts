@@ -11,6 +11,8 @@ import { loadModel } from '../src/model/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/index.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
 import { gradcheck } from '../src/train/gradcheck.js';
+import { TRAINING_SETTINGS } from '../src/train/settings.js';
+import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 
 function firstSamples(data: Dataset, count: number): Dataset {
@@ -284,4 +286,41 @@ describe('checkpoints from the library', () => {
       expect(same(fromCli.net.params, whole.params)).toBe(true);
     },
   );
+});
+
+describe('the table of training settings', () => {
+  it('names options that exist, and every saved one is refused on resume when an option contradicts it', async () => {
+    const flags = new Set<string>(TRAIN_OPTIONS.map((spec) => spec.name));
+    const withFlags = TRAINING_SETTINGS.filter((setting) => setting.flag !== undefined);
+    expect(withFlags.filter((setting) => !flags.has(setting.flag!))).toEqual([]);
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    const saved = [
+      ...['--optimizer', 'momentum', '--momentum', '0.8', '--schedule', 'step', '--warmup', '2'],
+      ...['--lr', '0.05', '--batch', '20', '--seed', '4', '--weight-decay', '0.001', '--sampling', 'shuffle'],
+      ...['--limit', '400', '--classes', '10', '--steps', '30', '--hidden', '8'],
+    ];
+    expect((await runCli(...saved, '--save', model)).code).toBe(0);
+    const contradicting: Record<string, string> = {
+      lr: '0.5',
+      batch: '50',
+      seed: '9',
+      optimizer: 'adam',
+      momentum: '0.5',
+      'weight-decay': '0.1',
+      schedule: 'cosine',
+      warmup: '3',
+      sampling: 'random',
+      limit: '500',
+      classes: '11',
+      steps: '40',
+    };
+    for (const setting of withFlags.filter((s) => s.resume === 'saved')) {
+      const value = contradicting[setting.flag!];
+      expect(value, setting.flag).toBeDefined();
+      const { code, err } = await runCli('--resume', model, `--${setting.flag}`, value);
+      expect(code, setting.flag).toBe(2);
+      expect(err[0], setting.flag).toMatch(new RegExp(`^backprop: --${setting.flag} ${value} contradicts`));
+    }
+  });
 });
