@@ -60,7 +60,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     }
   }
 
-  Context context() { return {kernels_, pool_.get(), &scratch_}; }
+  Context context() { return {kernels_, pool_.get(), scratch_.get()}; }
 
   // Only one call at a time may use the engine's threads and scratch.
   void claim(Napi::Env env) {
@@ -141,7 +141,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   const Kernels* kernels_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
-  Scratch scratch_;
+  ScratchPtr scratch_ = make_scratch();
   bool busy_ = false;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dropout.h"
@@ -93,50 +94,13 @@ struct OptimizerState {
   double* scalars;  // step, beta1^step, beta2^step
 };
 
-// The first layer's input of a batch as a sparse matrix, when most inputs are zero (MNIST's
-// pixels): its compressed rows, and for the weight gradient the same entries by column; each list of
-// rows (or columns) ordered longest first, so that a tile's rows have about as many entries.
-struct SparseInput {
-  std::vector<int> row_start, row_columns, row_order;
-  std::vector<float> row_values;
-  std::vector<int> column_start, column_rows, column_order, column_fill, column_used;
-  std::vector<float> column_values;
-  int used_columns = 0;
-  std::vector<int> length_counts;
+// The engine's buffers between calls (engine.h), owned by whoever runs it: make_scratch's.
+struct Scratch;
+struct ScratchDeleter {
+  void operator()(Scratch* scratch) const;
 };
-
-// A training batch made ready before its turn, so that one thread can prepare the next batch while
-// another trains on this one: its labels and targets gathered in the epoch's order, and its input
-// compressed, read straight from the data, when most of it is zero (`sparse`). A batch that is not
-// sparse gathers its features when it trains.
-struct PreparedBatch {
-  std::vector<std::uint8_t> labels;
-  std::vector<float> targets;
-  bool sparse = false;
-  SparseInput input;
-};
-
-// Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
-struct Scratch {
-  std::vector<float> transposed;          // a weight matrix, transposed for the backward product
-  std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread
-  std::vector<int> columns;               // the first layer's non-zero input columns in a batch
-  std::vector<std::uint8_t> column_used;
-  std::vector<float> compact_input;       // the batch's input, only those columns
-  std::vector<std::uint8_t> batch_bytes;  // a batch's byte features, gathered in its order
-  // The batch being trained (or scored), and with more than one thread the one after it.
-  PreparedBatch prepared[2];
-  int current = 0;
-  std::vector<int> sparse_parts;          // where each thread's part of a sparse product's rows begins
-  std::vector<float> zero_bias;           // the bias of a network without biases
-  std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
-  std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
-  // Each thread but the caller evaluates chunks in a lane of its own: a scratch with a workspace
-  // (network.cc, evaluate).
-  std::vector<Scratch> lanes;
-  std::vector<float> lane_floats;
-  Workspace lane_workspace{};
-};
+using ScratchPtr = std::unique_ptr<Scratch, ScratchDeleter>;
+ScratchPtr make_scratch();
 
 // What the engine brings to every call: the kernels it was built with, its threads and its scratch.
 struct Context {

@@ -18,14 +18,14 @@ MUTATIONS = [
     ("kernels_scalar.cc", "const int width = g.N - n0 < kStrip ? g.N - n0 : kStrip;", "const int width = g.N - n0 < kStrip ? g.N - n0 - (g.N > 1) : kStrip;", "scalar GEMM drops the last column of a strip's tail"),
     ("kernels_avx512.cc", "static_cast<__mmask16>((1u << lanes) - 1u)", "static_cast<__mmask16>((1u << lanes) - 2u)", "AVX-512 tail mask misses its first lane"),
     ("kernels_avx2.cc", "for (int v = 0; v < NV; v++) lanes[v] = v == NV - 1 ? tail : _mm256_set1_epi32(-1);", "for (int v = 0; v < NV; v++) lanes[v] = _mm256_set1_epi32(-1);", "AVX2 tail is not masked"),
-    ("network.cc", "const int end = std::min(extent, begin + block);", "const int end = std::min(extent, begin + block - (chunk == 0));", "thread split leaves a row or column unworked"),
+    ("parallel.cc", "const int end = std::min(extent, begin + block);", "const int end = std::min(extent, begin + block - (chunk == 0));", "thread split leaves a row or column unworked"),
     ("thread_pool.cc", "invoke(task, static_cast<int>(claims & 0xffffffffu), thread);", "invoke(task, 0, thread);", "the pool runs the first chunk for every claim"),
-    ("network.cc", "exps[j] = std::exp(z[j] - max);", "exps[j] = std::exp(z[j]);", "softmax without the max subtraction"),
-    ("network.cc", "row_correct[r] = argmax == labels[r];", "row_correct[r] = argmax != labels[r];", "accuracy counts the wrong ones"),
-    ("network.cc", "bias_step.decay = false;", "bias_step.decay = step.decay;", "weight decay applied to the biases"),
+    ("elementwise.h", "exps[j] = std::exp(z[j] - max);", "exps[j] = std::exp(z[j]);", "softmax without the max subtraction"),
+    ("elementwise.h", "row_correct[r] = argmax == labels[r];", "row_correct[r] = argmax != labels[r];", "accuracy counts the wrong ones"),
+    ("dense.cc", "bias_step.decay = false;", "bias_step.decay = step.decay;", "weight decay applied to the biases"),
     ("elementwise.h", "first[i] = static_cast<float>(mu * first[i] + gradient(i));", "first[i] = static_cast<float>(mu * first[i] + lr * gradient(i));", "momentum scales the gradient twice"),
     ("elementwise.h", "const double m_hat = first[i] / correction1;", "const double m_hat = first[i];", "Adam without bias correction"),
-    ("network.cc", "state.scalars[2] *= opt.beta2;", "state.scalars[2] *= opt.beta1;", "Adam's second running power uses beta1"),
+    ("training.cc", "state.scalars[2] *= opt.beta2;", "state.scalars[2] *= opt.beta1;", "Adam's second running power uses beta1"),
 ]
 
 

@@ -18,7 +18,8 @@ import {
 } from '../src/cli/report.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
-import { Network } from '../src/model/network.js';
+import { Network, networkFromFile } from '../src/model/network.js';
+import { EVAL_ROWS, Workspace } from '../src/backends/backend.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
 import { loadCsv } from '../src/data/csv.js';
 import type { EpochMetrics } from '../src/train/fit.js';
@@ -57,7 +58,9 @@ describe('train', () => {
     expect(code).toBe(0);
     expect(err).toEqual([]);
     expect(out[0]).toMatch(/^network 16-5-3 .* 103 parameters$/);
-    expect(out[1]).toMatch(/^backend (ts|native \(\w+, \d+ threads?\)) \| data .* \(12 train, 6 validation\)$/);
+    expect(out[1]).toMatch(
+      /^backend (ts|native \(\w+, \d+ threads?\)) \| data .* \(12 train, 6 validation: the test set\)$/,
+    );
     expect(out[3]).toMatch(
       /^epoch 1\/2 {2}train acc \d\.\d{4} {2}error \d+\.\d{4} \| val acc \d\.\d{4} {2}error \d+\.\d{4} \| \d+\.\d\d s$/,
     );
@@ -1119,5 +1122,61 @@ describe('predict prints', () => {
       const { code, err } = await runCli('predict', ...args);
       expect([code, err]).toEqual([1, [`backprop: ${message}`]]);
     }
+  });
+});
+
+describe('--val-split on MNIST', () => {
+  const json = (lines: string[]): Record<string, unknown>[] =>
+    lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  it('validates on the last share of the training images and scores the test set once, at the end', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    const args = ['--hidden', '32', '--epochs', '2', '--val-split', '0.1', '--save', model];
+    const human = await runCli(...args);
+    expect(human.code).toBe(0);
+    expect(human.out[1]).toMatch(/\(54,000 train, 6,000 validation, 10,000 test\)$/);
+    expect(human.out.filter((l) => l.startsWith('test '))).toHaveLength(1);
+    const { code, out } = await runCli(...args, '--json');
+    expect(code).toBe(0);
+    const events = json(out);
+    expect(events.map((e) => e.event)).toEqual(['epoch', 'epoch', 'test', 'done']);
+    // The validation figures are those of the last 6,000 training images, the test's of the test set.
+    const net = loadModel(model);
+    const { train, test } = realMnist();
+    const trained = networkFromFile(net.architecture, net.params, new TsBackend());
+    const held = { ...train, x: train.x.subarray(54000 * 784), labels: train.labels!.subarray(54000), count: 6000 };
+    const score = async (data: typeof train) =>
+      trained.backend.evaluate(trained, data, Workspace.of(trained, EVAL_ROWS));
+    expect((await score(held)).accuracy).toBeCloseTo(events[1].valAccuracy as number, 10);
+    expect((await score(test!)).accuracy).toBeCloseTo(events[2].accuracy as number, 10);
+    expect((await score(test!)).accuracy).not.toBeCloseTo(events[1].valAccuracy as number, 6);
+  });
+
+  it('is saved with the run: a resume keeps it and refuses another; without it the header says the test set validates', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'm.safetensors');
+    expect((await runCli('--hidden', '16', '--epochs', '1', '--val-split', '0.2', '--save', model)).code).toBe(0);
+    const other = await runCli('--resume', model, '--val-split', '0.1', '--epochs', '2');
+    expect(other.code).toBe(2);
+    expect(other.err[0]).toMatch(/--val-split 0.1 contradicts .*trained with 0.2/);
+    const resumed = await runCli('--resume', model, '--epochs', '2');
+    expect(resumed.code).toBe(0);
+    expect(resumed.out[1]).toMatch(/\(48,000 train, 12,000 validation, 10,000 test\)$/);
+    const plain = await runCli('--hidden', '16', '--epochs', '1', '--limit', '1000');
+    expect(plain.out[1]).toMatch(/\(1,000 train, 10,000 validation: the test set\)$/);
+  });
+
+  it('with --save-best, the test set scores the epoch that was kept', async () => {
+    const dir = tempDir();
+    const model = join(dir, 'best.safetensors');
+    const args = ['--hidden', '16', '--epochs', '3', '--lr', '2', '--val-split', '0.1', '--save', model, '--save-best'];
+    const { code, out } = await runCli(...args, '--json');
+    expect(code).toBe(0);
+    const test = json(out).find((e) => e.event === 'test')!;
+    const kept = loadModel(model);
+    const net = networkFromFile(kept.architecture, kept.params, new TsBackend());
+    const score = await net.backend.evaluate(net, realMnist().test!, Workspace.of(net, EVAL_ROWS));
+    expect(score.accuracy).toBe(test.accuracy);
   });
 });

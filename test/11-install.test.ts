@@ -14,6 +14,11 @@ const NO_COMPILER = { CC: '/bin/false', CXX: '/bin/false' };
 // The oldest versions the prebuilds may need: what Node 20's own Linux binaries need is newer (glibc 2.28).
 const GLIBC_FLOOR = '2.17';
 const GLIBCXX_FLOOR = '3.4.22';
+/** The addon's C++ sources but the ISA files, as both builds read them. */
+const listedSources = JSON.parse(readFileSync(join(root, 'native/sources.json'), 'utf8')) as {
+  engine: string[];
+  binding: string[];
+};
 
 function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
   return spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000 });
@@ -147,10 +152,7 @@ describe('the prebuilt binaries', () => {
   });
 
   it('come from one list of sources: both builds read native/sources.json, and every C++ file is in it or an ISA file of both', () => {
-    const listed = JSON.parse(readFileSync(join(root, 'native/sources.json'), 'utf8')) as {
-      engine: string[];
-      binding: string[];
-    };
+    const listed = listedSources;
     const gyp = readFileSync(join(root, 'binding.gyp'), 'utf8');
     const cmake = readFileSync(join(root, 'native/CMakeLists.txt'), 'utf8');
     expect(gyp).toContain("require('./native/sources.json')");
@@ -226,7 +228,7 @@ describe('npm install of the packed package, with no compiler and no network', (
       'bin/backprop.js',
       'prebuilds/linux-x64/backprop.node',
       'prebuilds/linux-arm64/backprop.node',
-      'native/network.cc',
+      ...[...listedSources.engine, ...listedSources.binding].map((file) => `native/${file}`),
       'binding.gyp',
       'scripts/install.mjs',
       'README.md',

@@ -30,7 +30,7 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     const { data, sizes, backend } = prepareTraining(settings, backendName);
     trainCount = data.train.count;
     const net = buildNetwork(settings, sizes, backend);
-    const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.test });
+    const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.validation ?? data.test });
     rows.push({ label: describeBackend(backend), result, net });
   }
   let maxDifference = 0;

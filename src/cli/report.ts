@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/backend.js';
+import type { Backend, Evaluation } from '../backends/backend.js';
 import { peakMemoryMB } from '../io/machine.js';
 import type { Network } from '../model/network.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
@@ -13,6 +13,10 @@ export interface RunInfo {
   dataDir: string;
   trainCount: number;
   validationCount: number;
+  /** The test samples scored once at the end, when validation data were held out of the training set. */
+  testCount?: number;
+  /** The validation data are the data set's test part (MNIST without --val-split, as the seed does). */
+  validationIsTest: boolean;
   settings: TrainSettings;
 }
 
@@ -28,6 +32,8 @@ export interface Reporter {
   epoch(metrics: EpochMetrics, best: boolean): void;
   /** Training has ended, however: an epoch line held back by --log-every is printed now. */
   end(): void;
+  /** The test set's score, once, after training on validation data held out of the training set. */
+  test(score: Evaluation): void;
   done(summary: Summary): void;
 }
 
@@ -115,9 +121,7 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
       writeWrapped(
         `network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`,
       );
-      writeWrapped(
-        `backend ${describeBackend(info.backend)} | data ${info.dataDir} (${count(info.trainCount)} train, ${count(info.validationCount)} validation)`,
-      );
+      writeWrapped(`backend ${describeBackend(info.backend)} | data ${info.dataDir} (${dataCounts(info)})`);
       writeWrapped(describeTraining(info.settings));
     },
     epoch(metrics, isBest) {
@@ -133,6 +137,10 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
       held = undefined;
       best = undefined;
     },
+    test(score) {
+      const accuracy = score.accuracy === undefined ? '' : `acc ${fixed4(score.accuracy)}  `;
+      write(`test ${accuracy}error ${readableNumber(score.error)} (the test set, scored once after training)`);
+    },
     done(summary) {
       write(
         `training time ${summary.trainSeconds.toFixed(2)} s (evaluation excluded), total ${summary.totalSeconds.toFixed(2)} s`,
@@ -141,11 +149,21 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
   };
 }
 
+/** `60,000 train, 10,000 validation: the test set`, or with validation held out, the three parts. */
+function dataCounts(info: RunInfo): string {
+  const validation = `${count(info.validationCount)} validation${info.validationIsTest ? ': the test set' : ''}`;
+  const test = info.testCount === undefined ? '' : `, ${count(info.testCount)} test`;
+  return `${count(info.trainCount)} train, ${validation}${test}`;
+}
+
 /** JSON lines on stdout, one object per event; nothing else goes to stdout. */
 export function jsonReporter(write: Write): Reporter {
   return {
     header() {},
     end() {},
+    test(score) {
+      write(JSON.stringify({ event: 'test', accuracy: score.accuracy, error: score.error }));
+    },
     epoch(m) {
       write(
         JSON.stringify({

@@ -89,7 +89,8 @@ export function resumedSettings(
     const preprocessing = run.preprocessing?.kind === 'csv' ? run.preprocessing : undefined;
     if (!preprocessing) {
       refuseCsvOptions(asked.csv, true);
-      return asked.csv;
+      check('val-split', asked.csv.valSplit, saved.valSplit);
+      return { ...asked.csv, valSplit: saved.valSplit };
     }
     // Files saved before the CSV options were kept name their target and delimiter in the preprocessing.
     const had: SavedCsv = saved.csv ?? {

@@ -128,19 +128,18 @@ function csvOf(
   if (valSplit !== undefined && valSplit >= 1) throw new UsageError(`--val-split must be below 1, got ${valSplit}`);
   // A resumed run's data are the saved ones: checked against them when resuming.
   if (!(options.resume !== undefined && data === undefined))
-    refuseCsvOptions({ target, normalize, valSplit, delimiter }, data === undefined || !isDelimitedFile(data));
+    refuseCsvOptions({ target, normalize, delimiter }, data === undefined || !isDelimitedFile(data));
   return { target: target?.split(','), normalize, valSplit, delimiter };
 }
 
-/** The CSV options given, refused when the data are not a CSV file. */
+/** The CSV options given, refused when the data are not a CSV file (--val-split takes both kinds). */
 export function refuseCsvOptions(
-  csv: { target?: unknown; normalize?: unknown; valSplit?: unknown; delimiter?: unknown },
+  csv: { target?: unknown; normalize?: unknown; delimiter?: unknown },
   notCsv: boolean,
 ): void {
   const given = Object.entries({
     target: csv.target,
     normalize: csv.normalize,
-    'val-split': csv.valSplit,
     delimiter: csv.delimiter,
   }).find(([, value]) => value !== undefined)?.[0];
   if (given && notCsv) throw new UsageError(`--${given} applies to CSV data only (--data file.csv)`);

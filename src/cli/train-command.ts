@@ -1,4 +1,4 @@
-import { OptimizerState, type Backend } from '../backends/backend.js';
+import { EVAL_ROWS, OptimizerState, Workspace, type Backend } from '../backends/backend.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import type { Network } from '../model/network.js';
 import { loadModel, saveModel, type ModelFile } from '../model/safetensors.js';
@@ -176,7 +176,9 @@ async function train(
     backend,
     dataDir: data.dir,
     trainCount: data.train.count,
-    validationCount: data.test?.count ?? 0,
+    validationCount: (data.validation ?? data.test)?.count ?? 0,
+    testCount: data.validation && data.test?.count,
+    validationIsTest: !data.validation && data.preprocessing.kind !== 'csv' && data.test !== undefined,
     settings,
   });
   if (resumed) {
@@ -197,11 +199,13 @@ async function train(
       limit: settings.limit,
       classes: settings.classes,
       csv: data.preprocessing.kind === 'csv' ? savedCsvOf(settings.csv) : undefined,
+      valSplit: data.preprocessing.kind === 'csv' ? undefined : settings.csv.valSplit,
     };
     saveModel(saving.save, checkpointOf(net, state, training, point, { preprocessing: data.preprocessing }));
   };
   let bestAccuracy = Math.max(-Infinity, ...(resumed?.history ?? []).map(accuracyOf));
   let bestEpoch: EpochMetrics | undefined;
+  let bestParams: Float32Array | undefined;
   const onProgress = progressReporter(settings.json, saving, io);
   const history: EpochMetrics[] = [...(resumed?.history ?? [])];
   const stop = backend.memory.int32(1);
@@ -210,7 +214,7 @@ async function train(
   try {
     result = await fit(net, data.train, {
       ...fitOptions(settings),
-      validation: data.test,
+      validation: data.validation ?? data.test,
       state,
       stop,
       patience: saving.patience,
@@ -226,6 +230,7 @@ async function train(
           if (best) {
             save({ history });
             bestEpoch = metrics;
+            bestParams = net.params.slice();
           }
         } else if (saving.checkpointEvery && metrics.epoch % saving.checkpointEvery === 0) {
           save({ history });
@@ -281,6 +286,11 @@ async function train(
           ? `saved ${saving.save}: epoch ${bestEpoch.epoch}, the best (${bestText(bestEpoch)})`
           : `kept ${saving.save}: no epoch of this run was better than its best`,
       );
+    }
+    if (data.validation && data.test) {
+      // The test set judges the model that is kept: with --save-best, the best epoch's.
+      if (saving.saveBest && bestParams) net.params.set(bestParams);
+      reporter.test(await backend.evaluate(net, data.test, Workspace.of(net, EVAL_ROWS)));
     }
     if (saving.report) {
       await writeTrainingReport(

@@ -10,8 +10,13 @@ import type { Preprocessing } from './preprocessing.js';
 
 export interface MnistSplits {
   train: Dataset;
-  /** Absent when the data have no validation part. */
+  /**
+   * The data each epoch is validated on, unless `validation` is given: an IDX set's test part, a
+   * CSV file's held-out rows. Absent when the data have no such part.
+   */
   test?: Dataset;
+  /** Validation data held out of an IDX set's training part (`--val-split`): the test part is then scored once, at the end. */
+  validation?: Dataset;
   /** The folder or file the data were read from. */
   dir: string;
   /** How raw values became features, to do the same when the model predicts. */

@@ -43,6 +43,8 @@ export interface SavedTraining {
   classes?: number;
   /** How a CSV file was read (absent for IDX data, and in files saved before it was kept). */
   csv?: SavedCsv;
+  /** The share of an IDX training set held out for validation (a CSV file's is in `csv`). */
+  valSplit?: number;
 }
 
 /** The options that read a CSV file, as saved. */
@@ -92,17 +94,19 @@ function validTraining(value: unknown): value is SavedTraining {
     Array.isArray(value.hidden) &&
     value.hidden.every((n) => isCount(n, 1)) &&
     (value.data === undefined || typeof value.data === 'string') &&
+    (value.valSplit === undefined || validShare(value.valSplit)) &&
     (value.csv === undefined || validCsv(value.csv))
   );
 }
+
+const validShare = (value: unknown): boolean => typeof value === 'number' && value > 0 && value < 1;
 
 function validCsv(value: unknown): value is SavedCsv {
   return (
     isObject(value) &&
     (value.target === undefined || (Array.isArray(value.target) && value.target.every((t) => typeof t === 'string'))) &&
     (value.normalize === undefined || (NORMALIZATIONS as readonly unknown[]).includes(value.normalize)) &&
-    (value.valSplit === undefined ||
-      (typeof value.valSplit === 'number' && value.valSplit > 0 && value.valSplit < 1)) &&
+    (value.valSplit === undefined || validShare(value.valSplit)) &&
     (value.delimiter === undefined || (DELIMITER_NAMES as readonly unknown[]).includes(value.delimiter))
   );
 }

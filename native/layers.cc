@@ -1,0 +1,63 @@
+#include "engine.h"
+
+namespace backprop {
+namespace {
+
+// Whether layer l's output is dropped out in a pass with this mask.
+bool drops(const Layers& net, int l, const DropoutMask* mask) { return mask && net.drops(l); }
+
+// What layer l reads: the network's input, or the output of the layer below (after its dropout).
+Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l, const DropoutMask* mask) {
+  if (l == 0) return input;
+  return {drops(net, l - 1, mask) ? ws.dropped[l - 1] : ws.acts[l - 1], net.sizes[l], nullptr, nullptr};
+}
+
+}  // namespace
+
+std::size_t Layers::weight_offset(int l) const {
+  std::size_t offset = 0;
+  for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + (bias ? sizes[i + 1] : 0);
+  return offset;
+}
+
+// Layer l is a dense product, its activation (ReLU fused into the product's epilogue) and, while
+// training, its dropout.
+void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws,
+                    const DropoutMask* mask) {
+  for (int l = 0; l < net.count(); l++) {
+    const int OC = net.sizes[l + 1];
+    const Activation activation = net.activations[l];
+    float* out = ws.acts[l];
+    matmul_forward(ctx, out, input_of(input, ws, net, l, mask), net.params + net.weight_offset(l), bias_of(ctx, net, l),
+                   rows, OC, activation == Activation::Relu);
+    activation_forward(ctx, activation, out, keeps_pre_activation(activation) ? ws.pre[l] : nullptr, rows, OC);
+    if (drops(net, l, mask)) dropout_forward(ctx, out, ws.dropped[l], ws.keep[l], rows, OC, net.dropout[l], *mask, l);
+  }
+}
+
+void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
+                     Workspace& ws, const Update& update, const DropoutMask* mask) {
+  const int last = net.count() - 1;
+  float* delta = ws.deltas[0];
+  output_backward(delta, ws.acts[last], net, batch, rows);
+  for (int l = last; l >= 0; l--) {
+    const int C = net.sizes[l];
+    const int OC = net.sizes[l + 1];
+    float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
+    // The error signal for the layer below needs this layer's weights before they are updated. The
+    // ReLU below masks it in the product's epilogue; dropout scales it before another activation's slope.
+    if (l > 0) {
+      const Activation below = net.activations[l - 1];
+      const float* act = ws.acts[l - 1];
+      float* transposed = ctx.scratch->transposed.data();
+      transpose(transposed, net.params + net.weight_offset(l), C, OC);
+      matmul_backward_input(ctx, next, delta, transposed, rows, C, OC, below == Activation::Relu ? act : nullptr);
+      if (drops(net, l - 1, mask)) dropout_backward(ctx, next, ws.keep[l - 1], rows, C);
+      activation_backward(ctx, below, next, keeps_pre_activation(below) ? ws.pre[l - 1] : act, rows, C);
+    }
+    dense_backward_params(ctx, net, l, input_of(input, ws, net, l, mask), delta, rows, ws, update);
+    delta = next;
+  }
+}
+
+}  // namespace backprop

@@ -1,0 +1,235 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace backprop {
+namespace {
+
+// The step count and the running powers β1^t, β2^t (the bias corrections of Adam), advanced by one
+// step, and that step's scalars as the step kernels read them.
+Step next_step(const Optimizer& opt, OptimizerState& state) {
+  state.scalars[0] += 1.0;
+  state.scalars[1] *= opt.beta1;
+  state.scalars[2] *= opt.beta2;
+  return {opt.kind,
+          opt.weight_decay != 0.0f,
+          opt.learning_rate,
+          opt.weight_decay,
+          opt.momentum,
+          static_cast<float>(opt.beta1),
+          static_cast<float>(1.0 - opt.beta1),
+          static_cast<float>(opt.beta2),
+          static_cast<float>(1.0 - opt.beta2),
+          static_cast<float>(opt.epsilon),
+          static_cast<float>(opt.learning_rate / (1.0 - state.scalars[1])),
+          static_cast<float>(1.0 / std::sqrt(1.0 - state.scalars[2]))};
+}
+
+// The labels and targets of samples order[start…start+rows) of data gathered into `batch`, and its
+// input compressed by rows and by columns when most of it is zero. Reads only the data and writes
+// only `batch`, so it can run beside the training of another batch.
+void prepare_into(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                  int rows, PreparedBatch& batch) {
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  for (int r = 0; r < rows; r++) {
+    const std::size_t i = order ? order[start + r] : static_cast<std::size_t>(start + r);
+    if (data.labels) batch.labels[r] = data.labels[i];
+    if (data.targets)
+      std::memcpy(batch.targets.data() + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
+  }
+  const int C = net.sizes[0];
+  batch.sparse =
+      may_be_sparse(ctx, net.sizes[1]) && compress_rows(*ctx.kernels, data, order, start, rows, C, batch.input);
+  if (batch.sparse) compress_columns(rows, C, batch.input);
+}
+
+// Whether a batch's products are worth splitting across the threads more than preparing the next
+// batch beside it. Only a sparse batch takes long to prepare (its compression); a dense one splits
+// its products as soon as run_gemm would.
+bool worth_splitting(const Layers& net, int rows, const PreparedBatch& batch) {
+  const double limit = batch.sparse ? kBesideWork : kParallelWork;
+  for (int l = 0; l < net.count(); l++) {
+    const double multiply_adds = l == 0 && batch.sparse
+                                     ? static_cast<double>(batch.input.row_start[rows]) * net.sizes[1]
+                                     : static_cast<double>(rows) * net.sizes[l] * net.sizes[l + 1];
+    if (multiply_adds >= limit) return true;
+  }
+  return false;
+}
+
+// A prepared batch as the products read it: its samples and first-layer input, the sparse input it
+// holds or, for a batch that is not sparse, its features gathered now.
+struct BatchInput {
+  Samples samples;
+  Input input;
+};
+
+BatchInput batch_input(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order,
+                       int start, int rows, const PreparedBatch& batch, Workspace& ws) {
+  const int C = net.sizes[0];
+  if (!batch.sparse) {
+    const Samples samples = batch_rows(ctx, data, order, start, rows, net, ws);
+    return {samples, dense_input(ctx, samples, C, net.sizes[1], ws)};
+  }
+  const Samples samples = {nullptr, nullptr, data.labels ? batch.labels.data() : nullptr,
+                           data.targets ? batch.targets.data() : nullptr, rows};
+  return {samples, {nullptr, C, nullptr, &batch.input}};
+}
+
+// Forward, backward and the optimizer step of a prepared batch; returns its error sum.
+double train_prepared(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                      int rows, const PreparedBatch& prepared, const Optimizer& opt, OptimizerState& state,
+                      Workspace& ws) {
+  const BatchInput batch = batch_input(ctx, net, data, order, start, rows, prepared, ws);
+  const DropoutMask mask = {net.dropout_seed, state.scalars[0]};
+  const DropoutMask* masked = net.has_dropout() ? &mask : nullptr;
+  forward_layers(ctx, net, batch.input, rows, ws, masked);
+  Scratch& scratch = *ctx.scratch;
+  output_step(ctx, net, rows, &batch.samples, ws, scratch.row_loss.data(), scratch.row_correct.data());
+  Evaluation eval = {0.0, 0};
+  add_rows(eval, scratch.row_loss.data(), scratch.row_correct.data(), rows, batch.samples.labels != nullptr);
+  const Step step = next_step(opt, state);
+  const bool plain_sgd = opt.kind == OptimizerKind::Sgd && opt.weight_decay == 0.0f;
+  backward_layers(ctx, net, batch.input, batch.samples, rows, ws,
+                  {plain_sgd ? Update::Kind::Sgd : Update::Kind::Step, opt.learning_rate, &step, &state}, masked);
+  return eval.loss_sum;
+}
+
+// Room in `batch` for a batch of up to `rows` samples.
+void reserve_prepared(PreparedBatch& batch, const Layers& net, int rows) {
+  const std::size_t inputs = static_cast<std::size_t>(net.sizes[0]);
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  const std::size_t row_count = static_cast<std::size_t>(rows);
+  if (batch.labels.size() < row_count) batch.labels.resize(row_count);
+  if (batch.targets.size() < row_count * outputs) batch.targets.resize(row_count * outputs);
+  SparseInput& s = batch.input;
+  // A row is compressed before its entries are counted against the capacity.
+  const std::size_t entries = sparse_capacity(rows, net.sizes[0]) + inputs + kCompressSlack;
+  for (std::vector<int>* list : {&s.row_columns, &s.column_rows})
+    if (list->size() < entries) list->resize(entries);
+  for (std::vector<float>* list : {&s.row_values, &s.column_values})
+    if (list->size() < entries) list->resize(entries);
+  for (std::vector<int>* list : {&s.row_start, &s.row_order})
+    if (list->size() < row_count + 1) list->resize(row_count + 1);
+  for (std::vector<int>* list : {&s.column_start, &s.column_order, &s.column_fill, &s.column_used})
+    if (list->size() < inputs + 1) list->resize(inputs + 1);
+  // The counting sorts' buckets: lengths up to a row's inputs or a column's rows.
+  const std::size_t buckets = std::max(inputs, row_count) + 2;
+  if (s.length_counts.capacity() < buckets) s.length_counts.reserve(buckets);
+}
+
+}  // namespace
+
+void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
+  Scratch& scratch = *ctx.scratch;
+  std::size_t transposed = 0;
+  for (int l = 1; l < net.count(); l++)
+    transposed = std::max(transposed, static_cast<std::size_t>(net.sizes[l]) * net.sizes[l + 1]);
+  if (scratch.transposed.size() < transposed) scratch.transposed.resize(transposed);
+  // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
+  const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
+  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns + kPackAlign;
+  const std::size_t widest = static_cast<std::size_t>(*std::max_element(net.sizes.begin(), net.sizes.end()));
+  if (scratch.zero_bias.size() < widest) scratch.zero_bias.resize(widest, 0.0f);
+  const int threads = ctx.pool->size();
+  const int lane_rows = std::min(rows, kLaneRows);
+  const std::size_t scored_rows = std::max(rows, lane_rows * kChunksPerRound * threads);
+  if (scratch.row_loss.size() < scored_rows) scratch.row_loss.resize(scored_rows);
+  if (scratch.row_correct.size() < scored_rows) scratch.row_correct.resize(scored_rows);
+  const std::size_t inputs = static_cast<std::size_t>(net.sizes[0]);
+  if (scratch.columns.size() < inputs) scratch.columns.resize(inputs);
+  if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
+  if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
+  if (scratch.batch_bytes.size() < inputs * rows) scratch.batch_bytes.resize(inputs * rows);
+  reserve_prepared(scratch.prepared[0], net, rows);
+  // The second batch serves every batch that train_batch prepares beside another, whatever the
+  // workspace's rows (a library's caller may give room for more rows than a batch has).
+  if (threads > 1) reserve_prepared(scratch.prepared[1], net, std::min(rows, kPreparedBesideRows));
+  scratch.packs.resize(static_cast<std::size_t>(ctx.pool->size()));
+  scratch.sparse_parts.resize(static_cast<std::size_t>(ctx.pool->size()) + 1);
+  for (std::vector<float>& buffer : scratch.packs)
+    if (buffer.size() < pack) buffer.resize(pack);
+  if (threads > 1) {
+    scratch.lanes.resize(static_cast<std::size_t>(threads) - 1);
+    for (Scratch& lane : scratch.lanes) {
+      reserve_scratch(calling_thread(ctx, lane), net, lane_rows);
+      lane.lane_workspace = evaluation_workspace(net, lane_rows, lane.lane_floats);
+    }
+  }
+}
+
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const DropoutMask* mask) {
+  const Samples batch = {x, nullptr, nullptr, nullptr, rows};
+  forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws, mask);
+  output_step(ctx, net, rows, nullptr, ws, nullptr, nullptr);
+}
+
+void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws, const DropoutMask* mask) {
+  PreparedBatch& prepared = ctx.scratch->prepared[0];
+  prepare_into(ctx, net, samples, nullptr, 0, samples.count, prepared);
+  const BatchInput batch = batch_input(ctx, net, samples, nullptr, 0, samples.count, prepared, ws);
+  backward_layers(ctx, net, batch.input, batch.samples, batch.samples.count, ws,
+                  {Update::Kind::Gradient, 0.0f, nullptr, nullptr}, mask);
+}
+
+void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                   int rows) {
+  prepare_into(ctx, net, data, order, start, rows, ctx.scratch->prepared[ctx.scratch->current]);
+}
+
+double train_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
+                   int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
+  Scratch& scratch = *ctx.scratch;
+  PreparedBatch& prepared = scratch.prepared[scratch.current];
+  const bool beside =
+      next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows && !worth_splitting(net, rows, prepared);
+  const int next = beside ? 1 - scratch.current : scratch.current;
+  double error_sum = 0.0;
+  if (beside) {
+    // The training stays on the caller, whose caches hold the weights; the next batch is prepared
+    // by any thread, the caller too when no other is free.
+    ctx.pool->run_beside(
+        [&] {
+          error_sum =
+              train_prepared(calling_thread(ctx, scratch), net, data, order, start, rows, prepared, opt, state, ws);
+        },
+        [&] { prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]); });
+  } else {
+    error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
+    if (next_rows > 0) prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]);
+  }
+  scratch.current = next;
+  return error_sum;
+}
+
+Samples batch_rows(const Context& ctx, const Samples& data, const std::uint32_t* order, int start, int rows,
+                   const Layers& net, Workspace& ws) {
+  const std::size_t features = static_cast<std::size_t>(net.sizes[0]);
+  const std::size_t outputs = static_cast<std::size_t>(net.sizes.back());
+  if (!order) {
+    const std::size_t first = static_cast<std::size_t>(start);
+    return {data.x ? data.x + first * features : nullptr, data.x ? nullptr : data.x_bytes + first * features,
+            data.labels ? data.labels + first : nullptr, data.targets ? data.targets + first * outputs : nullptr, rows};
+  }
+  std::uint8_t* batch_bytes = ctx.scratch->batch_bytes.data();
+  for (int r = 0; r < rows; r++) {
+    const std::size_t i = order[start + r];
+    if (data.x) {
+      std::memcpy(ws.batch_x + r * features, data.x + i * features, sizeof(float) * features);
+    } else {
+      std::memcpy(batch_bytes + r * features, data.x_bytes + i * features, features);
+    }
+    if (data.labels) ws.batch_labels[r] = data.labels[i];
+    if (data.targets) std::memcpy(ws.batch_targets + r * outputs, data.targets + i * outputs, sizeof(float) * outputs);
+  }
+  return {data.x ? ws.batch_x : nullptr, data.x ? nullptr : batch_bytes, data.labels ? ws.batch_labels : nullptr,
+          data.targets ? ws.batch_targets : nullptr, rows};
+}
+
+void ScratchDeleter::operator()(Scratch* scratch) const { delete scratch; }
+
+ScratchPtr make_scratch() { return ScratchPtr(new Scratch()); }
+
+}  // namespace backprop

@@ -1,0 +1,42 @@
+// The engine's tuning constants, in one place: where the work is split across threads, where the
+// first layer's input becomes sparse or compacted, and how evaluation and batch preparation are
+// shared out. None changes a result, only where the time goes.
+#pragma once
+
+#include <cstddef>
+
+namespace backprop {
+
+// Below this many multiply-adds (about 70 µs on one AVX-512 core) a GEMM runs on the calling
+// thread: a smaller split gains less than the hand-off costs, and on a busy machine loses (measured
+// in bench/: H=256 at batch 10 was 1.5× slower on two threads than on one beside a busy process).
+constexpr double kParallelWork = 1024.0 * 1024.0;
+// Below this many elements an element-wise pass (softmax, activation, optimizer) stays on the
+// calling thread (a ReLU over 64 K elements takes a few microseconds).
+constexpr int kParallelRows = 1 << 16;
+
+// Below this share of non-zero inputs the first layer's products are sparse. Each entry then costs
+// a gathered row of the weights instead of a streamed one, so density must be well below 1.
+constexpr double kSparseBelow = 0.3;
+// The most entries a sparse input may hold (a bound on the scratch it needs: 16 MB a batch).
+constexpr std::size_t kSparseEntries = std::size_t{1} << 20;
+
+// Below this share of non-zero columns the first layer works on the compacted input.
+constexpr double kCompactBelow = 0.9;
+
+// Evaluation's chunks (evaluation.cc): at most this many rows each, and this many per thread in a round.
+constexpr int kLaneRows = 1024;
+constexpr int kChunksPerRound = 8;
+
+// Up to this many samples, a batch whose products are small is trained on one thread while another
+// prepares the next batch (a batch of 1,024 MNIST images has about 150,000 non-zero pixels: at any
+// width but the narrowest its products are split).
+constexpr int kPreparedBesideRows = 1024;
+
+// Up to this many multiply-adds in its largest product, a batch trains faster on one thread with the
+// next batch prepared beside it than with its products split (2 threads, Zen 3, MNIST, batch 100:
+// H=128 and 256 were 0.07 and 0.12 s per 20,000 samples beside against 0.07 and 0.16 s split;
+// H=512 and 1024, 0.15 and 0.34 s per 10,000 against 0.10 and 0.19 s split).
+constexpr double kBesideWork = 4.0 * 1024 * 1024;
+
+}  // namespace backprop
