@@ -6,8 +6,6 @@ namespace backprop {
 
 namespace {
 
-constexpr int kMaxLayerSize = 1 << 20;
-
 // A finite number, checked before it is converted.
 double finite_double_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   const Napi::Value value = obj.Get(name);
@@ -21,15 +19,18 @@ float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   return static_cast<float>(finite_double_field(env, obj, name));
 }
 
-std::uint32_t seed_field(Napi::Env env, Napi::Object obj, const std::string& name) {
-  const double seed = finite_double_field(env, obj, name);
-  if (seed < 0 || seed > 4294967295.0 || seed != std::floor(seed))
-    throw_range(env, name + " must be an integer from 0 to 2^32 - 1");
-  return static_cast<std::uint32_t>(seed);
+// What a check found, thrown as the JavaScript error it calls for.
+void refuse(Napi::Env env, const Check& check) {
+  if (!check) return;
+  if (check->type_error) throw_type(env, check->message);
+  throw_range(env, check->message);
 }
 
-// The highest dropout rate: src/backends/dropout.ts's MAX_DROPOUT.
-constexpr double kMaxDropout = 0.95;
+std::uint32_t seed_field(Napi::Env env, Napi::Object obj, const std::string& name) {
+  const double seed = finite_double_field(env, obj, name);
+  refuse(env, check_seed(seed, name));
+  return static_cast<std::uint32_t>(seed);
+}
 
 // The enumerator whose name (in `names`, the enum's order) is `value`.
 template <typename Enum, std::size_t N>
@@ -44,9 +45,6 @@ Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const ch
 }
 
 constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
-#define BACKPROP_HIDDEN(enumerator, name, keeps_z, hidden, off_target) hidden,
-constexpr bool kHiddenAllowed[] = {BACKPROP_ACTIVATIONS(BACKPROP_HIDDEN)};
-#undef BACKPROP_HIDDEN
 constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
 #define BACKPROP_OPTIMIZER_NAME(enumerator, name, first, second) name,
 #define BACKPROP_OPTIMIZER_FIRST(enumerator, name, first, second) first,
@@ -100,37 +98,27 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   const Napi::Value sizes = net.Get("sizes");
   if (!sizes.IsArray()) throw_type(env, "net.sizes must be an array of layer sizes");
   const Napi::Array array = sizes.As<Napi::Array>();
-  if (array.Length() < 2 || array.Length() > 64) throw_range(env, "net.sizes must list 2 to 64 layer sizes");
-  for (std::uint32_t i = 0; i < array.Length(); i++) {
+  std::vector<double> numbers;
+  for (std::uint32_t i = 0; i < array.Length() && i <= kMaxLayerSizes; i++) {
     const Napi::Value size = array.Get(i);
-    const double value = size.IsNumber() ? size.As<Napi::Number>().DoubleValue() : -1.0;
-    if (!(value >= 1 && value <= kMaxLayerSize) || std::floor(value) != value)
-      throw_range(env,
-                  "net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " + std::to_string(kMaxLayerSize));
-    layers.sizes.push_back(static_cast<int>(value));
+    numbers.push_back(size.IsNumber() ? size.As<Napi::Number>().DoubleValue() : std::nan(""));
   }
+  if (array.Length() > kMaxLayerSizes) numbers.resize(kMaxLayerSizes + 1);
+  refuse(env, check_sizes(numbers));
+  for (const double size : numbers) layers.sizes.push_back(static_cast<int>(size));
   const Napi::Value activations = net.Get("activations");
   if (!activations.IsArray() || activations.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
     throw_type(env, "net.activations must be an array of one activation per layer");
   for (int l = 0; l < layers.count(); l++) {
-    const Activation activation =
-        enum_of<Activation>(env, activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
-                            "net.activations[" + std::to_string(l) + "]", kActivationNames);
-    const bool output = l == layers.count() - 1;
-    if (!output && !kHiddenAllowed[static_cast<int>(activation)])
-      throw_range(env, "net.activations[" + std::to_string(l) + "]: a hidden layer cannot be " +
-                           kActivationNames[static_cast<int>(activation)]);
-    layers.activations.push_back(activation);
+    layers.activations.push_back(enum_of<Activation>(env,
+                                                     activations.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
+                                                     "net.activations[" + std::to_string(l) + "]", kActivationNames));
   }
   layers.loss = enum_of<Loss>(env, net.Get("loss"), "net.loss", kLossNames);
-  if ((layers.loss == Loss::CrossEntropy) != (layers.activations.back() == Activation::Softmax))
-    throw_range(env, "net.loss: cross-entropy goes with a softmax output, mse with any other");
+  refuse(env, check_activations(layers.activations, layers.loss));
   const Napi::Value bias = net.Get("bias");
   if (!bias.IsBoolean()) throw_type(env, "net.bias must be a boolean");
   layers.bias = bias.As<Napi::Boolean>();
-  if (layers.sizes.back() > kMaxClasses)
-    throw_range(
-        env, "net.sizes: the output layer has more than " + std::to_string(kMaxClasses) + " units (labels are bytes)");
   auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
   if (params.ElementLength() != layers.param_count())
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
@@ -143,20 +131,16 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
       throw_type(env, "net.dropout must be an array of one rate per layer");
     for (int l = 0; l < layers.count(); l++) {
       const Napi::Value rate = dropout.As<Napi::Array>().Get(static_cast<std::uint32_t>(l));
-      const double p = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1.0;
-      const double most = l + 1 < layers.count() ? kMaxDropout : 0.0;
-      if (!(p >= 0.0 && p <= most))
-        throw_range(env, "net.dropout[" + std::to_string(l) + "] must be a rate from 0 to " + std::to_string(most));
-      layers.dropout[static_cast<std::size_t>(l)] = p;
+      layers.dropout[static_cast<std::size_t>(l)] = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1.0;
     }
+    refuse(env, check_dropout(layers.dropout));
   }
   return layers;
 }
 
 DropoutMask mask_arg(Napi::Env env, Napi::Object obj) {
   const double step = finite_double_field(env, obj, "step");
-  if (step < 0 || step > 9007199254740991.0 || step != std::floor(step))
-    throw_range(env, "mask.step must be a safe integer of 0 or more");
+  refuse(env, check_step(step, "mask.step"));
   return {seed_field(env, obj, "seed"), step};
 }
 
@@ -230,13 +214,8 @@ Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowe
   }
   const Napi::Value labels = data.Get("labels");
   if (!labels.IsUndefined() && !labels.IsNull()) {
-    auto array = typed_array<std::uint8_t>(env, labels, name + ".labels", count);
-    const int classes = net.sizes.back();
-    for (std::size_t i = 0; i < count; i++)
-      if (array[i] >= classes)
-        throw_range(env, name + ".labels[" + std::to_string(i) + "] is " + std::to_string(array[i]) +
-                             ", but the network has " + std::to_string(classes) + " classes");
-    samples.labels = borrowed.take(array);
+    samples.labels = borrowed.take(typed_array<std::uint8_t>(env, labels, name + ".labels", count));
+    refuse(env, check_labels(samples.labels, count, net.sizes.back(), name));
   }
   const Napi::Value targets = data.Get("targets");
   if (!targets.IsUndefined() && !targets.IsNull()) {
@@ -265,13 +244,9 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
   const Napi::Value order_value = options.Get("order");
   if (!order_value.IsNull() && !order_value.IsUndefined()) {
     auto array = typed_array<std::uint32_t>(env, order_value, "options.order", 1);
-    if (array.ElementLength() > (1u << 30)) throw_range(env, "options.order is longer than 2^30");
-    args.visits = static_cast<int>(array.ElementLength());
-    for (int i = 0; i < args.visits; i++)
-      if (array[i] >= static_cast<std::uint32_t>(data.count))
-        throw_range(
-            env, "options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(data.count));
     args.order = borrowed.take(array);
+    refuse(env, check_order(args.order, array.ElementLength(), data.count));
+    args.visits = static_cast<int>(array.ElementLength());
   }
   const Napi::Value start_value = options.Get("start");
   args.first = start_value.IsUndefined() ? 0 : int_field(env, options, "start", 0, args.visits);
@@ -279,11 +254,8 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
   const Napi::Value rates_value = options.Get("learningRates");
   if (!rates_value.IsUndefined() && !rates_value.IsNull()) {
     const std::size_t batches = (static_cast<std::size_t>(args.visits) + args.batch_size - 1) / args.batch_size;
-    auto array = typed_array<float>(env, rates_value, "options.learningRates", batches);
-    for (std::size_t i = 0; i < batches; i++)
-      if (!std::isfinite(array[i]) || array[i] < 0.0f)
-        throw_range(env, "options.learningRates[" + std::to_string(i) + "] is not a finite rate of 0 or more");
-    args.rates = borrowed.take(array);
+    args.rates = borrowed.take(typed_array<float>(env, rates_value, "options.learningRates", batches));
+    refuse(env, check_rates(args.rates, batches));
   }
   args.dropout_seed = options.Get("dropoutSeed").IsUndefined() ? 0 : seed_field(env, options, "dropoutSeed");
   args.stop = nullptr;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "network.h"
+#include "validate.h"
 
 namespace backprop {
 

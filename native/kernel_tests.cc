@@ -16,6 +16,7 @@
 
 #include "cpu_features.h"
 #include "thread_pool.h"
+#include "validate.h"
 
 using namespace backprop;
 
@@ -444,6 +445,46 @@ bool check_thread_pool() {
   return true;
 }
 
+// The engine's argument checks, without a binding: what they accept and what each refuses, in the
+// words every binding passes on.
+bool check_validation() {
+  const std::uint8_t labels[] = {0, 9, 10};
+  const std::uint32_t order[] = {0, 3, 4};
+  const float rates[] = {0.1f, NAN};
+  const struct {
+    const char* what;
+    Check got;
+    const char* refused;  // null: accepted
+  } cases[] = {
+      {"the seed network", check_sizes({784, 30, 10}), nullptr},
+      {"one size", check_sizes({784}), "net.sizes must list 2 to 64 layer sizes"},
+      {"a fraction", check_sizes({784, 2.5, 10}), "net.sizes[1] must be an integer from 1 to 1048576"},
+      {"300 classes", check_sizes({4, 300}), "net.sizes: the output layer has more than 256 units (labels are bytes)"},
+      {"softmax hidden", check_activations({Activation::Softmax, Activation::Softmax}, Loss::CrossEntropy),
+       "net.activations[0]: a hidden layer cannot be softmax"},
+      {"mse on softmax", check_activations({Activation::Relu, Activation::Softmax}, Loss::Mse),
+       "net.loss: cross-entropy goes with a softmax output, mse with any other"},
+      {"dropout", check_dropout({0.5, 0.0}), nullptr},
+      {"dropout of the output", check_dropout({0.5, 0.1}), "net.dropout[1] must be a rate from 0 to 0.000000"},
+      {"labels", check_labels(labels, 2, 10, "data"), nullptr},
+      {"label 10 of 10", check_labels(labels, 3, 10, "data"), "data.labels[2] is 10, but the network has 10 classes"},
+      {"order", check_order(order, 3, 4), "options.order[2] is not a sample index below 4"},
+      {"rates", check_rates(rates, 2), "options.learningRates[1] is not a finite rate of 0 or more"},
+      {"seed", check_seed(4294967296.0, "seed"), "seed must be an integer from 0 to 2^32 - 1"},
+      {"step", check_step(-1, "step"), "step must be a safe integer of 0 or more"},
+  };
+  bool ok = true;
+  for (const auto& c : cases) {
+    const bool right = c.refused ? c.got && c.got->message == c.refused : !c.got;
+    if (!right) {
+      std::printf("FAIL validation: %s gave '%s'\n", c.what, c.got ? c.got->message.c_str() : "accepted");
+      failures++;
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 int main() {
   std::vector<Shape> shapes;
   for (int i = 1; i <= 70; i++) {
@@ -469,17 +510,18 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 6;
+  tested += 7;
   if (check_thread_pool()) passed++;
+  if (check_validation()) passed++;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
   if (check_sparse(kernels_scalar, rng)) passed++;
   if (check_compress(kernels_scalar, rng)) passed++;
   if (check_activations(kernels_scalar, rng)) passed++;
   std::printf(
-      "scalar: %d indexed cases against a plain loop, the thread pool, byte widening, a NaN through the ReLU, sparse "
-      "products, compress, activations\n",
-      tested - 6);
+      "scalar: %d indexed cases against a plain loop, the thread pool, the argument checks, byte widening, a NaN "
+      "through the ReLU, sparse products, compress, activations\n",
+      tested - 7);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {

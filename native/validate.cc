@@ -1,0 +1,89 @@
+#include "validate.h"
+
+#include <cmath>
+
+#include "tables.h"
+
+namespace backprop {
+namespace {
+
+Invalid range(std::string message) { return {false, std::move(message)}; }
+
+bool whole(double value) { return std::isfinite(value) && std::floor(value) == value; }
+
+constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
+#define BACKPROP_HIDDEN(enumerator, name, keeps_z, hidden, off_target) hidden,
+constexpr bool kHiddenAllowed[] = {BACKPROP_ACTIVATIONS(BACKPROP_HIDDEN)};
+#undef BACKPROP_HIDDEN
+
+}  // namespace
+
+Check check_sizes(const std::vector<double>& sizes) {
+  if (sizes.size() < 2 || sizes.size() > kMaxLayerSizes) return range("net.sizes must list 2 to 64 layer sizes");
+  for (std::size_t i = 0; i < sizes.size(); i++) {
+    if (!(sizes[i] >= 1 && sizes[i] <= kMaxLayerSize) || !whole(sizes[i]))
+      return range("net.sizes[" + std::to_string(i) + "] must be an integer from 1 to " +
+                   std::to_string(kMaxLayerSize));
+  }
+  if (sizes.back() > kMaxClasses)
+    return range("net.sizes: the output layer has more than " + std::to_string(kMaxClasses) +
+                 " units (labels are bytes)");
+  return std::nullopt;
+}
+
+Check check_activations(const std::vector<Activation>& activations, Loss loss) {
+  for (std::size_t l = 0; l + 1 < activations.size(); l++) {
+    const int activation = static_cast<int>(activations[l]);
+    if (!kHiddenAllowed[activation])
+      return range("net.activations[" + std::to_string(l) + "]: a hidden layer cannot be " +
+                   kActivationNames[activation]);
+  }
+  if ((loss == Loss::CrossEntropy) != (activations.back() == Activation::Softmax))
+    return range("net.loss: cross-entropy goes with a softmax output, mse with any other");
+  return std::nullopt;
+}
+
+Check check_dropout(const std::vector<double>& rates) {
+  for (std::size_t l = 0; l < rates.size(); l++) {
+    const double most = l + 1 < rates.size() ? kMaxDropout : 0.0;
+    if (!(rates[l] >= 0.0 && rates[l] <= most))
+      return range("net.dropout[" + std::to_string(l) + "] must be a rate from 0 to " + std::to_string(most));
+  }
+  return std::nullopt;
+}
+
+Check check_labels(const std::uint8_t* labels, std::size_t count, int classes, const std::string& name) {
+  for (std::size_t i = 0; i < count; i++)
+    if (labels[i] >= classes)
+      return range(name + ".labels[" + std::to_string(i) + "] is " + std::to_string(labels[i]) +
+                   ", but the network has " + std::to_string(classes) + " classes");
+  return std::nullopt;
+}
+
+Check check_order(const std::uint32_t* order, std::size_t length, int count) {
+  if (length > (std::size_t{1} << 30)) return range("options.order is longer than 2^30");
+  for (std::size_t i = 0; i < length; i++)
+    if (order[i] >= static_cast<std::uint32_t>(count))
+      return range("options.order[" + std::to_string(i) + "] is not a sample index below " + std::to_string(count));
+  return std::nullopt;
+}
+
+Check check_rates(const float* rates, std::size_t batches) {
+  for (std::size_t i = 0; i < batches; i++)
+    if (!std::isfinite(rates[i]) || rates[i] < 0.0f)
+      return range("options.learningRates[" + std::to_string(i) + "] is not a finite rate of 0 or more");
+  return std::nullopt;
+}
+
+Check check_seed(double seed, const std::string& name) {
+  if (!whole(seed) || seed < 0 || seed > 4294967295.0) return range(name + " must be an integer from 0 to 2^32 - 1");
+  return std::nullopt;
+}
+
+Check check_step(double step, const std::string& name) {
+  if (!whole(step) || step < 0 || step > 9007199254740991.0)
+    return range(name + " must be a safe integer of 0 or more");
+  return std::nullopt;
+}
+
+}  // namespace backprop

@@ -1,0 +1,49 @@
+// The engine's checks of what a binding hands it, in plain C++: every binding (Node-API today, a
+// WebAssembly export next) refuses the same values with the same messages, and the engine never
+// reads past a buffer or indexes by a bad label. A binding converts its values and throws what a
+// check returns as its own TypeError or RangeError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "network.h"
+
+namespace backprop {
+
+// The widest layer or input the engine takes.
+constexpr int kMaxLayerSize = 1 << 20;
+// The most layer sizes a network lists (inputs, hidden layers, outputs).
+constexpr int kMaxLayerSizes = 64;
+// The highest dropout rate: src/backends/dropout.ts's MAX_DROPOUT.
+constexpr double kMaxDropout = 0.95;
+
+// A value the engine cannot take: a type error (the wrong kind of value) or a range error.
+struct Invalid {
+  bool type_error;
+  std::string message;
+};
+using Check = std::optional<Invalid>;
+
+// Layer sizes as numbers (a value that is no number as NaN): 2 to 64, each an integer from 1 to
+// kMaxLayerSize, the output no wider than the labels can name.
+Check check_sizes(const std::vector<double>& sizes);
+// One activation per layer, the hidden ones of the kinds a hidden layer may be, the loss fitting the output.
+Check check_activations(const std::vector<Activation>& activations, Loss loss);
+// One rate per layer, from 0 to kMaxDropout, and 0 for the output layer.
+Check check_dropout(const std::vector<double>& rates);
+// Every label below the network's classes (a label indexes the output row).
+Check check_labels(const std::uint8_t* labels, std::size_t count, int classes, const std::string& name);
+// Every sample index of an epoch's order below the number of samples.
+Check check_order(const std::uint32_t* order, std::size_t length, int count);
+// Each batch's learning rate finite and not negative.
+Check check_rates(const float* rates, std::size_t batches);
+// A seed of the dropout masks: an integer that fits 32 bits.
+Check check_seed(double seed, const std::string& name);
+// A step count: a safe integer of 0 or more.
+Check check_step(double step, const std::string& name);
+
+}  // namespace backprop
