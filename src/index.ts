@@ -27,6 +27,7 @@ export type { Dataset } from './data/dataset.js';
 export { floatRows, type Features } from './data/features.js';
 export { fit, fit as train, type FitOptions, type FitResult, type EpochMetrics, type Progress } from './train/fit.js';
 export { gradcheck } from './train/gradcheck.js';
+export { findLearningRate, type LrFindOptions, type LrFindResult } from './train/lr-find.js';
 export { selectBackend } from './backends/select.js';
 export { NativeBackend } from './backends/native.js';
 export { TsBackend } from './backends/ts.js';

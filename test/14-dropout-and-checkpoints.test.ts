@@ -12,6 +12,7 @@ import { loadCheckpoint, saveCheckpoint } from '../src/index.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
 import { gradcheck } from '../src/train/gradcheck.js';
 import { TRAINING_SETTINGS } from '../src/train/settings.js';
+import { findLearningRate } from '../src/train/lr-find.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 
@@ -322,5 +323,69 @@ describe('the table of training settings', () => {
       expect(code, setting.flag).toBe(2);
       expect(err[0], setting.flag).toMatch(new RegExp(`^backprop: --${setting.flag} ${value} contradicts`));
     }
+  });
+});
+
+describe('the learning-rate finder', () => {
+  const train = (): Dataset => firstSamples(realMnist().train, 10000);
+  const seedNetwork = (backend: Backend): Network => new Network([784, 30, 10], { backend }).initWeights(1);
+
+  it('grows the rate geometrically, is seeded, gives every backend the same losses, and suggests a rate that trains', async () => {
+    const backends: Backend[] = [new TsBackend(), ...(supportedIsas.length ? [new NativeBackend({ threads: 2 })] : [])];
+    const results = [];
+    for (const backend of backends) results.push(await findLearningRate(seedNetwork(backend), train(), { steps: 60 }));
+    const [ts] = results;
+    expect(ts.points).toHaveLength(60);
+    expect(ts.points[0].learningRate).toBeCloseTo(1e-7, 20);
+    expect(ts.points.at(-1)!.learningRate).toBeCloseTo(10, 10);
+    const ratios = ts.points.slice(1).map((p, i) => p.learningRate / ts.points[i].learningRate);
+    for (const r of ratios) expect(r).toBeCloseTo(ratios[0], 10);
+    // The weights agree bit for bit; a loss may differ in its last bits (exp and log are each side's own).
+    for (const other of results.slice(1))
+      other.points.forEach((p, i) =>
+        expect(Math.abs(p.loss - ts.points[i].loss)).toBeLessThan(1e-12 * ts.points[i].loss),
+      );
+    const again = await findLearningRate(seedNetwork(new TsBackend()), train(), { steps: 60 });
+    expect(again.points).toEqual(ts.points);
+    expect(ts.suggestion).toBeGreaterThan(1e-3);
+    expect(ts.suggestion).toBeLessThan(1);
+    // The suggested rate trains better than rates far below or above it.
+    const accuracy = async (learningRate: number): Promise<number> => {
+      const { history } = await fit(seedNetwork(new TsBackend()), train(), {
+        epochs: 1,
+        learningRate,
+        validation: firstSamples(realMnist().test!, 2000),
+      });
+      return history[0].valAccuracy!;
+    };
+    const suggested = await accuracy(ts.suggestion);
+    expect(suggested).toBeGreaterThan((await accuracy(ts.suggestion / 100)) + 0.1);
+    expect(suggested).toBeGreaterThan((await accuracy(ts.suggestion * 100)) + 0.1);
+  });
+
+  it('stops when the loss diverges', async () => {
+    const result = await findLearningRate(seedNetwork(new TsBackend()), train(), { steps: 100, end: 1e4 });
+    expect(result.diverged).toBe(true);
+    expect(result.points.length).toBeLessThan(100);
+    const last = result.points.at(-1)!;
+    expect(
+      !Number.isFinite(last.smoothed) || last.smoothed > 4 * Math.min(...result.points.map((p) => p.smoothed)),
+    ).toBe(true);
+  });
+
+  it('backprop lr-find draws the loss against the rate and suggests --lr; JSON gives every point', async () => {
+    const human = await runCli('lr-find', '--limit', '5000', '--steps', '50');
+    expect(human.code).toBe(0);
+    expect(human.out[0]).toMatch(/^learning-rate finder: 784-30-10 /);
+    expect(human.out.filter((l) => l.includes('│'))).toHaveLength(12);
+    expect(human.out.some((l) => l.includes('▲'))).toBe(true);
+    expect(human.out.at(-1)).toMatch(/^suggested --lr \S+ \(fastai's valley/);
+    const json = await runCli('lr-find', '--limit', '5000', '--steps', '50', '--json');
+    const events = json.out.map((l) => JSON.parse(l) as { event: string });
+    expect(events.filter((e) => e.event === 'lr')).toHaveLength(50);
+    expect(events.at(-1)).toMatchObject({ event: 'suggestion' });
+    const bad = await runCli('lr-find', '--start-lr', '1', '--end-lr', '0.1');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toEqual(['backprop: --start-lr 1 must be below --end-lr 0.1']);
   });
 });

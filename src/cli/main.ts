@@ -8,6 +8,7 @@ import { exampleCommand } from './example-command.js';
 import { exportCommand } from './export-command.js';
 import { gradcheckCommand } from './gradcheck-command.js';
 import { infoCommand } from './info-command.js';
+import { lrFindCommand } from './lr-find-command.js';
 import { stdio, type Io } from './io.js';
 import { helpText, suggestion } from './options.js';
 import { predictCommand } from './predict-command.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   report: reportCommand,
   example: exampleCommand,
   gradcheck: gradcheckCommand,
+  'lr-find': lrFindCommand,
   info: infoCommand,
 };
 

@@ -88,7 +88,7 @@ function initOf({ init: name, initScale: scale }: Pick<TrainOptions, 'init' | 'i
   }
 }
 
-function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuffle'>): Sampling {
+export function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuffle'>): Sampling {
   if (shuffle && sampling !== undefined && sampling !== 'shuffle') {
     throw new UsageError(`--shuffle and --sampling ${sampling} contradict each other`);
   }

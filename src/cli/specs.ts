@@ -12,7 +12,7 @@ import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { FIT_DEFAULTS, SAMPLINGS } from '../train/fit.js';
 import { DELIMITER_NAMES, NORMALIZATIONS } from '../data/csv.js';
-import { pick, type Options, type OptionSpec } from './options.js';
+import { omit, pick, type Options, type OptionSpec } from './options.js';
 
 export const ISA_NAMES = ['avx512', 'avx2', 'neon', 'scalar'] as const;
 
@@ -412,6 +412,43 @@ export const GRADCHECK_OPTIONS = [
     value: 'X',
     help: 'largest relative error that passes',
     default: '1e-4',
+  },
+] as const satisfies readonly OptionSpec[];
+
+/** Options of `backprop lr-find`: the network and data of `train`, and the probe's range. */
+export const LR_FIND_OPTIONS = [
+  ...omit(TRAIN_OPTIONS, [
+    'lr',
+    'epochs',
+    'steps',
+    'schedule',
+    'warmup',
+    'progress-json',
+    'quiet',
+    'log-every',
+    'report',
+    ...SAVE_OPTIONS.map((spec) => spec.name),
+  ]),
+  {
+    name: 'start-lr',
+    kind: { type: 'number', min: 0, exclusiveMin: true },
+    value: 'X',
+    help: 'the learning rate of the first batch',
+    default: '1e-7',
+  },
+  {
+    name: 'end-lr',
+    kind: { type: 'number', min: 0, exclusiveMin: true },
+    value: 'X',
+    help: 'the learning rate of the last batch, unless the loss diverges first',
+    default: '10',
+  },
+  {
+    name: 'steps',
+    kind: { type: 'int', min: 2, max: 100_000 },
+    value: 'N',
+    help: 'batches of the probe, the rate growing by the same factor at each',
+    default: '100',
   },
 ] as const satisfies readonly OptionSpec[];
 
