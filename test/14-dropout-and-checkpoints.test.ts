@@ -15,6 +15,7 @@ import { TRAINING_SETTINGS } from '../src/train/settings.js';
 import { findLearningRate } from '../src/train/lr-find.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+import { undrawnMarks } from '../scripts/report-marks.mjs';
 
 function firstSamples(data: Dataset, count: number): Dataset {
   return { ...data, x: data.x.subarray(0, count * data.features), labels: data.labels?.subarray(0, count), count };
@@ -384,6 +385,12 @@ describe('the learning-rate finder', () => {
     const events = json.out.map((l) => JSON.parse(l) as { event: string });
     expect(events.filter((e) => e.event === 'lr')).toHaveLength(50);
     expect(events.at(-1)).toMatchObject({ event: 'suggestion' });
+    const dir = tempDir();
+    const report = await runCli('lr-find', '--limit', '5000', '--steps', '50', '--report', join(dir, 'lr.html'));
+    expect(report.out).toContain(`wrote ${join(dir, 'lr.html')}`);
+    const html = readFileSync(join(dir, 'lr.html'), 'utf8');
+    expect(html).toContain('Loss against the learning rate');
+    expect(undrawnMarks(html)).toEqual([]);
     const bad = await runCli('lr-find', '--start-lr', '1', '--end-lr', '0.1');
     expect(bad.code).toBe(2);
     expect(bad.err).toEqual(['backprop: --start-lr 1 must be below --end-lr 0.1']);

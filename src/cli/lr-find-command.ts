@@ -4,7 +4,8 @@ import { defineCommand } from './command.js';
 import type { Io } from './io.js';
 import type { Options } from './options.js';
 import { describeBackend, describeNetwork } from './report.js';
-import { buildNetwork, prepareTraining, samplingOf, trainSettings } from './setup.js';
+import { buildNetwork, outputsOf, prepareTraining, refuseClashes, samplingOf, trainSettings } from './setup.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { LR_FIND_OPTIONS, TRAIN_OPTIONS, type TrainOptionName } from './specs.js';
 
 const TRAIN_NAMES: ReadonlySet<string> = new Set(TRAIN_OPTIONS.map((spec) => spec.name));
@@ -60,11 +61,11 @@ async function runLrFind(options: Options<typeof LR_FIND_OPTIONS>, io: Io): Prom
     steps: undefined,
     schedule: 'constant',
     warmup: 0,
-    report: undefined,
     // fastai's probe draws its batches from a shuffled epoch.
     sampling: options.given.has('sampling') || options.shuffle ? samplingOf(options) : 'shuffle',
     given: new Set([...options.given].flatMap((name) => (TRAIN_NAMES.has(name) ? [name as TrainOptionName] : []))),
   });
+  refuseClashes({ data: settings.dataDir }, outputsOf({ report: options.report }));
   const { data, sizes, backend, fallbackReason } = prepareTraining(settings);
   if (fallbackReason) io.err(`backprop: ${fallbackReason}`);
   const net = buildNetwork(settings, sizes, backend);
@@ -78,6 +79,21 @@ async function runLrFind(options: Options<typeof LR_FIND_OPTIONS>, io: Io): Prom
     seed: settings.seed,
   });
   const { minimum, steepest, suggestion, diverged, points } = result;
+  if (options.report) {
+    const { lrFindReport } = await import('../report/html.js');
+    const html = await lrFindReport({
+      title: `backprop lr-find: ${sizes.join('-')}`,
+      config: {
+        network: `${sizes.join('-')} (${describeNetwork(net)})`,
+        optimizer: settings.optimizer.name ?? 'sgd',
+        batch: settings.batchSize,
+        rates: `${rate(options.startLr)} to ${rate(options.endLr)} over ${options.steps} batches`,
+        data: data.dir,
+      },
+      result,
+    });
+    writeFileAtomic(options.report, html);
+  }
   if (settings.json) {
     for (const p of points) io.out(JSON.stringify({ event: 'lr', ...p }));
     io.out(JSON.stringify({ event: 'suggestion', learningRate: suggestion, minimum, steepest, diverged }));
@@ -91,6 +107,7 @@ async function runLrFind(options: Options<typeof LR_FIND_OPTIONS>, io: Io): Prom
     : `${points.length} batches up to ${rate(points.at(-1)!.learningRate)}`;
   io.out(`rates from ${rate(options.startLr)}, ${end}`);
   for (const line of lossPlot(result)) io.out(line);
+  if (options.report) io.out(`wrote ${options.report}`);
   io.out(
     `suggested --lr ${rate(suggestion)} (fastai's valley; the lowest smoothed loss was at ${rate(minimum)}, it fell fastest at ${rate(steepest)})`,
   );

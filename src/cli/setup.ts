@@ -242,7 +242,9 @@ export function prepareTraining(settings: TrainSettings, backendName = settings.
   const loaded = trainingData(settings);
   const data = settings.limit ? { ...loaded, train: takeFirst(loaded.train, settings.limit) } : loaded;
   if (settings.batchSize > data.train.count) {
-    throw new UsageError(`--batch ${settings.batchSize} is larger than the training set (${data.train.count} samples)`);
+    throw new UsageError(
+      `--batch ${settings.batchSize} is larger than the training set (${data.train.count} sample${data.train.count === 1 ? '' : 's'})`,
+    );
   }
   const sizes = [data.train.features, ...settings.hidden, data.train.outputs];
   const states = OptimizerState.buffers(settings.optimizer.name ?? 'sgd');

@@ -426,7 +426,6 @@ export const LR_FIND_OPTIONS = [
     'progress-json',
     'quiet',
     'log-every',
-    'report',
     ...SAVE_OPTIONS.map((spec) => spec.name),
   ]),
   {

@@ -3,6 +3,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ClassReport } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
+import type { LrFindResult } from '../train/lr-find.js';
 import { readableNumber } from './numbers.js';
 
 /**
@@ -39,6 +40,12 @@ export interface TimingReport {
   scale: 'linear' | 'log';
   /** Tables below the chart, each under its heading (compare's figures, bench's targets). */
   tables?: { heading: string; header: string[]; rows: string[][] }[];
+}
+
+export interface LrFindReport {
+  title: string;
+  config: Record<string, string | number | boolean | undefined>;
+  result: LrFindResult;
 }
 
 async function svgOf(spec: TopLevelSpec): Promise<string> {
@@ -275,5 +282,58 @@ export async function timingReport(report: TimingReport): Promise<string> {
     `<h2>Configuration</h2>${configTable(report.config)}`,
     `<h2>Timings</h2>${await svgOf(spec)}`,
     ...tables,
+  ]);
+}
+
+/** The learning-rate finder's losses against the rate (a log axis), the suggested rate marked. */
+export async function lrFindReport(report: LrFindReport): Promise<string> {
+  const { points, suggestion, minimum, steepest } = report.result;
+  const values = points
+    .flatMap((p) => [
+      { rate: p.learningRate, loss: p.loss, series: 'batch loss' },
+      { rate: p.learningRate, loss: p.smoothed, series: 'smoothed' },
+    ])
+    .filter((v) => Number.isFinite(v.loss));
+  // The loss axis ends at the first smoothed loss, as in the terminal: a diverging tail would flatten the rest.
+  const top = Math.max(points[0].smoothed, Math.min(...values.map((v) => v.loss)) * 1.0001);
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Loss against the learning rate',
+    width: 640,
+    height: 320,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', clip: true },
+        encoding: {
+          x: {
+            field: 'rate',
+            type: 'quantitative',
+            scale: { type: 'log' },
+            title: 'learning rate',
+            axis: { format: '.0e', grid: false },
+          },
+          y: { field: 'loss', type: 'quantitative', scale: { zero: false, domainMax: top }, title: 'loss' },
+          color: { field: 'series', type: 'nominal', title: null },
+          opacity: { condition: { test: "datum.series === 'smoothed'", value: 1 }, value: 0.35 },
+        },
+      },
+      {
+        data: { values: [{ rate: suggestion, label: `suggested ${suggestion.toPrecision(2)}` }] },
+        mark: { type: 'rule', strokeDash: [4, 3], color: '#b00' },
+        encoding: { x: { field: 'rate', type: 'quantitative' } },
+      },
+    ],
+  };
+  const figures = [
+    ["suggested (fastai's valley)", suggestion.toPrecision(3)],
+    ['lowest smoothed loss at', minimum.toPrecision(3)],
+    ['fastest fall at', steepest.toPrecision(3)],
+    ['batches', String(points.length)],
+  ];
+  return page(report.title, [
+    `<h2>Configuration</h2>${configTable(report.config)}`,
+    `<h2>The probe</h2>${await svgOf(spec)}`,
+    `<h2>Rates</h2>${table(['', 'learning rate'], figures)}`,
   ]);
 }
