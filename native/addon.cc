@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "arguments.h"
+#include "augment.h"
 #include "cpu_features.h"
 #include "network.h"
 #include "peak.h"
@@ -25,11 +26,12 @@ constexpr int kMaxThreads = 256;
 class Engine : public Napi::ObjectWrap<Engine> {
  public:
   static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "Engine",
-                       {InstanceAccessor<&Engine::isa>("isa"), InstanceAccessor<&Engine::threads>("threads"),
-                        InstanceMethod<&Engine::forward>("forward"), InstanceMethod<&Engine::gradients>("gradients"),
-                        InstanceMethod<&Engine::train_epoch>("trainEpoch"),
-                        InstanceMethod<&Engine::evaluate>("evaluate"), InstanceMethod<&Engine::peak>("peakGflops")});
+    return DefineClass(
+        env, "Engine",
+        {InstanceAccessor<&Engine::isa>("isa"), InstanceAccessor<&Engine::threads>("threads"),
+         InstanceMethod<&Engine::forward>("forward"), InstanceMethod<&Engine::gradients>("gradients"),
+         InstanceMethod<&Engine::train_epoch>("trainEpoch"), InstanceMethod<&Engine::evaluate>("evaluate"),
+         InstanceMethod<&Engine::augment>("augment"), InstanceMethod<&Engine::peak>("peakGflops")});
   }
 
   // new Engine({ isa?: string, threads: number, stragglerMicros?: number });
@@ -122,6 +124,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value train_epoch(const Napi::CallbackInfo& info);
   // evaluate(net, data, ws) → Promise<{ lossSum, correct }>
   Napi::Value evaluate(const Napi::CallbackInfo& info);
+  // augment({ images, count, rows, cols, params, bank, out }) → Promise: every image warped by its
+  // transform into out (src/data/warp.ts).
+  Napi::Value augment(const Napi::CallbackInfo& info);
   // peakGflops(seconds) → Promise<number>: FMA chains on every thread, for the benchmark.
   Napi::Value peak(const Napi::CallbackInfo& info);
 
@@ -314,6 +319,30 @@ Napi::Value Engine::evaluate(const Napi::CallbackInfo& info) {
   Workspace ws = workspace_arg(env, object_arg(info, 2, "ws"), net, *borrowed);
   claim(env);
   auto* worker = new EvaluateWorker(env, Value(), std::move(borrowed), std::move(net), data, std::move(ws));
+  worker->Queue();
+  return worker->promise();
+}
+
+class AugmentWorker : public EngineWorker {
+ public:
+  AugmentWorker(Napi::Env env, Napi::Object engine, std::unique_ptr<Borrowed> borrowed, const Augmentation& job)
+      : EngineWorker(env, engine, std::move(borrowed), env.Undefined()), job_(job) {}
+
+ protected:
+  void run(Engine& engine, const ExecutionProgress& /*progress*/) override {
+    warp_images(engine.context(), job_.images, job_.count, job_.rows, job_.cols, job_.params, job_.bank, job_.out);
+  }
+
+ private:
+  Augmentation job_;
+};
+
+Napi::Value Engine::augment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto borrowed = std::make_unique<Borrowed>();
+  const Augmentation job = augmentation_arg(env, object_arg(info, 0, "job"), *borrowed);
+  claim(env);
+  auto* worker = new AugmentWorker(env, Value(), std::move(borrowed), job);
   worker->Queue();
   return worker->promise();
 }

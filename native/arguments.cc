@@ -1,4 +1,5 @@
 #include "arguments.h"
+#include "augment.h"
 
 #include <cmath>
 
@@ -263,6 +264,24 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
   if (!stop_value.IsUndefined() && !stop_value.IsNull())
     args.stop = borrowed.take(typed_array<std::int32_t>(env, stop_value, "options.stop", 1));
   return args;
+}
+
+Augmentation augmentation_arg(Napi::Env env, Napi::Object job, Borrowed& borrowed) {
+  Augmentation a;
+  a.count = int_field(env, job, "count", 1, 1 << 30);
+  a.rows = int_field(env, job, "rows", 1, 1 << 12);
+  a.cols = int_field(env, job, "cols", 1, 1 << 12);
+  const std::size_t pixels = static_cast<std::size_t>(a.count) * a.rows * a.cols;
+  a.images = borrowed.take(typed_array<std::uint8_t>(env, job.Get("images"), "job.images", pixels));
+  a.out = borrowed.take(typed_array<std::uint8_t>(env, job.Get("out"), "job.out", pixels));
+  auto params =
+      typed_array<double>(env, job.Get("params"), "job.params", static_cast<std::size_t>(a.count) * kParamsPerImage);
+  a.params = borrowed.take(params);
+  auto bank = typed_array<float>(env, job.Get("bank"), "job.bank", 0);
+  a.bank = borrowed.take(bank);
+  const std::size_t field = 2 * static_cast<std::size_t>(a.rows) * a.cols;
+  refuse(env, check_transforms(a.params, a.count, kParamsPerImage, bank.ElementLength() / field));
+  return a;
 }
 
 }  // namespace backprop

@@ -98,6 +98,16 @@ DropoutMask mask_arg(Napi::Env env, Napi::Object obj);
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed);
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name);
 
+// augment's job: images (count × rows × cols bytes), their transforms and the field bank, and out.
+struct Augmentation {
+  const std::uint8_t* images;
+  int count, rows, cols;
+  const double* params;
+  const float* bank;
+  std::uint8_t* out;
+};
+Augmentation augmentation_arg(Napi::Env env, Napi::Object job, Borrowed& borrowed);
+
 // trainEpoch's options: { batchSize, optimizer, state, progressEvery, diverged, order?, start?, learningRates?, stop?
 // }.
 struct EpochArgs {

@@ -75,6 +75,18 @@ Check check_rates(const float* rates, std::size_t batches) {
   return std::nullopt;
 }
 
+Check check_transforms(const double* params, int count, int per_image, std::size_t fields) {
+  for (int i = 0; i < count; i++) {
+    const double* p = params + static_cast<std::size_t>(i) * per_image;
+    for (int k = 0; k < per_image; k++)
+      if (!std::isfinite(p[k])) return range("job.params of image " + std::to_string(i) + " are not all finite");
+    if (p[4] != -1 && !(whole(p[4]) && p[4] >= 0 && p[4] < static_cast<double>(fields)))
+      return range("job.params of image " + std::to_string(i) + " name field " + std::to_string(p[4]) +
+                   ", and the bank has " + std::to_string(fields));
+  }
+  return std::nullopt;
+}
+
 Check check_seed(double seed, const std::string& name) {
   if (!whole(seed) || seed < 0 || seed > 4294967295.0) return range(name + " must be an integer from 0 to 2^32 - 1");
   return std::nullopt;

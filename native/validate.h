@@ -41,6 +41,8 @@ Check check_labels(const std::uint8_t* labels, std::size_t count, int classes, c
 Check check_order(const std::uint32_t* order, std::size_t length, int count);
 // Each batch's learning rate finite and not negative.
 Check check_rates(const float* rates, std::size_t batches);
+// Every image's transform finite, its field −1 (none) or one of the bank's `fields`.
+Check check_transforms(const double* params, int count, int per_image, std::size_t fields);
 // A seed of the dropout masks: an integer that fits 32 bits.
 Check check_seed(double seed, const std::string& name);
 // A step count: a safe integer of 0 or more.

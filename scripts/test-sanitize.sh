@@ -11,4 +11,4 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 build-sanitize/kernel_tests
 LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)" \
   BACKPROP_ADDON="$PWD/build-sanitize/Release/backprop.node" \
-  npx vitest run test/04-backends.test.ts test/03-gradients.test.ts test/05-training.test.ts test/12-shapes.test.ts test/14-dropout-and-checkpoints.test.ts
+  npx vitest run test/04-backends.test.ts test/03-gradients.test.ts test/05-training.test.ts test/12-shapes.test.ts test/14-run-features.test.ts

@@ -161,6 +161,19 @@ export interface Backend {
    * rows (the chunk changes the memory used, not the result: each row is scored alone).
    */
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation>;
+  /** Every image of the job warped by its transform into `job.out` (data/warp.ts). */
+  augment(job: WarpJob): Promise<void>;
+}
+
+/** Images of rows × cols bytes to warp, each by its transform (PARAMS_PER_IMAGE numbers), with the bank of fields. */
+export interface WarpJob {
+  images: Uint8Array;
+  count: number;
+  rows: number;
+  cols: number;
+  params: Float64Array;
+  bank: Float32Array;
+  out: Uint8Array;
 }
 
 /** The most layer sizes a network lists (inputs, hidden layers, outputs), as the native engine takes them. */

@@ -12,6 +12,7 @@ import {
   type Evaluation,
   type Layered,
   type Samples,
+  type WarpJob,
   type Workspace,
 } from './backend.js';
 
@@ -36,6 +37,7 @@ interface Engine {
     onProgress: ((samplesDone: number, errorSum: number) => void) | undefined,
   ): Promise<number>;
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<{ lossSum: number; correct: number }>;
+  augment(job: WarpJob): Promise<void>;
   peakGflops(seconds: number): Promise<number>;
 }
 
@@ -160,6 +162,10 @@ export class NativeBackend implements Backend {
       ws,
       options.onProgress,
     );
+  }
+
+  augment(job: WarpJob): Promise<void> {
+    return this.engine.augment(job);
   }
 
   /** GFLOP/s of independent FMA chains with this backend's ISA on all its threads (for the benchmark). */

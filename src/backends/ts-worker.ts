@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { isShared, sharedMemory } from '../io/shared-memory.js';
-import type { Backend, EpochOptions, Evaluation, Layered, Samples, Workspace } from './backend.js';
+import type { Backend, EpochOptions, Evaluation, Layered, Samples, WarpJob, Workspace } from './backend.js';
 import type { Job, Reply } from './ts-thread.js';
 import type { DropoutMask } from './dropout.js';
 import { TsBackend } from './ts.js';
@@ -90,6 +90,11 @@ export class TsWorkerBackend implements Backend {
       { kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined },
       onProgress,
     ) as Promise<number>;
+  }
+
+  // The warp is short beside an epoch of the ts backend (about 5 %): it stays on this thread.
+  augment(job: WarpJob): Promise<void> {
+    return this.local.augment(job);
   }
 
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {

@@ -15,8 +15,10 @@ import {
   type OptimizerSettings,
   OptimizerState,
   type Samples,
+  type WarpJob,
   Workspace,
 } from './backend.js';
+import { warpImages } from '../data/warp.js';
 
 /**
  * The pure-TypeScript backend: the readable reference and the test oracle.
@@ -560,6 +562,10 @@ export class TsBackend implements Backend {
       if (options.stop?.[0]) return start + rows;
     }
     return visits;
+  }
+
+  async augment(job: WarpJob): Promise<void> {
+    warpImages(job.images, job.count, job.rows, job.cols, job.params, job.bank, job.out);
   }
 
   async evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {

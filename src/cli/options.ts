@@ -10,6 +10,7 @@ type Kind =
   | { type: 'choice'; choices: readonly string[] }
   | { type: 'choiceList'; choices: readonly string[] }
   | { type: 'path' }
+  | { type: 'text' }
   /** One or more paths: every following argument up to the next option. */
   | { type: 'paths' };
 
@@ -37,7 +38,7 @@ type ValueOf<K extends Kind> = K extends { type: 'flag' }
         ? C
         : K extends { type: 'choiceList'; choices: readonly (infer C)[] }
           ? C[]
-          : K extends { type: 'path' }
+          : K extends { type: 'path' | 'text' }
             ? string
             : string[];
 
@@ -105,6 +106,9 @@ function parseValue(spec: OptionSpec, text: string): OptionValue {
       return text === 'true';
     case 'path':
       if (text === '') throw new UsageError(`--${spec.name} expects a path`);
+      return text;
+    case 'text':
+      if (text === '') throw new UsageError(`--${spec.name} expects a value`);
       return text;
     case 'paths':
       return text.split('\0');

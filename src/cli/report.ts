@@ -5,6 +5,7 @@ import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainSettings } from './setup.js';
 import { readableNumber } from '../report/numbers.js';
+import { describeAugmentation, type Augmentation } from '../train/augmentation.js';
 
 /** Everything the header lines describe. */
 export interface RunInfo {
@@ -62,6 +63,7 @@ export function describeNetwork(net: Network): string {
 /** The training options as a person would write them: `batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order`. */
 export function describeTraining(
   s: Pick<TrainSettings, 'optimizer' | 'steps' | 'epochs' | 'sampling' | 'batchSize' | 'learningRate' | 'seed'> & {
+    augment?: Augmentation;
     schedule?: Schedule;
   },
 ): string {
@@ -76,7 +78,8 @@ export function describeTraining(
   const { name, warmup: steps } = s.schedule ?? { name: 'constant', warmup: 0 };
   const warmup = steps > 0 ? ` after ${count(steps)} warm-up steps` : '';
   const schedule = name !== 'constant' || warmup ? ` (${name}${warmup})` : '';
-  return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${schedule}${decay}, ${length}, seed ${s.seed}, ${sampling}`;
+  const augment = s.augment ? `, augmented (${describeAugmentation(s.augment)})` : '';
+  return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${schedule}${decay}, ${length}, seed ${s.seed}, ${sampling}${augment}`;
 }
 
 /** The epoch line of the human report, e.g. `epoch 3/20  train acc 0.9329  error 0.2262 | val acc …`. */

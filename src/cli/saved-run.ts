@@ -27,15 +27,16 @@ export function resumedSettings(
   const { architecture } = file;
   const saved = run.training;
   // A value as the option is written: a list comma-separated.
-  const text = (value: unknown): string => (Array.isArray(value) ? value.join(',') : String(value));
-  const conflict = (option: TrainOptionName, given: unknown, had: unknown): UsageError => {
+  const plain = (value: unknown): string => (Array.isArray(value) ? value.join(',') : String(value));
+  const conflict = (option: TrainOptionName, given: unknown, had: unknown, text = plain): UsageError => {
     const trained = had === undefined ? `without --${option}` : `with ${text(had)}`;
     return new UsageError(
       `--${option} ${text(given)} contradicts ${path}, which was trained ${trained}; leave --${option} out to continue that run`,
     );
   };
-  const check = (option: TrainOptionName, given: unknown, had: unknown): void => {
-    if (options.given.has(option) && text(given) !== text(had)) throw conflict(option, given, had);
+  const check = (option: TrainOptionName, given: unknown, had: unknown, format?: (value: never) => string): void => {
+    const text = format ? (value: unknown): string => (value === undefined ? 'none' : format(value as never)) : plain;
+    if (options.given.has(option) && text(given) !== text(had)) throw conflict(option, given, had, text);
   };
   const hiddenActivations = architecture.activations.slice(0, -1);
   check('hidden', asked.hidden, architecture.sizes.slice(1, -1));
@@ -56,7 +57,7 @@ export function resumedSettings(
   let restored: TrainSettings = asked;
   for (const setting of TRAINING_SETTINGS.filter((s) => s.resume === 'saved')) {
     const had = settingOf(saved, setting);
-    if (setting.flag) check(setting.flag as TrainOptionName, settingOf(asked, setting), had);
+    if (setting.flag) check(setting.flag as TrainOptionName, settingOf(asked, setting), had, setting.text);
     restored = withSetting(restored, setting, had);
     // A setting saved as absent (no --limit) stays absent.
     if (had === undefined && setting.path.length === 1) restored = { ...restored, [setting.path[0]]: undefined };

@@ -16,6 +16,7 @@ import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js
 import { FIT_DEFAULTS, type FitOptions, type Sampling } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainOptions } from './specs.js';
+import { parseAugmentation, type Augmentation } from '../train/augmentation.js';
 
 /** Where and when `train` saves the model, and what it shows while it runs. */
 export interface SaveSettings {
@@ -55,6 +56,7 @@ export interface TrainSettings {
   };
   /** Declared classes, when some have no samples. */
   classes?: number;
+  augment?: Augmentation;
   limit?: number;
   backendName?: string;
   isa?: string;
@@ -86,6 +88,16 @@ function initOf({ init: name, initScale: scale }: Pick<TrainOptions, 'init' | 'i
       }
       return readInitFile(name);
   }
+}
+
+const AUGMENT_NEEDS_IMAGES = '--augment distorts images: it applies to IDX data (MNIST and its kind), not a CSV file';
+
+function augmentOf({ augment, data }: Pick<TrainingOptions, 'augment' | 'data'>): Augmentation | undefined {
+  if (augment === undefined) return undefined;
+  if (data !== undefined && isDelimitedFile(data)) throw new UsageError(AUGMENT_NEEDS_IMAGES);
+  const spec = parseAugmentation(augment);
+  if (typeof spec === 'string') throw new UsageError(`--augment: ${spec}`);
+  return spec;
 }
 
 export function samplingOf({ sampling, shuffle }: Pick<TrainOptions, 'sampling' | 'shuffle'>): Sampling {
@@ -190,6 +202,7 @@ export function trainSettings(options: TrainingOptions): TrainSettings {
     dataDir: options.data ?? bundledMnistDir(),
     csv: csvOf(options),
     classes: options.classes,
+    augment: augmentOf(options),
     limit: options.limit,
     backendName: options.backend,
     isa: options.isa ?? process.env.BACKPROP_ISA,
@@ -246,6 +259,7 @@ export function prepareTraining(settings: TrainSettings, backendName = settings.
       `--batch ${settings.batchSize} is larger than the training set (${data.train.count} sample${data.train.count === 1 ? '' : 's'})`,
     );
   }
+  if (settings.augment && !data.train.shape) throw new UsageError(AUGMENT_NEEDS_IMAGES);
   const sizes = [data.train.features, ...settings.hidden, data.train.outputs];
   const states = OptimizerState.buffers(settings.optimizer.name ?? 'sgd');
   checkMemory(sizes, Math.max(settings.batchSize, EVAL_ROWS), states);
@@ -258,8 +272,8 @@ export function buildNetwork(settings: TrainSettings, sizes: readonly number[], 
 }
 
 export function fitOptions(settings: TrainSettings): FitOptions {
-  const { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed } = settings;
-  return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed };
+  const { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed, augment } = settings;
+  return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed, augment };
 }
 
 export function saveSettings(options: TrainOptions): SaveSettings {

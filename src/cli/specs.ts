@@ -122,6 +122,13 @@ export const TRAIN_OPTIONS = [
     default: 'cross-entropy',
   },
   {
+    name: 'augment',
+    group: 'training',
+    kind: { type: 'text' },
+    value: 'SPEC',
+    help: 'distort the training images anew each epoch: shift=PX,rotate=DEG,scale=X,elastic=ALPHA:SIGMA (any of them; Simard: elastic=34:4)',
+  },
+  {
     name: 'dropout',
     group: 'network',
     kind: { type: 'numberList', min: 0, max: MAX_DROPOUT },

@@ -18,6 +18,8 @@ export interface Dataset {
   features: number;
   /** The network's outputs: the number of classes (of the training labels), or of target columns. */
   outputs: number;
+  /** Images' rows and columns (`features` = rows × cols), for data that are images: IDX sets of N × rows × cols. */
+  shape?: [number, number];
 }
 
 /**
@@ -45,7 +47,8 @@ export function datasetFromIdx(
   if (count === 0) throw new DataError(`${names.images}: holds no images`);
   const features = images.data.length / count;
   if (features === 0) throw new DataError(`${names.images}: its images have no pixels (${images.dims.join('×')})`);
-  return { x: images.data, labels: labels.data, count, features };
+  const shape: [number, number] | undefined = images.dims.length === 3 ? [images.dims[1], images.dims[2]] : undefined;
+  return { x: images.data, labels: labels.data, count, features, shape };
 }
 
 /** Samples `start…end` of `data` (views, no copy). */

@@ -6,6 +6,7 @@ import { architectureOf, networkFromFile, type Network } from '../model/network.
 import type { ModelFile } from '../model/safetensors.js';
 import { FIT_DEFAULTS, type EpochMetrics, type FitOptions, type FitResult, type Sampling } from './fit.js';
 import type { Schedule } from './schedules.js';
+import type { Augmentation } from './augmentation.js';
 import { settingOf, TRAINING_SETTINGS, validSettings, withSetting } from './settings.js';
 
 /**
@@ -45,6 +46,8 @@ export interface SavedTraining {
   csv?: SavedCsv;
   /** The share of an IDX training set held out for validation (a CSV file's is in `csv`). */
   valSplit?: number;
+  /** How the training images were distorted each epoch. */
+  augment?: Augmentation;
 }
 
 /** The options that read a CSV file, as saved. */
@@ -146,6 +149,7 @@ export function savedTrainingOf(net: Network, options: FitOptions): SavedTrainin
     steps: options.steps,
     sampling: options.sampling ?? FIT_DEFAULTS.sampling,
     seed: options.seed ?? FIT_DEFAULTS.seed,
+    augment: options.augment,
     hidden: net.sizes.slice(1, -1),
   };
 }

@@ -12,6 +12,8 @@ import type { Network } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 import type { Memory } from '../memory.js';
 import { learningRateAt, SCHEDULES, type Schedule } from './schedules.js';
+import { augmentationParams, fieldBank, type Augmentation } from './augmentation.js';
+import type { Dataset } from '../data/dataset.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -71,6 +73,11 @@ export interface FitOptions {
   state?: OptimizerState;
   /** Continue a run that stopped at this point: the epochs it completed and the samples into the next. */
   resume?: { history: EpochMetrics[]; samplesDone: number };
+  /**
+   * Distort the training images anew each epoch (image data: bytes with a `shape`); the training
+   * figures are still measured on the images as they are.
+   */
+  augment?: Augmentation;
 }
 
 /** Where a run stopped early. */
@@ -101,6 +108,23 @@ export interface FitResult {
   totalSeconds: number;
   /** The optimizer's state at the end (`options.state`, or the one `fit` made): for a checkpoint. */
   state: OptimizerState;
+}
+
+/** Epoch e's distorted copy of the training images, in one buffer that every epoch rewrites. */
+function augmenter(
+  net: Network,
+  train: Samples,
+  spec: Augmentation,
+  seed: number,
+): (epoch: number) => Promise<Samples> {
+  const [rows, cols] = (train as Partial<Dataset>).shape!;
+  const bank = fieldBank(spec, rows, cols, seed);
+  const out = net.backend.memory.uint8(train.x.length);
+  return async (epoch) => {
+    const params = augmentationParams(spec, train.count, seed, epoch);
+    await net.backend.augment({ images: train.x as Uint8Array, count: train.count, rows, cols, params, bank, out });
+    return { ...train, x: out };
+  };
 }
 
 /** The order in which epoch `epoch` visits `count` samples: a function of seed and epoch only. */
@@ -148,6 +172,7 @@ function optimizerSettings(learningRate: number, overrides: FitOptions['optimize
 /** Every field of FitOptions, and of its optimizer: a key not among them is a typo (`learningrate`), refused. */
 const FIT_KEYS = new Set<string>([
   'validation',
+  'augment',
   'batchSize',
   'learningRate',
   'optimizer',
@@ -230,6 +255,13 @@ function checkOptions(options: FitOptions): void {
 }
 
 /** Refuses samples a network cannot train on: wrong lengths, missing or out-of-range labels, NaN or infinite values. */
+/** Augmentation warps images: bytes with a shape of rows × cols. */
+function checkImages(train: Samples): void {
+  const shape = (train as Partial<Dataset>).shape;
+  if (!(train.x instanceof Uint8Array) || !shape || shape[0] * shape[1] * train.count !== train.x.length)
+    throw new RangeError('fit: augment needs images: train.x of bytes and train.shape [rows, cols] (an IDX set)');
+}
+
 function checkSamples(net: Network, data: Samples, name: string): void {
   const inputs = net.sizes[0];
   const outputs = net.sizes[net.sizes.length - 1];
@@ -304,6 +336,7 @@ export async function fit(net: Network, train: Samples, options: FitOptions = {}
   if (batchSize > train.count)
     throw new RangeError(`fit: batch size ${batchSize} is larger than the training set (${train.count} samples)`);
   if (options.validation) checkSamples(net, options.validation, 'validation');
+  if (options.augment) checkImages(train);
   if (training.has(net))
     throw new Error('fit: this network is being trained by another fit call; await that one first');
   training.add(net);
@@ -381,6 +414,7 @@ async function epochsOf(
     [best, sinceBest] = error < best ? [error, 0] : [best, sinceBest + 1];
   };
   history.forEach(track);
+  const augmented = options.augment && augmenter(net, train, options.augment, seed);
   // A callback that throws stops the epoch after its batch; `fit` then rejects with its error.
   let callbackError: { error: unknown } | undefined;
   const guarded =
@@ -432,7 +466,7 @@ async function epochsOf(
       );
     const reached = await net.backend.trainEpoch(
       net,
-      train,
+      augmented ? await augmented(epoch) : train,
       {
         batchSize,
         optimizer,

@@ -1,6 +1,7 @@
 import { OPTIMIZERS } from '../backends/backend.js';
 import { SAMPLINGS } from './fit.js';
 import { SCHEDULES } from './schedules.js';
+import { describeAugmentation, isAugmentation } from './augmentation.js';
 
 /**
  * The settings a training run is made of, one row each: its command-line option, its place (the
@@ -25,6 +26,8 @@ export interface TrainingSetting {
   readonly resume: 'saved' | 'extend';
   /** The setting is the command line's (which data), not `fit`'s. */
   readonly dataOnly?: boolean;
+  /** How a value reads in a message, when not as it is. */
+  readonly text?: (value: never) => string;
 }
 
 const isCount =
@@ -58,6 +61,14 @@ export const TRAINING_SETTINGS: readonly TrainingSetting[] = [
   { flag: 'classes', path: ['classes'], valid: isCount(1), optional: true, resume: 'saved', dataOnly: true },
   { flag: 'steps', path: ['steps'], valid: isCount(1), optional: true, resume: 'saved' },
   { flag: 'epochs', path: ['epochs'], valid: isCount(1), resume: 'extend' },
+  {
+    flag: 'augment',
+    path: ['augment'],
+    valid: isAugmentation,
+    optional: true,
+    resume: 'saved',
+    text: describeAugmentation,
+  },
 ];
 
 type Tree = Record<string, unknown>;

@@ -13,6 +13,8 @@ import { fit, type FitOptions } from '../src/train/fit.js';
 import { gradcheck } from '../src/train/gradcheck.js';
 import { TRAINING_SETTINGS } from '../src/train/settings.js';
 import { findLearningRate } from '../src/train/lr-find.js';
+import { augmentationParams, fieldBank, type Augmentation } from '../src/train/augmentation.js';
+import { warpImages } from '../src/data/warp.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
 import { undrawnMarks } from '../scripts/report-marks.mjs';
@@ -300,7 +302,7 @@ describe('the table of training settings', () => {
     const saved = [
       ...['--optimizer', 'momentum', '--momentum', '0.8', '--schedule', 'step', '--warmup', '2'],
       ...['--lr', '0.05', '--batch', '20', '--seed', '4', '--weight-decay', '0.001', '--sampling', 'shuffle'],
-      ...['--limit', '400', '--classes', '10', '--steps', '30', '--hidden', '8'],
+      ...['--limit', '400', '--classes', '10', '--steps', '30', '--hidden', '8', '--augment', 'shift=2'],
     ];
     expect((await runCli(...saved, '--save', model)).code).toBe(0);
     const contradicting: Record<string, string> = {
@@ -316,13 +318,18 @@ describe('the table of training settings', () => {
       limit: '500',
       classes: '11',
       steps: '40',
+      augment: 'shift=1',
     };
+    /** How a contradiction names a value, where that is not as it was typed. */
+    const named: Record<string, string> = { augment: 'shift 1' };
     for (const setting of withFlags.filter((s) => s.resume === 'saved')) {
       const value = contradicting[setting.flag!];
       expect(value, setting.flag).toBeDefined();
       const { code, err } = await runCli('--resume', model, `--${setting.flag}`, value);
       expect(code, setting.flag).toBe(2);
-      expect(err[0], setting.flag).toMatch(new RegExp(`^backprop: --${setting.flag} ${value} contradicts`));
+      expect(err[0], setting.flag).toMatch(
+        new RegExp(`^backprop: --${setting.flag} ${named[setting.flag!] ?? value} contradicts`),
+      );
     }
   });
 });
@@ -394,5 +401,89 @@ describe('the learning-rate finder', () => {
     const bad = await runCli('lr-find', '--start-lr', '1', '--end-lr', '0.1');
     expect(bad.code).toBe(2);
     expect(bad.err).toEqual(['backprop: --start-lr 1 must be below --end-lr 0.1']);
+  });
+});
+
+describe('augmentation', () => {
+  const spec: Augmentation = { shift: 2, rotate: 12, scale: 0.12, elastic: { alpha: 34, sigma: 4 } };
+  const images = (): Dataset => firstSamples(realMnist().train, 3000);
+
+  async function warped(backend: Backend, data: Dataset, epoch: number, augmentation = spec): Promise<Uint8Array> {
+    const out = new Uint8Array(data.x.length);
+    const params = augmentationParams(augmentation, data.count, 5, epoch);
+    const bank = fieldBank(augmentation, 28, 28, 5);
+    await backend.augment({ images: data.x as Uint8Array, count: data.count, rows: 28, cols: 28, params, bank, out });
+    return out;
+  }
+
+  it('warps to the same bytes on every backend and thread count; seeded by the epoch; none is the identity', async () => {
+    const data = images();
+    const ts = await warped(new TsBackend(), data, 3);
+    const natives = supportedIsas.length ? [1, 2, 3].map((threads) => new NativeBackend({ threads })) : [];
+    for (const native of natives) expect(Buffer.from(await warped(native, data, 3)).equals(Buffer.from(ts))).toBe(true);
+    expect(Buffer.from(await warped(new TsBackend(), data, 3)).equals(Buffer.from(ts))).toBe(true);
+    const other = await warped(new TsBackend(), data, 4);
+    expect(other.filter((v, i) => v !== ts[i]).length).toBeGreaterThan(0.1 * ts.length);
+    const none = await warped(new TsBackend(), data, 3, { shift: 0, rotate: 0, scale: 0 });
+    expect(Buffer.from(none).equals(Buffer.from(data.x))).toBe(true);
+    // A whole-pixel shift moves the ink and keeps it.
+    const shifted = new Uint8Array(784);
+    const params = new Float64Array([1, 0, 1, 0, -1, 0]);
+    warpImages(data.x as Uint8Array, 1, 28, 28, params, new Float32Array(0), shifted);
+    for (let r = 1; r < 28; r++)
+      for (let c = 0; c < 28; c++) expect(shifted[r * 28 + c]).toBe((data.x as Uint8Array)[(r - 1) * 28 + c]);
+  });
+
+  it.runIf(supportedIsas.length)(
+    'fit trains to the same weights on ts and native, and augmented differs from plain',
+    async () => {
+      const options: FitOptions = { epochs: 2, batchSize: 50, sampling: 'shuffle', seed: 3, augment: spec };
+      const run = async (backend: Backend, fitOptions: FitOptions): Promise<Float32Array> => {
+        const net = new Network([784, 32, 10], { backend }).initWeights(2);
+        await fit(net, images(), fitOptions);
+        return net.params;
+      };
+      const ts = await run(new TsBackend(), options);
+      expect(same(await run(new NativeBackend({ threads: 2 }), options), ts)).toBe(true);
+      expect(same(await run(new TsBackend(), { ...options, augment: undefined }), ts)).toBe(false);
+      await expect(run(new TsBackend(), { ...options, augment: spec, batchSize: 10 })).resolves.toBeDefined();
+    },
+  );
+
+  it('from the command line: in the header, saved, refused when a resume contradicts it, exact when resumed mid-epoch', async () => {
+    const dir = tempDir();
+    const args = [
+      '--hidden',
+      '64',
+      '--epochs',
+      '2',
+      '--limit',
+      '20000',
+      '--shuffle',
+      '--augment',
+      'shift=2,rotate=10,elastic=30:4',
+    ];
+    const { code } = await interruptWhen(
+      [...args, '--json', '--progress-json', '--save', join(dir, 'a.safetensors')],
+      'SIGINT',
+      '"event":"progress","epoch":2',
+    );
+    expect(code).toBe(130);
+    const conflict = await runCli('--resume', join(dir, 'a.safetensors'), '--augment', 'shift=1');
+    expect(conflict.code).toBe(2);
+    expect(conflict.err[0]).toMatch(/--augment shift 1 contradicts .*trained with shift 2, rotate 10°, elastic 30:4/);
+    expect((await runCli('--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'))).code).toBe(0);
+    const whole = await runCli(...args, '--save', join(dir, 'b.safetensors'));
+    expect(whole.out[2]).toMatch(/augmented \(shift 2, rotate 10°, elastic 30:4\)$/);
+    expect(same(loadModel(join(dir, 'a.safetensors')).params, loadModel(join(dir, 'b.safetensors')).params)).toBe(true);
+    for (const [value, message] of [
+      ['shift=9', /shift takes a number from 0 to 8/],
+      ['wobble=1', /'wobble=1' is not one of/],
+      ['elastic=34', /elastic takes alpha:sigma/],
+    ] as const) {
+      const bad = await runCli('--augment', value);
+      expect(bad.code).toBe(2);
+      expect(bad.err[0]).toMatch(message);
+    }
   });
 });
