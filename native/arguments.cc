@@ -67,7 +67,7 @@ Optimizer optimizer_arg(Napi::Env env, Napi::Object obj) {
 }
 
 OptimizerState state_arg(Napi::Env env, Napi::Object obj, const Layers& net, const Optimizer& opt, Borrowed& borrowed) {
-  const std::size_t params = net.param_count();
+  const std::size_t params = net.param_count;
   OptimizerState state;
   const int kind = static_cast<int>(opt.kind);
   state.first =
@@ -120,10 +120,30 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
   const Napi::Value bias = net.Get("bias");
   if (!bias.IsBoolean()) throw_type(env, "net.bias must be a boolean");
   layers.bias = bias.As<Napi::Boolean>();
-  auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count());
-  if (params.ElementLength() != layers.param_count())
+  const Napi::Value layout = net.Get("layout");
+  if (!layout.IsArray() || layout.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
+    throw_type(env, "net.layout must be an array of one layer's offsets per layer");
+  std::vector<double> weights, biases;
+  for (int l = 0; l < layers.count(); l++) {
+    const Napi::Value entry = layout.As<Napi::Array>().Get(static_cast<std::uint32_t>(l));
+    const auto number = [&](const char* key) {
+      const Napi::Value value = entry.IsObject() ? entry.As<Napi::Object>().Get(key) : Napi::Value();
+      return value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : std::nan("");
+    };
+    weights.push_back(number("weight"));
+    biases.push_back(number("bias"));
+  }
+  const Placed placed = check_layout(layers.sizes, layers.bias, weights, biases);
+  refuse(env, placed.invalid);
+  layers.param_count = placed.param_count;
+  for (int l = 0; l < layers.count(); l++) {
+    layers.weights.push_back(static_cast<std::size_t>(weights[l]));
+    layers.biases.push_back(layers.bias ? static_cast<std::size_t>(biases[l]) : 0);
+  }
+  auto params = typed_array<float>(env, net.Get("params"), "net.params", layers.param_count);
+  if (params.ElementLength() != layers.param_count)
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
-                         std::to_string(layers.param_count()));
+                         std::to_string(layers.param_count));
   layers.params = borrowed.take(params);
   layers.dropout.assign(static_cast<std::size_t>(layers.count()), 0.0);
   const Napi::Value dropout = net.Get("dropout");
@@ -192,7 +212,7 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
   for (std::uint32_t i = 0; i < 2; i++)
     ws.deltas[i] = borrowed.take(typed_array<float>(env, deltas.As<Napi::Array>().Get(i),
                                                     "ws.deltas[" + std::to_string(i) + "]", rows * widest));
-  ws.grads = borrowed.take(typed_array<float>(env, obj.Get("grads"), "ws.grads", net.param_count()));
+  ws.grads = borrowed.take(typed_array<float>(env, obj.Get("grads"), "ws.grads", net.param_count));
   ws.batch_x = borrowed.take(typed_array<float>(env, obj.Get("batchX"), "ws.batchX", rows * net.sizes[0]));
   ws.batch_labels = borrowed.take(typed_array<std::uint8_t>(env, obj.Get("batchLabels"), "ws.batchLabels", rows));
   ws.batch_targets =

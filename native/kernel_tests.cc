@@ -464,6 +464,13 @@ bool check_validation() {
        "net.activations[0]: a hidden layer cannot be softmax"},
       {"mse on softmax", check_activations({Activation::Relu, Activation::Softmax}, Loss::Mse),
        "net.loss: cross-entropy goes with a softmax output, mse with any other"},
+      {"the seed's layout", check_layout({784, 30, 10}, true, {0, 23550}, {23520, 23850}).invalid, nullptr},
+      {"layers that overlap", check_layout({784, 30, 10}, true, {0, 23540}, {23520, 23840}).invalid,
+       "net.layout: two layers' parameters overlap"},
+      {"a bias without biases", check_layout({4, 3}, false, {0}, {12}).invalid,
+       "net.layout[0].bias must be -1: the network has no biases"},
+      {"a negative offset", check_layout({4, 3}, false, {-1}, {-1}).invalid,
+       "net.layout[0].weight must be an offset into net.params"},
       {"dropout", check_dropout({0.5, 0.0}), nullptr},
       {"dropout of the output", check_dropout({0.5, 0.1}), "net.dropout[1] must be a rate from 0 to 0.000000"},
       {"labels", check_labels(labels, 2, 10, "data"), nullptr},
@@ -473,6 +480,12 @@ bool check_validation() {
       {"seed", check_seed(4294967296.0, "seed"), "seed must be an integer from 0 to 2^32 - 1"},
       {"step", check_step(-1, "step"), "step must be a safe integer of 0 or more"},
   };
+  if (check_layout({784, 30, 10}, true, {0, 23550}, {23520, 23850}).param_count != 23860) {
+    std::printf("FAIL validation: the seed's layout does not end at 23,860 parameters\n");
+    failures++;
+    return false;
+  }
+
   bool ok = true;
   for (const auto& c : cases) {
     const bool right = c.refused ? c.got && c.got->message == c.refused : !c.got;

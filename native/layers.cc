@@ -14,12 +14,6 @@ Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l
 
 }  // namespace
 
-std::size_t Layers::weight_offset(int l) const {
-  std::size_t offset = 0;
-  for (int i = 0; i < l; i++) offset += static_cast<std::size_t>(sizes[i]) * sizes[i + 1] + (bias ? sizes[i + 1] : 0);
-  return offset;
-}
-
 // Layer l is a dense product, its activation (ReLU fused into the product's epilogue) and, while
 // training, its dropout.
 void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws,

@@ -16,8 +16,9 @@ namespace backprop {
 enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 
 // Layer l maps sizes[l] inputs to sizes[l+1] outputs through activations[l]; its weight
-// (sizes[l] × sizes[l+1], row-major) and then, with `bias`, its bias follow the previous layer's in
-// `params`. `grads` has the same layout. The last layer is the output: softmax with cross-entropy,
+// (sizes[l] × sizes[l+1], row-major) starts at weights[l] in `params` and, with `bias`, its bias at
+// biases[l]: the layout TypeScript computed (src/backends/layers.ts), checked by check_layout.
+// `grads` has the same layout. The last layer is the output: softmax with cross-entropy,
 // or an element-wise output with the squared error ½·Σ(y − t)². While training, layer l's output
 // is dropped out at the rate dropout[l] (0: none; the output layer's is 0), with masks seeded by
 // dropout_seed and the step count.
@@ -27,13 +28,15 @@ struct Layers {
   Loss loss;
   bool bias;
   float* params;
+  std::size_t param_count;
+  std::vector<std::size_t> weights;
+  std::vector<std::size_t> biases;
   std::vector<double> dropout;
   std::uint32_t dropout_seed = 0;
 
   int count() const { return static_cast<int>(sizes.size()) - 1; }
-  std::size_t weight_offset(int l) const;
-  std::size_t bias_offset(int l) const { return weight_offset(l) + static_cast<std::size_t>(sizes[l]) * sizes[l + 1]; }
-  std::size_t param_count() const { return weight_offset(count()); }
+  std::size_t weight_offset(int l) const { return weights[static_cast<std::size_t>(l)]; }
+  std::size_t bias_offset(int l) const { return biases[static_cast<std::size_t>(l)]; }
   bool drops(int l) const { return l < static_cast<int>(dropout.size()) && dropout[l] > 0.0; }
   bool has_dropout() const {
     for (int l = 0; l < count(); l++)

@@ -1,6 +1,8 @@
 #include "validate.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "tables.h"
 
@@ -41,6 +43,31 @@ Check check_activations(const std::vector<Activation>& activations, Loss loss) {
   if ((loss == Loss::CrossEntropy) != (activations.back() == Activation::Softmax))
     return range("net.loss: cross-entropy goes with a softmax output, mse with any other");
   return std::nullopt;
+}
+
+Placed check_layout(const std::vector<int>& sizes, bool bias, const std::vector<double>& weights,
+                    const std::vector<double>& biases) {
+  constexpr double kMaxOffset = 9007199254740992.0;  // 2^53: every offset is exact in a double
+  std::vector<std::pair<double, double>> regions;
+  for (std::size_t l = 0; l + 1 < sizes.size(); l++) {
+    const std::string at = "net.layout[" + std::to_string(l) + "]";
+    const double weight_end = weights[l] + static_cast<double>(sizes[l]) * sizes[l + 1];
+    if (!whole(weights[l]) || weights[l] < 0 || weight_end > kMaxOffset)
+      return {range(at + ".weight must be an offset into net.params"), 0};
+    regions.emplace_back(weights[l], weight_end);
+    if (!bias) {
+      if (biases[l] != -1) return {range(at + ".bias must be -1: the network has no biases"), 0};
+      continue;
+    }
+    const double bias_end = biases[l] + sizes[l + 1];
+    if (!whole(biases[l]) || biases[l] < 0 || bias_end > kMaxOffset)
+      return {range(at + ".bias must be an offset into net.params"), 0};
+    regions.emplace_back(biases[l], bias_end);
+  }
+  std::sort(regions.begin(), regions.end());
+  for (std::size_t i = 1; i < regions.size(); i++)
+    if (regions[i].first < regions[i - 1].second) return {range("net.layout: two layers' parameters overlap"), 0};
+  return {std::nullopt, regions.empty() ? 0 : static_cast<std::size_t>(regions.back().second)};
 }
 
 Check check_dropout(const std::vector<double>& rates) {

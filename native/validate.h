@@ -33,6 +33,15 @@ using Check = std::optional<Invalid>;
 Check check_sizes(const std::vector<double>& sizes);
 // One activation per layer, the hidden ones of the kinds a hidden layer may be, the loss fitting the output.
 Check check_activations(const std::vector<Activation>& activations, Loss loss);
+// Where each layer's parameters lie (weights[l], and biases[l] with biases, −1 without): whole
+// numbers, the regions apart from each other, all within 2^53. On success, param_count is where the
+// last region ends: the length `params` and `grads` must have.
+struct Placed {
+  Check invalid;
+  std::size_t param_count;
+};
+Placed check_layout(const std::vector<int>& sizes, bool bias, const std::vector<double>& weights,
+                    const std::vector<double>& biases);
 // One rate per layer, from 0 to kMaxDropout, and 0 for the output layer.
 Check check_dropout(const std::vector<double>& rates);
 // Every label below the network's classes (a label indexes the output row).

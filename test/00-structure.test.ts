@@ -39,6 +39,7 @@ const CORE = [
   'backends/backend.ts',
   'backends/default.ts',
   'backends/dropout.ts',
+  'backends/layers.ts',
   'backends/optimizers.ts',
   'backends/ts.ts',
   'model/init.ts',

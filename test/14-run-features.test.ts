@@ -7,6 +7,9 @@ import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { Network, type NetworkOptions } from '../src/model/network.js';
+import { activation, dense, dropout, type ModelDescription } from '../src/backends/layers.js';
+import { toOnnx } from '../src/export/onnx.js';
+import { architectureOf } from '../src/model/network.js';
 import { loadModel } from '../src/model/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/index.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
@@ -44,6 +47,93 @@ async function trained(
 }
 
 const same = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+
+describe('the layer list', () => {
+  const list: ModelDescription = {
+    inputs: 784,
+    layers: [
+      dense(48),
+      activation('relu'),
+      dropout(0.5),
+      dense(24),
+      activation('tanh'),
+      dense(10),
+      activation('softmax'),
+    ],
+    loss: 'cross-entropy',
+  };
+  const options: NetworkOptions = { hidden: ['relu', 'tanh'], dropout: [0.5, 0] };
+
+  it.each(['ts', 'native'] as const)(
+    'is the network that sizes and options spell: the same list, layout, file and training, bit for bit (%s)',
+    async (kind) => {
+      const backend = (): Backend => (kind === 'ts' ? new TsBackend() : new NativeBackend());
+      const fromSizes = new Network([784, 48, 24, 10], { ...options, backend: backend() });
+      expect(fromSizes.description).toEqual(list);
+      const fromList = new Network(list, { backend: backend() });
+      expect(fromList.layout).toEqual(fromSizes.layout);
+      expect(architectureOf(fromList)).toEqual(architectureOf(fromSizes));
+      const data = firstSamples(realMnist().train, 2000);
+      for (const net of [fromSizes, fromList]) {
+        net.initialize({ scheme: 'he' }, 3);
+        await fit(net, data, TRAINING);
+      }
+      expect(same(fromList.params, fromSizes.params)).toBe(true);
+      expect(toOnnx(architectureOf(fromList), fromList.params, 'test')).toEqual(
+        toOnnx(architectureOf(fromSizes), fromSizes.params, 'test'),
+      );
+    },
+  );
+
+  it('refuses, in one line, a list that is not a chain of dense layers with their activations', () => {
+    const refused = (layers: ModelDescription['layers'], loss: ModelDescription['loss'] = 'cross-entropy'): string => {
+      try {
+        new Network({ inputs: 4, layers, loss });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    const output = [dense(3), activation('softmax')];
+    expect(refused(output)).toBe('accepted');
+    expect(refused([])).toMatch(/^a network needs at least one dense layer$/);
+    expect(refused([activation('relu'), ...output])).toMatch(/^layer 1 is relu where a dense layer belongs/);
+    expect(refused([dense(5), dense(3), activation('softmax')])).toMatch(
+      /^the dense layer 1 \(5 units\) has no activation/,
+    );
+    expect(refused([dense(5), activation('relu'), activation('tanh'), ...output])).toMatch(/^layer 3 is tanh where/);
+    expect(refused([...output, dropout(0.2)])).toMatch(/^dropout belongs below the output layer/);
+    expect(refused([dense(5), activation('relu'), dropout(1.5), ...output])).toMatch(
+      /^a dropout rate is from 0 to 0.95/,
+    );
+    expect(refused([dense(5, { bias: false }), activation('relu'), ...output])).toMatch(/biases or none, all alike/);
+    expect(refused([dense(5), activation('softmax'), ...output])).toMatch(/^a hidden layer cannot use softmax/);
+    expect(refused([dense(3), activation('sigmoid')])).toMatch(/^the cross-entropy error needs a softmax output/);
+    expect(refused(output, 'mse')).toMatch(/^the mse error needs/);
+    expect(() => new Network(list, { hidden: 'tanh' })).toThrow(/takes its hidden from the list/);
+  });
+
+  it('is laid out in TypeScript only: the engine takes the offsets it is given and refuses ones it cannot use', () => {
+    const net = new Network([4, 3, 2], { backend: new NativeBackend() }).initWeights(1);
+    const ws = Workspace.of(net, 2);
+    const x = new Float32Array(8).fill(0.5);
+    const layerAbove = { ...net.layout[1] };
+    // The second layer's weights moved behind its bias: the same numbers, read from where the layout says.
+    const moved = new Float32Array(net.params.length);
+    moved.set(net.params.subarray(0, 15));
+    moved.set(net.params.subarray(21, 23), 15);
+    moved.set(net.params.subarray(15, 21), 17);
+    const relaid = { ...net, params: moved, layout: [net.layout[0], { ...layerAbove, weight: 17, bias: 15 }] };
+    net.backend.forward(net, x, 2, ws);
+    const expected = ws.acts[1].slice();
+    net.backend.forward(relaid, x, 2, ws);
+    expect(ws.acts[1]).toEqual(expected);
+    const overlapping = { ...net, layout: [net.layout[0], { ...layerAbove, weight: 14 }] };
+    expect(() => net.backend.forward(overlapping, x, 2, ws)).toThrow(/^net.layout: two layers' parameters overlap$/);
+    const outside = { ...net, layout: [net.layout[0], { ...layerAbove, bias: 1e300 }] };
+    expect(() => net.backend.forward(outside, x, 2, ws)).toThrow(/^net.layout\[1\].bias must be an offset/);
+  });
+});
 
 describe('the dropout masks', () => {
   it('drop a fraction p of the units, scale the others by 1/(1 − p), and change with the step, the layer and the row', () => {

@@ -3,17 +3,19 @@ import { keepsPreActivation, type Activation, type Loss } from './activations.js
 import { optimizerSpec, type OptimizerName } from './optimizers.js';
 import type { DropoutMask } from './dropout.js';
 import type { Features } from '../data/features.js';
+import { parameterCount, parameterLayout, type LayerOffsets } from './layers.js';
 
 /**
  * What a backend computes. Both backends work over the same Float32Arrays, owned by TypeScript:
  * the parameters (every layer's weights then biases, in one array), the activations and the
  * gradients. The native backend borrows them for the length of a call.
  *
- * The network is a stack of fully connected layers `sizes[0] → sizes[1] → … → sizes[L]`; layer l
- * applies `activations[l]`, and the last is the output: softmax with the cross-entropy error, or an
- * element-wise output with the mean squared error (½·Σ(y − t)² per sample, averaged over samples).
- * Layer l's weight is a `sizes[l] × sizes[l+1]` row-major matrix (inputs × outputs, like the seed's
- * `w1`), followed by its bias unless `bias` is false.
+ * The network is the chain of stages its layer list lowers to (layers.ts): dense layers `sizes[0] →
+ * sizes[1] → … → sizes[L]`, where stage l applies `activations[l]`, and the last is the output:
+ * softmax with the cross-entropy error, or an element-wise output with the mean squared error
+ * (½·Σ(y − t)² per sample, averaged over samples). Stage l's weight, a `sizes[l] × sizes[l+1]`
+ * row-major matrix (inputs × outputs, like the seed's `w1`), and its bias lie in `params` where
+ * `layout[l]` says.
  */
 export interface Layered {
   readonly sizes: readonly number[];
@@ -21,6 +23,7 @@ export interface Layered {
   readonly loss: Loss;
   readonly bias: boolean;
   readonly params: Float32Array;
+  readonly layout: readonly LayerOffsets[];
   /** The dropout rate of each layer's output while training (the output layer's is 0); none when absent. */
   readonly dropout?: readonly number[];
 }
@@ -176,38 +179,6 @@ export interface WarpJob {
   out: Uint8Array;
 }
 
-/** The most layer sizes a network lists (inputs, hidden layers, outputs), as the native engine takes them. */
-export const MAX_LAYER_SIZES = 64;
-/** The most units of one layer, or inputs. */
-export const MAX_LAYER_WIDTH = 1 << 20;
-
-/** Parameter offsets of one layer inside `params` (and `grads`, which has the same layout). */
-export interface LayerOffsets {
-  inputs: number;
-  outputs: number;
-  weight: number;
-  /** -1 when the network has no biases. */
-  bias: number;
-}
-
-export function layerOffsets(sizes: readonly number[], bias = true): LayerOffsets[] {
-  const layers: LayerOffsets[] = [];
-  let offset = 0;
-  for (let l = 0; l + 1 < sizes.length; l++) {
-    const inputs = sizes[l];
-    const outputs = sizes[l + 1];
-    layers.push({ inputs, outputs, weight: offset, bias: bias ? offset + inputs * outputs : -1 });
-    offset += inputs * outputs + (bias ? outputs : 0);
-  }
-  return layers;
-}
-
-export function parameterCount(sizes: readonly number[], bias = true): number {
-  let count = 0;
-  for (let l = 0; l + 1 < sizes.length; l++) count += sizes[l] * sizes[l + 1] + (bias ? sizes[l + 1] : 0);
-  return count;
-}
-
 /**
  * Every buffer a forward and backward pass of up to `rows` samples needs, allocated once per `fit`
  * so that no batch allocates.
@@ -257,7 +228,7 @@ export class Workspace {
     this.keep = dropping.map((length) => memory.float32(length));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [memory.float32(rows * widest), memory.float32(rows * widest)];
-    this.grads = memory.float32(parameterCount(sizes, bias));
+    this.grads = memory.float32(parameterCount(parameterLayout({ sizes, bias })));
     this.batchX = memory.float32(rows * sizes[0]);
     this.batchLabels = memory.uint8(rows);
     this.batchTargets = memory.float32(rows * sizes[sizes.length - 1]);

@@ -113,6 +113,7 @@ function plain(net: Layered): Layered {
     loss: net.loss,
     bias: net.bias,
     params: net.params,
+    layout: net.layout,
     dropout: net.dropout,
   };
 }

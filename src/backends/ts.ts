@@ -5,7 +5,6 @@ import { floatRows } from '../data/features.js';
 import { heapMemory } from '../memory.js';
 import {
   DIVERGED,
-  layerOffsets,
   progressInterval,
   type Backend,
   type EpochOptions,
@@ -309,7 +308,7 @@ interface LayerViews {
 }
 
 function views(net: Layered, ws: Workspace): LayerViews[] {
-  return layerOffsets(net.sizes, net.bias).map((l, i) => ({
+  return net.layout.map((l, i) => ({
     inputs: l.inputs,
     outputs: l.outputs,
     activation: net.activations[i],
@@ -472,7 +471,7 @@ export function optimizerStep(net: Layered, grads: Float32Array, opt: OptimizerS
         break;
     }
   };
-  for (const l of layerOffsets(net.sizes, net.bias)) {
+  for (const l of net.layout) {
     step(l.weight, l.weight + l.inputs * l.outputs, true);
     if (net.bias) step(l.bias, l.bias + l.outputs, false);
   }

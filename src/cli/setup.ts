@@ -1,4 +1,5 @@
-import { EVAL_ROWS, OptimizerState, parameterCount, type Backend } from '../backends/backend.js';
+import { EVAL_ROWS, OptimizerState, type Backend } from '../backends/backend.js';
+import { parameterCount, parameterLayout } from '../backends/layers.js';
 import { selectBackend, type Selected } from '../backends/select.js';
 import { takeFirst } from '../data/dataset.js';
 import { bundledMnistDir, type MnistSplits } from '../data/mnist.js';
@@ -218,7 +219,7 @@ export function trainSettings(options: TrainingOptions): TrainSettings {
 export function checkMemory(sizes: readonly number[], rows: number, optimizerStates = 0): void {
   const widest = Math.max(...sizes.slice(1));
   const floats =
-    (2 + optimizerStates) * parameterCount(sizes) +
+    (2 + optimizerStates) * parameterCount(parameterLayout({ sizes, bias: true })) +
     rows * (sizes.slice(1).reduce((a, b) => a + b, 0) + 2 * widest + sizes[0]);
   const bytes = 4 * floats;
   const { bytes: limit, why } = allocatable();

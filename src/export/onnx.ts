@@ -1,5 +1,5 @@
-import type { Architecture } from '../model/layout.js';
-import { layerOffsets } from '../backends/backend.js';
+import { descriptionOf, type Architecture } from '../model/layout.js';
+import { parameterLayout } from '../backends/layers.js';
 import { activationSpec } from '../backends/activations.js';
 import type { Preprocessing } from '../data/mnist.js';
 
@@ -89,7 +89,8 @@ export function toOnnx(
   producerVersion: string,
   preprocessing?: Preprocessing,
 ): Buffer {
-  const { sizes, activations, bias } = architecture;
+  const { sizes } = architecture;
+  const description = descriptionOf(architecture);
   const graph = new Proto();
   const initializers: Proto[] = [];
   let current = 'input';
@@ -112,31 +113,41 @@ export function toOnnx(
     constants.set(name, value);
     return name;
   };
-  layerOffsets(sizes, bias).forEach((l, i) => {
-    const layer = `layer${i}`;
-    initializers.push(
-      tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)),
-    );
-    graph.message(1, node('MatMul', [current, `${layer}.weight`], `${layer}.matmul`));
-    current = `${layer}.matmul`;
-    if (bias) {
-      initializers.push(tensor(`${layer}.bias`, [l.outputs], params.subarray(l.bias, l.bias + l.outputs)));
-      graph.message(1, node('Add', [current, `${layer}.bias`], `${layer}.z`));
-      current = `${layer}.z`;
+  // The layer list, lowered: a dense layer is a MatMul and an Add, an activation its steps, and
+  // dropout nothing (it is off at inference).
+  const layout = parameterLayout(architecture);
+  const lastLayer = description.layers.length - 1;
+  let dense = -1;
+  let layer = '';
+  let z = current;
+  description.layers.forEach((spec, i) => {
+    if (spec.kind === 'dense') {
+      const l = layout[++dense];
+      layer = `layer${dense}`;
+      initializers.push(
+        tensor(`${layer}.weight`, [l.inputs, l.outputs], params.subarray(l.weight, l.weight + l.inputs * l.outputs)),
+      );
+      graph.message(1, node('MatMul', [current, `${layer}.weight`], `${layer}.matmul`));
+      current = `${layer}.matmul`;
+      if (l.bias >= 0) {
+        initializers.push(tensor(`${layer}.bias`, [l.outputs], params.subarray(l.bias, l.bias + l.outputs)));
+        graph.message(1, node('Add', [current, `${layer}.bias`], `${layer}.z`));
+        current = `${layer}.z`;
+      }
+      z = current;
+    } else if (spec.kind === 'activation') {
+      const steps = activationSpec(spec.activation).onnx;
+      steps.forEach(([op, ...inputs], step) => {
+        const names = inputs.map((input) => (input === 'z' ? z : input === 'previous' ? current : constant(input)));
+        current =
+          step === steps.length - 1
+            ? i === lastLayer && !unscaled
+              ? 'output'
+              : `${layer}.out`
+            : `${layer}.${op.toLowerCase()}${step}`;
+        graph.message(1, node(op, names, current));
+      });
     }
-    const last = i === sizes.length - 2;
-    const z = current;
-    const steps = activationSpec(activations[i]).onnx;
-    steps.forEach(([op, ...inputs], step) => {
-      const names = inputs.map((input) => (input === 'z' ? z : input === 'previous' ? current : constant(input)));
-      current =
-        step === steps.length - 1
-          ? last && !unscaled
-            ? 'output'
-            : `${layer}.out`
-          : `${layer}.${op.toLowerCase()}${step}`;
-      graph.message(1, node(op, names, current));
-    });
   });
   if (unscaled) {
     initializers.push(

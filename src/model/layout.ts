@@ -1,5 +1,5 @@
 import type { Activation, Loss } from '../backends/activations.js';
-import { layerOffsets } from '../backends/backend.js';
+import { describeChain, type LayerOffsets, type ModelDescription } from '../backends/layers.js';
 
 /** A network as a model file records it. */
 export interface Architecture {
@@ -9,6 +9,12 @@ export interface Architecture {
   bias: boolean;
   /** The hidden layers' dropout rates, when any is not 0. */
   dropout?: number[];
+}
+
+/** The layer list of the network a model file records. */
+export function descriptionOf(architecture: Architecture): ModelDescription {
+  const dropout = [...(architecture.dropout ?? architecture.activations.slice(1).map(() => 0)), 0];
+  return describeChain({ ...architecture, dropout });
 }
 
 /** One layer's parameters, as views into `Network.params`. */
@@ -22,18 +28,17 @@ export interface Layer {
   bias: Float32Array | null;
 }
 
-/** Every layer's weight and bias as views into `params`, in the layout of `layerOffsets`. */
+/** Every dense layer's weight and bias as views into `params`, at the offsets of `layout`. */
 export function layerViews(
   params: Float32Array,
-  sizes: readonly number[],
+  layout: readonly LayerOffsets[],
   activations: readonly Activation[],
-  bias: boolean,
 ): Layer[] {
-  return layerOffsets(sizes, bias).map((l, i) => ({
+  return layout.map((l, i) => ({
     inputs: l.inputs,
     outputs: l.outputs,
     activation: activations[i],
     weight: params.subarray(l.weight, l.weight + l.inputs * l.outputs),
-    bias: bias ? params.subarray(l.bias, l.bias + l.outputs) : null,
+    bias: l.bias >= 0 ? params.subarray(l.bias, l.bias + l.outputs) : null,
   }));
 }

@@ -1,17 +1,16 @@
-import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from '../backends/activations.js';
-import {
-  MAX_LAYER_SIZES,
-  MAX_LAYER_WIDTH,
-  parameterCount,
-  sgd,
-  OptimizerState,
-  Workspace,
-  type Backend,
-  type Layered,
-} from '../backends/backend.js';
+import type { Activation, Loss } from '../backends/activations.js';
+import { sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { defaultBackend } from '../backends/default.js';
-import { MAX_DROPOUT, type DropoutMask } from '../backends/dropout.js';
+import type { DropoutMask } from '../backends/dropout.js';
+import {
+  chainOf,
+  describeChain,
+  parameterCount,
+  parameterLayout,
+  type LayerOffsets,
+  type ModelDescription,
+} from '../backends/layers.js';
 import { floatRows, type Features } from '../data/features.js';
 import { applyScaling, type Scaling } from '../data/preprocessing.js';
 import { UsageError } from '../errors.js';
@@ -19,6 +18,7 @@ import { initialize, type Init } from './init.js';
 import { layerViews, type Architecture, type Layer } from './layout.js';
 import { argmaxRow } from './metrics.js';
 
+/** How a network given as layer sizes is built; a description lists its layers instead. */
 export interface NetworkOptions {
   /** The hidden layers' activation, or one per hidden layer. Default relu. */
   hidden?: Activation | readonly Activation[];
@@ -40,86 +40,61 @@ export interface NetworkOptions {
 /** The seed's default weight scale: `np.random.randn(…) / 10`. */
 export const SEED_INIT_STD = 0.1;
 
-function activationsOf(layerCount: number, options: NetworkOptions): { activations: Activation[]; loss: Loss } {
-  const loss = options.loss ?? 'cross-entropy';
-  if (!(LOSSES as readonly string[]).includes(loss))
-    throw new UsageError(`unknown loss '${String(loss)}' (expected ${LOSSES.join(', ')})`);
-  const output = options.output ?? (loss === 'cross-entropy' ? 'softmax' : 'linear');
-  if (loss === 'cross-entropy' && output !== 'softmax') {
-    throw new UsageError(
-      `the cross-entropy error needs a softmax output, not ${output} (use --loss mse for ${output})`,
-    );
-  }
-  if (loss === 'mse' && !(MSE_OUTPUTS as readonly string[]).includes(output)) {
-    throw new UsageError(`the mse error needs a ${MSE_OUTPUTS.join(', ')} output, not ${output}`);
-  }
-  const hidden = options.hidden ?? 'relu';
-  const hiddenList = typeof hidden === 'string' ? new Array<Activation>(layerCount - 1).fill(hidden) : [...hidden];
-  if (hiddenList.length !== layerCount - 1) {
-    throw new UsageError(`${hiddenList.length} hidden activations given for ${layerCount - 1} hidden layers`);
-  }
-  for (const activation of hiddenList) {
-    if (!(HIDDEN_ACTIVATIONS as readonly string[]).includes(activation)) {
-      throw new UsageError(`a hidden layer cannot use ${activation} (expected ${HIDDEN_ACTIVATIONS.join(', ')})`);
-    }
-  }
-  return { activations: [...hiddenList, output], loss };
+/** One value for every hidden layer, or one each. */
+function perHiddenLayer<T>(value: T | readonly T[], hidden: number, what: string): T[] {
+  if (!Array.isArray(value)) return new Array<T>(hidden).fill(value as T);
+  if (value.length !== hidden) throw new UsageError(`${value.length} ${what} given for ${hidden} hidden layers`);
+  return [...(value as readonly T[])];
 }
 
-/** One rate per layer's output (the output layer's 0), from the option's one per hidden layer. */
-function dropoutOf(layerCount: number, dropout: NetworkOptions['dropout']): number[] {
-  const hidden = layerCount - 1;
-  const rates =
-    typeof dropout === 'number' || dropout === undefined ? new Array<number>(hidden).fill(dropout ?? 0) : [...dropout];
-  if (rates.length !== hidden) throw new UsageError(`${rates.length} dropout rates given for ${hidden} hidden layers`);
-  for (const p of rates) {
-    if (!(typeof p === 'number' && p >= 0 && p <= MAX_DROPOUT))
-      throw new UsageError(`a dropout rate is from 0 to ${MAX_DROPOUT}, got ${String(p)}`);
-  }
-  return [...rates, 0];
+/** The description of a network given as `[input, hidden…, output]` with the seed-style options. */
+function describeSizes(sizes: readonly number[], options: NetworkOptions): ModelDescription {
+  if (sizes.length < 2) throw new UsageError('a network needs at least an input and an output size');
+  const hidden = sizes.length - 2;
+  const loss = options.loss ?? 'cross-entropy';
+  const output = options.output ?? (loss === 'mse' ? 'linear' : 'softmax');
+  const activations = [...perHiddenLayer(options.hidden ?? 'relu', hidden, 'hidden activations'), output];
+  const dropout = [...perHiddenLayer(options.dropout ?? 0, hidden, 'dropout rates'), 0];
+  return describeChain({ sizes, activations, dropout, bias: options.bias ?? true, loss });
 }
 
 /**
- * A fully connected network after the seed's `NN` class: `sizes` is `[input, hidden…, output]`,
- * e.g. `[784, 30, 10]`; by default ReLU hidden layers, a softmax output and the cross-entropy error.
- * All parameters live in one Float32Array; `layers[l].weight` and `.bias` (the seed's `w1 b1 w2 b2`)
- * are views into it.
+ * A fully connected network after the seed's `NN` class: `new Network([784, 30, 10])` has ReLU
+ * hidden layers, a softmax output and the cross-entropy error by default; or a list of layers,
+ * `new Network({ inputs: 784, layers: [dense(256), activation('relu'), dropout(0.2), dense(10),
+ * activation('softmax')], loss: 'cross-entropy' })`. All parameters live in one Float32Array;
+ * `layers[l].weight` and `.bias` (the seed's `w1 b1 w2 b2`) are views into it.
  */
 export class Network implements Layered {
+  /** The layer list, as given or as the sizes and options spell it. */
+  readonly description: ModelDescription;
   readonly sizes: readonly number[];
   readonly activations: readonly Activation[];
   readonly loss: Loss;
   readonly bias: boolean;
   readonly dropout: readonly number[];
+  readonly layout: readonly LayerOffsets[];
   readonly params: Float32Array;
   readonly layers: Layer[];
   backend: Backend;
 
-  constructor(sizes: readonly number[], options: NetworkOptions = {}) {
-    if (sizes.length < 2) throw new UsageError('a network needs at least an input and an output size');
-    if (sizes.length > MAX_LAYER_SIZES) {
-      throw new UsageError(
-        `a network has at most ${MAX_LAYER_SIZES - 2} hidden layers, this one has ${sizes.length - 2}`,
-      );
-    }
-    for (const size of sizes) {
-      if (!Number.isInteger(size) || size < 1)
-        throw new UsageError(`layer sizes must be positive integers, got ${size}`);
-      if (size > MAX_LAYER_WIDTH)
-        throw new UsageError(
-          `a layer has at most ${MAX_LAYER_WIDTH.toLocaleString('en-US')} units, got ${size.toLocaleString('en-US')}`,
-        );
-    }
-    this.sizes = [...sizes];
-    const { activations, loss } = activationsOf(sizes.length - 1, options);
-    this.activations = activations;
-    this.loss = loss;
-    this.bias = options.bias ?? true;
-    this.dropout = dropoutOf(sizes.length - 1, options.dropout);
-    this.backend = options.backend ?? defaultBackend();
+  /** With a description, `options` gives the backend only. */
+  constructor(shape: readonly number[] | ModelDescription, options: NetworkOptions = {}) {
+    const { backend, ...rest } = options;
+    if (!Array.isArray(shape) && Object.keys(rest).length > 0)
+      throw new UsageError(`a network given as a layer list takes its ${Object.keys(rest).join(', ')} from the list`);
+    this.description = Array.isArray(shape) ? describeSizes(shape, options) : (shape as ModelDescription);
+    const chain = chainOf(this.description);
+    this.sizes = chain.sizes;
+    this.activations = chain.activations;
+    this.loss = chain.loss;
+    this.bias = chain.bias;
+    this.dropout = chain.dropout;
+    this.layout = parameterLayout(chain);
+    this.backend = backend ?? defaultBackend();
     // The parameters live where the backend trains on them.
-    this.params = this.backend.memory.float32(parameterCount(sizes, this.bias));
-    this.layers = layerViews(this.params, sizes, activations, this.bias);
+    this.params = this.backend.memory.float32(parameterCount(this.layout));
+    this.layers = layerViews(this.params, this.layout, this.activations);
   }
 
   get parameterCount(): number {

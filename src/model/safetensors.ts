@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS } from '../backends/activations.js';
 import { MAX_DROPOUT } from '../backends/dropout.js';
-import { layerOffsets, MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount } from '../backends/backend.js';
+import { MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount, parameterLayout } from '../backends/layers.js';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -38,7 +38,7 @@ const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 function tensorsOf(file: ModelFile): { name: string; shape: number[]; data: Float32Array }[] {
   const { sizes, bias } = file.architecture;
-  const tensors = layerOffsets(sizes, bias).flatMap((l, i) => [
+  const tensors = parameterLayout({ sizes, bias }).flatMap((l, i) => [
     {
       name: `layers.${i}.weight`,
       shape: [l.inputs, l.outputs],
@@ -246,7 +246,7 @@ export function loadModel(path: string): ModelFile {
       );
     }
     const architecture = parseArchitecture(meta.architecture, path);
-    const count = parameterCount(architecture.sizes, architecture.bias);
+    const count = parameterCount(parameterLayout(architecture));
     const bodyLength = size - start;
     // The parameters must be in the file: a header claiming more is refused before anything is allocated.
     if (count * 4 > bodyLength) {
@@ -278,7 +278,7 @@ export function loadModel(path: string): ModelFile {
       return values;
     };
     const params = new Float32Array(count);
-    layerOffsets(architecture.sizes, architecture.bias).forEach((l, i) => {
+    parameterLayout(architecture).forEach((l, i) => {
       params.set(read(`layers.${i}.weight`, [l.inputs, l.outputs]), l.weight);
       if (architecture.bias) params.set(read(`layers.${i}.bias`, [l.outputs]), l.bias);
     });

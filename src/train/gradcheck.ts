@@ -1,5 +1,6 @@
 import { activate, offTarget } from '../backends/activations.js';
-import { layerOffsets, Workspace, type Backend, type LayerOffsets } from '../backends/backend.js';
+import { Workspace, type Backend } from '../backends/backend.js';
+import { parameterLayout, type LayerOffsets } from '../backends/layers.js';
 import { hasDropout } from '../backends/dropout.js';
 import { UsageError } from '../errors.js';
 import { Network, type NetworkOptions } from '../model/network.js';
@@ -36,7 +37,7 @@ export const MAX_GRADCHECK_WORK = 3e10;
  * layer's cached inputs: a perturbed parameter of layer l changes nothing before it.
  */
 class Forward64 {
-  private readonly layers: LayerOffsets[];
+  private readonly layers: readonly LayerOffsets[];
   /** inputs[l] holds every row's input to layer l (inputs[0] is x), for the unperturbed parameters. */
   private readonly inputs: Float64Array[];
 
@@ -50,7 +51,7 @@ class Forward64 {
     /** Each layer's dropout factors (empty for a layer without dropout): the mask held fixed. */
     private readonly keep: Float32Array[],
   ) {
-    this.layers = layerOffsets(net.sizes, net.bias);
+    this.layers = net.layout;
     this.inputs = [Float64Array.from(x)];
     for (let l = 0; l + 1 < this.layers.length; l++) this.inputs.push(this.layer(l, this.inputs[l]));
   }
@@ -96,7 +97,7 @@ class Forward64 {
 
 /** The tensors of a network, each with its layer and its span of parameters. */
 function tensorsOf(net: Network): { tensor: string; layer: number; start: number; end: number }[] {
-  return layerOffsets(net.sizes, net.bias).flatMap((l, i) => [
+  return net.layout.flatMap((l, i) => [
     { tensor: `layer ${i + 1} weight`, layer: i, start: l.weight, end: l.weight + l.inputs * l.outputs },
     ...(net.bias ? [{ tensor: `layer ${i + 1} bias`, layer: i, start: l.bias, end: l.bias + l.outputs }] : []),
   ]);
@@ -115,7 +116,7 @@ function entriesOf(start: number, end: number, rng: Rng): number[] {
 
 /** The multiply-adds a gradcheck of `sizes` on `rows` samples takes: two errors for each checked entry. */
 export function gradcheckWork(sizes: readonly number[], bias: boolean, rows: number): number {
-  const layers = layerOffsets(sizes, bias);
+  const layers = parameterLayout({ sizes, bias });
   let work = 0;
   layers.forEach((l, i) => {
     const suffix = rows * layers.slice(i).reduce((sum, layer) => sum + layer.inputs * layer.outputs, 0);
