@@ -4,6 +4,11 @@
 // running. What a chunk computes never depends on which thread runs it, so results do not either.
 #pragma once
 
+#if defined(__wasm__)
+// WebAssembly as built here has no threads: the same interface, run on the caller alone.
+#include "serial_pool.h"
+#else
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -85,3 +90,5 @@ class ThreadPool {
 };
 
 }  // namespace backprop
+
+#endif  // defined(__wasm__)

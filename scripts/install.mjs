@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm's install step. It never fails the install: without a working addon, training runs on the
-// TypeScript backend and says so. What it does:
+// WebAssembly backend and says so. What it does:
 // - installed as a package: nothing, when the prebuilt binary for this platform loads; otherwise
 //   (or with `npm install --build-from-source`) it builds the addon from native/;
 // - in a clone: builds the addon from native/, so that contributors run what they edit.
@@ -83,7 +83,7 @@ if (local?.fresh) {
   const failure = build();
   if (!failure && local) writeFileSync(local.stamp, `${local.current}\n`);
   if (failure) {
-    const fallback = prebuiltLoads ? `the prebuilt addon for ${platform}` : 'the TypeScript backend (slower)';
+    const fallback = prebuiltLoads ? `the prebuilt addon for ${platform}` : 'the WebAssembly backend (slower)';
     console.warn(
       `backprop: the native addon was not built (${failure}); training will use ${fallback}. ` +
         'To build it, install a C++ compiler and run `npm rebuild backprop` (in a clone, `npm run build:native`).',

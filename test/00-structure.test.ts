@@ -11,7 +11,7 @@ const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
  * loading depends on nothing that trains.
  */
 const LAYERS = [
-  ['index.ts', 'cli'],
+  ['index.ts', 'browser.ts', 'cli'],
   ['bench', 'examples', 'report', 'export'],
   ['train'],
   ['model'],
@@ -28,11 +28,13 @@ const LAYERS = [
  * import only itself and allocates through a backend's Memory, never a SharedArrayBuffer of its own.
  */
 const CORE = [
+  'browser.ts',
   'errors.ts',
   'memory.ts',
   'data/dataset.ts',
   'data/delimiters.ts',
   'data/features.ts',
+  'data/idx-format.ts',
   'data/preprocessing.ts',
   'data/warp.ts',
   'backends/activations.ts',
@@ -42,6 +44,7 @@ const CORE = [
   'backends/layers.ts',
   'backends/optimizers.ts',
   'backends/ts.ts',
+  'backends/wasm.ts',
   'model/init.ts',
   'model/layout.ts',
   'model/metrics.ts',

@@ -370,13 +370,14 @@ describe('backend selection', () => {
     }
   });
 
-  it('auto falls back to ts with the reason when the addon cannot load', () => {
+  // And to ts when the WebAssembly module is missing too: test/15-wasm.test.ts, in a child process.
+  it('auto falls back to wasm with the reason when the addon cannot load', () => {
     process.env.BACKPROP_ADDON = '/nonexistent/backprop.node';
     try {
       const selected = selectBackend('auto');
-      expect(selected.backend.name).toBe('ts');
+      expect(selected.backend.name).toBe('wasm');
       expect(selected.fallbackReason).toMatch(
-        /native addon not loaded \(\/nonexistent\/backprop\.node not found\).*npm rebuild backprop.*npm run build:native/,
+        /native addon not loaded \(\/nonexistent\/backprop\.node not found\); using the wasm backend.*npm rebuild backprop.*npm run build:native/,
       );
       expect(() => selectBackend('native')).toThrow(/native addon is not built/);
     } finally {

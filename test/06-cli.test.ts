@@ -179,7 +179,7 @@ describe('bad input: one line, a documented exit code, no stack trace', () => {
     [['--frobnicate'], /unknown option --frobnicate/],
     [['--epochs'], /--epochs needs a value/],
     [['--epochs', '2', '--epochs', '3'], /--epochs is given twice with different values/],
-    [['--backend', 'gpu'], /--backend expects one of auto, native, ts, got 'gpu'/],
+    [['--backend', 'gpu'], /--backend expects one of auto, native, wasm, ts, got 'gpu'/],
     [['stray'], /unknown command 'stray'/],
     [['--hidden', '1e9', '--limit', '100'], /needs \d+\.\d GiB .* use smaller layers/],
   ])('%j → exit 2', async (args, message) => {

@@ -18,6 +18,7 @@ const GLIBCXX_FLOOR = '3.4.22';
 const listedSources = JSON.parse(readFileSync(join(root, 'native/sources.json'), 'utf8')) as {
   engine: string[];
   binding: string[];
+  wasm: string[];
 };
 
 function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
@@ -151,6 +152,10 @@ describe('the prebuilt binaries', () => {
     expect(readFileSync(join(root, 'prebuilds/sources.sha256'), 'utf8').trim()).toBe(prebuildSourcesDigest(root));
   });
 
+  it('and the WebAssembly module too (run `npm run build:wasm` after changing native/)', () => {
+    expect(readFileSync(join(root, 'prebuilds/wasm/sources.sha256'), 'utf8').trim()).toBe(prebuildSourcesDigest(root));
+  });
+
   it('come from one list of sources: both builds read native/sources.json, and every C++ file is in it or an ISA file of both', () => {
     const listed = listedSources;
     const gyp = readFileSync(join(root, 'binding.gyp'), 'utf8');
@@ -165,7 +170,7 @@ describe('the prebuilt binaries', () => {
     const sources = readdirSync(join(root, 'native')).filter(
       (name) => name.endsWith('.cc') && name !== 'kernel_tests.cc',
     );
-    expect([...listed.engine, ...listed.binding, ...isaFiles].sort()).toEqual(sources.sort());
+    expect([...listed.engine, ...listed.binding, ...listed.wasm, ...isaFiles].sort()).toEqual(sources.sort());
     // Named nowhere else but in comments.
     const code = (text: string): string => text.replace(/#.*$/gm, '');
     for (const file of [...listed.engine, ...listed.binding]) expect(code(gyp) + code(cmake)).not.toContain(file);
@@ -228,6 +233,7 @@ describe('npm install of the packed package, with no compiler and no network', (
       'bin/backprop.js',
       'prebuilds/linux-x64/backprop.node',
       'prebuilds/linux-arm64/backprop.node',
+      'prebuilds/wasm/backprop.wasm',
       ...[...listedSources.engine, ...listedSources.binding].map((file) => `native/${file}`),
       'binding.gyp',
       'scripts/install.mjs',
@@ -311,7 +317,7 @@ describe('npm install of the packed package, with no compiler and no network', (
     expect(tsc.status).toBe(0);
   }, 240_000);
 
-  it("without this platform's prebuild: the install exits 0 with one warning and training runs on the ts backend, saying why", () => {
+  it("without this platform's prebuild: the install exits 0 with one warning and training runs on the wasm backend, saying why", () => {
     const unpacked = tempDir();
     expect(run('tar', ['xzf', tarball, '-C', unpacked], root).status).toBe(0);
     rmSync(join(unpacked, 'package/prebuilds', platform), { recursive: true });
@@ -323,7 +329,7 @@ describe('npm install of the packed package, with no compiler and no network', (
     const warnings = `${install.stdout}${install.stderr}`.split('\n').filter((line) => line.startsWith('backprop:'));
     expect(warnings).toEqual([
       expect.stringMatching(
-        /^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the TypeScript backend .*npm rebuild backprop/,
+        /^backprop: the native addon was not built \(no working C\+\+ compiler: \/bin\/false\); training will use the WebAssembly backend .*npm rebuild backprop/,
       ),
     ]);
 
@@ -331,14 +337,18 @@ describe('npm install of the packed package, with no compiler and no network', (
     expect(trained.status, trained.stderr).toBe(0);
     expect(trained.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(
-        /^backprop: native addon not loaded \(none built here and no prebuilt binary for linux-x64\); using the ts backend\. With a C\+\+ compiler, build it: `npm rebuild backprop`/,
+        /^backprop: native addon not loaded \(none built here and no prebuilt binary for linux-x64\); using the wasm backend\. With a C\+\+ compiler, build it: `npm rebuild backprop`/,
       ),
     ]);
     const info = backprop(dir, 'info', '--json');
     expect(JSON.parse(info.stdout)).toMatchObject({
-      backend: 'ts',
+      backend: 'wasm',
       fallback: expect.stringMatching(/no prebuilt binary/),
     });
+    // The same epoch lines as native, and the ts backend one option away.
+    const epoch = (backend: string): string =>
+      backprop(dir, 'train', '--epochs', '1', '--limit', '500', '--backend', backend).stdout.match(/^epoch .*\|/m)![0];
+    expect(epoch('wasm')).toBe(epoch('ts'));
   }, 240_000);
 });
 

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ADDON_BUILDS, loadAddon, NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
+import { WasmBackend } from '../src/backends/wasm.js';
+import { wasmModule } from '../src/backends/wasm-node.js';
 import type { Backend } from '../src/backends/backend.js';
 import { loadMnist, type MnistSplits } from '../src/data/mnist.js';
 import { main } from '../src/cli/main.js';
@@ -59,9 +61,17 @@ export const supportedIsas: string[] = 'error' in addon ? [] : addon.addon.suppo
 export const addonBuilds = Object.entries(ADDON_BUILDS).filter(([, path]) => !('error' in loadAddon(path)));
 
 /** The TypeScript backend and the native one forced to each ISA the CPU supports. */
+/** The WebAssembly backend on this thread, from the module the package ships. */
+export function wasmBackend(): WasmBackend {
+  const module = wasmModule();
+  if (!(module instanceof WebAssembly.Module)) throw new Error(module.error);
+  return new WasmBackend(module);
+}
+
 export function everyBackend(threads = 2): { label: string; make: () => Backend }[] {
   return [
     { label: 'ts', make: () => new TsBackend() },
+    { label: 'wasm', make: wasmBackend },
     ...supportedIsas.map((isa) => ({ label: `native ${isa}`, make: () => new NativeBackend({ isa, threads }) })),
   ];
 }

@@ -136,8 +136,28 @@ export function progressInterval(batches: number): number {
   return batches < 50 ? 1 : Math.floor(batches / 50);
 }
 
+/**
+ * The run policy of an epoch, after each batch with the visits done and the error summed so far:
+ * reports progress about 50 times an epoch (and at its end), stops on a NaN or infinite error
+ * (setting `stop` to DIVERGED) and when `stop` is set. Returns whether to go on. The TypeScript and
+ * WebAssembly backends ask it; the native engine runs the same rule on its own thread, with the
+ * cadence and the DIVERGED code it is handed.
+ */
+export function batchPolicy(options: EpochOptions, visits: number): (done: number, errorSum: number) => boolean {
+  const every = progressInterval(Math.ceil(visits / options.batchSize));
+  let batches = 0;
+  return (done, errorSum) => {
+    if (++batches % every === 0 || done === visits) options.onProgress?.(done, errorSum);
+    if (!Number.isFinite(errorSum)) {
+      if (options.stop) options.stop[0] = DIVERGED;
+      return false;
+    }
+    return !options.stop?.[0];
+  };
+}
+
 export interface Backend {
-  readonly name: 'ts' | 'native';
+  readonly name: 'ts' | 'native' | 'wasm';
   /** Where the buffers it trains on are allocated: networks, optimizer states and workspaces ask it. */
   readonly memory: Memory;
   /** The instruction set the kernels run with: `js` for the TypeScript backend. */

@@ -1,9 +1,10 @@
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError, UserError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { loadAddon, NativeBackend, type NativeOptions } from './native.js';
-import { TsWorkerBackend } from './ts-worker.js';
+import { TsWorkerBackend, WorkerBackend } from './ts-worker.js';
+import { loadWasmBackend } from './wasm-node.js';
 
-export const BACKEND_NAMES = ['auto', 'native', 'ts'] as const;
+export const BACKEND_NAMES = ['auto', 'native', 'wasm', 'ts'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface Selected {
@@ -18,7 +19,18 @@ interface Candidate {
   load(options: NativeOptions): Backend | { unavailable: string; remedy: string };
 }
 
-/** What `auto` tries, in order; the last always loads. Another backend (WebAssembly, say) slots in before ts. */
+/** The WebAssembly backend on a worker thread, or why its module cannot be had. */
+function wasmBackend(): Backend | { unavailable: string; remedy: string } {
+  const local = loadWasmBackend();
+  if ('error' in local)
+    return {
+      unavailable: `WebAssembly module not loaded (${local.error})`,
+      remedy: 'Reinstall backprop, or in a clone build it with `npm run build:wasm`.',
+    };
+  return new WorkerBackend(local);
+}
+
+/** What `auto` tries, in order; the last always loads. */
 const AUTO_ORDER: readonly Candidate[] = [
   {
     name: 'native',
@@ -33,11 +45,12 @@ const AUTO_ORDER: readonly Candidate[] = [
       return new NativeBackend(options);
     },
   },
+  { name: 'wasm', load: wasmBackend },
   { name: 'ts', load: () => new TsWorkerBackend() },
 ];
 
 /**
- * `native`, `ts`, or `auto`: the first of `AUTO_ORDER` that loads, with the reasons of those
+ * `native`, `wasm`, `ts`, or `auto`: the first of `AUTO_ORDER` that loads, with the reasons of those
  * that did not. The `BACKPROP_BACKEND` environment variable is used when no name is given.
  */
 export function selectBackend(name: string | undefined, options: NativeOptions = {}): Selected {
@@ -47,6 +60,11 @@ export function selectBackend(name: string | undefined, options: NativeOptions =
   }
   if (chosen === 'ts') return { backend: new TsWorkerBackend() };
   if (chosen === 'native') return { backend: new NativeBackend(options) };
+  if (chosen === 'wasm') {
+    const wasm = wasmBackend();
+    if ('unavailable' in wasm) throw new UserError(`${wasm.unavailable}. ${wasm.remedy}`, EXIT.runtime);
+    return { backend: wasm };
+  }
   const skipped: { unavailable: string; remedy: string }[] = [];
   for (const candidate of AUTO_ORDER) {
     const loaded = candidate.load(options);

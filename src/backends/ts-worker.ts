@@ -2,9 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { isShared, sharedMemory } from '../io/shared-memory.js';
 import type { Backend, EpochOptions, Evaluation, Layered, Samples, WarpJob, Workspace } from './backend.js';
-import type { Job, Reply } from './ts-thread.js';
+import type { Job, Reply, ThreadBackend } from './ts-thread.js';
 import type { DropoutMask } from './dropout.js';
 import { TsBackend } from './ts.js';
+import type { WasmBackend } from './wasm.js';
 
 /** The compiled worker entry (the tests run the sources, the worker always runs the build). */
 const THREAD = fileURLToPath(new URL('../../dist/backends/ts-thread.js', import.meta.url));
@@ -63,17 +64,22 @@ class TrainingThread {
 const thread = new TrainingThread();
 
 /**
- * The TypeScript backend with its epochs and evaluations on a worker thread, so that `fit` does not
- * block the caller's event loop. The work is TsBackend's, on the same shared memory; arrays that are
- * not on a SharedArrayBuffer (which a worker cannot write back) are trained on this thread instead.
- * The small synchronous calls (forward, gradients) stay on this thread.
+ * A backend that runs in JavaScript's own thread (TypeScript, WebAssembly) with its epochs and
+ * evaluations on a worker thread, so that `fit` does not block the caller's event loop. The work is
+ * the backend's, on the same shared memory; arrays that are not on a SharedArrayBuffer (which a
+ * worker cannot write back) are trained on this thread instead. The small synchronous calls
+ * (forward, gradients) stay on this thread.
  */
-export class TsWorkerBackend implements Backend {
-  readonly name = 'ts' as const;
+export class WorkerBackend implements Backend {
+  readonly name: ThreadBackend;
   readonly memory = sharedMemory;
-  readonly isa = 'js';
+  readonly isa: string;
   readonly threads = 1;
-  private readonly local = new TsBackend();
+
+  constructor(private readonly local: TsBackend | WasmBackend) {
+    this.name = local.name;
+    this.isa = local.isa;
+  }
 
   forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
     this.local.forward(net, x, rows, ws, mask);
@@ -87,19 +93,34 @@ export class TsWorkerBackend implements Backend {
     if (!shareable(net, data, ws, options)) return this.local.trainEpoch(net, data, options, ws);
     const { onProgress, ...rest } = options;
     return thread.run(
-      { kind: 'trainEpoch', net: plain(net), data, options: rest, ws, progress: onProgress !== undefined },
+      {
+        kind: 'trainEpoch',
+        backend: this.name,
+        net: plain(net),
+        data,
+        options: rest,
+        ws,
+        progress: onProgress !== undefined,
+      },
       onProgress,
     ) as Promise<number>;
   }
 
-  // The warp is short beside an epoch of the ts backend (about 5 %): it stays on this thread.
+  // The warp is short beside an epoch (about 5 % of the ts backend's): it stays on this thread.
   augment(job: WarpJob): Promise<void> {
     return this.local.augment(job);
   }
 
   evaluate(net: Layered, data: Samples, ws: Workspace): Promise<Evaluation> {
     if (!shareable(net, data, ws)) return this.local.evaluate(net, data, ws);
-    return thread.run({ kind: 'evaluate', net: plain(net), data, ws }) as Promise<Evaluation>;
+    return thread.run({ kind: 'evaluate', backend: this.name, net: plain(net), data, ws }) as Promise<Evaluation>;
+  }
+}
+
+/** The TypeScript backend on a worker thread. */
+export class TsWorkerBackend extends WorkerBackend {
+  constructor() {
+    super(new TsBackend());
   }
 }
 

@@ -4,8 +4,7 @@ import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
 import { heapMemory } from '../memory.js';
 import {
-  DIVERGED,
-  progressInterval,
+  batchPolicy,
   type Backend,
   type EpochOptions,
   type FloatSamples,
@@ -533,8 +532,7 @@ export class TsBackend implements Backend {
   async trainEpoch(net: Layered, data: Samples, options: EpochOptions, ws: Workspace): Promise<number> {
     const layers = views(net, ws);
     const visits = options.order?.length ?? data.count;
-    const every = progressInterval(Math.ceil(visits / options.batchSize));
-    let batchIndex = 0;
+    const goOn = batchPolicy(options, visits);
     let errorSum = 0;
     const dropout = hasDropout(net.dropout);
     for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
@@ -553,12 +551,7 @@ export class TsBackend implements Backend {
           : options.optimizer,
         options.state,
       );
-      if (++batchIndex % every === 0 || start + rows === visits) options.onProgress?.(start + rows, errorSum);
-      if (!Number.isFinite(errorSum)) {
-        if (options.stop) options.stop[0] = DIVERGED;
-        return start + rows;
-      }
-      if (options.stop?.[0]) return start + rows;
+      if (!goOn(start + rows, errorSum)) return start + rows;
     }
     return visits;
   }

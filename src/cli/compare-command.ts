@@ -1,6 +1,6 @@
 import { Network } from '../model/network.js';
 import { fit, type FitResult } from '../train/fit.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import { describeBackend, describeTraining } from './report.js';
 import {
   buildNetwork,
@@ -13,7 +13,7 @@ import {
 } from './setup.js';
 import type { Io } from './io.js';
 import { SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
-import { omit } from './options.js';
+import { omit, type OptionSpec } from './options.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { defineCommand } from './command.js';
 
@@ -23,21 +23,50 @@ interface CompareRow {
   net: Network;
 }
 
-async function compare(settings: TrainSettings, report: string | undefined, io: Io): Promise<number> {
+const COMPARABLE = ['native', 'wasm', 'ts'] as const;
+
+/** `--backends native,wasm,ts`: two or more backends, each once. */
+function backendsOf(list: string): string[] {
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.find((name) => !(COMPARABLE as readonly string[]).includes(name));
+  if (unknown !== undefined)
+    throw new UsageError(`--backends: unknown backend '${unknown}' (expected ${COMPARABLE.join(', ')})`);
+  if (new Set(names).size !== names.length) throw new UsageError(`--backends names a backend twice: ${list}`);
+  if (names.length < 2) throw new UsageError('--backends needs two backends or more to compare');
+  return names;
+}
+
+/** The largest difference between two weight sets. */
+function largestDifference(a: Float32Array, b: Float32Array): number {
+  let largest = 0;
+  for (let i = 0; i < a.length; i++) largest = Math.max(largest, Math.abs(a[i] - b[i]));
+  return largest;
+}
+
+async function compare(
+  settings: TrainSettings,
+  backends: string[],
+  report: string | undefined,
+  io: Io,
+): Promise<number> {
   const rows: CompareRow[] = [];
   let trainCount = 0;
-  for (const backendName of ['native', 'ts']) {
+  for (const backendName of backends) {
     const { data, sizes, backend } = prepareTraining(settings, backendName);
     trainCount = data.train.count;
     const net = buildNetwork(settings, sizes, backend);
     const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.validation ?? data.test });
     rows.push({ label: describeBackend(backend), result, net });
   }
-  let maxDifference = 0;
-  const [native, ts] = rows;
-  for (let i = 0; i < native.net.params.length; i++) {
-    maxDifference = Math.max(maxDifference, Math.abs(native.net.params[i] - ts.net.params[i]));
-  }
+  const pairs = rows.flatMap((a, i) =>
+    rows.slice(i + 1).map((b) => ({
+      pair: `${a.net.backend.name}–${b.net.backend.name}`,
+      difference: largestDifference(a.net.params, b.net.params),
+    })),
+  );
+  const maxDifference = Math.max(...pairs.map((p) => p.difference));
+  const [native] = rows;
+  const ts = rows.find((row) => row.net.backend.name === 'ts') ?? rows.at(-1)!;
   const epochs = native.result.history.length;
   const perEpoch = (row: CompareRow): number => row.result.trainSeconds / epochs;
   const table = rows.map((row) => {
@@ -63,7 +92,10 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
     row.trainAccuracy?.toFixed(4) ?? '—',
     row.valAccuracy?.toFixed(4) ?? '—',
   ]);
-  const difference = `largest difference between the two weight sets: ${maxDifference.toExponential(2)}`;
+  const difference =
+    pairs.length === 1
+      ? `largest difference between the two weight sets: ${maxDifference.toExponential(2)}`
+      : `largest weight differences: ${pairs.map((p) => `${p.pair} ${p.difference.toExponential(2)}`).join(', ')}`;
   if (report) {
     const { timingReport } = await import('../report/html.js');
     const html = await timingReport({
@@ -76,13 +108,19 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
       bars: rows.map((row) => ({ label: row.label, seconds: perEpoch(row), group: row.net.backend.name })),
       // Two bars on a linear axis: a speed-up of 36× looks like 36×.
       scale: 'linear',
-      tables: [{ heading: 'The two backends', header, rows: cells }],
+      tables: [{ heading: rows.length === 2 ? 'The two backends' : 'The backends', header, rows: cells }],
     });
     writeFileAtomic(report, html);
   }
   if (settings.json) {
     for (const row of table) io.out(JSON.stringify({ event: 'compare', ...row }));
-    io.out(JSON.stringify({ event: 'done', maxWeightDifference: maxDifference }));
+    io.out(
+      JSON.stringify({
+        event: 'done',
+        maxWeightDifference: maxDifference,
+        ...(pairs.length > 1 && { weightDifferences: Object.fromEntries(pairs.map((p) => [p.pair, p.difference])) }),
+      }),
+    );
     return EXIT.ok;
   }
   io.out(
@@ -98,20 +136,27 @@ async function compare(settings: TrainSettings, report: string | undefined, io: 
   return EXIT.ok;
 }
 
-const COMPARE_OPTIONS = omit(TRAIN_OPTIONS, [
-  'backend',
-  'progress-json',
-  'quiet',
-  'log-every',
-  ...SAVE_OPTIONS.map((spec) => spec.name),
-]);
+const COMPARE_OPTIONS = [
+  ...omit(TRAIN_OPTIONS, ['backend', 'progress-json', 'quiet', 'log-every', ...SAVE_OPTIONS.map((spec) => spec.name)]),
+  {
+    name: 'backends',
+    group: 'backend',
+    kind: { type: 'text' },
+    value: 'LIST',
+    help: `the backends to compare, two or more of ${COMPARABLE.join(', ')} (default native,ts)`,
+  },
+] as const satisfies readonly OptionSpec[];
 
 export const compareCommand = defineCommand({
-  summary: 'train the same network from the same seed on the native and ts backends, side by side',
+  summary: 'train the same network from the same seed on several backends (native and ts by default), side by side',
   options: COMPARE_OPTIONS,
   run: (options, io) => {
-    const settings = trainSettings(options);
+    const { backends, given, ...train } = options;
+    const settings = trainSettings({
+      ...train,
+      given: new Set([...given].flatMap((name) => (name === 'backends' ? [] : [name]))),
+    });
     refuseClashes({ data: settings.dataDir, init: options.init }, outputsOf({ report: options.report }));
-    return compare(settings, options.report, io);
+    return compare(settings, backendsOf(backends ?? 'native,ts'), options.report, io);
   },
 });

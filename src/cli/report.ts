@@ -44,9 +44,8 @@ const count = (n: number): string => n.toLocaleString('en-US');
 const fixed4 = (n: number): string => n.toFixed(4);
 
 export function describeBackend(backend: Backend): string {
-  return backend.name === 'ts'
-    ? 'ts'
-    : `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
+  if (backend.name !== 'native') return backend.name;
+  return `native (${backend.isa}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`;
 }
 
 /** `relu hidden, softmax output, cross-entropy`. */

@@ -160,11 +160,11 @@ export function refuseCsvOptions(
 
 type BackendOptions = Pick<TrainOptions, 'isa' | 'threads'> & Partial<Pick<TrainOptions, 'backend'>>;
 
-/** --isa and --threads choose among native kernels: with --backend ts they would silently do nothing. */
+/** --isa and --threads choose among native kernels: with --backend ts or wasm they would silently do nothing. */
 function checkBackendOptions({ backend, isa, threads }: BackendOptions): void {
-  if (backend !== 'ts') return;
-  if (isa !== undefined) throw new UsageError('--isa applies to the native backend, not --backend ts');
-  if (threads !== undefined) throw new UsageError('--threads applies to the native backend, not --backend ts');
+  if (backend !== 'ts' && backend !== 'wasm') return;
+  if (isa !== undefined) throw new UsageError(`--isa applies to the native backend, not --backend ${backend}`);
+  if (threads !== undefined) throw new UsageError(`--threads applies to the native backend, not --backend ${backend}`);
 }
 
 /** Options that would change nothing are errors, not silence. */

@@ -262,7 +262,7 @@ export const TRAIN_OPTIONS = [
     group: 'backend',
     kind: { type: 'choice', choices: BACKEND_NAMES },
     value: 'NAME',
-    help: 'native, ts, or auto (native if built; env BACKPROP_BACKEND)',
+    help: 'native, wasm, ts, or auto (native if it loads, else wasm; env BACKPROP_BACKEND)',
   },
   {
     name: 'isa',
