@@ -563,8 +563,14 @@ describe('augmentation', () => {
     expect(conflict.code).toBe(2);
     expect(conflict.err[0]).toMatch(/--augment shift 1 contradicts .*trained with shift 2, rotate 10°, elastic 30:4/);
     expect((await runCli('--resume', join(dir, 'a.safetensors'), '--save', join(dir, 'a.safetensors'))).code).toBe(0);
-    const whole = await runCli(...args, '--save', join(dir, 'b.safetensors'));
+    const whole = await runCli(...args, '--save', join(dir, 'b.safetensors'), '--report', join(dir, 'b.html'));
     expect(whole.out[2]).toMatch(/augmented \(shift 2, rotate 10°, elastic 30:4\)$/);
+    // The report shows six digits as they are and as epochs 1–8 distorted them, each epoch's different.
+    const html = readFileSync(join(dir, 'b.html'), 'utf8');
+    expect(html).toContain('<h2>Augmented training digits (shift 2, rotate 10°, elastic 30:4)</h2>');
+    expect(html.match(/<br>as it is<\/div>/g)).toHaveLength(6);
+    const firstRow = [...html.matchAll(/src="(data:image\/png;base64,[^"]+)"><br>(?:as it is|epoch \d)</g)].slice(0, 9);
+    expect(new Set(firstRow.map((m) => m[1])).size).toBe(9);
     expect(same(loadModel(join(dir, 'a.safetensors')).params, loadModel(join(dir, 'b.safetensors')).params)).toBe(true);
     for (const [value, message] of [
       ['shift=9', /shift takes a number from 0 to 8/],

@@ -17,10 +17,31 @@ import { backendFrom, outputsOf, refuseClashes } from './setup.js';
 import { evaluationData } from './predict-command.js';
 import { describeBackend, describeNetwork, describeTraining } from './report.js';
 import { savedRunOf } from '../train/checkpoint.js';
+import { describeAugmentation, distortedExamples, type Augmentation } from '../train/augmentation.js';
 
 const WRONG_DIGITS = 36;
+/** The augmented digits shown: rows of one digit as it is and as the first epochs distorted it (9 tiles, the grid's width). */
+const AUGMENTED_DIGITS = 6;
+const AUGMENTED_EPOCHS = 8;
 
-/** Writes the HTML report of a trained network: its history, and its results on `validation`. */
+/** What the run's augmentation did to its first training digits. */
+export interface AugmentedRun {
+  train: Dataset;
+  spec: Augmentation;
+  seed: number;
+}
+
+function augmentedRows({ train, spec, seed }: AugmentedRun): Float32Array[][] {
+  const images = train.x as Uint8Array;
+  const digits = Math.min(AUGMENTED_DIGITS, train.count);
+  const floats = (bytes: Uint8Array): Float32Array => Float32Array.from(bytes, (v) => v / 255);
+  return distortedExamples(images, train.shape!, spec, seed, digits, AUGMENTED_EPOCHS).map((epochs, d) => [
+    floats(images.subarray(d * train.features, (d + 1) * train.features)),
+    ...epochs.map(floats),
+  ]);
+}
+
+/** Writes the HTML report of a trained network: its history, its results on `validation`, what augmentation did. */
 export async function writeTrainingReport(
   path: string,
   net: Network,
@@ -28,6 +49,7 @@ export async function writeTrainingReport(
   validation: Dataset | undefined,
   config: Record<string, string | number | boolean | undefined>,
   classNames?: string[],
+  augmented?: AugmentedRun,
 ): Promise<void> {
   let classes;
   let wrong: DigitTile[] | undefined;
@@ -59,6 +81,7 @@ export async function writeTrainingReport(
     classes,
     classNames,
     wrong,
+    augmented: augmented && { description: describeAugmentation(augmented.spec), rows: augmentedRows(augmented) },
   });
   writeFileAtomic(path, html);
 }

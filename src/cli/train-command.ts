@@ -305,6 +305,7 @@ async function train(
           'training seconds': result.trainSeconds.toFixed(2),
         },
         classNamesOf(data.preprocessing, net.sizes[net.sizes.length - 1]),
+        settings.augment && { train: data.train, spec: settings.augment, seed: settings.seed },
       );
     }
     if (said && saving.report) io.out(`wrote ${saving.report}`);

@@ -29,6 +29,8 @@ export interface TrainingReport {
   classNames?: string[];
   /** The most confidently wrong test digits (MNIST-shaped data only). */
   wrong?: DigitTile[];
+  /** Training digits as they are and as each epoch's augmentation distorted them: a row of 28×28 values in [0, 1] each. */
+  augmented?: { description: string; rows: Float32Array[][] };
 }
 
 export interface TimingReport {
@@ -252,6 +254,20 @@ export async function trainingReport(report: TrainingReport): Promise<string> {
     );
     sections.push(
       `<h2>The ${report.wrong.length} most confidently wrong test digits</h2><div class="digits">${tiles.join('')}</div>`,
+    );
+  }
+  if (report.augmented?.rows.length) {
+    const { description, rows } = report.augmented;
+    const tiles = await Promise.all(
+      rows.flatMap((row) =>
+        row.map(
+          async (pixels, i) =>
+            `<div class="digit"><img alt="${i === 0 ? 'a training digit' : `epoch ${i}'s distortion`}" src="${await digitPng(pixels)}"><br>${i === 0 ? 'as it is' : `epoch ${i}`}</div>`,
+        ),
+      ),
+    );
+    sections.push(
+      `<h2>Augmented training digits (${description})</h2><p>Each row is one digit: as the data hold it, then as each epoch trained on it.</p><div class="digits">${tiles.join('')}</div>`,
     );
   }
   return page(report.title, sections);

@@ -1,4 +1,4 @@
-import { PARAMS_PER_IMAGE } from '../data/warp.js';
+import { PARAMS_PER_IMAGE, warpImages } from '../data/warp.js';
 import { Rng } from '../model/rng.js';
 
 /**
@@ -141,4 +141,26 @@ export function augmentationParams(spec: Augmentation, count: number, seed: numb
     p[5] = 0;
   }
   return params;
+}
+
+/**
+ * The first `digits` images as epochs 1…`epochs` of a run with this seed distort them (for the
+ * report): `[digit][epoch − 1]`, each rows × cols bytes.
+ */
+export function distortedExamples(
+  images: Uint8Array,
+  [rows, cols]: [number, number],
+  spec: Augmentation,
+  seed: number,
+  digits: number,
+  epochs: number,
+): Uint8Array[][] {
+  const size = rows * cols;
+  const bank = fieldBank(spec, rows, cols, seed);
+  const byEpoch = Array.from({ length: epochs }, (_, e) => {
+    const out = new Uint8Array(digits * size);
+    warpImages(images, digits, rows, cols, augmentationParams(spec, digits, seed, e + 1), bank, out);
+    return out;
+  });
+  return Array.from({ length: digits }, (_, d) => byEpoch.map((out) => out.subarray(d * size, (d + 1) * size)));
 }
