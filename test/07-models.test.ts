@@ -784,6 +784,9 @@ describe('HTML reports', () => {
     // Every thread count the bench times: 1 and all this machine's (one row only on a one-core machine).
     for (const threads of new Set([1, availableParallelism()]))
       expect(html).toContain(`>native scalar ×${threads}, H 8, batch 100</text>`);
+    // And the wasm backend, checked against ts and timed beside it.
+    expect(html).toMatch(/>wasm[^<]*, H 8, batch 100<\/text>/);
+    expect(bench.out).toContainEqual(expect.stringMatching(/^ {2}wasm against ts, H 256, batch 100: .*not measured/));
     expect(html).not.toMatch(/…<\/text>/);
   });
 });

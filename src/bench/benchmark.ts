@@ -14,6 +14,7 @@ import {
 } from '../backends/backend.js';
 import { loadAddon, NativeBackend } from '../backends/native.js';
 import { TsBackend } from '../backends/ts.js';
+import { loadWasmBackend } from '../backends/wasm-node.js';
 import { takeFirst, type Dataset } from '../data/dataset.js';
 import { bundledMnistDir, loadMnist } from '../data/mnist.js';
 import { Network } from '../model/network.js';
@@ -306,15 +307,25 @@ async function timeGrid(
     peaks.push(peak);
     onRow(peak);
   }
+  const loadedWasm = loadWasmBackend();
+  if ('error' in loadedWasm) notes.push(`wasm skipped: ${loadedWasm.error}`);
+  const wasm = 'error' in loadedWasm ? undefined : loadedWasm;
   const rows: BenchRow[] = [];
-  // Times every variant and ts on one shape, each native result checked against ts first; an ISA's
+  // Times every variant, ts and wasm on one shape, each native result checked against ts first; an ISA's
   // thread counts in turn with each other (their ratio is a target).
   const measure = async (hidden: number[], batch: number): Promise<void> => {
     const sizes = [784, ...hidden, 10];
     const flops = flopsPerSample(sizes) * EPOCH;
     const ts = new TsBackend();
     const reference = await checkRun(ts, sizes, train, batch);
-    const tsTime = await timeInTurn([epochTimer(ts, sizes, train, batch, sgd(0.01))], batch, options);
+    // The wasm backend, when its module loads, is checked bit for bit and timed in turn with ts.
+    if (wasm && relativeDifference(await checkRun(wasm, sizes, train, batch), reference) !== 0)
+      throw new Error(`wasm at ${sizes.join('-')}, batch ${batch} differs from ts`);
+    const tsTime = await timeInTurn(
+      [ts, ...(wasm ? [wasm] : [])].map((backend) => epochTimer(backend, sizes, train, batch, sgd(0.01))),
+      batch,
+      options,
+    );
     const row = (
       backend: string,
       isa: string,
@@ -364,8 +375,18 @@ async function timeGrid(
       });
     }
     const tsRow = row('ts', 'js', 1, tsTime.secondsPerEpoch[0], tsTime.batchesTimed, { speedupOverTs: 1 });
-    rows.push(tsRow);
-    onRow(tsRow);
+    const wasmRows = wasm
+      ? [
+          row('wasm', wasm.isa, 1, tsTime.secondsPerEpoch[1], tsTime.batchesTimed, {
+            checkDifference: 0,
+            speedupOverTs: tsTime.secondsPerEpoch[0] / tsTime.secondsPerEpoch[1],
+          }),
+        ]
+      : [];
+    for (const measured of [...wasmRows, tsRow]) {
+      rows.push(measured);
+      onRow(measured);
+    }
   };
   for (const hidden of options.hidden) for (const batch of options.batches) await measure([hidden], batch);
   if (options.deeper) await measure(options.deeper, DEEPER_BATCH);

@@ -1,4 +1,4 @@
-// The speed targets of issue 10, each checked against what one benchmark run measured. A target
+// The speed targets of issues 10 and 28, each checked against what one benchmark run measured. A target
 // that the run did not measure (its shape was not in the grid, or the mode was not asked for) says
 // so instead of passing or failing.
 import type { BenchRow, OptimizerRow, TargetRow, WholeRun } from './results.js';
@@ -85,6 +85,24 @@ function optimizerTarget(optimizers: OptimizerRow[], name: string, limit: number
   return { what, target, measured: `${all}; worst ${worst.ratio.toFixed(2)}×`, met: worst.ratio <= limit };
 }
 
+/** The wasm backend's epoch against another row's of the same shape: `faster` ×, or `within` × of it. */
+function wasmTarget(
+  rows: BenchRow[],
+  what: string,
+  hidden: string,
+  against: (r: BenchRow) => boolean,
+  goal: { faster: number } | { within: number },
+): TargetRow {
+  const wasm = rows.find((r) => r.backend === 'wasm' && r.hidden === hidden && r.batch === 100);
+  const other = rows.find((r) => r.hidden === hidden && r.batch === 100 && against(r));
+  const target = 'faster' in goal ? `≥ ${goal.faster}× faster` : `≤ ${goal.within}× the time`;
+  if (!wasm || !other) return { what, target, measured: NOT_MEASURED };
+  const ratio = wasm.secondsPerEpoch / other.secondsPerEpoch;
+  return 'faster' in goal
+    ? { what, target, measured: `${(1 / ratio).toFixed(2)}× faster`, met: 1 / ratio >= goal.faster }
+    : { what, target, measured: `${ratio.toFixed(2)}× the time`, met: ratio <= goal.within };
+}
+
 /** Every target of issue 10, met or not, with what this run measured for it. */
 export function targetRows(inputs: TargetInputs): TargetRow[] {
   const { rows, optimizers, wholeRun, threads, contention } = inputs;
@@ -123,6 +141,21 @@ export function targetRows(inputs: TargetInputs): TargetRow[] {
     epochTarget(rows, 'seed network (H 30, batch 100)', '30', 100, 0.025, threads),
     epochTarget(rows, 'H 1024, batch 100', '1024', 100, 0.45, threads),
     epochTarget(rows, 'online learning (H 30, batch 1)', '30', 1, 0.12, threads),
+    wasmTarget(rows, 'wasm against ts, H 256, batch 100', '256', (r) => r.backend === 'ts', { faster: 5 }),
+    wasmTarget(
+      rows,
+      'wasm against native AVX2 on one thread, H 256, batch 100',
+      '256',
+      (r) => r.backend === 'native' && r.isa === 'avx2' && r.threads === 1,
+      { within: 2.5 },
+    ),
+    wasmTarget(
+      rows,
+      'wasm against native AVX2 on one thread, seed network',
+      '30',
+      (r) => r.backend === 'native' && r.isa === 'avx2' && r.threads === 1,
+      { within: 3 },
+    ),
     {
       what: 'ts backend, H 256, batch 100',
       target: '≤ 3.5 s per epoch',
