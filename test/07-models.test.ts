@@ -17,6 +17,7 @@ import { takeFirst } from '../src/data/dataset.js';
 import { floatRows } from '../src/data/features.js';
 import { fit } from '../src/train/fit.js';
 import { loadModel, saveModel } from '../src/model/safetensors.js';
+import { race } from '../src/bench/time-to.js';
 import { undrawnMarks } from '../scripts/report-marks.mjs';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir, writeTinyIdxSet } from './helpers.js';
 
@@ -755,6 +756,25 @@ describe('HTML reports', () => {
       'Timings: a line of no length',
     ]);
     expect(undrawnMarks('<p>no chart</p>')).toEqual(['no chart at all']);
+  });
+
+  it('bench --time-to times each racer from its start to its first epoch at the target, and refuses a target past 1', async () => {
+    const racer = [
+      'const say = (e) => console.log(JSON.stringify(e));',
+      "say({ event: 'epoch', epoch: 1, valAccuracy: 0.97 });",
+      "setTimeout(() => { say({ event: 'epoch', epoch: 2, valAccuracy: 0.981 }); say({ event: 'epoch', epoch: 3, valAccuracy: 0.99 }); say({ event: 'test', accuracy: 0.985 }); }, 300);",
+    ].join('');
+    const row = await race('fake', process.execPath, ['-e', racer], 0.98);
+    expect(row).toMatchObject({ peer: 'fake', epoch: 2, bestValAccuracy: 0.99, testAccuracy: 0.985 });
+    expect(row.seconds).toBeGreaterThanOrEqual(0.3);
+    expect(row.wallSeconds).toBeGreaterThanOrEqual(row.seconds!);
+    expect((await race('fake', process.execPath, ['-e', racer], 0.995)).seconds).toBeUndefined();
+    await expect(race('broken', process.execPath, ['-e', 'process.exit(3)'], 0.98)).rejects.toThrow(
+      /broken failed \(exit 3\)/,
+    );
+    const refused = await runCli('bench', '--time-to', '98');
+    expect(refused.code).toBe(2);
+    expect(refused.err).toEqual(['backprop: --time-to is an accuracy from 0 to 1, got 98']);
   });
 
   it('bench --report: every bar drawn, every label whole', async () => {

@@ -191,20 +191,20 @@ interface PeerResult {
  * The environment of a peer's process: without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some
  * machines set and which make OpenBLAS take a slower kernel than the CPU's own.
  */
-function peerEnv(): NodeJS.ProcessEnv {
+export function peerEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
 }
 
-const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
+export const peersDir = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 
 /**
  * The first Python that imports `module`: the one on the PATH, or the system's (a pyenv python3
  * does not see Debian's python3-torch).
  */
-function pythonWith(module: string): string | undefined {
+export function pythonWith(module: string): string | undefined {
   return ['python3', '/usr/bin/python3'].find(
     (python) => spawnSync(python, ['-c', `import ${module}`], { env: peerEnv() }).status === 0,
   );

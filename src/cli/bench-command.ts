@@ -1,9 +1,10 @@
 import { cpus } from 'node:os';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import type { Options } from './options.js';
 import type { Io } from './io.js';
 import { BENCH_OPTIONS } from './specs.js';
 import { runBenchmark } from '../bench/benchmark.js';
+import { RECIPE_98, timeToAccuracy } from '../bench/time-to.js';
 import { verdict } from '../bench/targets.js';
 import { markdown, targetLine, terminalHeader, terminalLine, variantLabel } from '../bench/report.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -11,8 +12,33 @@ import { join } from 'node:path';
 import { defineCommand } from './command.js';
 import { outputsOf, refuseClashes } from './setup.js';
 
+/** `bench --time-to ACC`: the race of the recipes, one line (or JSON object) per racer. */
+async function timeTo(target: number, json: boolean, io: Io): Promise<number> {
+  if (target > 1) throw new UsageError(`--time-to is an accuracy from 0 to 1, got ${target}`);
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  if (!json) io.out(`time to ${target} held-out accuracy on ${cpu}, process start included: ${RECIPE_98.join(' ')}`);
+  const notes: string[] = [];
+  for (const row of await timeToAccuracy(target, notes)) {
+    if (json) {
+      io.out(JSON.stringify({ event: 'time-to', target, ...row }));
+      continue;
+    }
+    const reached =
+      row.seconds === undefined
+        ? `not reached (best ${row.bestValAccuracy.toFixed(4)})`
+        : `${row.seconds.toFixed(2)} s (epoch ${row.epoch})`;
+    const test = row.testAccuracy === undefined ? '' : `, test ${row.testAccuracy.toFixed(4)}`;
+    io.out(
+      `${row.peer.padEnd(9)} ${reached}; best validation ${row.bestValAccuracy.toFixed(4)}${test}, whole run ${row.wallSeconds.toFixed(2)} s`,
+    );
+  }
+  for (const note of notes) io.err(`backprop: ${note}`);
+  return EXIT.ok;
+}
+
 async function bench(options: Options<typeof BENCH_OPTIONS>, io: Io): Promise<number> {
   const { json } = options;
+  if (options.timeTo !== undefined) return timeTo(options.timeTo, json, io);
   const written =
     options.out === undefined
       ? []
