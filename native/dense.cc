@@ -51,10 +51,17 @@ void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp
 }  // namespace
 
 // weight is (C, OC); transposed (OC, C) is overwritten, so that the backward product reads it by rows.
+// In square tiles: a row at a time, every write of a wide matrix would land on another cache line
+// and page (a 1024 × 1024 weight took a third of its layer's training time).
 void transpose(float* transposed, const float* weight, int C, int OC) {
-  for (int c = 0; c < C; c++)
-    for (int o = 0; o < OC; o++)
-      transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
+  for (int c0 = 0; c0 < C; c0 += kTransposeTile)
+    for (int o0 = 0; o0 < OC; o0 += kTransposeTile) {
+      const int c_end = c0 + kTransposeTile < C ? c0 + kTransposeTile : C;
+      const int o_end = o0 + kTransposeTile < OC ? o0 + kTransposeTile : OC;
+      for (int c = c0; c < c_end; c++)
+        for (int o = o0; o < o_end; o++)
+          transposed[static_cast<std::size_t>(o) * C + c] = weight[static_cast<std::size_t>(c) * OC + o];
+    }
 }
 
 const float* bias_of(const Context& ctx, const Layers& net, int l) {

@@ -245,7 +245,7 @@ describe('the benchmark notices a busy machine', () => {
   });
 });
 
-describe('the benchmark checks every target of issue 10', () => {
+describe('the benchmark checks every target of issues 10 and 28', () => {
   const row = (
     backend: string,
     isa: string,
@@ -283,6 +283,10 @@ describe('the benchmark checks every target of issue 10', () => {
       row('native', 'avx2', 2, '1024', 100, 0.5),
       row('native', 'avx2', 2, '30', 1, 0.1),
       row('ts', 'js', 1, '256', 100, 3.6),
+      row('native', 'avx2', 1, '256', 100, 0.4),
+      row('native', 'avx2', 1, '30', 100, 0.1),
+      row('wasm', 'scalar', 1, '256', 100, 0.6),
+      row('wasm', 'scalar', 1, '30', 100, 0.4),
     ];
     const optimizers = [
       optimizer('momentum', 1, 256, 1.05),
@@ -316,13 +320,16 @@ describe('the benchmark checks every target of issue 10', () => {
       ['seed network (H 30, batch 100)', '0.020 s (avx512 ×2)', 'met'],
       ['H 1024, batch 100', '0.500 s (avx2 ×2)', 'not met'],
       ['online learning (H 30, batch 1)', '0.100 s (avx2 ×2)', 'met'],
+      ['wasm against ts, H 256, batch 100', '6.00× faster', 'met'],
+      ['wasm against native AVX2 on one thread, H 256, batch 100', '1.50× the time', 'met'],
+      ['wasm against native AVX2 on one thread, seed network', '4.00× the time', 'not met'],
       ['ts backend, H 256, batch 100', '3.600 s', 'not met'],
     ]);
   });
 
   it('a run that measured none of it says so for each target', () => {
     const targets = targetRows({ rows: [], optimizers: [], threads: 2, contention: false });
-    expect(targets).toHaveLength(11);
+    expect(targets).toHaveLength(14);
     expect(targets.filter((t) => t.measured !== 'not measured in this run')).toEqual([]);
     expect(targets.every((t) => verdict(t) === '—')).toBe(true);
   });

@@ -535,7 +535,12 @@ describe('augmentation', () => {
       };
       const ts = await run(new TsBackend(), options);
       expect(same(await run(new NativeBackend({ threads: 2 }), options), ts)).toBe(true);
-      expect(same(await run(new TsBackend(), { ...options, augment: undefined }), ts)).toBe(false);
+      const plain = await run(new TsBackend(), { ...options, augment: undefined });
+      expect(same(plain, ts)).toBe(false);
+      // An augmentation of nothing is none, bit for bit.
+      expect(same(await run(new TsBackend(), { ...options, augment: { shift: 0, rotate: 0, scale: 0 } }), plain)).toBe(
+        true,
+      );
       await expect(run(new TsBackend(), { ...options, augment: spec, batchSize: 10 })).resolves.toBeDefined();
     },
   );
