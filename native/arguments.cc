@@ -289,8 +289,8 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
 Augmentation augmentation_arg(Napi::Env env, Napi::Object job, Borrowed& borrowed) {
   Augmentation a;
   a.count = int_field(env, job, "count", 1, 1 << 30);
-  a.rows = int_field(env, job, "rows", 1, 1 << 12);
-  a.cols = int_field(env, job, "cols", 1, 1 << 12);
+  a.rows = int_field(env, job, "rows", 1, kMaxWarpCols);
+  a.cols = int_field(env, job, "cols", 1, kMaxWarpCols);
   const std::size_t pixels = static_cast<std::size_t>(a.count) * a.rows * a.cols;
   a.images = borrowed.take(typed_array<std::uint8_t>(env, job.Get("images"), "job.images", pixels));
   a.out = borrowed.take(typed_array<std::uint8_t>(env, job.Get("out"), "job.out", pixels));

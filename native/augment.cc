@@ -33,12 +33,21 @@ void warp_image(const std::uint8_t* image, int rows, int cols, const double* p, 
   const long field = static_cast<long>(p[4]);
   const float* field_y = field >= 0 ? bank + 2 * field * size : nullptr;
   const float* field_x = field >= 0 ? bank + (2 * field + 1) * size : nullptr;
+  // The products of a row's and a column's offsets, each computed once: the same operations on the
+  // same values as per pixel, so the same bits.
+  double a_ox[kMaxWarpCols], b_ox[kMaxWarpCols];
+  for (int c = 0; c < cols; c++) {
+    const double ox = c - cx - dx;
+    a_ox[c] = a * ox;
+    b_ox[c] = b * ox;
+  }
   for (int r = 0; r < rows; r++) {
+    const double oy = r - cy - dy;
+    const double a_oy = a * oy;
+    const double b_oy = b * oy;
     for (int c = 0; c < cols; c++) {
-      const double oy = r - cy - dy;
-      const double ox = c - cx - dx;
-      double sy = a * oy - b * ox + cy;
-      double sx = b * oy + a * ox + cx;
+      double sy = a_oy - b_ox[c] + cy;
+      double sx = b_oy + a_ox[c] + cx;
       if (field_y) {
         sy += field_y[r * cols + c];
         sx += field_x[r * cols + c];

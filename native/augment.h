@@ -10,6 +10,8 @@ namespace backprop {
 
 // Numbers per image of a transform (src/data/warp.ts's PARAMS_PER_IMAGE).
 constexpr int kParamsPerImage = 6;
+// The widest and tallest image warped (a binding refuses larger ones).
+constexpr int kMaxWarpCols = 1 << 12;
 
 // `count` images of rows × cols bytes into out, image i by params[i·6 …]: (cos, sin)/scale, the
 // shift (dy, dx), its field of `bank` (2 fields of rows × cols displacements each; −1 for none).

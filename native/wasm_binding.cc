@@ -210,6 +210,8 @@ int bp_evaluate(Engine* engine, const double* net_record, const double* data_rec
 BP_EXPORT(bp_augment)
 int bp_augment(Engine* engine, const std::uint8_t* images, int count, int rows, int cols, const double* params,
                const float* bank, int fields, std::uint8_t* out) {
+  if (rows < 1 || cols < 1 || rows > kMaxWarpCols || cols > kMaxWarpCols)
+    return fail({false, "job.rows and job.cols must be from 1 to " + std::to_string(kMaxWarpCols)});
   if (Check invalid = check_transforms(params, count, kParamsPerImage, static_cast<std::size_t>(fields)))
     return fail(*invalid);
   warp_images(engine->context(), images, count, rows, cols, params, bank, out);
