@@ -67,12 +67,12 @@ export function chainOf(description: ModelDescription): Chain {
     activations.push(next.activation);
     biases.add(layer.bias ?? true);
     i++;
-    const rate = layers[i + 1]?.kind === 'dropout' ? (layers[++i] as { rate: number }).rate : 0;
-    rates.push(rate);
+    const after = layers[i + 1];
+    rates.push(after?.kind === 'dropout' ? after.rate : 0);
+    if (after?.kind === 'dropout') i++;
   }
   if (activations.length === 0) throw new UsageError('a network needs at least one dense layer');
-  if (rates.at(-1)! !== 0 || layers.at(-1)!.kind === 'dropout')
-    throw new UsageError('dropout belongs below the output layer, not after it');
+  if (layers.at(-1)!.kind === 'dropout') throw new UsageError('dropout belongs below the output layer, not after it');
   if (biases.size > 1) throw new UsageError('the dense layers have biases or none, all alike');
   checkSizes(sizes);
   checkActivations(activations, loss);

@@ -65,9 +65,9 @@ async function compare(
     })),
   );
   const maxDifference = Math.max(...pairs.map((p) => p.difference));
-  const [native] = rows;
+  const [first] = rows;
   const ts = rows.find((row) => row.net.backend.name === 'ts') ?? rows.at(-1)!;
-  const epochs = native.result.history.length;
+  const epochs = first.result.history.length;
   const perEpoch = (row: CompareRow): number => row.result.trainSeconds / epochs;
   const table = rows.map((row) => {
     const last = row.result.history.at(-1)!;
@@ -99,9 +99,9 @@ async function compare(
   if (report) {
     const { timingReport } = await import('../report/html.js');
     const html = await timingReport({
-      title: `backprop compare: ${native.net.sizes.join('-')}`,
+      title: `backprop compare: ${first.net.sizes.join('-')}`,
       config: {
-        network: native.net.sizes.join('-'),
+        network: first.net.sizes.join('-'),
         training: describeTraining(settings),
         'largest weight difference': maxDifference.toExponential(2),
       },
@@ -124,7 +124,7 @@ async function compare(
     return EXIT.ok;
   }
   io.out(
-    `network ${native.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
+    `network ${first.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
   );
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
   const format = (row: string[]): string =>
