@@ -139,8 +139,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     Napi::Env env = info.Env();
     if (info.Length() <= index || !info[index].IsNumber()) throw_type(env, "rows must be a number");
     const double rows = info[index].As<Napi::Number>().DoubleValue();
-    if (!(rows >= 1 && rows <= ws.rows) || std::floor(rows) != rows)
-      throw_range(env, "rows must be an integer from 1 to ws.rows (" + std::to_string(ws.rows) + ")");
+    refuse(env, check_integer(rows, "rows", 1, ws.rows, "ws.rows"));
     return static_cast<int>(rows);
   }
 

@@ -20,13 +20,6 @@ float finite_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   return static_cast<float>(finite_double_field(env, obj, name));
 }
 
-// What a check found, thrown as the JavaScript error it calls for.
-void refuse(Napi::Env env, const Check& check) {
-  if (!check) return;
-  if (check->type_error) throw_type(env, check->message);
-  throw_range(env, check->message);
-}
-
 std::uint32_t seed_field(Napi::Env env, Napi::Object obj, const std::string& name) {
   const double seed = finite_double_field(env, obj, name);
   refuse(env, check_seed(seed, name));
@@ -89,8 +82,7 @@ int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min,
   const Napi::Value value = obj.Get(name);
   if (!value.IsNumber()) throw_type(env, name + " must be a number");
   const double number = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(number) || std::floor(number) != number || number < min || number > max)
-    throw_range(env, name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  refuse(env, check_integer(number, name, min, max));
   return static_cast<int>(number);
 }
 

@@ -33,6 +33,12 @@ class Borrowed {
 [[noreturn]] inline void throw_range(Napi::Env env, const std::string& message) {
   throw Napi::RangeError::New(env, message);
 }
+// What a check of validate.cc found, thrown as the JavaScript error it calls for.
+inline void refuse(Napi::Env env, const Check& check) {
+  if (!check) return;
+  if (check->type_error) throw_type(env, check->message);
+  throw_range(env, check->message);
+}
 
 template <typename T>
 napi_typedarray_type typed_array_type();

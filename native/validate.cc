@@ -20,6 +20,12 @@ constexpr bool kHiddenAllowed[] = {BACKPROP_ACTIVATIONS(BACKPROP_HIDDEN)};
 
 }  // namespace
 
+Check check_integer(double value, const std::string& name, int min, int max, const std::string& max_name) {
+  if (whole(value) && value >= min && value <= max) return std::nullopt;
+  const std::string most = max_name.empty() ? std::to_string(max) : max_name + " (" + std::to_string(max) + ")";
+  return range(name + " must be an integer from " + std::to_string(min) + " to " + most);
+}
+
 Check check_sizes(const std::vector<double>& sizes) {
   if (sizes.size() < 2 || sizes.size() > kMaxLayerSizes) return range("net.sizes must list 2 to 64 layer sizes");
   for (std::size_t i = 0; i < sizes.size(); i++) {

@@ -28,6 +28,9 @@ struct Invalid {
 };
 using Check = std::optional<Invalid>;
 
+// A whole number from min to max, named in the refusal (`max_name`, when given, says what bounds it:
+// "rows must be an integer from 1 to ws.rows (100)").
+Check check_integer(double value, const std::string& name, int min, int max, const std::string& max_name = "");
 // Layer sizes as numbers (a value that is no number as NaN): 2 to 64, each an integer from 1 to
 // kMaxLayerSize, the output no wider than the labels can name.
 Check check_sizes(const std::vector<double>& sizes);

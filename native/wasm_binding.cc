@@ -132,6 +132,7 @@ int bp_forward(Engine* engine, const double* net_record, const float* x, int row
   Layers net;
   if (Check invalid = read_net(net_record, net)) return fail(*invalid);
   Workspace ws = read_workspace(ws_record, net);
+  if (Check invalid = check_integer(rows, "rows", 1, ws.rows, "ws.rows")) return fail(*invalid);
   DropoutMask mask{};
   if (mask_seed >= 0)
     if (Check invalid = read_mask(mask_seed, mask_step, mask)) return fail(*invalid);
@@ -167,6 +168,7 @@ int bp_train_epoch(Engine* engine, const double* net_record, const double* data_
   Workspace ws = read_workspace(ws_record, net);
   Samples data;
   if (Check invalid = read_samples(data_record, net, data, "data")) return fail(*invalid);
+  if (Check invalid = check_integer(epoch[0], "batchSize", 1, ws.rows)) return fail(*invalid);
   const int batch_size = static_cast<int>(epoch[0]);
   const Optimizer optimizer = {static_cast<OptimizerKind>(static_cast<int>(epoch[1])),
                                static_cast<float>(epoch[2]),
@@ -180,6 +182,7 @@ int bp_train_epoch(Engine* engine, const double* net_record, const double* data_
   const int visits = order ? static_cast<int>(epoch[12]) : data.count;
   if (order)
     if (Check invalid = check_order(order, static_cast<std::size_t>(visits), data.count)) return fail(*invalid);
+  if (Check invalid = check_integer(epoch[13], "start", 0, visits)) return fail(*invalid);
   const float* rates = at<float>(epoch[14]);
   if (rates)
     if (Check invalid = check_rates(rates, static_cast<std::size_t>((visits + batch_size - 1) / batch_size)))

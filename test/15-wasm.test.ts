@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EVAL_ROWS, OptimizerState, sgd, Workspace, type Backend } from '../src/backends/backend.js';
+import { EVAL_ROWS, OptimizerState, sgd, Workspace, type Backend, type EpochOptions } from '../src/backends/backend.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { selectBackend } from '../src/backends/select.js';
 import { TsBackend } from '../src/backends/ts.js';
@@ -154,6 +154,49 @@ describe('the wasm backend', () => {
     ).rejects.toThrow(/^options.order\[2\] is not a sample index below 3000$/);
     expect((await backend.evaluate(net, validation, ws)).accuracy).toBeGreaterThan(0);
   });
+
+  // A batch of 0 looped for ever in the module before the binding checked it.
+  it.runIf(supportedIsas.length)(
+    'refuses a batch, a start and rows out of range in the native engine’s words, and never hangs',
+    async () => {
+      const net = (backend: Backend): Network => new Network([4, 3, 2], { backend }).initWeights(1);
+      const tiny = { x: new Float32Array(40), labels: new Uint8Array(10), count: 10 };
+      const refusal = async (backend: Backend, epoch: Partial<EpochOptions>, rows = 1): Promise<string[]> => {
+        const n = net(backend);
+        const ws = Workspace.of(n, 10);
+        const options = {
+          batchSize: 2,
+          optimizer: sgd(0.1),
+          state: new OptimizerState(n.params.length, 'sgd'),
+          order: null,
+        };
+        const messages: string[] = [];
+        await backend
+          .trainEpoch(n, tiny, { ...options, ...epoch }, ws)
+          .catch((err: Error) => messages.push(err.message));
+        try {
+          backend.forward(n, new Float32Array(4 * rows), rows, ws);
+        } catch (err) {
+          messages.push((err as Error).message);
+        }
+        return messages;
+      };
+      for (const [epoch, rows] of [
+        [{ batchSize: 0 }, 1],
+        [{ start: 11 }, 11],
+        [{ start: -2 }, 0],
+      ] as const) {
+        const wasm = await refusal(wasmBackend(), epoch, rows);
+        expect(wasm).toHaveLength(rows === 1 ? 1 : 2);
+        expect(wasm).toEqual(await refusal(new NativeBackend({ threads: 1 }), epoch, rows));
+      }
+      expect(await refusal(wasmBackend(), { batchSize: 0 })).toEqual(['batchSize must be an integer from 1 to 10']);
+      expect(await refusal(wasmBackend(), { start: 11 }, 11)).toEqual([
+        'start must be an integer from 0 to 10',
+        'rows must be an integer from 1 to ws.rows (10)',
+      ]);
+    },
+  );
 
   it('is what auto falls back to without the addon, and says why; without its module, ts', () => {
     const run = (env: Record<string, string>) =>
