@@ -212,7 +212,7 @@ describe('the benchmark notices a busy machine', () => {
     expect(busyMachineNotes(peaks, [peak('avx2', 1, 104), peak('avx2', 2, 190)])).toEqual([]);
   });
 
-  it('all threads against one: the worst shape, against the idle or the contention target', () => {
+  it('all threads against one: never slower at any shape, idle or beside busy processes', () => {
     const timed = (threads: number, hidden: string, batch: number, secondsPerEpoch: number): BenchRow => ({
       ...row(50),
       threads,
@@ -231,21 +231,17 @@ describe('the benchmark notices a busy machine', () => {
       targetRows({ rows, optimizers: [], threads: all, contention })[0];
     expect(threads(2, false)).toEqual({
       what: '2 threads against 1, idle machine',
-      target: '≤ 1.05× the time, every shape',
-      measured: 'at worst 1.10× (avx2, hidden 256, batch 10)',
+      target: '≤ 1.00× the time, every shape',
+      measured: 'at worst 1.10× (avx2, hidden 256, batch 10), 2 shapes',
       met: false,
     });
-    expect(threads(2, true)).toMatchObject({
-      what: '2 threads against 1, beside busy processes',
-      target: '≤ 1.2× the time, every shape',
-      met: true,
-    });
+    expect(threads(2, true)).toMatchObject({ what: '2 threads against 1, beside busy processes', met: false });
     expect(threads(1, false).measured).toBe('not measured in this run');
     expect(threads(1, false).met).toBeUndefined();
   });
 });
 
-describe('the benchmark checks every target of issues 10 and 28', () => {
+describe('the benchmark checks every target of issue 30, and those of 10 and 28 it kept', () => {
   const row = (
     backend: string,
     isa: string,
@@ -253,6 +249,7 @@ describe('the benchmark checks every target of issues 10 and 28', () => {
     hidden: string,
     batch: number,
     secondsPerEpoch: number,
+    percentOfPeak?: number,
   ): BenchRow => ({
     backend,
     isa,
@@ -264,6 +261,7 @@ describe('the benchmark checks every target of issues 10 and 28', () => {
     gflops: 1,
     batchesTimed: 1,
     fullEpoch: true,
+    percentOfPeak,
   });
   const optimizer = (name: string, threads: number, hidden: number, ratio: number): OptimizerRow => ({
     isa: 'avx2',
@@ -275,15 +273,23 @@ describe('the benchmark checks every target of issues 10 and 28', () => {
     ratio,
   });
 
-  it('each target from its own figure: the fastest ISA, the worst optimizer ratio, the whole run, the ts backend', () => {
+  it('each target from its own figure: the fastest ISA, the worst ratio of each kind, the whole run, the ts backend', () => {
     const rows = [
-      row('native', 'avx2', 2, '30', 100, 0.03),
-      row('native', 'avx512', 2, '30', 100, 0.02),
+      row('native', 'avx2', 2, '30', 100, 0.03, 40),
+      row('native', 'avx512', 2, '30', 100, 0.02, 65),
       row('native', 'avx512', 1, '30', 100, 0.01),
-      row('native', 'avx2', 2, '1024', 100, 0.5),
+      row('native', 'avx512', 2, '30', 1000, 0.019),
+      row('native', 'avx2', 2, '1024', 100, 0.5, 160),
+      row('native', 'avx2', 1, '1024', 100, 0.9),
+      row('native', 'avx2', 2, '1024', 1000, 0.6),
       row('native', 'avx2', 2, '30', 1, 0.1),
+      row('numpy-f32', '', 2, '30', 100, 0.05),
+      row('numpy-f32', '', 2, '30', 1000, 0.04),
+      row('numpy-f32', '', 2, '30', 1, 0.01),
+      row('numpy-f32', '', 2, '1024', 1000, 1.0),
       row('ts', 'js', 1, '256', 100, 3.6),
       row('native', 'avx2', 1, '256', 100, 0.4),
+      row('native', 'avx2', 2, '256', 100, 0.25),
       row('native', 'avx2', 1, '30', 100, 0.1),
       row('wasm', 'scalar', 1, '256', 100, 0.6),
       row('wasm', 'scalar', 1, '30', 100, 0.4),
@@ -292,33 +298,46 @@ describe('the benchmark checks every target of issues 10 and 28', () => {
       optimizer('momentum', 1, 256, 1.05),
       optimizer('momentum', 2, 256, 1.12),
       optimizer('adam', 1, 256, 1.2),
-      optimizer('adam', 2, 1024, 1.25),
+      optimizer('adam', 2, 1024, 1.1),
     ];
     const targets = targetRows({
       rows,
       optimizers,
-      wholeRun: { wallSeconds: 1.1, peakMemoryMB: 151, seedScriptSeconds: 8.4, widePeakMemoryMB: 300 },
+      wholeRun: {
+        wallSeconds: 1.1,
+        trainSeconds: 0.9,
+        peakMemoryMB: 151,
+        seedScriptSeconds: 8.4,
+        widePeakMemoryMB: 300,
+      },
       threads: 2,
       contention: false,
     });
     expect(targets.map((t) => [t.what, t.measured, verdict(t)])).toEqual([
-      ['2 threads against 1, idle machine', 'at worst 2.00× (avx512, hidden 30, batch 100)', 'not met'],
+      ['2 threads against 1, idle machine', 'at worst 2.00× (avx512, hidden 30, batch 100), 4 shapes', 'not met'],
+      ['2 threads against 1, H ≥ 256', 'at worst 1.60× (avx2, hidden 256, batch 100), 2 shapes', 'not met'],
+      ['native against numpy float32, batch ≥ 10', 'at worst 0.60× (hidden 1024, batch 1000), 3 shapes', 'not met'],
+      ['a sample at batch 1000 against batch 100', 'at worst 1.20× (hidden 1024), 2 shapes', 'not met'],
+      ['seed network (H 30, batch 100)', '65 % (0.020 s, avx512 ×2)', 'met'],
+      ['H 1024, batch 100', '160 % (0.500 s, avx2 ×2)', 'met'],
       [
         'momentum against SGD, H ≥ 256, batch 100, 1 and all threads',
         'H 256 ×1: 1.05×, H 256 ×2: 1.12×; worst 1.12×',
-        'not met',
+        'met',
       ],
       [
         'adam against SGD, H ≥ 256, batch 100, 1 and all threads',
-        'H 256 ×1: 1.20×, H 1024 ×2: 1.25×; worst 1.25×',
+        'H 256 ×1: 1.20×, H 1024 ×2: 1.10×; worst 1.20×',
+        'not met',
+      ],
+      [
+        'npm start (20 epochs, evaluation, process start) against its training time',
+        '1.100 s for 0.900 s, 1.22×',
         'met',
       ],
-      ['npm start (20 epochs, evaluation, process start)', '1.100 s', 'met'],
       ["the seed's main.py in numpy, against npm start", '8.400 s, 7.6×', 'not met'],
       ['peak memory of npm start', '151 MB', 'not met'],
       ['peak memory, hidden 1024, one epoch', '300 MB', '—'],
-      ['seed network (H 30, batch 100)', '0.020 s (avx512 ×2)', 'met'],
-      ['H 1024, batch 100', '0.500 s (avx2 ×2)', 'not met'],
       ['online learning (H 30, batch 1)', '0.100 s (avx2 ×2)', 'met'],
       ['wasm against ts, H 256, batch 100', '6.00× faster', 'met'],
       ['wasm against native AVX2 on one thread, H 256, batch 100', '1.50× the time', 'met'],
@@ -329,7 +348,7 @@ describe('the benchmark checks every target of issues 10 and 28', () => {
 
   it('a run that measured none of it says so for each target', () => {
     const targets = targetRows({ rows: [], optimizers: [], threads: 2, contention: false });
-    expect(targets).toHaveLength(14);
+    expect(targets).toHaveLength(17);
     expect(targets.filter((t) => t.measured !== 'not measured in this run')).toEqual([]);
     expect(targets.every((t) => verdict(t) === '—')).toBe(true);
   });

@@ -442,8 +442,11 @@ async function timeGrid(
   return { cpu, date: new Date().toISOString().slice(0, 10), peaks, rows, optimizers, wholeRun, targets, notes };
 }
 
-/** The wall time of a `backprop train` run and the peak memory it reports (--json), or a note and undefined when it failed. */
-function trainRun(args: string[], notes: string[]): { wallSeconds: number; peakMemoryMB: number } | undefined {
+/** The wall and training times of a `backprop train` run and the peak memory it reports (--json), or a note and undefined when it failed. */
+function trainRun(
+  args: string[],
+  notes: string[],
+): Omit<WholeRun, 'seedScriptSeconds' | 'widePeakMemoryMB'> | undefined {
   const cli = fileURLToPath(new URL('../../bin/backprop.js', import.meta.url));
   const start = performance.now();
   const run = spawnSync(process.execPath, [cli, 'train', '--json', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -453,7 +456,8 @@ function trainRun(args: string[], notes: string[]): { wallSeconds: number; peakM
     notes.push(`backprop train ${args.join(' ')} failed: ${run.stderr.trim().split('\n').at(-1)}`);
     return undefined;
   }
-  return { wallSeconds, peakMemoryMB: (JSON.parse(done) as { peakMemoryMB: number }).peakMemoryMB };
+  const { trainSeconds, peakMemoryMB } = JSON.parse(done) as { trainSeconds: number; peakMemoryMB: number };
+  return { wallSeconds, trainSeconds, peakMemoryMB };
 }
 
 /**
@@ -470,6 +474,7 @@ function timeWholeRun(runs: number, peers: boolean, notes: string[]): WholeRun |
   }
   const wholeRun: WholeRun = {
     wallSeconds: median(measured.map((r) => r.wallSeconds)),
+    trainSeconds: median(measured.map((r) => r.trainSeconds)),
     peakMemoryMB: median(measured.map((r) => r.peakMemoryMB)),
   };
   wholeRun.widePeakMemoryMB = trainRun(['--hidden', '1024', '--epochs', '1'], notes)?.peakMemoryMB;

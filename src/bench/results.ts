@@ -47,13 +47,15 @@ export interface OptimizerRow {
 /** `npm start` as a user runs it, and the seed's own script beside it. */
 export interface WholeRun {
   wallSeconds: number;
+  /** The training time the run itself reports (its epochs, without start, loading and evaluation). */
+  trainSeconds: number;
   peakMemoryMB: number;
   seedScriptSeconds?: number;
   /** The peak of a one-epoch run with a hidden layer of 1024. */
   widePeakMemoryMB?: number;
 }
 
-/** A target of issue 10 against what one run measured for it. */
+/** A speed target against what one run measured for it. */
 export interface TargetRow {
   what: string;
   target: string;
@@ -69,7 +71,7 @@ export interface BenchReport {
   rows: BenchRow[];
   optimizers: OptimizerRow[];
   wholeRun?: WholeRun;
-  /** The targets of issue 10, met or not. */
+  /** The speed targets, met or not. */
   targets: TargetRow[];
   notes: string[];
 }
