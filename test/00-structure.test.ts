@@ -19,7 +19,7 @@ const LAYERS = [
   ['data'],
   ['io'],
   ['memory.ts'],
-  ['errors.ts'],
+  ['numbers.ts', 'errors.ts'],
 ];
 
 /**
@@ -31,6 +31,7 @@ const CORE = [
   'browser.ts',
   'errors.ts',
   'memory.ts',
+  'numbers.ts',
   'data/dataset.ts',
   'data/delimiters.ts',
   'data/features.ts',

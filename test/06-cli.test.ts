@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumber } from '../src/cli/options.js';
+import { grouped } from '../src/numbers.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { main } from '../src/cli/main.js';
 import sharp from 'sharp';
@@ -40,6 +41,10 @@ describe('numbers', () => {
     expect(parseNumber(',5')).toBe(0.5);
     for (const bad of ['abc', '', '1,2,3', '0x10', '1.2.3', 'NaN', 'Infinity', '1e'])
       expect(parseNumber(bad)).toBeUndefined();
+  });
+  it('groups the thousands of an integer as en-US does, without loading ICU', () => {
+    for (const n of [0, 7, 999, 1000, 60000, 70000, 1048576, -1234, 2 ** 31, Number.MAX_SAFE_INTEGER])
+      expect(grouped(n)).toBe(n.toLocaleString('en-US'));
   });
 });
 

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from './activations.js';
 import { MAX_DROPOUT } from './dropout.js';
 import { UsageError } from '../errors.js';
@@ -115,9 +116,7 @@ function checkSizes(sizes: readonly number[]): void {
   for (const size of sizes) {
     if (!Number.isInteger(size) || size < 1) throw new UsageError(`layer sizes must be positive integers, got ${size}`);
     if (size > MAX_LAYER_WIDTH)
-      throw new UsageError(
-        `a layer has at most ${MAX_LAYER_WIDTH.toLocaleString('en-US')} units, got ${size.toLocaleString('en-US')}`,
-      );
+      throw new UsageError(`a layer has at most ${grouped(MAX_LAYER_WIDTH)} units, got ${grouped(size)}`);
   }
 }
 

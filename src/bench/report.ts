@@ -1,7 +1,8 @@
+import { grouped } from '../numbers.js';
 import type { BenchReport, BenchRow, PeakRow, TargetRow } from './results.js';
 import { NOT_MEASURED, verdict } from './targets.js';
 
-const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
+const thousands = (n: number): string => grouped(Math.round(n));
 
 function seconds(value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 1 ? value.toFixed(2) : value.toFixed(4);

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { Network } from '../model/network.js';
 import { fit, type FitResult } from '../train/fit.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -87,7 +88,7 @@ async function compare(
   const cells = table.map((row, i) => [
     rows[i].label,
     row.secondsPerEpoch.toFixed(3),
-    Math.round(row.samplesPerSecond).toLocaleString('en-US'),
+    grouped(Math.round(row.samplesPerSecond)),
     `${row.speedup.toFixed(1)}×`,
     row.trainAccuracy?.toFixed(4) ?? '—',
     row.valAccuracy?.toFixed(4) ?? '—',
@@ -124,7 +125,7 @@ async function compare(
     return EXIT.ok;
   }
   io.out(
-    `network ${first.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${trainCount.toLocaleString('en-US')} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
+    `network ${first.net.sizes.join('-')}, ${epochs} epoch${epochs === 1 ? '' : 's'} of ${grouped(trainCount)} samples, batch ${settings.batchSize}, learning rate ${settings.learningRate}, seed ${settings.seed}`,
   );
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
   const format = (row: string[]): string =>

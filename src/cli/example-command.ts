@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { EXIT } from '../errors.js';
 import type { Options } from './options.js';
 import { backendFrom } from './setup.js';
@@ -21,7 +22,7 @@ async function tutorialCommand(options: Options<typeof EXAMPLE_OPTIONS>, io: Io)
     return EXIT.ok;
   }
   io.out(
-    `the tutorial's 3-2-1 network (bipolar, ${bias ? 'with biases, uniform ±0.5 start' : "no biases, the tutorial's weights"}), ${steps.toLocaleString('en-US')} online steps`,
+    `the tutorial's 3-2-1 network (bipolar, ${bias ? 'with biases, uniform ±0.5 start' : "no biases, the tutorial's weights"}), ${grouped(steps)} online steps`,
   );
   io.out('input        target   output');
   for (const row of rows) {

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { Network } from '../model/network.js';
 import { EXIT } from '../errors.js';
 import type { Options } from './options.js';
@@ -25,9 +26,7 @@ async function runGradcheck(options: Options<typeof GRADCHECK_OPTIONS>, io: Io):
     );
     for (const check of checks) {
       const sampled =
-        check.checked < check.entries
-          ? ` (${check.checked} of ${check.entries.toLocaleString('en-US')} entries, at random)`
-          : '';
+        check.checked < check.entries ? ` (${check.checked} of ${grouped(check.entries)} entries, at random)` : '';
       io.out(`  ${check.tensor.padEnd(16)} largest relative error ${check.relativeError.toExponential(2)}${sampled}`);
     }
     io.out(passed ? `passed (tolerance ${tolerance})` : `FAILED: above the tolerance ${tolerance}`);

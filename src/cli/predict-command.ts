@@ -16,7 +16,7 @@ import { defineCommand } from './command.js';
 import { PREDICT_OPTIONS } from './specs.js';
 import type { Options } from './options.js';
 import { backendFrom, targetKindOf } from './setup.js';
-import { readableNumber } from '../report/numbers.js';
+import { readableNumber, grouped } from '../numbers.js';
 import { savedRunOf } from '../train/checkpoint.js';
 
 /**
@@ -159,7 +159,7 @@ async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Pro
   if (options.outputs) printOutputs(predictions, data, outputs, preprocessing, json, io);
   if (!data.labels) {
     if (json) io.out(JSON.stringify({ event: 'predict', samples: data.count, error }));
-    else io.out(`${data.count.toLocaleString('en-US')} samples: error ${error.toFixed(4)}`);
+    else io.out(`${grouped(data.count)} samples: error ${error.toFixed(4)}`);
     return EXIT.ok;
   }
   const report = classReport(predictions, data.labels, outputs, error);
@@ -168,9 +168,7 @@ async function runPredict(options: Options<typeof PREDICT_OPTIONS>, io: Io): Pro
     io.out(JSON.stringify({ event: 'predict', samples: data.count, classNames: names, ...report }));
     return EXIT.ok;
   }
-  io.out(
-    `${data.count.toLocaleString('en-US')} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`,
-  );
+  io.out(`${grouped(data.count)} samples: accuracy ${report.accuracy.toFixed(4)}  error ${error.toFixed(4)}`);
   io.out('confusion matrix (rows: true class, columns: predicted)');
   const nameWidth = Math.max(4, ...names.map((n) => n.length));
   const width = Math.max(5, String(data.count).length + 1, ...names.map((n) => n.length + 1));

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { EVAL_ROWS, Workspace } from '../backends/backend.js';
 import { classNamesOf } from '../data/mnist.js';
 import type { Dataset } from '../data/dataset.js';
@@ -73,7 +74,7 @@ export async function writeTrainingReport(
     title: `backprop: ${net.sizes.join('-')} (${describeNetwork(net)})`,
     config: {
       network: `${net.sizes.join('-')} (${describeNetwork(net)})`,
-      parameters: net.parameterCount.toLocaleString('en-US'),
+      parameters: grouped(net.parameterCount),
       ...config,
       backend: describeBackend(net.backend),
     },

@@ -4,7 +4,7 @@ import type { Network } from '../model/network.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainSettings } from './setup.js';
-import { readableNumber } from '../report/numbers.js';
+import { readableNumber, grouped } from '../numbers.js';
 import { describeAugmentation, type Augmentation } from '../train/augmentation.js';
 
 /** Everything the header lines describe. */
@@ -40,7 +40,6 @@ export interface Reporter {
 
 type Write = (line: string) => void;
 
-const count = (n: number): string => n.toLocaleString('en-US');
 const fixed4 = (n: number): string => n.toFixed(4);
 
 export function describeBackend(backend: Backend): string {
@@ -72,10 +71,10 @@ export function describeTraining(
   const length =
     s.steps === undefined
       ? `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`
-      : `${count(s.steps)} step${s.steps === 1 ? '' : 's'}`;
+      : `${grouped(s.steps)} step${s.steps === 1 ? '' : 's'}`;
   const sampling = { order: 'in order', shuffle: 'shuffled', random: 'random draws' }[s.sampling];
   const { name, warmup: steps } = s.schedule ?? { name: 'constant', warmup: 0 };
-  const warmup = steps > 0 ? ` after ${count(steps)} warm-up steps` : '';
+  const warmup = steps > 0 ? ` after ${grouped(steps)} warm-up steps` : '';
   const schedule = name !== 'constant' || warmup ? ` (${name}${warmup})` : '';
   const augment = s.augment ? `, augmented (${describeAugmentation(s.augment)})` : '';
   return `batch ${s.batchSize}, ${optimizer} learning rate ${s.learningRate}${schedule}${decay}, ${length}, seed ${s.seed}, ${sampling}${augment}`;
@@ -121,7 +120,7 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
   return {
     header(info) {
       writeWrapped(
-        `network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${count(info.net.parameterCount)} parameters`,
+        `network ${info.net.sizes.join('-')} (${describeNetwork(info.net)}), ${grouped(info.net.parameterCount)} parameters`,
       );
       writeWrapped(`backend ${describeBackend(info.backend)} | data ${info.dataDir} (${dataCounts(info)})`);
       writeWrapped(describeTraining(info.settings));
@@ -153,9 +152,9 @@ export function humanReporter(write: Write, every = 1, columns?: number): Report
 
 /** `60,000 train, 10,000 validation: the test set`, or with validation held out, the three parts. */
 function dataCounts(info: RunInfo): string {
-  const validation = `${count(info.validationCount)} validation${info.validationIsTest ? ': the test set' : ''}`;
-  const test = info.testCount === undefined ? '' : `, ${count(info.testCount)} test`;
-  return `${count(info.trainCount)} train, ${validation}${test}`;
+  const validation = `${grouped(info.validationCount)} validation${info.validationIsTest ? ': the test set' : ''}`;
+  const test = info.testCount === undefined ? '' : `, ${grouped(info.testCount)} test`;
+  return `${grouped(info.trainCount)} train, ${validation}${test}`;
 }
 
 /** JSON lines on stdout, one object per event; nothing else goes to stdout. */
@@ -204,8 +203,8 @@ export function progressLine(p: Progress, samplesPerSecond: number): string {
   const filled = Math.round((width * p.samplesDone) / p.samples);
   const eta = samplesPerSecond > 0 ? (p.samples - p.samplesDone) / samplesPerSecond : 0;
   return (
-    `epoch ${p.epoch}/${p.epochs} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${count(p.samplesDone)}/${count(p.samples)}` +
-    `  ${count(Math.round(samplesPerSecond))} samples/s  ETA ${eta.toFixed(1)} s  error ${p.runningError.toFixed(4)}`
+    `epoch ${p.epoch}/${p.epochs} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${grouped(p.samplesDone)}/${grouped(p.samples)}` +
+    `  ${grouped(Math.round(samplesPerSecond))} samples/s  ETA ${eta.toFixed(1)} s  error ${p.runningError.toFixed(4)}`
   );
 }
 

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { EVAL_ROWS, OptimizerState, Workspace, type Backend } from '../backends/backend.js';
 import { DataError, EXIT, UsageError } from '../errors.js';
 import type { Network } from '../model/network.js';
@@ -182,9 +183,7 @@ async function train(
     settings,
   });
   if (resumed) {
-    const partial = resumed.samplesDone
-      ? ` and ${resumed.samplesDone.toLocaleString('en-US')} samples of the next`
-      : '';
+    const partial = resumed.samplesDone ? ` and ${grouped(resumed.samplesDone)} samples of the next` : '';
     note(
       io,
       `backprop: resuming ${saved.path} after epoch ${resumed.history.length}${partial}, with its saved settings`,
@@ -264,7 +263,7 @@ async function train(
       // A best-model file keeps its best epoch; otherwise the run so far is saved to resume from.
       if (saving.save && !saving.saveBest) save(result);
       const where = interrupted.samplesDone
-        ? `in epoch ${interrupted.epoch} after ${interrupted.samplesDone.toLocaleString('en-US')} samples`
+        ? `in epoch ${interrupted.epoch} after ${grouped(interrupted.samplesDone)} samples`
         : `after epoch ${interrupted.epoch - 1}`;
       const saved =
         saving.save && !saving.saveBest ? `; saved to ${saving.save} (continue with --resume ${saving.save})` : '';

@@ -1,3 +1,4 @@
+import { grouped } from '../numbers.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
@@ -83,9 +84,7 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A cell's text for a message: quoted, and cut short when long (a 50 MB cell is not repeated whole). */
 export function cellText(text: string): string {
-  return text.length <= 40
-    ? `'${text}'`
-    : `'${text.slice(0, 40)}…' (${text.length.toLocaleString('en-US')} characters)`;
+  return text.length <= 40 ? `'${text}'` : `'${text.slice(0, 40)}…' (${grouped(text.length)} characters)`;
 }
 
 function isSpace(byte: number): boolean {

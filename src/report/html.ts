@@ -4,7 +4,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ClassReport } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/fit.js';
 import type { LrFindResult } from '../train/lr-find.js';
-import { readableNumber } from './numbers.js';
+import { readableNumber } from '../numbers.js';
 
 /**
  * Self-contained HTML reports: the charts are vega-lite specifications rendered to SVG here, in
