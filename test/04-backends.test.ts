@@ -30,6 +30,7 @@ async function fiftySteps(
   hidden = 30,
   shuffle = false,
   wsRows = EVAL_ROWS,
+  batchSize = 100,
 ): Promise<Float32Array> {
   const train = takeFirst(realMnist().train, 5000);
   const net = new Network([784, hidden, 10], { backend }).initWeights(1);
@@ -38,7 +39,7 @@ async function fiftySteps(
   await backend.trainEpoch(
     net,
     train,
-    { batchSize: 100, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order },
+    { batchSize, optimizer: sgd(0.1), state: new OptimizerState(0, 'sgd'), order },
     ws,
   );
   return net.params;
@@ -246,6 +247,19 @@ describe('native threads', () => {
       expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer)), `${threads} threads`).toBe(true);
     }
   });
+
+  // Batches of 1,000: at H=30 a batch still trains on one thread beside the next one's preparation
+  // (the sparse products are too small to split), at H=300 they split.
+  it.each(cases.filter((c) => c.hidden < 1024))(
+    '$isa, H=$hidden, batches of 1,000: 1, 2 and 3 threads give the weights of the ts backend',
+    async ({ isa, hidden }) => {
+      const ts = await fiftySteps(new TsBackend(), hidden, true, EVAL_ROWS, 1000);
+      for (const threads of [1, 2, 3]) {
+        const native = await fiftySteps(new NativeBackend({ isa, threads }), hidden, true, EVAL_ROWS, 1000);
+        expect(Buffer.from(native.buffer).equals(Buffer.from(ts.buffer)), `${threads} threads`).toBe(true);
+      }
+    },
+  );
 
   // A library's caller may give a workspace with room for more rows than a batch has.
   it.each(supportedIsas)(
