@@ -86,7 +86,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool_->size()); }
 
   // forward(net, x, rows, ws, mask?): layer outputs into ws.acts, softmax probabilities last; with a
-  // dropout mask { seed, step }, as in training.
+  // noise mask { seed, step }, as in training.
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Borrowed borrowed;
@@ -95,7 +95,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     const int rows = rows_arg(info, 2, ws);
     const float* x =
         borrowed.take(typed_array<float>(env, info[1], "x", static_cast<std::size_t>(rows) * net.sizes[0]));
-    const std::optional<DropoutMask> mask = optional_mask(info, 4);
+    const std::optional<NoiseMask> mask = optional_mask(info, 4);
     const Claim claim(*this, env);
     reserve_scratch(context(), net, ws.rows);
     backprop::forward(context(), net, x, rows, ws, mask ? &*mask : nullptr);
@@ -111,7 +111,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     const Samples batch = samples_arg(env, object_arg(info, 1, "batch"), net, borrowed, "batch");
     Workspace ws = workspace_arg(env, object_arg(info, 2, "ws"), net, borrowed);
     if (batch.count > ws.rows) throw_range(env, "batch.count is larger than ws.rows (" + std::to_string(ws.rows) + ")");
-    const std::optional<DropoutMask> mask = optional_mask(info, 3);
+    const std::optional<NoiseMask> mask = optional_mask(info, 3);
     const Claim claim(*this, env);
     reserve_scratch(context(), net, ws.rows);
     backprop::gradients(context(), net, batch, ws, mask ? &*mask : nullptr);
@@ -130,7 +130,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   // peakGflops(seconds) → Promise<number>: FMA chains on every thread, for the benchmark.
   Napi::Value peak(const Napi::CallbackInfo& info);
 
-  static std::optional<DropoutMask> optional_mask(const Napi::CallbackInfo& info, std::size_t index) {
+  static std::optional<NoiseMask> optional_mask(const Napi::CallbackInfo& info, std::size_t index) {
     if (info.Length() <= index || info[index].IsUndefined()) return std::nullopt;
     return mask_arg(info.Env(), object_arg(info, index, "mask"));
   }
@@ -302,7 +302,7 @@ Napi::Value Engine::train_epoch(const Napi::CallbackInfo& info) {
   const Samples data = samples_arg(env, object_arg(info, 1, "data"), net, *borrowed, "data");
   Workspace ws = workspace_arg(env, object_arg(info, 3, "ws"), net, *borrowed);
   const EpochArgs args = epoch_args(env, object_arg(info, 2, "options"), net, data, ws, *borrowed);
-  net.dropout_seed = args.dropout_seed;
+  net.noise_seed = args.noise_seed;
   claim(env);
   auto* worker =
       new TrainEpochWorker(env, Value(), std::move(borrowed), info[4], std::move(net), data, args, std::move(ws));

@@ -40,6 +40,7 @@ Enum enum_of(Napi::Env env, Napi::Value value, const std::string& name, const ch
 
 constexpr const char* kActivationNames[] = {BACKPROP_ACTIVATIONS(BACKPROP_NAME)};
 constexpr const char* kLossNames[] = {BACKPROP_LOSSES(BACKPROP_NAME)};
+constexpr const char* kNoiseNames[] = {BACKPROP_NOISE(BACKPROP_NAME)};
 #define BACKPROP_OPTIMIZER_NAME(enumerator, name, first, second) name,
 #define BACKPROP_OPTIMIZER_FIRST(enumerator, name, first, second) first,
 #define BACKPROP_OPTIMIZER_SECOND(enumerator, name, first, second) second,
@@ -137,21 +138,28 @@ Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed) {
     throw_range(env, "net.params has " + std::to_string(params.ElementLength()) + " elements, the layers need " +
                          std::to_string(layers.param_count));
   layers.params = borrowed.take(params);
-  layers.dropout.assign(static_cast<std::size_t>(layers.count()), 0.0);
-  const Napi::Value dropout = net.Get("dropout");
-  if (!dropout.IsUndefined()) {
-    if (!dropout.IsArray() || dropout.As<Napi::Array>().Length() != static_cast<std::uint32_t>(layers.count()))
-      throw_type(env, "net.dropout must be an array of one rate per layer");
-    for (int l = 0; l < layers.count(); l++) {
-      const Napi::Value rate = dropout.As<Napi::Array>().Get(static_cast<std::uint32_t>(l));
-      layers.dropout[static_cast<std::size_t>(l)] = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1.0;
+  const std::size_t count = static_cast<std::size_t>(layers.count());
+  std::vector<double> kinds(count, -1.0), rates(count, 0.0);
+  const Napi::Value noise = net.Get("noise");
+  if (!noise.IsUndefined()) {
+    if (!noise.IsArray() || noise.As<Napi::Array>().Length() != count)
+      throw_type(env, "net.noise must be an array of one layer's noise (or null) per layer");
+    for (std::size_t l = 0; l < count; l++) {
+      const Napi::Value entry = noise.As<Napi::Array>().Get(static_cast<std::uint32_t>(l));
+      if (entry.IsNull()) continue;
+      const std::string at = "net.noise[" + std::to_string(l) + "]";
+      if (!entry.IsObject()) throw_type(env, at + " must be null or { kind, rate }");
+      kinds[l] =
+          static_cast<double>(enum_of<NoiseKind>(env, entry.As<Napi::Object>().Get("kind"), at + ".kind", kNoiseNames));
+      const Napi::Value rate = entry.As<Napi::Object>().Get("rate");
+      rates[l] = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1.0;
     }
-    refuse(env, check_dropout(layers.dropout));
   }
+  refuse(env, check_noise(kinds, rates, layers.noise));
   return layers;
 }
 
-DropoutMask mask_arg(Napi::Env env, Napi::Object obj) {
+NoiseMask mask_arg(Napi::Env env, Napi::Object obj) {
   const double step = finite_double_field(env, obj, "step");
   refuse(env, check_step(step, "mask.step"));
   return {seed_field(env, obj, "seed"), step};
@@ -181,21 +189,21 @@ Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borr
                                                      "ws.pre[" + std::to_string(l) + "]", length));
     ws.pre.push_back(kept ? buffer : nullptr);
   }
-  for (const char* name : {"dropped", "keep"}) {
-    std::vector<float*>& buffers = std::string(name) == "dropped" ? ws.dropped : ws.keep;
+  for (const char* name : {"noisy", "factors"}) {
+    std::vector<float*>& buffers = std::string(name) == "noisy" ? ws.noisy : ws.factors;
     const Napi::Value list = obj.Get(name);
-    if (!net.has_dropout()) {
+    if (!net.has_noise()) {
       buffers.assign(static_cast<std::size_t>(net.count()), nullptr);
       continue;
     }
     if (!list.IsArray() || list.As<Napi::Array>().Length() != static_cast<std::uint32_t>(net.count()))
       throw_type(env, std::string("ws.") + name + " must be an array of one Float32Array per layer");
     for (int l = 0; l < net.count(); l++) {
-      const std::size_t length = net.drops(l) ? rows * net.sizes[l + 1] : 0;
+      const std::size_t length = net.noised(l) ? rows * net.sizes[l + 1] : 0;
       float* buffer =
           borrowed.take(typed_array<float>(env, list.As<Napi::Array>().Get(static_cast<std::uint32_t>(l)),
                                            std::string("ws.") + name + "[" + std::to_string(l) + "]", length));
-      buffers.push_back(net.drops(l) ? buffer : nullptr);
+      buffers.push_back(net.noised(l) ? buffer : nullptr);
     }
   }
   const Napi::Value deltas = obj.Get("deltas");
@@ -270,7 +278,7 @@ EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, con
     args.rates = borrowed.take(typed_array<float>(env, rates_value, "options.learningRates", batches));
     refuse(env, check_rates(args.rates, batches));
   }
-  args.dropout_seed = options.Get("dropoutSeed").IsUndefined() ? 0 : seed_field(env, options, "dropoutSeed");
+  args.noise_seed = options.Get("noiseSeed").IsUndefined() ? 0 : seed_field(env, options, "noiseSeed");
   args.stop = nullptr;
   const Napi::Value stop_value = options.Get("stop");
   if (!stop_value.IsUndefined() && !stop_value.IsNull())

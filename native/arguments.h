@@ -98,8 +98,8 @@ int int_field(Napi::Env env, Napi::Object obj, const std::string& name, int min,
 
 Layers layers_arg(Napi::Env env, Napi::Object net, Borrowed& borrowed);
 
-// A forward pass's dropout mask: { seed, step }.
-DropoutMask mask_arg(Napi::Env env, Napi::Object obj);
+// A forward pass's noise mask: { seed, step }.
+NoiseMask mask_arg(Napi::Env env, Napi::Object obj);
 // The buffers of a TypeScript Workspace, for `net`.
 Workspace workspace_arg(Napi::Env env, Napi::Object obj, const Layers& net, Borrowed& borrowed);
 Samples samples_arg(Napi::Env env, Napi::Object data, const Layers& net, Borrowed& borrowed, const std::string& name);
@@ -127,7 +127,7 @@ struct EpochArgs {
   std::int32_t* stop;          // the stop flag, or null
   int progress_every;          // batches between two progress reports (TypeScript's cadence)
   std::int32_t diverged;       // what stop[0] is set to when the error becomes NaN or infinite (TypeScript's DIVERGED)
-  std::uint32_t dropout_seed;  // seeds the dropout masks, with the step count
+  std::uint32_t noise_seed;    // seeds the noise layers' draws, with the step count
 };
 EpochArgs epoch_args(Napi::Env env, Napi::Object options, const Layers& net, const Samples& data, const Workspace& ws,
                      Borrowed& borrowed);

@@ -1,6 +1,6 @@
 // The engine's parts, one file each: parallel.cc (splitting products across the threads),
 // sparse_input.cc (the first layer's input, compressed or compacted), dense.cc (a dense layer's three
-// products and its parameter update), activation.cc, dropout.cc, loss.cc (the output step and its
+// products and its parameter update), activation.cc, noise.cc, loss.cc (the output step and its
 // error signal), layers.cc (the layer loops), training.cc (batches, the optimizer's scalars, the
 // entry points of network.h) and evaluation.cc. Their tuning constants are in tuning.h.
 #pragma once
@@ -146,12 +146,12 @@ void activation_forward(const Context& ctx, Activation activation, float* out, f
 void activation_backward(const Context& ctx, Activation activation, float* delta, const float* kept, int rows,
                          int width);
 
-// --- dropout.cc
-// dropped and keep (rows × width) from a layer's output: the units `mask` drops at `rate` zeroed.
-void dropout_forward(const Context& ctx, const float* out, float* dropped, float* keep, int rows, int width,
-                     double rate, const DropoutMask& mask, int layer);
-// delta (rows × width) times each unit's dropout factor.
-void dropout_backward(const Context& ctx, float* delta, const float* keep, int rows, int width);
+// --- noise.cc
+// noisy and factor (rows × width) from a layer's output: each unit times the factor `mask` draws for it.
+void noise_forward(const Context& ctx, const Noise& noise, const float* out, float* noisy, float* factor, int rows,
+                   int width, const NoiseMask& mask, int layer);
+// delta (rows × width) times each unit's noise factor.
+void noise_backward(const Context& ctx, float* delta, const float* factor, int rows, int width);
 
 // --- loss.cc
 // The output step of a forward pass: softmax for cross-entropy. With a batch to score, each row's
@@ -166,9 +166,9 @@ void output_backward(float* dout, const float* outputs, const Layers& net, const
 
 // --- layers.cc
 void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws,
-                    const DropoutMask* mask);
+                    const NoiseMask* mask);
 void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
-                     Workspace& ws, const Update& update, const DropoutMask* mask);
+                     Workspace& ws, const Update& update, const NoiseMask* mask);
 
 // --- evaluation.cc
 // A lane's workspace for `rows` samples, laid out in `floats` (grown to fit): what a forward pass

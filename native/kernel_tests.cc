@@ -448,6 +448,7 @@ bool check_thread_pool() {
 // The engine's argument checks, without a binding: what they accept and what each refuses, in the
 // words every binding passes on.
 bool check_validation() {
+  std::vector<Noise> noise;
   const std::uint8_t labels[] = {0, 9, 10};
   const std::uint32_t order[] = {0, 3, 4};
   const float rates[] = {0.1f, NAN};
@@ -474,8 +475,12 @@ bool check_validation() {
       {"batch 100 of 100 rows", check_integer(100, "batchSize", 1, 100), nullptr},
       {"batch 0", check_integer(0, "batchSize", 1, 100), "batchSize must be an integer from 1 to 100"},
       {"half a row", check_integer(2.5, "rows", 1, 100, "ws.rows"), "rows must be an integer from 1 to ws.rows (100)"},
-      {"dropout", check_dropout({0.5, 0.0}), nullptr},
-      {"dropout of the output", check_dropout({0.5, 0.1}), "net.dropout[1] must be a rate from 0 to 0.000000"},
+      {"dropout", check_noise({0, -1}, {0.5, 0.0}, noise), nullptr},
+      {"noise of the output", check_noise({0, 0}, {0.5, 0.1}, noise),
+       "net.noise[1].rate must be a rate from 0 to 0.000000"},
+      {"a rate past the kind's", check_noise({1, -1}, {0.96, 0.0}, noise),
+       "net.noise[0].rate must be a rate from 0 to 0.950000"},
+      {"no such kind", check_noise({7, -1}, {0.5, 0.0}, noise), "net.noise[0].kind must be a noise kind"},
       {"labels", check_labels(labels, 2, 10, "data"), nullptr},
       {"label 10 of 10", check_labels(labels, 3, 10, "data"), "data.labels[2] is 10, but the network has 10 classes"},
       {"order", check_order(order, 3, 4), "options.order[2] is not a sample index below 4"},

@@ -3,21 +3,21 @@
 namespace backprop {
 namespace {
 
-// Whether layer l's output is dropped out in a pass with this mask.
-bool drops(const Layers& net, int l, const DropoutMask* mask) { return mask && net.drops(l); }
+// Whether layer l's output gets its noise in a pass with this mask.
+bool noised(const Layers& net, int l, const NoiseMask* mask) { return mask && net.noised(l); }
 
-// What layer l reads: the network's input, or the output of the layer below (after its dropout).
-Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l, const DropoutMask* mask) {
+// What layer l reads: the network's input, or the output of the layer below (after its noise).
+Input input_of(const Input& input, const Workspace& ws, const Layers& net, int l, const NoiseMask* mask) {
   if (l == 0) return input;
-  return {drops(net, l - 1, mask) ? ws.dropped[l - 1] : ws.acts[l - 1], net.sizes[l], nullptr, nullptr};
+  return {noised(net, l - 1, mask) ? ws.noisy[l - 1] : ws.acts[l - 1], net.sizes[l], nullptr, nullptr};
 }
 
 }  // namespace
 
 // Layer l is a dense product, its activation (ReLU fused into the product's epilogue) and, while
-// training, its dropout.
+// training, its noise.
 void forward_layers(const Context& ctx, const Layers& net, const Input& input, int rows, Workspace& ws,
-                    const DropoutMask* mask) {
+                    const NoiseMask* mask) {
   for (int l = 0; l < net.count(); l++) {
     const int OC = net.sizes[l + 1];
     const Activation activation = net.activations[l];
@@ -25,12 +25,12 @@ void forward_layers(const Context& ctx, const Layers& net, const Input& input, i
     matmul_forward(ctx, out, input_of(input, ws, net, l, mask), net.params + net.weight_offset(l), bias_of(ctx, net, l),
                    rows, OC, activation == Activation::Relu);
     activation_forward(ctx, activation, out, keeps_pre_activation(activation) ? ws.pre[l] : nullptr, rows, OC);
-    if (drops(net, l, mask)) dropout_forward(ctx, out, ws.dropped[l], ws.keep[l], rows, OC, net.dropout[l], *mask, l);
+    if (noised(net, l, mask)) noise_forward(ctx, net.noise[l], out, ws.noisy[l], ws.factors[l], rows, OC, *mask, l);
   }
 }
 
 void backward_layers(const Context& ctx, const Layers& net, const Input& input, const Samples& batch, int rows,
-                     Workspace& ws, const Update& update, const DropoutMask* mask) {
+                     Workspace& ws, const Update& update, const NoiseMask* mask) {
   const int last = net.count() - 1;
   float* delta = ws.deltas[0];
   output_backward(delta, ws.acts[last], net, batch, rows);
@@ -39,14 +39,14 @@ void backward_layers(const Context& ctx, const Layers& net, const Input& input, 
     const int OC = net.sizes[l + 1];
     float* next = delta == ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
     // The error signal for the layer below needs this layer's weights before they are updated. The
-    // ReLU below masks it in the product's epilogue; dropout scales it before another activation's slope.
+    // ReLU below masks it in the product's epilogue; noise scales it before another activation's slope.
     if (l > 0) {
       const Activation below = net.activations[l - 1];
       const float* act = ws.acts[l - 1];
       float* transposed = ctx.scratch->transposed.data();
       transpose(transposed, net.params + net.weight_offset(l), C, OC);
       matmul_backward_input(ctx, next, delta, transposed, rows, C, OC, below == Activation::Relu ? act : nullptr);
-      if (drops(net, l - 1, mask)) dropout_backward(ctx, next, ws.keep[l - 1], rows, C);
+      if (noised(net, l - 1, mask)) noise_backward(ctx, next, ws.factors[l - 1], rows, C);
       activation_backward(ctx, below, next, keeps_pre_activation(below) ? ws.pre[l - 1] : act, rows, C);
     }
     dense_backward_params(ctx, net, l, input_of(input, ws, net, l, mask), delta, rows, ws, update);

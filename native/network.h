@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "dropout.h"
 #include "kernels.h"
+#include "noise.h"
 #include "thread_pool.h"
 
 namespace backprop {
@@ -20,8 +20,8 @@ enum class Loss { BACKPROP_LOSSES(BACKPROP_ENUMERATOR) };
 // biases[l]: the layout TypeScript computed (src/backends/layers.ts), checked by check_layout.
 // `grads` has the same layout. The last layer is the output: softmax with cross-entropy,
 // or an element-wise output with the squared error ½·Σ(y − t)². While training, layer l's output
-// is dropped out at the rate dropout[l] (0: none; the output layer's is 0), with masks seeded by
-// dropout_seed and the step count.
+// gets its noise noise[l] (a rate of 0: none; the output layer's is 0), drawn from noise_seed and
+// the step count.
 struct Layers {
   std::vector<int> sizes;
   std::vector<Activation> activations;
@@ -31,16 +31,16 @@ struct Layers {
   std::size_t param_count;
   std::vector<std::size_t> weights;
   std::vector<std::size_t> biases;
-  std::vector<double> dropout;
-  std::uint32_t dropout_seed = 0;
+  std::vector<Noise> noise;
+  std::uint32_t noise_seed = 0;
 
   int count() const { return static_cast<int>(sizes.size()) - 1; }
   std::size_t weight_offset(int l) const { return weights[static_cast<std::size_t>(l)]; }
   std::size_t bias_offset(int l) const { return biases[static_cast<std::size_t>(l)]; }
-  bool drops(int l) const { return l < static_cast<int>(dropout.size()) && dropout[l] > 0.0; }
-  bool has_dropout() const {
+  bool noised(int l) const { return l < static_cast<int>(noise.size()) && noise[l].rate > 0.0; }
+  bool has_noise() const {
     for (int l = 0; l < count(); l++)
-      if (drops(l)) return true;
+      if (noised(l)) return true;
     return false;
   }
 };
@@ -59,8 +59,8 @@ struct Workspace {
   int rows;
   std::vector<float*> acts;     // acts[l] is layer l's output, rows × sizes[l+1]
   std::vector<float*> pre;      // pre[l] its pre-activation z, kept when keeps_pre_activation (else null)
-  std::vector<float*> dropped;  // dropped[l] the output after dropout, keep[l] each unit's factor,
-  std::vector<float*> keep;     // rows × sizes[l+1] each, for a layer with dropout (else null)
+  std::vector<float*> noisy;    // noisy[l] the output after its noise, factors[l] each unit's factor,
+  std::vector<float*> factors;  // rows × sizes[l+1] each, for a layer with noise (else null)
   float* deltas[2];             // rows × widest layer each
   float* grads;
   float* batch_x;  // rows × sizes[0], for gathering shuffled samples
@@ -122,11 +122,11 @@ struct Evaluation {
 void reserve_scratch(const Context& ctx, const Layers& net, int rows);
 
 // Fills ws.acts for `rows` samples; the last layer ends as the network's output (softmax
-// probabilities for cross-entropy). With a mask, as in training: the layers with dropout drop units.
-void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const DropoutMask* mask);
+// probabilities for cross-entropy). With a mask, as in training: the layers with noise get it.
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const NoiseMask* mask);
 
 // The mean gradient of the error over the batch into ws.grads (after forward, with its mask).
-void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws, const DropoutMask* mask);
+void gradients(const Context& ctx, const Layers& net, const Samples& batch, Workspace& ws, const NoiseMask* mask);
 
 // The batch order[start…start+rows) of data (start… without an order) into the engine's current
 // prepared batch.

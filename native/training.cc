@@ -87,8 +87,8 @@ double train_prepared(const Context& ctx, const Layers& net, const Samples& data
                       int rows, const PreparedBatch& prepared, const Optimizer& opt, OptimizerState& state,
                       Workspace& ws) {
   const BatchInput batch = batch_input(ctx, net, data, order, start, rows, prepared, ws);
-  const DropoutMask mask = {net.dropout_seed, state.scalars[0]};
-  const DropoutMask* masked = net.has_dropout() ? &mask : nullptr;
+  const NoiseMask mask = {net.noise_seed, state.scalars[0]};
+  const NoiseMask* masked = net.has_noise() ? &mask : nullptr;
   forward_layers(ctx, net, batch.input, rows, ws, masked);
   Scratch& scratch = *ctx.scratch;
   output_step(ctx, net, rows, &batch.samples, ws, scratch.row_loss.data(), scratch.row_correct.data());
@@ -164,13 +164,13 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   }
 }
 
-void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const DropoutMask* mask) {
+void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const NoiseMask* mask) {
   const Samples batch = {x, nullptr, nullptr, nullptr, rows};
   forward_layers(ctx, net, first_layer_input(ctx, batch, net.sizes[0], net.sizes[1], ws), rows, ws, mask);
   output_step(ctx, net, rows, nullptr, ws, nullptr, nullptr);
 }
 
-void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws, const DropoutMask* mask) {
+void gradients(const Context& ctx, const Layers& net, const Samples& samples, Workspace& ws, const NoiseMask* mask) {
   PreparedBatch& prepared = ctx.scratch->prepared[0];
   prepare_into(ctx, net, samples, nullptr, 0, samples.count, prepared);
   const BatchInput batch = batch_input(ctx, net, samples, nullptr, 0, samples.count, prepared, ws);

@@ -76,11 +76,22 @@ Placed check_layout(const std::vector<int>& sizes, bool bias, const std::vector<
   return {std::nullopt, regions.empty() ? 0 : static_cast<std::size_t>(regions.back().second)};
 }
 
-Check check_dropout(const std::vector<double>& rates) {
-  for (std::size_t l = 0; l < rates.size(); l++) {
-    const double most = l + 1 < rates.size() ? kMaxDropout : 0.0;
+Check check_noise(const std::vector<double>& kinds, const std::vector<double>& rates, std::vector<Noise>& noise) {
+#define BACKPROP_MAX_RATE(enumerator, name, max_rate) max_rate,
+  constexpr double kMaxRates[] = {BACKPROP_NOISE(BACKPROP_MAX_RATE)};
+#undef BACKPROP_MAX_RATE
+  constexpr int kKinds = static_cast<int>(sizeof kMaxRates / sizeof kMaxRates[0]);
+  noise.clear();
+  for (std::size_t l = 0; l < kinds.size(); l++) {
+    const std::string at = "net.noise[" + std::to_string(l) + "]";
+    const double kind = kinds[l];
+    if (!(kind == -1.0 || (kind >= 0.0 && kind < kKinds && kind == std::floor(kind))))
+      return range(at + ".kind must be a noise kind");
+    const bool output = l + 1 == kinds.size();
+    const double most = kind < 0 || output ? 0.0 : kMaxRates[static_cast<int>(kind)];
     if (!(rates[l] >= 0.0 && rates[l] <= most))
-      return range("net.dropout[" + std::to_string(l) + "] must be a rate from 0 to " + std::to_string(most));
+      return range(at + ".rate must be a rate from 0 to " + std::to_string(most));
+    noise.push_back({kind < 0 ? NoiseKind{} : static_cast<NoiseKind>(static_cast<int>(kind)), rates[l]});
   }
   return std::nullopt;
 }

@@ -18,8 +18,6 @@ namespace backprop {
 constexpr int kMaxLayerSize = 1 << 20;
 // The most layer sizes a network lists (inputs, hidden layers, outputs).
 constexpr int kMaxLayerSizes = 64;
-// The highest dropout rate: src/backends/dropout.ts's MAX_DROPOUT.
-constexpr double kMaxDropout = 0.95;
 
 // A value the engine cannot take: a type error (the wrong kind of value) or a range error.
 struct Invalid {
@@ -45,8 +43,9 @@ struct Placed {
 };
 Placed check_layout(const std::vector<int>& sizes, bool bias, const std::vector<double>& weights,
                     const std::vector<double>& biases);
-// One rate per layer, from 0 to kMaxDropout, and 0 for the output layer.
-Check check_dropout(const std::vector<double>& rates);
+// Each layer's noise as numbers: its kind (an index into BACKPROP_NOISE, −1 for none) and its rate,
+// from 0 to the kind's highest (0 for none and for the output layer). On success, into `noise`.
+Check check_noise(const std::vector<double>& kinds, const std::vector<double>& rates, std::vector<Noise>& noise);
 // Every label below the network's classes (a label indexes the output row).
 Check check_labels(const std::uint8_t* labels, std::size_t count, int classes, const std::string& name);
 // Every sample index of an epoch's order below the number of samples.
@@ -55,7 +54,7 @@ Check check_order(const std::uint32_t* order, std::size_t length, int count);
 Check check_rates(const float* rates, std::size_t batches);
 // Every image's transform finite, its field −1 (none) or one of the bank's `fields`.
 Check check_transforms(const double* params, int count, int per_image, std::size_t fields);
-// A seed of the dropout masks: an integer that fits 32 bits.
+// A seed of the noise layers' draws: an integer that fits 32 bits.
 Check check_seed(double seed, const std::string& name);
 // A step count: a safe integer of 0 or more.
 Check check_step(double step, const std::string& name);

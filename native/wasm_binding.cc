@@ -48,14 +48,15 @@ T* at(double address) {
 }
 
 // The network record: L, loss, bias, params, then sizes[L + 1], activations[L], weights[L],
-// biases[L], dropout[L].
+// biases[L], noise kinds[L] (−1: none), noise rates[L].
 Check read_net(const double* record, Layers& net) {
   const int count = static_cast<int>(record[0]);
   const double* sizes = record + 4;
   const double* activations = sizes + count + 1;
   const double* weights = activations + count;
   const double* biases = weights + count;
-  const double* dropout = biases + count;
+  const double* noise_kinds = biases + count;
+  const double* noise_rates = noise_kinds + count;
   if (Check invalid = check_sizes(std::vector<double>(sizes, sizes + count + 1))) return invalid;
   for (int l = 0; l <= count; l++) net.sizes.push_back(static_cast<int>(sizes[l]));
   for (int l = 0; l < count; l++) net.activations.push_back(static_cast<Activation>(static_cast<int>(activations[l])));
@@ -70,14 +71,15 @@ Check read_net(const double* record, Layers& net) {
     net.weights.push_back(static_cast<std::size_t>(weights[l]));
     net.biases.push_back(net.bias ? static_cast<std::size_t>(biases[l]) : 0);
   }
-  net.dropout.assign(dropout, dropout + count);
-  if (Check invalid = check_dropout(net.dropout)) return invalid;
+  if (Check invalid = check_noise(std::vector<double>(noise_kinds, noise_kinds + count),
+                                  std::vector<double>(noise_rates, noise_rates + count), net.noise))
+    return invalid;
   net.params = at<float>(record[3]);
   return std::nullopt;
 }
 
 // The workspace record: rows, grads, batch_x, batch_labels, batch_targets, deltas[2], then acts[L],
-// pre[L], dropped[L], keep[L] (0 where a layer has none).
+// pre[L], noisy[L], factors[L] (0 where a layer has none).
 Workspace read_workspace(const double* record, const Layers& net) {
   const int count = net.count();
   Workspace ws;
@@ -91,8 +93,8 @@ Workspace read_workspace(const double* record, const Layers& net) {
   for (int l = 0; l < count; l++) {
     ws.acts.push_back(at<float>(record[7 + l]));
     ws.pre.push_back(at<float>(record[7 + count + l]));
-    ws.dropped.push_back(at<float>(record[7 + 2 * count + l]));
-    ws.keep.push_back(at<float>(record[7 + 3 * count + l]));
+    ws.noisy.push_back(at<float>(record[7 + 2 * count + l]));
+    ws.factors.push_back(at<float>(record[7 + 3 * count + l]));
   }
   return ws;
 }
@@ -106,7 +108,7 @@ Check read_samples(const double* record, const Layers& net, Samples& samples, co
   return std::nullopt;
 }
 
-Check read_mask(double seed, double step, DropoutMask& mask) {
+Check read_mask(double seed, double step, NoiseMask& mask) {
   if (Check invalid = check_seed(seed, "mask.seed")) return invalid;
   if (Check invalid = check_step(step, "mask.step")) return invalid;
   mask = {static_cast<std::uint32_t>(seed), step};
@@ -133,7 +135,7 @@ int bp_forward(Engine* engine, const double* net_record, const float* x, int row
   if (Check invalid = read_net(net_record, net)) return fail(*invalid);
   Workspace ws = read_workspace(ws_record, net);
   if (Check invalid = check_integer(rows, "rows", 1, ws.rows, "ws.rows")) return fail(*invalid);
-  DropoutMask mask{};
+  NoiseMask mask{};
   if (mask_seed >= 0)
     if (Check invalid = read_mask(mask_seed, mask_step, mask)) return fail(*invalid);
   reserve_scratch(engine->context(), net, ws.rows);
@@ -149,7 +151,7 @@ int bp_gradients(Engine* engine, const double* net_record, const double* batch_r
   Workspace ws = read_workspace(ws_record, net);
   Samples batch;
   if (Check invalid = read_samples(batch_record, net, batch, "batch")) return fail(*invalid);
-  DropoutMask mask{};
+  NoiseMask mask{};
   if (mask_seed >= 0)
     if (Check invalid = read_mask(mask_seed, mask_step, mask)) return fail(*invalid);
   reserve_scratch(engine->context(), net, ws.rows);
@@ -159,7 +161,7 @@ int bp_gradients(Engine* engine, const double* net_record, const double* batch_r
 
 // The epoch record: batch size, optimizer (kind, rate, momentum, β1, β2, ε, decay), its state
 // (first, second, scalars), order and its length (0: the samples in order), the first visit, the
-// rates (0: the optimizer's), the dropout seed. Returns the visits done.
+// rates (0: the optimizer's), the noise seed. Returns the visits done.
 BP_EXPORT(bp_train_epoch)
 int bp_train_epoch(Engine* engine, const double* net_record, const double* data_record, const double* epoch,
                    const double* ws_record) {
@@ -187,8 +189,8 @@ int bp_train_epoch(Engine* engine, const double* net_record, const double* data_
   if (rates)
     if (Check invalid = check_rates(rates, static_cast<std::size_t>((visits + batch_size - 1) / batch_size)))
       return fail(*invalid);
-  if (Check invalid = check_seed(epoch[15], "options.dropoutSeed")) return fail(*invalid);
-  net.dropout_seed = static_cast<std::uint32_t>(epoch[15]);
+  if (Check invalid = check_seed(epoch[15], "options.noiseSeed")) return fail(*invalid);
+  net.noise_seed = static_cast<std::uint32_t>(epoch[15]);
   reserve_scratch(engine->context(), net, ws.rows);
   return train_epoch(engine->context(), net, data, order, static_cast<int>(epoch[13]), visits, batch_size, optimizer,
                      rates, state, ws, [](int done, double error_sum) { return batch_done(done, error_sum) != 0; });

@@ -9,7 +9,7 @@
  *   const net = new Network([784, 30, 10], { backend: new WasmBackend(module) }).initWeights(1);
  */
 export { Network, type NetworkOptions } from './model/network.js';
-export { dense, activation, dropout, type LayerSpec, type ModelDescription } from './backends/layers.js';
+export { dense, activation, dropout, noise, type LayerSpec, type ModelDescription } from './backends/layers.js';
 export { fit, fit as train, type FitOptions, type FitResult, type EpochMetrics, type Progress } from './train/fit.js';
 export { TsBackend } from './backends/ts.js';
 export { WasmBackend } from './backends/wasm.js';

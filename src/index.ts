@@ -21,7 +21,7 @@ import type { FitOptions, FitResult } from './train/fit.js';
 import { checkpointOf, fitSettingsOf, restoreRun, savedRunOf, savedTrainingOf } from './train/checkpoint.js';
 
 export { Network, type NetworkOptions } from './model/network.js';
-export { dense, activation, dropout, type LayerSpec, type ModelDescription } from './backends/layers.js';
+export { dense, activation, dropout, noise, type LayerSpec, type ModelDescription } from './backends/layers.js';
 export { loadMnist, bundledMnistDir, type MnistSplits } from './data/mnist.js';
 export { loadCsv } from './data/csv.js';
 export type { Dataset } from './data/dataset.js';

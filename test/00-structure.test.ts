@@ -41,7 +41,7 @@ const CORE = [
   'backends/activations.ts',
   'backends/backend.ts',
   'backends/default.ts',
-  'backends/dropout.ts',
+  'backends/noise.ts',
   'backends/layers.ts',
   'backends/optimizers.ts',
   'backends/ts.ts',

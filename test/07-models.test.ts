@@ -174,9 +174,16 @@ describe('every check of a model file', () => {
       { activations: ['tanh', 'swish'] },
       { loss: 'hinge' },
       { bias: 'true' },
+      { dropout: [0.5, 0] },
+      { dropout: [0.96] },
+      { 'gaussian-dropout': ['0.2'] },
+      { dropout: [0.2], 'gaussian-dropout': [0.3] },
     ]) {
       expect(() => loadModel(architecture(change)), JSON.stringify(change)).toThrow(NOT_UNDERSTOOD);
     }
+    expect(loadModel(architecture({ 'gaussian-dropout': [0.2] })).architecture).toMatchObject({
+      'gaussian-dropout': [0.2],
+    });
   });
 
   it('refuses each way a tensor entry can be wrong', () => {

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVAL_ROWS, Workspace, type Backend } from '../src/backends/backend.js';
-import { applyDropout, rowKey } from '../src/backends/dropout.js';
+import { applyNoise, rowKey } from '../src/backends/noise.js';
 import { NativeBackend } from '../src/backends/native.js';
 import { TsBackend } from '../src/backends/ts.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { Network, type NetworkOptions } from '../src/model/network.js';
-import { activation, dense, dropout, type ModelDescription } from '../src/backends/layers.js';
+import { activation, dense, dropout, noise, type ModelDescription } from '../src/backends/layers.js';
+import { describeNetwork } from '../src/cli/report.js';
 import { toOnnx } from '../src/export/onnx.js';
 import { architectureOf } from '../src/model/network.js';
 import { loadModel } from '../src/model/safetensors.js';
@@ -19,7 +20,7 @@ import { findLearningRate } from '../src/train/lr-find.js';
 import { augmentationParams, fieldBank, type Augmentation } from '../src/train/augmentation.js';
 import { warpImages } from '../src/data/warp.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
-import { interruptWhen, realMnist, runCli, supportedIsas, tempDir } from './helpers.js';
+import { interruptWhen, realMnist, runCli, supportedIsas, tempDir, wasmBackend } from './helpers.js';
 import { undrawnMarks } from '../scripts/report-marks.mjs';
 
 function firstSamples(data: Dataset, count: number): Dataset {
@@ -142,20 +143,72 @@ describe('the dropout masks', () => {
     const acts = new Float32Array(rows * width).fill(1);
     const dropped = new Float32Array(rows * width);
     const keep = new Float32Array(rows * width);
-    applyDropout(acts, dropped, keep, rows, width, 0.3, { seed: 1, step: 0 }, 0);
+    applyNoise(acts, dropped, keep, rows, width, { kind: 'dropout', rate: 0.3 }, { seed: 1, step: 0 }, 0);
     const zeros = keep.filter((f) => f === 0).length / keep.length;
     expect(zeros).toBeGreaterThan(0.29);
     expect(zeros).toBeLessThan(0.31);
     expect(new Set(keep)).toEqual(new Set([0, Math.fround(1 / 0.7)]));
     expect(same(dropped, keep)).toBe(true);
     const again = new Float32Array(rows * width);
-    applyDropout(acts, dropped, again, rows, width, 0.3, { seed: 1, step: 1 }, 0);
+    applyNoise(acts, dropped, again, rows, width, { kind: 'dropout', rate: 0.3 }, { seed: 1, step: 1 }, 0);
     const changed = keep.filter((f, i) => f !== again[i]).length / keep.length;
     // Two independent masks differ in 2·0.3·0.7 of the units.
     expect(changed).toBeGreaterThan(0.4);
     expect(rowKey({ seed: 1, step: 0 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 1, 0));
     expect(rowKey({ seed: 1, step: 0 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 0, 1));
     expect(rowKey({ seed: 1, step: 2 ** 32 }, 0, 0)).not.toBe(rowKey({ seed: 1, step: 0 }, 0, 0));
+  });
+
+  it('gaussian dropout multiplies each unit by a factor from N(1, p/(1 − p))', () => {
+    const count = 200 * 500;
+    const acts = new Float32Array(count).fill(2);
+    const noisy = new Float32Array(count);
+    const factors = new Float32Array(count);
+    applyNoise(acts, noisy, factors, 200, 500, { kind: 'gaussian-dropout', rate: 0.2 }, { seed: 1, step: 0 }, 0);
+    const mean = factors.reduce((a, f) => a + f, 0) / count;
+    const variance = factors.reduce((a, f) => a + (f - mean) ** 2, 0) / count;
+    expect(Math.abs(mean - 1)).toBeLessThan(0.01);
+    expect(Math.abs(variance - 0.25)).toBeLessThan(0.01);
+    expect(noisy.every((v, i) => v === Math.fround(2 * factors[i]))).toBe(true);
+  });
+});
+
+describe('a second noise kind on every backend', () => {
+  const layers = (kind: 'dropout' | 'gaussian-dropout'): ModelDescription => ({
+    inputs: 784,
+    layers: [
+      dense(48),
+      activation('relu'),
+      noise(kind, 0.3),
+      dense(24),
+      activation('tanh'),
+      noise(kind, 0.1),
+      dense(10),
+      activation('softmax'),
+    ],
+    loss: 'cross-entropy',
+  });
+  it('gaussian dropout trains to the same bits on ts, native at 1-3 threads and wasm, is saved, and is off at evaluation', async () => {
+    const data = firstSamples(realMnist().train, 2000);
+    const run = async (
+      backend: Backend,
+      kind: 'dropout' | 'gaussian-dropout' = 'gaussian-dropout',
+    ): Promise<Network> => {
+      const net = new Network(layers(kind), { backend }).initialize({ scheme: 'he' }, 3);
+      await fit(net, data, TRAINING);
+      return net;
+    };
+    const net = await run(new TsBackend());
+    for (const threads of [1, 2, 3])
+      expect(same((await run(new NativeBackend({ threads }))).params, net.params)).toBe(true);
+    expect(same((await run(wasmBackend())).params, net.params)).toBe(true);
+    expect(same((await run(new TsBackend(), 'dropout')).params, net.params)).toBe(false);
+    expect(architectureOf(net)).toMatchObject({ 'gaussian-dropout': [0.3, 0.1] });
+    const plain = new Network([784, 48, 24, 10], { hidden: ['relu', 'tanh'], backend: new TsBackend() });
+    plain.params.set(net.params);
+    const x = data.x.subarray(0, 20 * 784);
+    expect(same(net.forward(x).at(-1)!, plain.forward(x).at(-1)!)).toBe(true);
+    expect(describeNetwork(net)).toMatch(/gaussian-dropout 0.3, 0.1$/);
   });
 });
 
@@ -222,6 +275,19 @@ describe('dropout on every backend', () => {
       seed: 2,
     });
     for (const check of checks) expect(check.relativeError).toBeLessThan(1e-4);
+    const gaussian = gradcheck({
+      sizes: {
+        inputs: 7,
+        layers: [dense(6), activation('tanh'), noise('gaussian-dropout', 0.5), dense(3), activation('softmax')],
+        loss: 'cross-entropy',
+      },
+      network: {},
+      backend: make(),
+      rows: 6,
+      seed: 2,
+    });
+    expect(gaussian).toHaveLength(4);
+    for (const check of gaussian) expect(check.relativeError).toBeLessThan(1e-4);
   });
 });
 

@@ -1,7 +1,7 @@
 import { heapMemory, type Memory } from '../memory.js';
 import { keepsPreActivation, type Activation, type Loss } from './activations.js';
 import { optimizerSpec, type OptimizerName } from './optimizers.js';
-import type { DropoutMask } from './dropout.js';
+import type { Noise, NoiseMask } from './noise.js';
 import type { Features } from '../data/features.js';
 import { parameterCount, parameterLayout, type LayerOffsets } from './layers.js';
 
@@ -24,8 +24,8 @@ export interface Layered {
   readonly bias: boolean;
   readonly params: Float32Array;
   readonly layout: readonly LayerOffsets[];
-  /** The dropout rate of each layer's output while training (the output layer's is 0); none when absent. */
-  readonly dropout?: readonly number[];
+  /** The noise on each layer's output while training (noise.ts; null for none and the output layer); none when absent. */
+  readonly noise?: readonly (Noise | null)[];
 }
 
 /**
@@ -124,8 +124,8 @@ export interface EpochOptions {
    * The backend sets it to DIVERGED when a batch's error is NaN or infinite, and stops.
    */
   stop?: Int32Array;
-  /** Seeds the dropout masks (with the step count of `state`); default 0. */
-  dropoutSeed?: number;
+  /** Seeds the noise layers' draws (with the step count of `state`); default 0. */
+  noiseSeed?: number;
 }
 
 /** The value of `EpochOptions.stop[0]` after an epoch stopped because the error became NaN or infinite. */
@@ -165,15 +165,15 @@ export interface Backend {
   readonly threads: number;
   /**
    * Layer outputs for `rows` samples: `acts[l]` gets layer l's output (softmax probabilities for the
-   * last). With a mask, as in training: the layers with dropout drop units (into `ws.dropped`, their
-   * factors into `ws.keep`), and the layer above reads the dropped outputs.
+   * last). With a mask, as in training: the layers with noise multiply their outputs by its factors (into
+   * `ws.noisy`, the factors into `ws.factors`), and the layer above reads the noisy outputs.
    */
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void;
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void;
   /**
    * The mean gradient of the error over a batch (the seed's `calculate_dE`), into `ws.grads`. Call
    * after `forward`, with the same mask.
    */
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void;
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void;
   /**
    * One epoch of minibatch training (SGD: `W ← W − lr · mean gradient`); a last partial batch is used.
    * Resolves to the visits done: the epoch's length, or less when `stop` was set.
@@ -219,16 +219,16 @@ export class Workspace {
    * is taken from z (GELU, SiLU; empty for the others).
    */
   readonly pre: Float32Array[];
-  /** `dropped[l]` is layer l's output after dropout, `keep[l]` each unit's factor; empty without dropout. */
-  readonly dropped: Float32Array[];
-  readonly keep: Float32Array[];
+  /** `noisy[l]` is layer l's output after its noise, `factors[l]` each unit's factor; empty without noise. */
+  readonly noisy: Float32Array[];
+  readonly factors: Float32Array[];
 
   /** The buffers of `net` for up to `rows` samples, in its backend's memory. */
   static of(
-    net: Pick<Layered, 'sizes' | 'bias' | 'activations' | 'dropout'> & { backend?: Pick<Backend, 'memory'> },
+    net: Pick<Layered, 'sizes' | 'bias' | 'activations' | 'noise'> & { backend?: Pick<Backend, 'memory'> },
     rows: number,
   ): Workspace {
-    return new Workspace(net.sizes, rows, net.bias, net.activations, net.backend?.memory, net.dropout);
+    return new Workspace(net.sizes, rows, net.bias, net.activations, net.backend?.memory, net.noise);
   }
 
   constructor(
@@ -237,15 +237,15 @@ export class Workspace {
     bias = true,
     activations: readonly Activation[] = [],
     memory: Memory = heapMemory,
-    dropout: readonly number[] = [],
+    noise: readonly (Noise | null)[] = [],
   ) {
     this.acts = sizes.slice(1).map((width) => memory.float32(rows * width));
     this.pre = sizes
       .slice(1)
       .map((width, l) => memory.float32(activations[l] && keepsPreActivation(activations[l]) ? rows * width : 0));
-    const dropping = sizes.slice(1).map((width, l) => ((dropout[l] ?? 0) > 0 ? rows * width : 0));
-    this.dropped = dropping.map((length) => memory.float32(length));
-    this.keep = dropping.map((length) => memory.float32(length));
+    const noisy = sizes.slice(1).map((width, l) => (noise[l] ? rows * width : 0));
+    this.noisy = noisy.map((length) => memory.float32(length));
+    this.factors = noisy.map((length) => memory.float32(length));
     const widest = Math.max(...sizes.slice(1));
     this.deltas = [memory.float32(rows * widest), memory.float32(rows * widest)];
     this.grads = memory.float32(parameterCount(parameterLayout({ sizes, bias })));

@@ -1,16 +1,16 @@
 import { grouped } from '../numbers.js';
 import { HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS, type Activation, type Loss } from './activations.js';
-import { MAX_DROPOUT } from './dropout.js';
+import { NOISE_KINDS, noiseSpec, type Noise, type NoiseKind } from './noise.js';
 import { UsageError } from '../errors.js';
 
 /**
  * One layer of a network's description: a fully connected product (with a bias unless `bias` is
- * false), an element-wise activation, or dropout of its input while training.
+ * false), an element-wise activation, or a noise layer (noise.ts: dropout, …) on while training.
  */
 export type LayerSpec =
   | { readonly kind: 'dense'; readonly units: number; readonly bias?: boolean }
   | { readonly kind: 'activation'; readonly activation: Activation }
-  | { readonly kind: 'dropout'; readonly rate: number };
+  | { readonly kind: NoiseKind; readonly rate: number };
 
 /** What a network is: its input width, its layers from the input up, and the error it is trained on. */
 export interface ModelDescription {
@@ -25,18 +25,24 @@ export const dense = (units: number, options: { bias?: boolean } = {}): LayerSpe
   ...options,
 });
 export const activation = (name: Activation): LayerSpec => ({ kind: 'activation', activation: name });
-export const dropout = (rate: number): LayerSpec => ({ kind: 'dropout', rate });
+export const noise = (kind: NoiseKind, rate: number): LayerSpec => ({ kind, rate });
+export const dropout = (rate: number): LayerSpec => noise('dropout', rate);
+
+function isNoise(layer: LayerSpec | undefined): layer is { kind: NoiseKind; rate: number } {
+  return layer !== undefined && (NOISE_KINDS as readonly string[]).includes(layer.kind);
+}
 
 /**
  * A description as both engines run it: a chain of stages, each a dense layer `sizes[l] →
- * sizes[l+1]`, its activation `activations[l]` and its output's dropout rate `dropout[l]` (the
- * output stage's 0). The engines fuse each stage's parts (the bias and ReLU into the product's
- * epilogue, the mask into the activation's slope), which is why the list must have this shape.
+ * sizes[l+1]`, its activation `activations[l]` and the noise on its output while training,
+ * `noise[l]` (null for none and for the output stage). The engines fuse each stage's parts (the bias
+ * and ReLU into the product's epilogue, the noise's factors into the activation's slope), which is
+ * why the list must have this shape.
  */
 export interface Chain {
   readonly sizes: readonly number[];
   readonly activations: readonly Activation[];
-  readonly dropout: readonly number[];
+  readonly noise: readonly (Noise | null)[];
   readonly bias: boolean;
   readonly loss: Loss;
 }
@@ -46,7 +52,7 @@ export const MAX_LAYER_SIZES = 64;
 /** The most units of one layer, or inputs. */
 export const MAX_LAYER_WIDTH = 1 << 20;
 
-const ORDER = 'each dense layer is followed by its activation, then, below the output, optionally by dropout';
+const ORDER = 'each dense layer is followed by its activation, then, below the output, optionally by one noise layer';
 
 /** The chain that `description` lists, checked: the one place that says what a network may be. */
 export function chainOf(description: ModelDescription): Chain {
@@ -55,7 +61,7 @@ export function chainOf(description: ModelDescription): Chain {
     throw new UsageError(`unknown loss '${String(loss)}' (expected ${LOSSES.join(', ')})`);
   const sizes = [inputs];
   const activations: Activation[] = [];
-  const rates: number[] = [];
+  const noises: (Noise | null)[] = [];
   const biases = new Set<boolean>();
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i];
@@ -69,28 +75,37 @@ export function chainOf(description: ModelDescription): Chain {
     biases.add(layer.bias ?? true);
     i++;
     const after = layers[i + 1];
-    rates.push(after?.kind === 'dropout' ? after.rate : 0);
-    if (after?.kind === 'dropout') i++;
+    if (isNoise(after)) {
+      checkNoise(after);
+      i++;
+    }
+    noises.push(isNoise(after) && after.rate !== 0 ? { kind: after.kind, rate: after.rate } : null);
   }
   if (activations.length === 0) throw new UsageError('a network needs at least one dense layer');
-  if (layers.at(-1)!.kind === 'dropout') throw new UsageError('dropout belongs below the output layer, not after it');
+  const top = layers.at(-1)!;
+  if (isNoise(top)) throw new UsageError(`${top.kind} belongs below the output layer, not after it`);
   if (biases.size > 1) throw new UsageError('the dense layers have biases or none, all alike');
   checkSizes(sizes);
   checkActivations(activations, loss);
-  for (const p of rates) {
-    if (!(typeof p === 'number' && p >= 0 && p <= MAX_DROPOUT))
-      throw new UsageError(`a dropout rate is from 0 to ${MAX_DROPOUT}, got ${String(p)}`);
-  }
-  return { sizes, activations, dropout: rates, bias: biases.has(true), loss };
+  return { sizes, activations, noise: noises, bias: biases.has(true), loss };
 }
 
-/** The description of a chain: a dense layer, its activation and any dropout per stage. */
+function checkNoise({ kind, rate }: Noise): void {
+  const most = noiseSpec(kind).maxRate;
+  if (!(typeof rate === 'number' && rate >= 0 && rate <= most))
+    throw new UsageError(`a ${kind} rate is from 0 to ${most}, got ${String(rate)}`);
+}
+
+/** The description of a chain: a dense layer, its activation and any noise per stage. */
 export function describeChain(chain: Chain): ModelDescription {
-  const layers = chain.activations.flatMap((name, l) => [
-    dense(chain.sizes[l + 1], chain.bias ? {} : { bias: false }),
-    activation(name),
-    ...((chain.dropout[l] ?? 0) !== 0 ? [dropout(chain.dropout[l])] : []),
-  ]);
+  const layers = chain.activations.flatMap((name, l) => {
+    const stageNoise = chain.noise[l];
+    return [
+      dense(chain.sizes[l + 1], chain.bias ? {} : { bias: false }),
+      activation(name),
+      ...(stageNoise ? [noise(stageNoise.kind, stageNoise.rate)] : []),
+    ];
+  });
   return { inputs: chain.sizes[0], layers, loss: chain.loss };
 }
 
@@ -101,10 +116,8 @@ export function describeLayer(layer: LayerSpec): string {
       return `dense ${layer.units}${layer.bias === false ? ' without bias' : ''}`;
     case 'activation':
       return layer.activation;
-    case 'dropout':
-      return `dropout ${layer.rate}`;
     default:
-      return `an unknown layer ${JSON.stringify(layer)}`;
+      return isNoise(layer) ? `${layer.kind} ${layer.rate}` : `an unknown layer ${JSON.stringify(layer)}`;
   }
 }
 

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError, EXIT } from '../errors.js';
 import { sharedMemory } from '../io/shared-memory.js';
-import type { DropoutMask } from './dropout.js';
+import type { NoiseMask } from './noise.js';
 import {
   DIVERGED,
   progressInterval,
@@ -27,8 +27,8 @@ interface Addon {
 interface Engine {
   readonly isa: string;
   readonly threads: number;
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void;
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void;
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void;
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void;
   trainEpoch(
     net: Layered,
     data: Samples,
@@ -145,11 +145,11 @@ export class NativeBackend implements Backend {
     return this.engine.threads;
   }
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void {
     this.engine.forward(net, x, rows, ws, mask);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void {
     this.engine.gradients(net, batch, ws, mask);
   }
 

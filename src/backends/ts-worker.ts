@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { isShared, sharedMemory } from '../io/shared-memory.js';
 import type { Backend, EpochOptions, Evaluation, Layered, Samples, WarpJob, Workspace } from './backend.js';
 import type { Job, Reply, ThreadBackend } from './ts-thread.js';
-import type { DropoutMask } from './dropout.js';
+import type { NoiseMask } from './noise.js';
 import { TsBackend } from './ts.js';
 import type { WasmBackend } from './wasm.js';
 
@@ -81,11 +81,11 @@ export class WorkerBackend implements Backend {
     this.isa = local.isa;
   }
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void {
     this.local.forward(net, x, rows, ws, mask);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void {
     this.local.gradients(net, batch, ws, mask);
   }
 
@@ -135,7 +135,7 @@ function plain(net: Layered): Layered {
     bias: net.bias,
     params: net.params,
     layout: net.layout,
-    dropout: net.dropout,
+    noise: net.noise,
   };
 }
 
@@ -149,8 +149,8 @@ function shareable(net: Layered, data: Samples, ws: Workspace, options?: EpochOp
     ws.batchX,
     ...ws.acts,
     ...ws.pre,
-    ...ws.dropped,
-    ...ws.keep,
+    ...ws.noisy,
+    ...ws.factors,
   ];
   if (options) arrays.push(options.state.first, options.state.second, options.state.scalars, options.stop);
   return arrays.every((a) => a === undefined || isShared(a));

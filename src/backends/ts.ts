@@ -1,5 +1,5 @@
 import { activationSpec, derivative, keepsPreActivation, offTarget, type Activation } from './activations.js';
-import { applyDropout, hasDropout, type DropoutMask } from './dropout.js';
+import { applyNoise, hasNoise, type NoiseMask } from './noise.js';
 import { optimizerSpec } from './optimizers.js';
 import { floatRows } from '../data/features.js';
 import { heapMemory } from '../memory.js';
@@ -265,8 +265,8 @@ export function reluDerivative(activation: number): number {
 
 // dout is (rows, OC), weight is (C, OC), kept is the layer input (rows, C) after its activation, or
 // before it for an activation whose derivative is taken from z; dinp is (rows, C), overwritten: the
-// error signal before that activation. With dropout on that input, `keep` (rows, C) holds each
-// unit's dropout factor, applied before the activation's slope.
+// error signal before that activation. With noise on that input, `factors` (rows, C) holds each
+// unit's noise factor, applied before the activation's slope.
 export function linearBackwardInput(
   dinp: Float32Array,
   dout: Float32Array,
@@ -276,7 +276,7 @@ export function linearBackwardInput(
   C: number,
   OC: number,
   activation: Activation,
-  keep: Float32Array | null = null,
+  factors: Float32Array | null = null,
 ): void {
   const fPrime = activationSpec(activation).derivative;
   for (let r = 0; r < rows; r++) {
@@ -290,7 +290,7 @@ export function linearBackwardInput(
       const w = c * OC;
       let sum = 0;
       for (let j = 0; j < OC; j++) sum = Math.fround(sum + dout[d + j] * weight[w + j]);
-      if (keep) sum = Math.fround(sum * keep[r * C + c]);
+      if (factors) sum = Math.fround(sum * factors[r * C + c]);
       dinp[r * C + c] = sum * slope;
     }
   }
@@ -318,15 +318,15 @@ function views(net: Layered, ws: Workspace): LayerViews[] {
   }));
 }
 
-/** Whether layer l's output is dropped out in this pass. */
-function drops(net: Layered, l: number, mask: DropoutMask | undefined): boolean {
-  return mask !== undefined && (net.dropout?.[l] ?? 0) > 0;
+/** Whether layer l's output gets its noise in this pass. */
+function noised(net: Layered, l: number, mask: NoiseMask | undefined): boolean {
+  return mask !== undefined && (net.noise?.[l] ?? null) !== null;
 }
 
-/** What layer l reads: the network's input, or the output of the layer below (after its dropout). */
-function inputOf(net: Layered, x: Float32Array, l: number, ws: Workspace, mask: DropoutMask | undefined): Float32Array {
+/** What layer l reads: the network's input, or the output of the layer below (after its noise). */
+function inputOf(net: Layered, x: Float32Array, l: number, ws: Workspace, mask: NoiseMask | undefined): Float32Array {
   if (l === 0) return x;
-  return drops(net, l - 1, mask) ? ws.dropped[l - 1] : ws.acts[l - 1];
+  return noised(net, l - 1, mask) ? ws.noisy[l - 1] : ws.acts[l - 1];
 }
 
 function forwardLayers(
@@ -335,7 +335,7 @@ function forwardLayers(
   x: Float32Array,
   rows: number,
   ws: Workspace,
-  mask?: DropoutMask,
+  mask?: NoiseMask,
 ): void {
   layers.forEach((layer, l) => {
     const pre = keepsPreActivation(layer.activation) ? ws.pre[l] : null;
@@ -346,13 +346,13 @@ function forwardLayers(
     }
     const inp = inputOf(net, x, l, ws, mask);
     linearForward(ws.acts[l], inp, layer.weight, layer.bias, rows, layer.inputs, layer.outputs, layer.activation, pre);
-    if (drops(net, l, mask)) {
-      if (ws.keep[l].length < rows * layer.outputs) {
+    if (noised(net, l, mask)) {
+      if (ws.factors[l].length < rows * layer.outputs) {
         throw new RangeError(
-          `ws.keep[${l}] has ${ws.keep[l].length} elements, needs ${rows * layer.outputs}: a layer with dropout keeps its mask (make the workspace with Workspace.of(net, rows))`,
+          `ws.factors[${l}] has ${ws.factors[l].length} elements, needs ${rows * layer.outputs}: a layer with noise keeps its factors (make the workspace with Workspace.of(net, rows))`,
         );
       }
-      applyDropout(ws.acts[l], ws.dropped[l], ws.keep[l], rows, layer.outputs, net.dropout![l], mask!, l);
+      applyNoise(ws.acts[l], ws.noisy[l], ws.factors[l], rows, layer.outputs, net.noise![l]!, mask!, l);
     }
   });
 }
@@ -384,7 +384,7 @@ function backwardLayers(
   batch: FloatSamples,
   rows: number,
   ws: Workspace,
-  mask?: DropoutMask,
+  mask?: NoiseMask,
 ): void {
   const last = layers.length - 1;
   let delta = ws.deltas[0];
@@ -397,8 +397,8 @@ function backwardLayers(
       const next = delta === ws.deltas[0] ? ws.deltas[1] : ws.deltas[0];
       const below = layers[l - 1].activation;
       const kept = keepsPreActivation(below) ? ws.pre[l - 1] : ws.acts[l - 1];
-      const keep = drops(net, l - 1, mask) ? ws.keep[l - 1] : null;
-      linearBackwardInput(next, delta, layer.weight, kept, rows, layer.inputs, layer.outputs, below, keep);
+      const factors = noised(net, l - 1, mask) ? ws.factors[l - 1] : null;
+      linearBackwardInput(next, delta, layer.weight, kept, rows, layer.inputs, layer.outputs, below, factors);
       delta = next;
     }
   }
@@ -519,13 +519,13 @@ export class TsBackend implements Backend {
   readonly isa = 'js';
   readonly threads = 1;
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void {
     const layers = views(net, ws);
     forwardLayers(net, layers, x, rows, ws, mask);
     outputLoss(net, layers, null, rows, ws);
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void {
     backwardLayers(net, views(net, ws), batchRows(ws, batch, null, 0, batch.count), batch.count, ws, mask);
   }
 
@@ -534,11 +534,11 @@ export class TsBackend implements Backend {
     const visits = options.order?.length ?? data.count;
     const goOn = batchPolicy(options, visits);
     let errorSum = 0;
-    const dropout = hasDropout(net.dropout);
+    const noise = hasNoise(net.noise);
     for (let start = options.start ?? 0; start < visits; start += options.batchSize) {
       const rows = Math.min(options.batchSize, visits - start);
       const batch = batchRows(ws, data, options.order, start, rows);
-      const mask = dropout ? { seed: options.dropoutSeed ?? 0, step: options.state.scalars[0] } : undefined;
+      const mask = noise ? { seed: options.noiseSeed ?? 0, step: options.state.scalars[0] } : undefined;
       forwardLayers(net, layers, batch.x, rows, ws, mask);
       errorSum += outputLoss(net, layers, batch, rows, ws).loss;
       backwardLayers(net, layers, batch, rows, ws, mask);

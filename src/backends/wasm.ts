@@ -1,7 +1,7 @@
 import { ACTIVATIONS, LOSSES } from './activations.js';
 import { OPTIMIZERS } from './optimizers.js';
 import { heapMemory } from '../memory.js';
-import type { DropoutMask } from './dropout.js';
+import { NOISE_KINDS, type NoiseMask } from './noise.js';
 import {
   batchPolicy,
   type Backend,
@@ -79,7 +79,7 @@ export class WasmBackend implements Backend {
     this.isa = this.text(this.exports.bp_engine_isa(this.engine));
   }
 
-  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: DropoutMask): void {
+  forward(net: Layered, x: Float32Array, rows: number, ws: Workspace, mask?: NoiseMask): void {
     const staged = [...this.netArrays(net, false), { key: 'x', array: x, in: true }, ...this.workspace(ws, 'out')];
     this.call(staged, (p) =>
       this.exports.bp_forward(
@@ -94,7 +94,7 @@ export class WasmBackend implements Backend {
     );
   }
 
-  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: DropoutMask): void {
+  gradients(net: Layered, batch: Samples, ws: Workspace, mask?: NoiseMask): void {
     const staged = [...this.netArrays(net, false), ...this.samples(batch), ...this.workspace(ws, 'in')];
     staged.push({ key: 'ws.grads', array: ws.grads, out: true });
     this.call(staged, (p) =>
@@ -129,7 +129,7 @@ export class WasmBackend implements Backend {
         const epoch = this.record('epoch', [
           ...[options.batchSize, OPTIMIZERS.indexOf(o.name), o.learningRate, o.momentum, o.beta1, o.beta2, o.epsilon],
           ...[o.weightDecay, p['state.first'], p['state.second'], p['state.scalars'], p.order, visits],
-          ...[options.start ?? 0, p.rates, options.dropoutSeed ?? 0],
+          ...[options.start ?? 0, p.rates, options.noiseSeed ?? 0],
         ]);
         return this.exports.bp_train_epoch(
           this.engine,
@@ -230,7 +230,8 @@ export class WasmBackend implements Backend {
       ...net.activations.map((a) => ACTIVATIONS.indexOf(a)),
       ...net.layout.map((l) => l.weight),
       ...net.layout.map((l) => l.bias),
-      ...(net.dropout ?? new Array<number>(count).fill(0)),
+      ...net.sizes.slice(1).map((_, l) => (net.noise?.[l] ? NOISE_KINDS.indexOf(net.noise[l].kind) : -1)),
+      ...net.sizes.slice(1).map((_, l) => net.noise?.[l]?.rate ?? 0),
     ]);
   }
 
@@ -257,7 +258,7 @@ export class WasmBackend implements Backend {
       { key: 'ws.batchTargets', array: ws.batchTargets },
       { key: 'ws.deltas0', array: ws.deltas[0] },
       { key: 'ws.deltas1', array: ws.deltas[1] },
-      ...(['acts', 'pre', 'dropped', 'keep'] as const).flatMap((name) =>
+      ...(['acts', 'pre', 'noisy', 'factors'] as const).flatMap((name) =>
         ws[name].map((array, l) => ({ key: `ws.${name}${l}`, array, ...copied })),
       ),
     ];
@@ -268,8 +269,8 @@ export class WasmBackend implements Backend {
     const layers = (name: string): number[] => Array.from({ length: count }, (_, l) => p[`ws.${name}${l}`]);
     return this.record('ws', [
       ...[ws.rows, p['ws.grads'], p['ws.batchX'], p['ws.batchLabels'], p['ws.batchTargets']],
-      ...[p['ws.deltas0'], p['ws.deltas1'], ...layers('acts'), ...layers('pre'), ...layers('dropped')],
-      ...layers('keep'),
+      ...[p['ws.deltas0'], p['ws.deltas1'], ...layers('acts'), ...layers('pre'), ...layers('noisy')],
+      ...layers('factors'),
     ]);
   }
 

@@ -1,6 +1,7 @@
 import type { Backend, Evaluation } from '../backends/backend.js';
 import { peakMemoryMB } from '../io/machine.js';
 import type { Network } from '../model/network.js';
+import { noiseRates } from '../model/layout.js';
 import type { EpochMetrics, Progress } from '../train/fit.js';
 import type { Schedule } from '../train/schedules.js';
 import type { TrainSettings } from './setup.js';
@@ -51,11 +52,10 @@ export function describeBackend(backend: Backend): string {
 export function describeNetwork(net: Network): string {
   const hidden = net.activations.slice(0, -1);
   const hiddenText = hidden.every((a) => a === hidden[0]) ? hidden[0] : hidden.join(', ');
-  const rates = net.dropout.slice(0, -1);
-  const dropout = rates.some((p) => p > 0)
-    ? `, dropout ${rates.every((p) => p === rates[0]) ? rates[0] : rates.join(', ')}`
-    : '';
-  return `${hidden.length ? `${hiddenText} hidden, ` : ''}${net.activations.at(-1)} output, ${net.loss}${net.bias ? '' : ', no biases'}${dropout}`;
+  const noise = Object.entries(noiseRates(net.noise))
+    .map(([kind, rates]) => `, ${kind} ${rates.every((p) => p === rates[0]) ? rates[0] : rates.join(', ')}`)
+    .join('');
+  return `${hidden.length ? `${hiddenText} hidden, ` : ''}${net.activations.at(-1)} output, ${net.loss}${net.bias ? '' : ', no biases'}${noise}`;
 }
 
 /** The training options as a person would write them: `batch 100, sgd learning rate 0.1, 20 epochs, seed 1, in order`. */

@@ -7,7 +7,7 @@ import {
 } from '../backends/activations.js';
 import { OPTIMIZERS, optimizerHelp } from '../backends/optimizers.js';
 import { sgd } from '../backends/backend.js';
-import { MAX_DROPOUT } from '../backends/dropout.js';
+import { noiseSpec } from '../backends/noise.js';
 import { SCHEDULES, scheduleHelp } from '../train/schedules.js';
 import { BACKEND_NAMES } from '../backends/select.js';
 import { FIT_DEFAULTS, SAMPLINGS } from '../train/fit.js';
@@ -131,7 +131,7 @@ export const TRAIN_OPTIONS = [
   {
     name: 'dropout',
     group: 'network',
-    kind: { type: 'numberList', min: 0, max: MAX_DROPOUT },
+    kind: { type: 'numberList', min: 0, max: noiseSpec('dropout').maxRate },
     value: 'P[,P…]',
     help: 'while training, drop each hidden unit with probability P (one for all hidden layers, or one each)',
     default: '0',

@@ -114,7 +114,7 @@ export function toOnnx(
     return name;
   };
   // The layer list, lowered: a dense layer is a MatMul and an Add, an activation its steps, and
-  // dropout nothing (it is off at inference).
+  // a noise layer nothing (it is off at inference).
   const layout = parameterLayout(architecture);
   const lastLayer = description.layers.length - 1;
   let dense = -1;

@@ -1,20 +1,38 @@
 import type { Activation, Loss } from '../backends/activations.js';
 import { describeChain, type LayerOffsets, type ModelDescription } from '../backends/layers.js';
+import { NOISE_KINDS, type Noise, type NoiseKind } from '../backends/noise.js';
 
-/** A network as a model file records it. */
-export interface Architecture {
+/**
+ * A network as a model file records it. Each noise kind a network uses is a list of the hidden
+ * layers' rates under the kind's name (`dropout: [0.3, 0]`), 0 where a layer has another or none,
+ * so that the files of networks without one stay as they were.
+ */
+export interface Architecture extends Partial<Record<NoiseKind, number[]>> {
   sizes: number[];
   activations: Activation[];
   loss: Loss;
   bias: boolean;
-  /** The hidden layers' dropout rates, when any is not 0. */
-  dropout?: number[];
+}
+
+/** Each stage's noise, from the rates a model file records (null for the output stage). */
+export function noiseOf(architecture: Architecture): (Noise | null)[] {
+  return architecture.activations.map((_, l) => {
+    const kind = NOISE_KINDS.find((k) => (architecture[k]?.[l] ?? 0) > 0);
+    return kind ? { kind, rate: architecture[kind]![l] } : null;
+  });
+}
+
+/** The rates a model file records of each noise kind that `noise` uses. */
+export function noiseRates(noise: readonly (Noise | null)[]): Partial<Record<NoiseKind, number[]>> {
+  const rates: Partial<Record<NoiseKind, number[]>> = {};
+  for (const kind of new Set(noise.flatMap((n) => (n ? [n.kind] : []))))
+    rates[kind] = noise.slice(0, -1).map((n) => (n?.kind === kind ? n.rate : 0));
+  return rates;
 }
 
 /** The layer list of the network a model file records. */
 export function descriptionOf(architecture: Architecture): ModelDescription {
-  const dropout = [...(architecture.dropout ?? architecture.activations.slice(1).map(() => 0)), 0];
-  return describeChain({ ...architecture, dropout });
+  return describeChain({ ...architecture, noise: noiseOf(architecture) });
 }
 
 /** One layer's parameters, as views into `Network.params`. */

@@ -2,7 +2,7 @@ import type { Activation, Loss } from '../backends/activations.js';
 import { sgd, OptimizerState, Workspace, type Backend, type Layered } from '../backends/backend.js';
 import { optimizerStep } from '../backends/ts.js';
 import { defaultBackend } from '../backends/default.js';
-import type { DropoutMask } from '../backends/dropout.js';
+import type { Noise, NoiseMask } from '../backends/noise.js';
 import {
   chainOf,
   describeChain,
@@ -15,7 +15,7 @@ import { floatRows, type Features } from '../data/features.js';
 import { applyScaling, type Scaling } from '../data/preprocessing.js';
 import { UsageError } from '../errors.js';
 import { initialize, type Init } from './init.js';
-import { layerViews, type Architecture, type Layer } from './layout.js';
+import { descriptionOf, layerViews, noiseRates, type Architecture, type Layer } from './layout.js';
 import { argmaxRow } from './metrics.js';
 
 /** How a network given as layer sizes is built; a description lists its layers instead. */
@@ -54,8 +54,9 @@ function describeSizes(sizes: readonly number[], options: NetworkOptions): Model
   const loss = options.loss ?? 'cross-entropy';
   const output = options.output ?? (loss === 'mse' ? 'linear' : 'softmax');
   const activations = [...perHiddenLayer(options.hidden ?? 'relu', hidden, 'hidden activations'), output];
-  const dropout = [...perHiddenLayer(options.dropout ?? 0, hidden, 'dropout rates'), 0];
-  return describeChain({ sizes, activations, dropout, bias: options.bias ?? true, loss });
+  const rates = perHiddenLayer(options.dropout ?? 0, hidden, 'dropout rates');
+  const noise = [...rates.map((rate): Noise | null => (rate !== 0 ? { kind: 'dropout', rate } : null)), null];
+  return describeChain({ sizes, activations, noise, bias: options.bias ?? true, loss });
 }
 
 /**
@@ -72,7 +73,8 @@ export class Network implements Layered {
   readonly activations: readonly Activation[];
   readonly loss: Loss;
   readonly bias: boolean;
-  readonly dropout: readonly number[];
+  /** Each stage's noise while training (noise.ts), null for none and for the output stage. */
+  readonly noise: readonly (Noise | null)[];
   readonly layout: readonly LayerOffsets[];
   readonly params: Float32Array;
   readonly layers: Layer[];
@@ -89,7 +91,7 @@ export class Network implements Layered {
     this.activations = chain.activations;
     this.loss = chain.loss;
     this.bias = chain.bias;
-    this.dropout = chain.dropout;
+    this.noise = chain.noise;
     this.layout = parameterLayout(chain);
     this.backend = backend ?? defaultBackend();
     // The parameters live where the backend trains on them.
@@ -125,14 +127,14 @@ export class Network implements Layered {
   /**
    * The mean gradient of the error over the batch `x, labels` (or `targets` under MSE) with respect
    * to every parameter (the seed's `calculate_dE`), in the layout of `params`; with a mask, through
-   * the units that dropout keeps (their factors are left in `ws.keep`).
+   * each stage's noise (its factors are left in `ws.factors`).
    */
   gradients(
     x: Features,
     labels?: Uint8Array,
     targets?: Float32Array,
     ws: Workspace = this.workspaceFor(x),
-    mask?: DropoutMask,
+    mask?: NoiseMask,
   ): Float32Array {
     const rows = this.rowsOf(x);
     const floats = floatRows(x, this.sizes[0], 0, rows, ws.batchX);
@@ -190,21 +192,12 @@ export function architectureOf(net: Network): Architecture {
     loss: net.loss,
     bias: net.bias,
   };
-  // Only a network with dropout records it, so that the files of others stay as they were.
-  if (net.dropout.some((p) => p > 0)) architecture.dropout = net.dropout.slice(0, -1);
-  return architecture;
+  return { ...architecture, ...noiseRates(net.noise) };
 }
 
 /** The network a model file describes, with its weights, on `backend`. */
 export function networkFromFile(architecture: Architecture, params: Float32Array, backend: Backend): Network {
-  const net = new Network(architecture.sizes, {
-    hidden: architecture.activations.slice(0, -1),
-    output: architecture.activations[architecture.activations.length - 1],
-    loss: architecture.loss,
-    bias: architecture.bias,
-    dropout: architecture.dropout,
-    backend,
-  });
+  const net = new Network(descriptionOf(architecture), { backend });
   net.params.set(params);
   return net;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, MSE_OUTPUTS } from '../backends/activations.js';
-import { MAX_DROPOUT } from '../backends/dropout.js';
+import { NOISE_KINDS, noiseSpec } from '../backends/noise.js';
 import { MAX_LAYER_SIZES, MAX_LAYER_WIDTH, parameterCount, parameterLayout } from '../backends/layers.js';
 import { DataError } from '../errors.js';
 import { regularFile } from '../io/files.js';
@@ -104,7 +104,21 @@ function readExactly(fd: number, position: number, length: number, path: string)
 function parseArchitecture(text: unknown, path: string): Architecture {
   if (text === undefined) throw new DataError(`${path}: its metadata has no architecture (sizes, activations, loss)`);
   const value = parseJson(text, 'the architecture', path) as Partial<Architecture> | null;
-  const { sizes, activations, loss, bias, dropout } = value ?? {};
+  const { sizes, activations, loss, bias } = value ?? {};
+  // Each noise kind's rates, one per hidden layer, and no layer with two kinds.
+  const noiseFits = (hidden: number): boolean => {
+    const lists = NOISE_KINDS.filter((kind) => value?.[kind] !== undefined).map((kind) => ({
+      most: noiseSpec(kind).maxRate,
+      rates: value![kind],
+    }));
+    const rates = (list: (typeof lists)[number]): list is { most: number; rates: number[] } =>
+      Array.isArray(list.rates) &&
+      list.rates.length === hidden &&
+      list.rates.every((p) => typeof p === 'number' && p >= 0 && p <= list.most);
+    if (!lists.every(rates)) return false;
+    for (let l = 0; l < hidden; l++) if (lists.filter((list) => list.rates[l] > 0).length > 1) return false;
+    return true;
+  };
   const valid =
     Array.isArray(sizes) &&
     sizes.length >= 2 &&
@@ -115,10 +129,7 @@ function parseArchitecture(text: unknown, path: string): Architecture {
     activations.every((a) => (ACTIVATIONS as readonly string[]).includes(a)) &&
     (LOSSES as readonly string[]).includes(loss as string) &&
     typeof bias === 'boolean' &&
-    (dropout === undefined ||
-      (Array.isArray(dropout) &&
-        dropout.length === sizes.length - 2 &&
-        dropout.every((p) => typeof p === 'number' && p >= 0 && p <= MAX_DROPOUT)));
+    noiseFits(sizes.length - 2);
   if (!valid) throw new DataError(`${path}: the architecture in its metadata is not one this version understands`);
   const output = activations.at(-1)!;
   const hidden = activations.slice(0, -1).find((a) => !(HIDDEN_ACTIVATIONS as readonly string[]).includes(a));

@@ -476,7 +476,7 @@ async function epochsOf(
         start,
         stop,
         learningRates,
-        dropoutSeed: seed,
+        noiseSeed: seed,
       },
       ws,
     );

@@ -1,14 +1,14 @@
 import { activate, offTarget } from '../backends/activations.js';
 import { Workspace, type Backend } from '../backends/backend.js';
-import { parameterLayout, type LayerOffsets } from '../backends/layers.js';
-import { hasDropout } from '../backends/dropout.js';
+import { parameterLayout, type LayerOffsets, type ModelDescription } from '../backends/layers.js';
+import { hasNoise } from '../backends/noise.js';
 import { UsageError } from '../errors.js';
 import { Network, type NetworkOptions } from '../model/network.js';
 import { Rng } from '../model/rng.js';
 
 export interface GradcheckOptions {
-  /** `[inputs, hidden…, outputs]`. */
-  sizes: number[];
+  /** `[inputs, hidden…, outputs]` with the options that build it, or a layer list. */
+  sizes: number[] | ModelDescription;
   network: Omit<NetworkOptions, 'backend'>;
   backend: Backend;
   /** Samples in the batch. */
@@ -48,8 +48,8 @@ class Forward64 {
     private readonly rows: number,
     private readonly labels: Uint8Array,
     private readonly targets: Float32Array,
-    /** Each layer's dropout factors (empty for a layer without dropout): the mask held fixed. */
-    private readonly keep: Float32Array[],
+    /** Each layer's noise factors (empty for a layer without noise): the mask held fixed. */
+    private readonly factors: Float32Array[],
   ) {
     this.layers = net.layout;
     this.inputs = [Float64Array.from(x)];
@@ -70,7 +70,7 @@ class Forward64 {
         let z = bias >= 0 ? this.params[bias + j] : 0;
         for (let k = 0; k < inputs; k++) z += input[r * inputs + k] * this.params[weight + k * outputs + j];
         const y = activate(activation, z);
-        out[r * outputs + j] = this.keep[l].length ? y * this.keep[l][r * outputs + j] : y;
+        out[r * outputs + j] = this.factors[l].length ? y * this.factors[l][r * outputs + j] : y;
       }
     }
     return out;
@@ -134,11 +134,14 @@ export function gradcheckWork(sizes: readonly number[], bias: boolean, rows: num
  * cross-entropy ones on random labels.
  */
 export function gradcheck(options: GradcheckOptions): TensorCheck[] {
-  const { sizes, rows, seed } = options;
-  const net = new Network(sizes, { ...options.network, backend: options.backend }).initialize(
-    { scheme: 'normal', std: 0.5 },
-    seed,
-  );
+  const { rows, seed } = options;
+  const backend = options.backend;
+  const net = (
+    Array.isArray(options.sizes)
+      ? new Network(options.sizes, { ...options.network, backend })
+      : new Network(options.sizes, { backend })
+  ).initialize({ scheme: 'normal', std: 0.5 }, seed);
+  const sizes = net.sizes;
   const work = gradcheckWork(sizes, net.bias, rows);
   if (work > MAX_GRADCHECK_WORK) {
     throw new UsageError(
@@ -157,13 +160,13 @@ export function gradcheck(options: GradcheckOptions): TensorCheck[] {
   const targets = mse
     ? Float32Array.from({ length: rows * outputs }, () => low + (1 - low) * rng.uniform())
     : new Float32Array(0);
-  // With dropout, one mask (the first step's) is held fixed for the analytic and the numeric gradients.
+  // With noise, one mask (the first step's) is held fixed for the analytic and the numeric gradients.
   const ws = Workspace.of(net, rows);
-  const mask = hasDropout(net.dropout) ? { seed, step: 0 } : undefined;
+  const mask = hasNoise(net.noise) ? { seed, step: 0 } : undefined;
   const analytic = net.gradients(x, mse ? undefined : labels, mse ? targets : undefined, ws, mask);
   const params = Float64Array.from(net.params);
-  const keep = mask ? ws.keep : ws.keep.map(() => new Float32Array(0));
-  const forward = new Forward64(net, params, x, rows, labels, targets, keep);
+  const factors = mask ? ws.factors : ws.factors.map(() => new Float32Array(0));
+  const forward = new Forward64(net, params, x, rows, labels, targets, factors);
   const h = 1e-6;
   return tensorsOf(net).map(({ tensor, layer, start, end }) => {
     const entries = entriesOf(start, end, rng);

@@ -97,7 +97,7 @@ export async function findLearningRate(
         state,
         order: order.subarray(step * batchSize, (step + 1) * batchSize),
         onProgress: (done, errorSum) => (loss = errorSum / done),
-        dropoutSeed: seed,
+        noiseSeed: seed,
       },
       ws,
     );
