@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "glibc_floor.h"
 #include "kernels.h"
 
 namespace backprop {
