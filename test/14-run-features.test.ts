@@ -15,9 +15,9 @@ import { loadModel } from '../src/model/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/index.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
 import { gradcheck } from '../src/train/gradcheck.js';
-import { TRAINING_SETTINGS } from '../src/train/settings.js';
+import { settingOf, TRAINING_SETTINGS } from '../src/train/settings.js';
 import { findLearningRate } from '../src/train/lr-find.js';
-import { augmentationParams, fieldBank, type Augmentation } from '../src/train/augmentation.js';
+import { augmentationParams, fieldBank, parseAugmentation, type Augmentation } from '../src/train/augmentation.js';
 import { warpImages } from '../src/data/warp.js';
 import { TRAIN_OPTIONS } from '../src/cli/specs.js';
 import { interruptWhen, realMnist, runCli, supportedIsas, tempDir, wasmBackend } from './helpers.js';
@@ -449,18 +449,35 @@ describe('checkpoints from the library', () => {
 });
 
 describe('the table of training settings', () => {
-  it('names options that exist, and every saved one is refused on resume when an option contradicts it', async () => {
+  it('names options that exist, saves each in its place, and refuses on resume an option that contradicts it', async () => {
     const flags = new Set<string>(TRAIN_OPTIONS.map((spec) => spec.name));
     const withFlags = TRAINING_SETTINGS.filter((setting) => setting.flag !== undefined);
     expect(withFlags.filter((setting) => !flags.has(setting.flag!))).toEqual([]);
     const dir = tempDir();
     const model = join(dir, 'm.safetensors');
-    const saved = [
-      ...['--optimizer', 'momentum', '--momentum', '0.8', '--schedule', 'step', '--warmup', '2'],
-      ...['--lr', '0.05', '--batch', '20', '--seed', '4', '--weight-decay', '0.001', '--sampling', 'shuffle'],
-      ...['--limit', '400', '--classes', '10', '--steps', '30', '--hidden', '8', '--augment', 'shift=2'],
-    ];
+    const given: Record<string, string> = {
+      optimizer: 'momentum',
+      momentum: '0.8',
+      schedule: 'step',
+      warmup: '2',
+      lr: '0.05',
+      batch: '20',
+      seed: '4',
+      'weight-decay': '0.001',
+      sampling: 'shuffle',
+      limit: '400',
+      classes: '10',
+      steps: '30',
+      augment: 'shift=2',
+    };
+    const saved = [...Object.entries(given).flatMap(([flag, value]) => [`--${flag}`, value]), '--hidden', '8'];
     expect((await runCli(...saved, '--save', model)).code).toBe(0);
+    const training = loadModel(model).extra.training as object;
+    const parsed = (flag: string, text: string): unknown =>
+      flag === 'augment' ? parseAugmentation(text) : Number.isNaN(Number(text)) ? text : Number(text);
+    for (const setting of withFlags.filter((s) => s.resume === 'saved')) {
+      expect(settingOf(training, setting), setting.flag).toEqual(parsed(setting.flag!, given[setting.flag!]));
+    }
     const contradicting: Record<string, string> = {
       lr: '0.5',
       batch: '50',

@@ -1,17 +1,10 @@
 import { grouped } from '../numbers.js';
 import { Network } from '../model/network.js';
 import { fit, type FitResult } from '../train/fit.js';
+import { fitSettingsOf } from '../train/checkpoint.js';
 import { EXIT, UsageError } from '../errors.js';
 import { describeBackend, describeTraining } from './report.js';
-import {
-  buildNetwork,
-  fitOptions,
-  outputsOf,
-  prepareTraining,
-  refuseClashes,
-  trainSettings,
-  type TrainSettings,
-} from './setup.js';
+import { buildNetwork, outputsOf, prepareTraining, refuseClashes, trainSettings, type TrainSettings } from './setup.js';
 import type { Io } from './io.js';
 import { SAVE_OPTIONS, TRAIN_OPTIONS } from './specs.js';
 import { omit, type OptionSpec } from './options.js';
@@ -56,7 +49,7 @@ async function compare(
     const { data, sizes, backend } = prepareTraining(settings, backendName);
     trainCount = data.train.count;
     const net = buildNetwork(settings, sizes, backend);
-    const result = await fit(net, data.train, { ...fitOptions(settings), validation: data.validation ?? data.test });
+    const result = await fit(net, data.train, { ...fitSettingsOf(settings), validation: data.validation ?? data.test });
     rows.push({ label: describeBackend(backend), result, net });
   }
   const pairs = rows.flatMap((a, i) =>

@@ -59,7 +59,7 @@ export type Options<S extends readonly OptionSpec[]> = {
       : ValueOf<Spec['kind']> | undefined;
 } & { readonly given: ReadonlySet<S[number]['name']> };
 
-const camelCase = (name: string): string => name.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
+export const camelCase = (name: string): string => name.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
 
 /** The specs of `specs` not named in `names`, typed as those. */
 export function omit<S extends readonly OptionSpec[], N extends S[number]['name']>(

@@ -14,8 +14,9 @@ import { optimizerSpec } from '../backends/optimizers.js';
 import { INIT_SCHEMES, type Init } from '../model/init.js';
 import { readInitFile } from '../model/init-file.js';
 import { Network, SEED_INIT_STD, type NetworkOptions } from '../model/network.js';
-import { FIT_DEFAULTS, type FitOptions, type Sampling } from '../train/fit.js';
-import type { Schedule } from '../train/schedules.js';
+import { FIT_DEFAULTS, type FitSettings, type Sampling } from '../train/fit.js';
+import { TRAINING_SETTINGS, withSetting } from '../train/settings.js';
+import { camelCase } from './options.js';
 import type { TrainOptions } from './specs.js';
 import { parseAugmentation, type Augmentation } from '../train/augmentation.js';
 
@@ -33,37 +34,29 @@ export interface SaveSettings {
   resume?: string;
 }
 
-export interface TrainSettings {
-  hidden: number[];
-  network: Omit<NetworkOptions, 'backend'>;
-  init: Init;
-  epochs: number;
-  steps?: number;
-  learningRate: number;
-  optimizer: NonNullable<FitOptions['optimizer']>;
-  schedule: Schedule;
-  batchSize: number;
-  seed: number;
-  sampling: Sampling;
-  dataDir: string;
-  /** How a CSV file is read; a resumed run restores its saved scaling instead of fitting it again. */
-  csv: {
-    target?: string[];
-    normalize?: Normalization;
-    valSplit?: number;
-    delimiter?: DelimiterName;
-    scaling?: Scaling;
-    targetScaling?: Scaling;
+export type TrainSettings = FitSettings &
+  Required<Pick<FitSettings, 'optimizer' | 'schedule' | keyof typeof FIT_DEFAULTS>> & {
+    hidden: number[];
+    network: Omit<NetworkOptions, 'backend'>;
+    init: Init;
+    dataDir: string;
+    /** How a CSV file is read; a resumed run restores its saved scaling instead of fitting it again. */
+    csv: {
+      target?: string[];
+      normalize?: Normalization;
+      valSplit?: number;
+      delimiter?: DelimiterName;
+      scaling?: Scaling;
+      targetScaling?: Scaling;
+    };
+    /** Declared classes, when some have no samples. */
+    classes?: number;
+    limit?: number;
+    backendName?: string;
+    isa?: string;
+    threads?: number;
+    json: boolean;
   };
-  /** Declared classes, when some have no samples. */
-  classes?: number;
-  augment?: Augmentation;
-  limit?: number;
-  backendName?: string;
-  isa?: string;
-  threads?: number;
-  json: boolean;
-}
 
 /** What trainSettings reads: the options of train, of which compare has all but --backend and --resume. */
 export type TrainingOptions = Omit<TrainOptions, 'backend' | 'resume' | keyof SaveOnlyOptions> &
@@ -188,28 +181,27 @@ export function trainSettings(options: TrainingOptions): TrainSettings {
   const { hidden, steps, epochs } = options;
   if (steps !== undefined && epochs !== undefined)
     throw new UsageError('--steps and --epochs contradict each other (give one)');
+  // Each training setting's option in its place; those read from more than their option, after.
+  const values: Partial<Record<string, unknown>> = options;
+  const given = TRAINING_SETTINGS.reduce(
+    (settings, setting) => (setting.flag ? withSetting(settings, setting, values[camelCase(setting.flag)]) : settings),
+    {},
+  );
   return {
     hidden,
     network: networkOf(options, hidden.length),
     init: initOf(options),
+    ...given,
     epochs: epochs ?? FIT_DEFAULTS.epochs,
-    steps,
-    learningRate: options.lr,
-    optimizer: { name: options.optimizer, momentum: options.momentum, weightDecay: options.weightDecay },
-    schedule: { name: options.schedule, warmup: options.warmup },
-    batchSize: options.batch,
-    seed: options.seed,
     sampling: samplingOf(options),
+    augment: augmentOf(options),
     dataDir: options.data ?? bundledMnistDir(),
     csv: csvOf(options),
-    classes: options.classes,
-    augment: augmentOf(options),
-    limit: options.limit,
     backendName: options.backend,
     isa: options.isa ?? process.env.BACKPROP_ISA,
     threads: options.threads,
     json: options.json,
-  };
+  } as TrainSettings;
 }
 
 /**
@@ -270,11 +262,6 @@ export function prepareTraining(settings: TrainSettings, backendName = settings.
 /** The network the settings describe, on `backend`, initialised. */
 export function buildNetwork(settings: TrainSettings, sizes: readonly number[], backend: Backend): Network {
   return new Network(sizes, { ...settings.network, backend }).initialize(settings.init, settings.seed);
-}
-
-export function fitOptions(settings: TrainSettings): FitOptions {
-  const { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed, augment } = settings;
-  return { batchSize, learningRate, optimizer, schedule, epochs, steps, sampling, seed, augment };
 }
 
 export function saveSettings(options: TrainOptions): SaveSettings {

@@ -7,7 +7,6 @@ import { fit, type EpochMetrics, type FitResult, type Progress } from '../train/
 import { describeTraining, humanReporter, jsonReporter, progressLine, sparkline, wrap } from './report.js';
 import {
   buildNetwork,
-  fitOptions,
   outputsOf,
   prepareTraining,
   refuseClashes,
@@ -19,6 +18,7 @@ import {
 import { resumedSettings, savedCsvOf } from './saved-run.js';
 import {
   checkpointOf,
+  fitSettingsOf,
   restoreRun,
   savedRunOf,
   savedTrainingOf,
@@ -193,7 +193,7 @@ async function train(
   const save = (point: RunPoint): void => {
     if (!saving.save) return;
     const training = {
-      ...savedTrainingOf(net, fitOptions(settings)),
+      ...savedTrainingOf(net, fitSettingsOf(settings)),
       data: settings.dataDir === bundledMnistDir() ? undefined : resolve(settings.dataDir),
       limit: settings.limit,
       classes: settings.classes,
@@ -212,7 +212,7 @@ async function train(
   let result: FitResult;
   try {
     result = await fit(net, data.train, {
-      ...fitOptions(settings),
+      ...fitSettingsOf(settings),
       validation: data.validation ?? data.test,
       state,
       stop,

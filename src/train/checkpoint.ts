@@ -4,10 +4,8 @@ import { isPreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { DataError } from '../errors.js';
 import { architectureOf, networkFromFile, type Network } from '../model/network.js';
 import type { ModelFile } from '../model/safetensors.js';
-import { FIT_DEFAULTS, type EpochMetrics, type FitOptions, type FitResult, type Sampling } from './fit.js';
-import type { Schedule } from './schedules.js';
-import type { Augmentation } from './augmentation.js';
-import { settingOf, TRAINING_SETTINGS, validSettings, withSetting } from './settings.js';
+import { FIT_DEFAULTS, type EpochMetrics, type FitResult, type FitSettings } from './fit.js';
+import { givenSetting, settingOf, TRAINING_SETTINGS, validSettings, withSetting } from './settings.js';
 
 /**
  * Checkpoints: a run saved so that it continues exactly, by the library or by `backprop train`
@@ -19,36 +17,27 @@ import { settingOf, TRAINING_SETTINGS, validSettings, withSetting } from './sett
  * How a run trained, as its checkpoint saves it: enough to continue it exactly. The library saves
  * the fit settings and the hidden sizes; `backprop train` adds where its data came from.
  */
-export interface SavedTraining {
-  batchSize: number;
-  learningRate: number;
-  /** β1, β2 and ε only when they were not the defaults (files saved by `backprop train` never hold them). */
-  optimizer: {
-    name: OptimizerName;
-    momentum: number;
-    weightDecay: number;
-    beta1?: number;
-    beta2?: number;
-    epsilon?: number;
+export type SavedTraining = FitSettings &
+  Required<Pick<FitSettings, keyof typeof FIT_DEFAULTS>> & {
+    /** β1, β2 and ε only when they were not the defaults (files saved by `backprop train` never hold them). */
+    optimizer: {
+      name: OptimizerName;
+      momentum: number;
+      weightDecay: number;
+      beta1?: number;
+      beta2?: number;
+      epsilon?: number;
+    };
+    hidden: number[];
+    /** Absent for the bundled MNIST (its folder differs between installs). */
+    data?: string;
+    limit?: number;
+    classes?: number;
+    /** How a CSV file was read (absent for IDX data, and in files saved before it was kept). */
+    csv?: SavedCsv;
+    /** The share of an IDX training set held out for validation (a CSV file's is in `csv`). */
+    valSplit?: number;
   };
-  /** Absent in files saved before schedules: constant, no warm-up. */
-  schedule?: Schedule;
-  epochs: number;
-  steps?: number;
-  sampling: Sampling;
-  seed: number;
-  hidden: number[];
-  /** Absent for the bundled MNIST (its folder differs between installs). */
-  data?: string;
-  limit?: number;
-  classes?: number;
-  /** How a CSV file was read (absent for IDX data, and in files saved before it was kept). */
-  csv?: SavedCsv;
-  /** The share of an IDX training set held out for validation (a CSV file's is in `csv`). */
-  valSplit?: number;
-  /** How the training images were distorted each epoch. */
-  augment?: Augmentation;
-}
 
 /** The options that read a CSV file, as saved. */
 export interface SavedCsv {
@@ -131,8 +120,10 @@ export function savedRunOf(file: ModelFile, path: string): SavedRun {
   return { history, samplesDone, training, preprocessing };
 }
 
+const FIT_SETTINGS = TRAINING_SETTINGS.filter((setting) => !setting.dataOnly);
+
 /** The settings of `options` as a checkpoint saves them, the defaults filled in. */
-export function savedTrainingOf(net: Network, options: FitOptions): SavedTraining {
+export function savedTrainingOf(net: Network, options: FitSettings): SavedTraining {
   const learningRate = options.learningRate ?? FIT_DEFAULTS.learningRate;
   const { beta1, beta2, epsilon } = options.optimizer ?? {};
   const { name, momentum, weightDecay } = optimizerDefaults(
@@ -140,24 +131,19 @@ export function savedTrainingOf(net: Network, options: FitOptions): SavedTrainin
     learningRate,
     options.optimizer,
   );
-  return {
-    batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize,
-    learningRate,
-    optimizer: { name, momentum, weightDecay, beta1, beta2, epsilon },
-    schedule: options.schedule,
-    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
-    steps: options.steps,
-    sampling: options.sampling ?? FIT_DEFAULTS.sampling,
-    seed: options.seed ?? FIT_DEFAULTS.seed,
-    augment: options.augment,
-    hidden: net.sizes.slice(1, -1),
-  };
+  const given = { ...options, optimizer: { name, momentum, weightDecay, beta1, beta2, epsilon } };
+  const defaults: Partial<Record<string, unknown>> = FIT_DEFAULTS;
+  const saved = FIT_SETTINGS.reduce<FitSettings>(
+    (training, setting) => withSetting(training, setting, givenSetting(given, setting) ?? defaults[setting.path[0]]),
+    {},
+  );
+  return { ...saved, hidden: net.sizes.slice(1, -1) } as SavedTraining;
 }
 
-/** The fit settings a checkpoint saved. */
-export function fitSettingsOf(training: SavedTraining): FitOptions {
-  return TRAINING_SETTINGS.filter((setting) => !setting.dataOnly).reduce<FitOptions>(
-    (options, setting) => withSetting(options, setting, settingOf(training, setting)),
+/** The fit settings held in `settings`: a checkpoint's saved training, or the command line's. */
+export function fitSettingsOf(settings: object): FitSettings {
+  return FIT_SETTINGS.reduce<FitSettings>(
+    (options, setting) => withSetting(options, setting, settingOf(settings, setting)),
     {},
   );
 }

@@ -80,6 +80,15 @@ export interface FitOptions {
   augment?: Augmentation;
 }
 
+/**
+ * The options that say how a run trains — a row each of TRAINING_SETTINGS, what a checkpoint saves —
+ * as against those that feed, watch or stop it.
+ */
+export type FitSettings = Omit<
+  FitOptions,
+  'validation' | 'onEpoch' | 'onProgress' | 'patience' | 'stop' | 'signal' | 'state' | 'resume'
+>;
+
 /** Where a run stopped early. */
 export interface Interruption {
   /** `diverged`: the error became NaN or infinite (the weights are not worth keeping). */

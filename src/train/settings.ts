@@ -43,10 +43,10 @@ const oneOf =
   (value: unknown): boolean =>
     names.includes(value as string);
 
+// In the order a checkpoint saves them.
 export const TRAINING_SETTINGS: readonly TrainingSetting[] = [
-  { flag: 'lr', path: ['learningRate'], valid: atLeast(Number.MIN_VALUE), resume: 'saved' },
   { flag: 'batch', path: ['batchSize'], valid: isCount(1), resume: 'saved' },
-  { flag: 'seed', path: ['seed'], valid: isCount(0), resume: 'saved' },
+  { flag: 'lr', path: ['learningRate'], valid: atLeast(Number.MIN_VALUE), resume: 'saved' },
   { flag: 'optimizer', path: ['optimizer', 'name'], valid: oneOf(OPTIMIZERS), resume: 'saved' },
   { flag: 'momentum', path: ['optimizer', 'momentum'], valid: atLeast(0), resume: 'saved' },
   { flag: 'weight-decay', path: ['optimizer', 'weightDecay'], valid: atLeast(0), resume: 'saved' },
@@ -56,11 +56,10 @@ export const TRAINING_SETTINGS: readonly TrainingSetting[] = [
   { path: ['optimizer', 'epsilon'], valid: atLeast(0), optional: true, resume: 'saved' },
   { flag: 'schedule', path: ['schedule', 'name'], valid: oneOf(SCHEDULES), before: 'constant', resume: 'saved' },
   { flag: 'warmup', path: ['schedule', 'warmup'], valid: isCount(0), before: 0, resume: 'saved' },
-  { flag: 'sampling', path: ['sampling'], valid: oneOf(SAMPLINGS), resume: 'saved' },
-  { flag: 'limit', path: ['limit'], valid: isCount(1), optional: true, resume: 'saved', dataOnly: true },
-  { flag: 'classes', path: ['classes'], valid: isCount(1), optional: true, resume: 'saved', dataOnly: true },
-  { flag: 'steps', path: ['steps'], valid: isCount(1), optional: true, resume: 'saved' },
   { flag: 'epochs', path: ['epochs'], valid: isCount(1), resume: 'extend' },
+  { flag: 'steps', path: ['steps'], valid: isCount(1), optional: true, resume: 'saved' },
+  { flag: 'sampling', path: ['sampling'], valid: oneOf(SAMPLINGS), resume: 'saved' },
+  { flag: 'seed', path: ['seed'], valid: isCount(0), resume: 'saved' },
   {
     flag: 'augment',
     path: ['augment'],
@@ -69,18 +68,26 @@ export const TRAINING_SETTINGS: readonly TrainingSetting[] = [
     resume: 'saved',
     text: describeAugmentation,
   },
+  { flag: 'limit', path: ['limit'], valid: isCount(1), optional: true, resume: 'saved', dataOnly: true },
+  { flag: 'classes', path: ['classes'], valid: isCount(1), optional: true, resume: 'saved', dataOnly: true },
 ];
 
 type Tree = Record<string, unknown>;
 
 const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The setting's value in `settings` (a checkpoint's from before it existed: its `before`). */
-export function settingOf(settings: object, setting: TrainingSetting): unknown {
+/** The setting's value in `settings`, when it is there. */
+export function givenSetting(settings: object, setting: TrainingSetting): unknown {
   const [head, tail] = setting.path;
   const top = (settings as Tree)[head];
   if (tail === undefined) return top;
-  return isTree(top) ? top[tail] : setting.before;
+  return isTree(top) ? top[tail] : undefined;
+}
+
+/** The setting's value in `settings` (a checkpoint's from before it existed: its `before`). */
+export function settingOf(settings: object, setting: TrainingSetting): unknown {
+  const [head, tail] = setting.path;
+  return tail !== undefined && !isTree((settings as Tree)[head]) ? setting.before : givenSetting(settings, setting);
 }
 
 /** `settings` with the setting's value set (an undefined value leaves it out). */
