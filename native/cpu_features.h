@@ -34,4 +34,9 @@ const Kernels* best_kernels(unsigned allowed);
 
 IsaBit isa_bit(const Kernels* kernels);
 
+// The widest first layer whose products are sparse with `kernels` on this CPU: the table's figure,
+// but on a CPU that runs each 512-bit operation as two 256-bit halves (AMD's Zen 4), AVX-512's dense
+// product streams no faster than AVX2's, so its sparse one pays at every width, as AVX2's does.
+int sparse_widest(const Kernels* kernels);
+
 }  // namespace backprop

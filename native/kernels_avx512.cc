@@ -87,7 +87,7 @@ const Kernels kernels_avx512 = {
     .scale_by_derivative = scale_by_derivative_elements,
     .column_sums = column_sums_elements,
     .softmax_rows = softmax_rows_elements,
-    // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4×.
+    // Measured on Zen 5: H = 30 … 256 0.6–0.9× the dense epoch, H = 1024 1.4× (but see sparse_widest).
     .sparse_widest = 256,
 };
 

@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include "cpu_features.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -144,7 +146,7 @@ Input dense_input(const Context& ctx, const Samples& batch, int C, int outputs, 
 }
 
 // Whether the first layer of `outputs` units may be sparse on these kernels.
-bool may_be_sparse(const Context& ctx, int outputs) { return outputs <= ctx.kernels->sparse_widest; }
+bool may_be_sparse(const Context& ctx, int outputs) { return outputs <= sparse_widest(ctx.kernels); }
 
 // The first layer's input of a batch that is scored or run forward (no weight gradient).
 Input first_layer_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws) {
