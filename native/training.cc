@@ -48,18 +48,22 @@ void prepare_into(const Context& ctx, const Layers& net, const Samples& data, co
 // Whether a batch's products are worth splitting across the threads more than preparing the next
 // batch beside it. Only a sparse batch takes long to prepare (its compression); a dense one splits
 // its products as soon as run_gemm would. A sparse batch whose samples each cost few multiply-adds
-// stays beside at any size: the compression is then as long as the products.
+// stays beside at any size: the compression is then as long as the products. One whose samples each
+// cost many splits as soon as run_gemm would, as a dense one: its preparation is short beside them.
 bool worth_splitting(const Layers& net, int rows, const PreparedBatch& batch) {
   const double limit = batch.sparse ? kBesideWork : kParallelWork;
   double total = 0.0;
   bool large = false;
+  bool splittable = false;
   for (int l = 0; l < net.count(); l++) {
     const double multiply_adds = l == 0 && batch.sparse
                                      ? static_cast<double>(batch.input.row_start[rows]) * net.sizes[1]
                                      : static_cast<double>(rows) * net.sizes[l] * net.sizes[l + 1];
     total += multiply_adds;
     large = large || multiply_adds >= limit;
+    splittable = splittable || multiply_adds >= kParallelWork;
   }
+  if (batch.sparse && splittable && total >= kSplitSampleWork * rows) return true;
   return large && !(batch.sparse && total < kBesideSampleWork * rows);
 }
 

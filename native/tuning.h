@@ -43,6 +43,11 @@ constexpr double kBesideWork = 4.0 * 1024 * 1024;
 // s an epoch split and 0.060 beside; H=64, 10,000 a sample, 0.130 and 0.125).
 constexpr double kBesideSampleWork = 12000.0;
 
+// From this many multiply-adds per sample, a sparse batch splits its products as soon as run_gemm
+// would, at any size (2 threads, Zen 4, AVX2, H=1024 at batch 10: 1.23–1.48 s an epoch split against
+// 1.50–1.64 beside; H=256 at batch 100, 41,000 a sample, stays beside).
+constexpr double kSplitSampleWork = 50000.0;
+
 // The side of the square tiles a weight matrix is transposed in for the backward product: 32 rows
 // of 32 floats are 32 cache lines read and 32 written, well inside L1.
 constexpr int kTransposeTile = 32;

@@ -264,6 +264,19 @@ describe('native threads', () => {
     },
   );
 
+  // Batches of 10 at H=1024: a sparse batch that small still splits its wide products.
+  let tsAtTen: ReturnType<typeof fiftySteps> | undefined;
+  it.each(supportedIsas)(
+    '%s, H=1024, batches of 10: 1, 2 and 3 threads give the weights of the ts backend',
+    async (isa) => {
+      const ts = await (tsAtTen ??= fiftySteps(new TsBackend(), 1024, true, EVAL_ROWS, 10));
+      for (const threads of [1, 2, 3]) {
+        const native = await fiftySteps(new NativeBackend({ isa, threads }), 1024, true, EVAL_ROWS, 10);
+        expect(Buffer.from(native.buffer).equals(Buffer.from(ts.buffer)), `${threads} threads`).toBe(true);
+      }
+    },
+  );
+
   // A library's caller may give a workspace with room for more rows than a batch has.
   it.each(supportedIsas)(
     '%s: batches of 100 in a workspace of 4,000 rows, on 2 threads, give the weights of 1 thread',
