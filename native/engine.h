@@ -37,6 +37,14 @@ struct PreparedBatch {
 };
 
 // Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
+// How fast batches that would split their products train split and beside the next one's
+// preparation, as measured on this machine now (training.cc, train_batch).
+struct SplitTimes {
+  long long batches = 0;  // batches that would split, over the engine's life
+  double probe_seconds = 0.0, probe_rows = 0.0;
+  double beside_per_row = 0.0, split_per_row = 0.0;
+};
+
 struct Scratch {
   std::vector<float> transposed;          // a weight matrix, transposed for the backward product
   std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread
@@ -47,6 +55,7 @@ struct Scratch {
   // The batch being trained (or scored), and with more than one thread the one after it.
   PreparedBatch prepared[2];
   int current = 0;
+  SplitTimes split_times;
   std::vector<int> sparse_parts;          // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks

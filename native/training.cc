@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <cstring>
 
 namespace backprop {
@@ -187,12 +188,44 @@ void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, c
   prepare_into(ctx, net, data, order, start, rows, ctx.scratch->prepared[ctx.scratch->current]);
 }
 
+namespace {
+
+// Whether a batch that would split its products trains beside instead, this time: a probe of
+// either way, or else the faster per sample — beside as its last probe measured, splitting as the
+// batches split since (a slower spell shows within a few batches). `record` then takes its time.
+bool beside_instead(const SplitTimes& times) {
+  const long long phase = times.batches % kSplitCheckEvery;
+  if (phase < kSplitProbe) return true;
+  if (phase < 2 * kSplitProbe) return false;
+  return times.beside_per_row < times.split_per_row;
+}
+
+void record(SplitTimes& times, bool beside, int rows, double seconds) {
+  const long long phase = times.batches++ % kSplitCheckEvery;
+  const double per_row = seconds / rows;
+  if (phase < kSplitProbe) {
+    times.probe_seconds = (phase == 0 ? 0.0 : times.probe_seconds) + seconds;
+    times.probe_rows = (phase == 0 ? 0.0 : times.probe_rows) + rows;
+    if (phase == kSplitProbe - 1) times.beside_per_row = times.probe_seconds / times.probe_rows;
+  } else if (phase < 2 * kSplitProbe) {
+    times.probe_seconds = (phase == kSplitProbe ? 0.0 : times.probe_seconds) + seconds;
+    times.probe_rows = (phase == kSplitProbe ? 0.0 : times.probe_rows) + rows;
+    if (phase == 2 * kSplitProbe - 1) times.split_per_row = times.probe_seconds / times.probe_rows;
+  } else if (!beside) {
+    times.split_per_row += (per_row - times.split_per_row) * kSplitAverageWeight;
+  }
+}
+
+}  // namespace
+
 double train_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
                    int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
   Scratch& scratch = *ctx.scratch;
   PreparedBatch& prepared = scratch.prepared[scratch.current];
-  const bool beside =
-      next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows && !worth_splitting(net, rows, prepared);
+  const bool may_be_beside = next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows;
+  const bool would_split = may_be_beside && worth_splitting(net, rows, prepared);
+  const bool beside = may_be_beside && (!would_split || beside_instead(scratch.split_times));
+  const auto started = std::chrono::steady_clock::now();
   const int next = beside ? 1 - scratch.current : scratch.current;
   double error_sum = 0.0;
   if (beside) {
@@ -208,6 +241,9 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
     error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
     if (next_rows > 0) prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]);
   }
+  if (would_split)
+    record(scratch.split_times, beside, rows,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   scratch.current = next;
   return error_sum;
 }
