@@ -200,6 +200,15 @@ bool beside_instead(const SplitTimes& times) {
   return times.beside_per_row < times.split_per_row;
 }
 
+// Seconds on a steady clock. The WebAssembly engine has one thread, so never splits, and imports no clock.
+double seconds_now() {
+#if defined(__wasm__)
+  return 0.0;
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+
 void record(SplitTimes& times, bool beside, int rows, double seconds) {
   const long long phase = times.batches++ % kSplitCheckEvery;
   const double per_row = seconds / rows;
@@ -225,7 +234,7 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
   const bool may_be_beside = next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows;
   const bool would_split = may_be_beside && worth_splitting(net, rows, prepared);
   const bool beside = may_be_beside && (!would_split || beside_instead(scratch.split_times));
-  const auto started = std::chrono::steady_clock::now();
+  const double started = would_split ? seconds_now() : 0.0;
   const int next = beside ? 1 - scratch.current : scratch.current;
   double error_sum = 0.0;
   if (beside) {
@@ -241,9 +250,7 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
     error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
     if (next_rows > 0) prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]);
   }
-  if (would_split)
-    record(scratch.split_times, beside, rows,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (would_split) record(scratch.split_times, beside, rows, seconds_now() - started);
   scratch.current = next;
   return error_sum;
 }
