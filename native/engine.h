@@ -37,12 +37,16 @@ struct PreparedBatch {
 };
 
 // Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
-// How fast batches that would split their products train split and beside the next one's
-// preparation, as measured on this machine now (training.cc, train_batch).
-struct SplitTimes {
-  long long batches = 0;  // batches that would split, over the engine's life
+// The ways a batch of training can take on more than one thread: its products split across them,
+// on the caller alone while another thread prepares the next batch, or on the caller alone.
+enum class BatchWay { Split, Beside, Alone };
+constexpr int kWayCount = 3;
+
+// How fast each way trains a batch, as measured on this machine now (training.cc, train_batch).
+struct WayTimes {
+  long long batches = 0;  // batches with a choice, over the engine's life
   double probe_seconds = 0.0, probe_rows = 0.0;
-  double beside_per_row = 0.0, split_per_row = 0.0;
+  double per_row[kWayCount] = {0.0, 0.0, 0.0};
 };
 
 struct Scratch {
@@ -55,7 +59,7 @@ struct Scratch {
   // The batch being trained (or scored), and with more than one thread the one after it.
   PreparedBatch prepared[2];
   int current = 0;
-  SplitTimes split_times;
+  WayTimes way_times;
   std::vector<int> sparse_parts;          // where each thread's part of a sparse product's rows begins
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks

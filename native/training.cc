@@ -46,12 +46,18 @@ void prepare_into(const Context& ctx, const Layers& net, const Samples& data, co
   if (batch.sparse) compress_columns(rows, C, batch.input);
 }
 
-// Whether a batch's products are worth splitting across the threads more than preparing the next
-// batch beside it. Only a sparse batch takes long to prepare (its compression); a dense one splits
-// its products as soon as run_gemm would. A sparse batch whose samples each cost few multiply-adds
-// stays beside at any size: the compression is then as long as the products. One whose samples each
-// cost many splits as soon as run_gemm would, as a dense one: its preparation is short beside them.
-bool worth_splitting(const Layers& net, int rows, const PreparedBatch& batch) {
+// How a batch would train by the measured rules of thumb below, and whether any of its products is
+// large enough to split. Only a sparse batch takes long to prepare (its compression); a dense one
+// splits its products as soon as run_gemm would. A sparse batch whose samples each cost few
+// multiply-adds stays beside at any size: the compression is then as long as the products. One whose
+// samples each cost many splits as soon as run_gemm would, as a dense one: its preparation is short
+// beside them.
+struct BatchWays {
+  BatchWay usual;
+  bool splittable;
+};
+
+BatchWays batch_ways(const Layers& net, int rows, const PreparedBatch& batch, bool may_be_beside) {
   const double limit = batch.sparse ? kBesideWork : kParallelWork;
   double total = 0.0;
   bool large = false;
@@ -64,8 +70,10 @@ bool worth_splitting(const Layers& net, int rows, const PreparedBatch& batch) {
     large = large || multiply_adds >= limit;
     splittable = splittable || multiply_adds >= kParallelWork;
   }
-  if (batch.sparse && splittable && total >= kSplitSampleWork * rows) return true;
-  return large && !(batch.sparse && total < kBesideSampleWork * rows);
+  const bool split = (batch.sparse && splittable && total >= kSplitSampleWork * rows) ||
+                     (large && !(batch.sparse && total < kBesideSampleWork * rows));
+  const BatchWay usual = may_be_beside && !split ? BatchWay::Beside : splittable ? BatchWay::Split : BatchWay::Alone;
+  return {usual, splittable};
 }
 
 // A prepared batch as the products read it: its samples and first-layer input, the sparse input it
@@ -190,17 +198,7 @@ void prepare_batch(const Context& ctx, const Layers& net, const Samples& data, c
 
 namespace {
 
-// Whether a batch that would split its products trains beside instead, this time: a probe of
-// either way, or else the faster per sample — beside as its last probe measured, splitting as the
-// batches split since (a slower spell shows within a few batches). `record` then takes its time.
-bool beside_instead(const SplitTimes& times) {
-  const long long phase = times.batches % kSplitCheckEvery;
-  if (phase < kSplitProbe) return true;
-  if (phase < 2 * kSplitProbe) return false;
-  return times.beside_per_row < times.split_per_row;
-}
-
-// Seconds on a steady clock. The WebAssembly engine has one thread, so never splits, and imports no clock.
+// Seconds on a steady clock. The WebAssembly engine has one thread, so never chooses, and imports no clock.
 double seconds_now() {
 #if defined(__wasm__)
   return 0.0;
@@ -209,20 +207,38 @@ double seconds_now() {
 #endif
 }
 
-void record(SplitTimes& times, bool beside, int rows, double seconds) {
-  const long long phase = times.batches++ % kSplitCheckEvery;
-  const double per_row = seconds / rows;
-  if (phase < kSplitProbe) {
-    times.probe_seconds = (phase == 0 ? 0.0 : times.probe_seconds) + seconds;
-    times.probe_rows = (phase == 0 ? 0.0 : times.probe_rows) + rows;
-    if (phase == kSplitProbe - 1) times.beside_per_row = times.probe_seconds / times.probe_rows;
-  } else if (phase < 2 * kSplitProbe) {
-    times.probe_seconds = (phase == kSplitProbe ? 0.0 : times.probe_seconds) + seconds;
-    times.probe_rows = (phase == kSplitProbe ? 0.0 : times.probe_rows) + rows;
-    if (phase == 2 * kSplitProbe - 1) times.split_per_row = times.probe_seconds / times.probe_rows;
-  } else if (!beside) {
-    times.split_per_row += (per_row - times.split_per_row) * kSplitAverageWeight;
+// The way a batch trains this time: in a probe, the probed way; else the fastest per sample of those
+// it may take, each as its last probe measured and the way taken since as its batches went (a slower
+// spell shows within a few batches); the usual way until each has been measured.
+BatchWay choose_way(const WayTimes& times, BatchWays ways, bool may_be_beside) {
+  const auto possible = [&](BatchWay way) {
+    return way == BatchWay::Alone || (way == BatchWay::Beside ? may_be_beside : ways.splittable);
+  };
+  const long long phase = times.batches % kWayCheckEvery;
+  if (phase < kWayCount * kWayProbe) {
+    const BatchWay probed = static_cast<BatchWay>(phase / kWayProbe);
+    return possible(probed) ? probed : ways.usual;
   }
+  BatchWay best = ways.usual;
+  for (int w = 0; w < kWayCount; w++) {
+    const BatchWay way = static_cast<BatchWay>(w);
+    if (possible(way) && times.per_row[w] > 0.0 && times.per_row[w] < times.per_row[static_cast<int>(best)]) best = way;
+  }
+  return best;
+}
+
+void record(WayTimes& times, BatchWay way, bool probed, int rows, double seconds) {
+  const long long phase = times.batches++ % kWayCheckEvery;
+  const int w = static_cast<int>(way);
+  if (phase >= kWayCount * kWayProbe) {
+    times.per_row[w] += (seconds / rows - times.per_row[w]) * kWayAverageWeight;
+    return;
+  }
+  const bool first = phase % kWayProbe == 0;
+  times.probe_seconds = (first ? 0.0 : times.probe_seconds) + (probed ? seconds : 0.0);
+  times.probe_rows = (first ? 0.0 : times.probe_rows) + (probed ? rows : 0);
+  if (phase % kWayProbe == kWayProbe - 1 && times.probe_rows > 0.0)
+    times.per_row[phase / kWayProbe] = times.probe_seconds / times.probe_rows;
 }
 
 }  // namespace
@@ -231,13 +247,17 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
                    int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
   Scratch& scratch = *ctx.scratch;
   PreparedBatch& prepared = scratch.prepared[scratch.current];
-  const bool may_be_beside = next_rows > 0 && ctx.pool->size() > 1 && rows <= kPreparedBesideRows;
-  const bool would_split = may_be_beside && worth_splitting(net, rows, prepared);
-  const bool beside = may_be_beside && (!would_split || beside_instead(scratch.split_times));
-  const double started = would_split ? seconds_now() : 0.0;
-  const int next = beside ? 1 - scratch.current : scratch.current;
+  const bool threads = ctx.pool->size() > 1;
+  const bool may_be_beside = threads && next_rows > 0 && rows <= kPreparedBesideRows;
+  const BatchWays ways = batch_ways(net, rows, prepared, may_be_beside);
+  // With one way only (one thread, or nothing to split nor to prepare beside) there is nothing to time.
+  const bool choice = threads && (may_be_beside || ways.splittable);
+  const long long phase = scratch.way_times.batches % kWayCheckEvery;
+  const BatchWay way = choice ? choose_way(scratch.way_times, ways, may_be_beside) : ways.usual;
+  const double started = choice ? seconds_now() : 0.0;
+  const int next = way == BatchWay::Beside ? 1 - scratch.current : scratch.current;
   double error_sum = 0.0;
-  if (beside) {
+  if (way == BatchWay::Beside) {
     // The training stays on the caller, whose caches hold the weights; the next batch is prepared
     // by any thread, the caller too when no other is free.
     ctx.pool->run_beside(
@@ -247,10 +267,13 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
         },
         [&] { prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]); });
   } else {
-    error_sum = train_prepared(ctx, net, data, order, start, rows, prepared, opt, state, ws);
-    if (next_rows > 0) prepare_into(ctx, net, data, order, start + rows, next_rows, scratch.prepared[next]);
+    const Context trained = way == BatchWay::Alone ? calling_thread(ctx, scratch) : ctx;
+    error_sum = train_prepared(trained, net, data, order, start, rows, prepared, opt, state, ws);
+    if (next_rows > 0) prepare_into(trained, net, data, order, start + rows, next_rows, scratch.prepared[next]);
   }
-  if (would_split) record(scratch.split_times, beside, rows, seconds_now() - started);
+  if (choice)
+    record(scratch.way_times, way, phase < kWayCount * kWayProbe && static_cast<int>(way) == phase / kWayProbe, rows,
+           seconds_now() - started);
   scratch.current = next;
   return error_sum;
 }

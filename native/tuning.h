@@ -48,16 +48,16 @@ constexpr double kBesideSampleWork = 12000.0;
 // 1.50–1.64 beside; H=256 at batch 100, 41,000 a sample, stays beside).
 constexpr double kSplitSampleWork = 50000.0;
 
-// A batch that would split its products is timed against batches trained beside the next one's
-// preparation: of every kSplitCheckEvery such batches, the first kSplitProbe train beside and the
-// next kSplitProbe split; the rest train the faster way per sample, the split ones' time kept as a
-// running average (of weight kSplitAverageWeight) so that a slower spell turns them beside within
-// a few batches. On a shared machine the second core may be busy or share the first one's caches
-// (Zen 4, H=1024, batch 10, 2 threads: split 1.2–4.6 s an epoch from one process to the next,
-// beside 1.35–1.74, one thread 1.71–1.76).
-constexpr int kSplitCheckEvery = 256;
-constexpr int kSplitProbe = 8;
-constexpr double kSplitAverageWeight = 1.0 / 8;
+// Each way a batch may train (split, beside the next one's preparation, alone) is timed: of every
+// kWayCheckEvery batches, the first kWayProbe train each way in turn; the rest train the fastest way
+// per sample, the way taken kept as a running average (of weight kWayAverageWeight) so that a
+// slower spell turns them another way within a few batches. On a shared machine the second core
+// may be busy or share the first one's caches: on a Zen 4 VM, from one process to the next, 2
+// threads took 1.2–4.6 s an epoch split at H=1024, batch 10 (one thread 1.71), and 0.206 s beside
+// for the seed network (one thread 0.053).
+constexpr int kWayCheckEvery = 1024;
+constexpr int kWayProbe = 8;
+constexpr double kWayAverageWeight = 1.0 / 8;
 
 // The side of the square tiles a weight matrix is transposed in for the backward product: 32 rows
 // of 32 floats are 32 cache lines read and 32 written, well inside L1.
