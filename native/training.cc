@@ -227,13 +227,15 @@ BatchWay choose_way(const WayTimes& times, BatchWays ways, bool may_be_beside) {
   return best;
 }
 
-void record(WayTimes& times, BatchWay way, bool probed, int rows, double seconds) {
+void record(WayTimes& times, BatchWay way, int rows, double seconds) {
   const long long phase = times.batches++ % kWayCheckEvery;
   const int w = static_cast<int>(way);
   if (phase >= kWayCount * kWayProbe) {
     times.per_row[w] += (seconds / rows - times.per_row[w]) * kWayAverageWeight;
     return;
   }
+  // A probe of a way the batch could not take trained the usual way: not a time of the probed one.
+  const bool probed = w == phase / kWayProbe;
   const bool first = phase % kWayProbe == 0;
   times.probe_seconds = (first ? 0.0 : times.probe_seconds) + (probed ? seconds : 0.0);
   times.probe_rows = (first ? 0.0 : times.probe_rows) + (probed ? rows : 0);
@@ -252,7 +254,6 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
   const BatchWays ways = batch_ways(net, rows, prepared, may_be_beside);
   // With one way only (one thread, or nothing to split nor to prepare beside) there is nothing to time.
   const bool choice = threads && (may_be_beside || ways.splittable);
-  const long long phase = scratch.way_times.batches % kWayCheckEvery;
   const BatchWay way = choice ? choose_way(scratch.way_times, ways, may_be_beside) : ways.usual;
   const double started = choice ? seconds_now() : 0.0;
   const int next = way == BatchWay::Beside ? 1 - scratch.current : scratch.current;
@@ -271,9 +272,7 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
     error_sum = train_prepared(trained, net, data, order, start, rows, prepared, opt, state, ws);
     if (next_rows > 0) prepare_into(trained, net, data, order, start + rows, next_rows, scratch.prepared[next]);
   }
-  if (choice)
-    record(scratch.way_times, way, phase < kWayCount * kWayProbe && static_cast<int>(way) == phase / kWayProbe, rows,
-           seconds_now() - started);
+  if (choice) record(scratch.way_times, way, rows, seconds_now() - started);
   scratch.current = next;
   return error_sum;
 }
