@@ -31,6 +31,14 @@ bool has_inputs(const Context& ctx, const Input& inp, int k) {
 // compacted or sparse input leaves out have a zero gradient: stored as zeros, and nothing to add.
 void matmul_backward_weight(const Context& ctx, float* dweight, const Input& inp, const float* dout, int rows, int C,
                             int OC, const EpilogueArgs& ep) {
+  if (inp.sparse && !inp.sparse->by_columns) {
+    const SparseInput& s = *inp.sparse;
+    Scratch& scratch = *ctx.scratch;
+    ctx.kernels->sparse_scatter({dweight, OC, s.row_start.data(), s.row_columns.data(), s.row_values.data(), rows, dout,
+                                 OC, C, OC, scatter_sums(scratch), scatter_stride(OC), scratch.scatter_cursors.data(),
+                                 ep});
+    return;
+  }
   if (inp.sparse) {
     // dweight's rows are x's columns: xᵀ in compressed rows is x by column.
     const SparseInput& s = *inp.sparse;

@@ -23,6 +23,9 @@ struct SparseInput {
   std::vector<float> column_values;
   int used_columns = 0;
   std::vector<int> length_counts;
+  // Whether the column lists hold this batch: the weight gradient of a narrow layer is scattered
+  // from the rows instead (SparseScatter).
+  bool by_columns = false;
 };
 
 // A training batch made ready before its turn, so that one thread can prepare the next batch while
@@ -60,7 +63,9 @@ struct Scratch {
   PreparedBatch prepared[2];
   int current = 0;
   WayTimes way_times;
-  std::vector<int> sparse_parts;          // where each thread's part of a sparse product's rows begins
+  std::vector<int> sparse_parts;    // where each thread's part of a sparse product's rows begins
+  std::vector<float> scatter_sums;  // a scattered weight gradient's sums (SparseScatter), zero between batches
+  std::vector<int> scatter_cursors;
   std::vector<float> zero_bias;           // the bias of a network without biases
   std::vector<double> row_loss;           // per-row error of a batch or of a round of evaluated chunks
   std::vector<std::uint8_t> row_correct;  // and whether the row was classified right
@@ -116,6 +121,16 @@ bool compress_rows(const Kernels& kernels, const Samples& data, const std::uint3
                    SparseInput& s);
 // The compressed rows again by column (for the weight gradient).
 void compress_columns(int rows, int C, SparseInput& s);
+// Whether a sparse first layer of `outputs` units scatters the weight gradient of a batch of `rows`
+// from its rows, and where in the scratch: rows of scatter_stride(outputs) floats from a cache
+// line's start.
+bool scatters_gradient(const Context& ctx, int outputs, int rows);
+inline int scatter_stride(int outputs) { return (outputs + kScatterAlign - 1) / kScatterAlign * kScatterAlign; }
+inline float* scatter_sums(Scratch& scratch) {
+  const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(scratch.scatter_sums.data());
+  return reinterpret_cast<float*>((at + kScatterAlign * sizeof(float) - 1) &
+                                  ~(std::uintptr_t{kScatterAlign * sizeof(float)} - 1));
+}
 // The first layer's input of a batch that is not sparse: x, or only its columns that are non-zero somewhere.
 Input dense_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws);
 // Whether the first layer of `outputs` units may be sparse on these kernels.

@@ -239,30 +239,43 @@ bool check_relu_of_nan(const Kernels& kernels) {
   return true;
 }
 
+// A random M × K matrix with every fourth row empty and the others of random density up to
+// max_density, dense (its zeros written out) and in compressed rows.
+struct RandomSparse {
+  std::vector<float> dense;
+  std::vector<int> row_start, columns;
+  std::vector<float> values;
+};
+RandomSparse random_sparse(int M, int K, float max_density, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  RandomSparse a{std::vector<float>(static_cast<std::size_t>(M) * K, 0.0f), std::vector<int>(M + 1, 0), {}, {}};
+  for (int m = 0; m < M; m++) {
+    const float density = m % 4 == 3 ? 0.0f : max_density * uniform(rng);
+    for (int k = 0; k < K; k++) {
+      if (uniform(rng) >= density) continue;
+      const float x = normal(rng);
+      a.dense[static_cast<std::size_t>(m) * K + k] = x;
+      a.columns.push_back(k);
+      a.values.push_back(x);
+    }
+    a.row_start[m + 1] = static_cast<int>(a.columns.size());
+  }
+  return a;
+}
+
 // The sparse product of `kernels` against its own dense product of the same matrix with the zeros
 // written out, bit for bit: the sums are the same sums without their zero terms. Rows are listed
 // in a shuffled order, some rows are empty, and every width from 1 to 70 leaves a tail.
 bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   const Epilogue kinds[] = {Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Accumulate};
   for (int M : {1, 2, 3, 5, 9, 23})
     for (int K : {1, 7, 50})
       for (int N = 1; N <= 70; N += (N < 20 ? 1 : 7)) {
-        std::vector<float> dense(static_cast<std::size_t>(M) * K, 0.0f), b(static_cast<std::size_t>(K) * N), bias(N),
-            c0(static_cast<std::size_t>(M) * N);
-        std::vector<int> row_start(M + 1, 0), columns, order(M);
-        std::vector<float> values;
-        for (int m = 0; m < M; m++) {
-          const float density = m % 4 == 3 ? 0.0f : uniform(rng);  // every fourth row empty
-          for (int k = 0; k < K; k++) {
-            if (uniform(rng) >= density) continue;
-            dense[static_cast<std::size_t>(m) * K + k] = normal(rng);
-            columns.push_back(k);
-            values.push_back(dense[static_cast<std::size_t>(m) * K + k]);
-          }
-          row_start[m + 1] = static_cast<int>(columns.size());
-        }
+        const RandomSparse a = random_sparse(M, K, 1.0f, rng);
+        std::vector<float> b(static_cast<std::size_t>(K) * N), bias(N), c0(static_cast<std::size_t>(M) * N);
+        std::vector<int> order(M);
         for (float& x : b) x = normal(rng);
         for (float& x : bias) x = normal(rng);
         for (float& x : c0) x = normal(rng);
@@ -271,16 +284,57 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
         for (Epilogue kind : kinds) {
           const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};
           std::vector<float> want = c0, got = c0;
-          kernels.gemm({want.data(), N, nullptr, dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
+          kernels.gemm({want.data(), N, nullptr, a.dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
           std::vector<float> pack(static_cast<std::size_t>(K) * kPackColumns + kPackAlign);
-          kernels.sparse_gemm(
-              {got.data(), N, row_start.data(), columns.data(), values.data(), order.data(), M, b.data(), N, K, N, ep},
-              pack.data());
+          kernels.sparse_gemm({got.data(), N, a.row_start.data(), a.columns.data(), a.values.data(), order.data(), M,
+                               b.data(), N, K, N, ep},
+                              pack.data());
           if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
             std::printf("FAIL %s: sparse product M=%d N=%d K=%d epilogue=%d differs from the dense one\n", kernels.isa,
                         M, N, K, static_cast<int>(kind));
             failures++;
             return false;
+          }
+        }
+      }
+  return true;
+}
+
+// The weight gradient scattered from a sparse a's rows against the dense product aᵀ · b with a's
+// zeros written out, bit for bit, with the sums left zero for the next call (each case runs twice).
+// Some rows are empty, so some weight rows get no entry; every width from 1 to 70 leaves a tail.
+bool check_scatter(const Kernels& kernels, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const Epilogue kinds[] = {Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Accumulate};
+  for (int rows : {1, 3, 31, 100})
+    for (int K : {1, 7, 50, 784})
+      for (int N = 1; N <= 70; N += (N < 20 ? 1 : 7)) {
+        const RandomSparse a = random_sparse(rows, K, 0.3f, rng);
+        std::vector<float> b(static_cast<std::size_t>(rows) * N), bias(N), c0(static_cast<std::size_t>(K) * N);
+        for (float& x : b) x = normal(rng);
+        for (float& x : bias) x = normal(rng);
+        for (float& x : c0) x = normal(rng);
+        const int lds = (N + kScatterAlign - 1) / kScatterAlign * kScatterAlign;
+        std::vector<float> sums(static_cast<std::size_t>(K) * lds + kScatterAlign, 0.0f);
+        float* aligned = reinterpret_cast<float*>(
+            (reinterpret_cast<std::uintptr_t>(sums.data()) + kScatterAlign * sizeof(float) - 1) &
+            ~(std::uintptr_t{kScatterAlign * sizeof(float)} - 1));
+        std::vector<int> cursors(rows);
+        for (Epilogue kind : kinds) {
+          const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};
+          std::vector<float> want = c0;
+          kernels.gemm({want.data(), N, nullptr, a.dense.data(), 1, K, b.data(), N, nullptr, K, N, rows, ep}, nullptr);
+          for (int pass = 0; pass < 2; pass++) {
+            std::vector<float> got = c0;
+            kernels.sparse_scatter({got.data(), N, a.row_start.data(), a.columns.data(), a.values.data(), rows,
+                                    b.data(), N, K, N, aligned, lds, cursors.data(), ep});
+            const bool zeroed = std::all_of(sums.begin(), sums.end(), [](float x) { return x == 0.0f; });
+            if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0 || !zeroed) {
+              std::printf("FAIL %s: scattered gradient rows=%d N=%d K=%d epilogue=%d pass %d %s\n", kernels.isa, rows,
+                          N, K, static_cast<int>(kind), pass, zeroed ? "differs from the dense product" : "left sums");
+              failures++;
+              return false;
+            }
           }
         }
       }
@@ -531,18 +585,19 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 7;
+  tested += 8;
   if (check_thread_pool()) passed++;
   if (check_validation()) passed++;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
   if (check_sparse(kernels_scalar, rng)) passed++;
+  if (check_scatter(kernels_scalar, rng)) passed++;
   if (check_compress(kernels_scalar, rng)) passed++;
   if (check_activations(kernels_scalar, rng)) passed++;
   std::printf(
       "scalar: %d indexed cases against a plain loop, the thread pool, the argument checks, byte widening, a NaN "
-      "through the ReLU, sparse products, compress, activations\n",
-      tested - 7);
+      "through the ReLU, sparse products, scattered gradients, compress, activations\n",
+      tested - 8);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {
@@ -557,16 +612,17 @@ int main() {
         tested++;
         if (check(*entry.kernels, p, kind)) passed++;
       }
-    tested += 6;
+    tested += 7;
     if (check_step(*entry.kernels, rng)) passed++;
     if (check_widen_bytes(*entry.kernels)) passed++;
     if (check_relu_of_nan(*entry.kernels)) passed++;
     if (check_sparse(*entry.kernels, rng)) passed++;
+    if (check_scatter(*entry.kernels, rng)) passed++;
     if (check_compress(*entry.kernels, rng)) passed++;
     if (check_activations(*entry.kernels, rng)) passed++;
     std::printf(
         "%s: %d cases against scalar, the optimizer step, byte widening, a NaN through the ReLU, sparse products, "
-        "compress, activations\n",
+        "scattered gradients, compress, activations\n",
         entry.kernels->isa, cases);
   }
   std::printf("%d passed, %d failed\n", passed, tested - passed);

@@ -56,6 +56,7 @@ const Kernels kernels_neon = {
     .isa = "neon",
     .gemm = gemm_driver<Neon>,
     .sparse_gemm = sparse_gemm_driver<Neon>,
+    .sparse_scatter = sparse_scatter<Neon>,
     .fma_peak = fma_peak<Neon>,
     .fma_peak_flops = kPeakChains * Neon::kLanes * 2,
     .step = optimizer_step_elements,
@@ -68,6 +69,8 @@ const Kernels kernels_neon = {
     .softmax_rows = softmax_rows_elements,
     // Not measured on an arm64 machine: the AVX-512 choice.
     .sparse_widest = 256,
+    // Not measured on an arm64 machine: the choice of the x86-64 ISAs.
+    .scatter_widest = 32,
 };  // not measured on an arm64 machine: the AVX-512 choice
 
 }  // namespace backprop

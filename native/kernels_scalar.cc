@@ -66,6 +66,26 @@ void sparse_gemm_scalar(const SparseGemm& g, float* /*pack*/) {
   }
 }
 
+// The weight gradient from a's rows (SparseScatter), each step rounded once as in gemm_scalar.
+void sparse_scatter_scalar(const SparseScatter& s) {
+  for (int r = 0; r < s.rows; r++) {
+    const float* b_row = s.b + static_cast<std::ptrdiff_t>(r) * s.ldb;
+    for (int e = s.row_start[r]; e < s.row_start[r + 1]; e++) {
+      const double a = s.values[e];
+      float* sum = s.sums + static_cast<std::ptrdiff_t>(s.columns[e]) * s.lds;
+      for (int n = 0; n < s.N; n++) sum[n] = static_cast<float>(a * b_row[n] + sum[n]);
+    }
+  }
+  for (int k = 0; k < s.K; k++) {
+    float* sum = s.sums + static_cast<std::ptrdiff_t>(k) * s.lds;
+    float* c_row = s.c + static_cast<std::ptrdiff_t>(k) * s.ldc;
+    for (int n = 0; n < s.N; n++) {
+      c_row[n] = apply_epilogue(sum[n], c_row[n], k, n, s.ldc, s.ep);
+      sum[n] = 0.0f;
+    }
+  }
+}
+
 // Multiply and add as separate operations, like the reference GEMM above.
 float fma_peak_scalar(long long iterations, float seed) {
   float chains[kPeakChains];
@@ -83,6 +103,7 @@ const Kernels kernels_scalar = {
     .isa = "scalar",
     .gemm = gemm_scalar,
     .sparse_gemm = sparse_gemm_scalar,
+    .sparse_scatter = sparse_scatter_scalar,
     .fma_peak = fma_peak_scalar,
     .fma_peak_flops = kPeakChains * 2,
     .step = optimizer_step_elements,
@@ -95,6 +116,9 @@ const Kernels kernels_scalar = {
     .softmax_rows = softmax_rows_elements,
     // Without vectors a multiply-add costs the same either way: skipping zeros always wins.
     .sparse_widest = 1 << 30,
+    // Zen 4, MNIST, H = 30, batch 100: 0.36 s an epoch scattered against 0.44 by column; built for
+    // WebAssembly, 0.42 against 0.44.
+    .scatter_widest = 32,
 };
 
 }  // namespace backprop

@@ -1,7 +1,7 @@
 // The parts of the SIMD kernels that do not depend on the ISA: the register tiles (dense and
 // sparse) with their epilogue, the walk over column panels and row tiles, the packing, picking the
 // tile for the edges, and the FMA peak. Each ISA file supplies its vector operations in a traits
-// struct and instantiates gemm_driver<Isa>, sparse_gemm_driver<Isa> and fma_peak<Isa>. Everything
+// struct and instantiates gemm_driver<Isa>, sparse_gemm_driver<Isa>, sparse_scatter<Isa> and fma_peak<Isa>. Everything
 // here has internal linkage: each ISA file gets its own copy compiled with its own flags, so the
 // linker can never hand an AVX-512 copy to a CPU that runs the AVX2 kernels.
 //
@@ -25,6 +25,7 @@
 //                          (both lists may be written a whole vector past them)
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -313,6 +314,77 @@ void sparse_gemm_driver(const SparseGemm& g, float* pack) {
     }
     with_count<Isa::kSparseVectors>(
         vectors, [&](auto nv) { sparse_panel<Isa, decltype(nv)::value, true>(g, aligned, ld, n0, tail); });
+  });
+}
+
+// Adds x · b[r] into the sums of row k for each entry (r, k, x) of a with k below k1 (those below
+// the block's start were added before), for one panel of NV vectors at column n0 of b; b's row stays
+// in registers for the row's entries, and each row's next entry is kept in s.cursors. (The fields
+// are read into locals: every store to the sums might otherwise have changed them.)
+template <typename Isa, int NV>
+void scatter_panel(const SparseScatter& s, int k1, int n0, typename Isa::Lanes tail) {
+  using Vec = typename Isa::Vec;
+  constexpr int kLanes = Isa::kLanes;
+  const PanelLanes<Isa, NV> lanes{tail};
+  const int* const columns = s.columns;
+  const float* const values = s.values;
+  const std::ptrdiff_t lds = s.lds;
+  float* const sums = s.sums + n0;
+  int* const cursors = s.cursors;
+  for (int r = 0; r < s.rows; r++) {
+    int e = cursors[r];
+    const int end = s.row_start[r + 1];
+    if (e == end || columns[e] >= k1) continue;
+    const float* b_row = s.b + static_cast<std::ptrdiff_t>(r) * s.ldb + n0;
+    Vec b_vec[NV];
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) b_vec[v] = lanes.load(b_row + v * kLanes, v);
+    for (; e < end && columns[e] < k1; e++) {
+      const Vec a = Isa::broadcast(values + e);
+      float* sum = sums + columns[e] * lds;
+      UNROLL_TILE
+      for (int v = 0; v < NV; v++)
+        Isa::store_full(sum + v * kLanes, Isa::fmadd(a, b_vec[v], Isa::load_full(sum + v * kLanes)));
+    }
+    cursors[r] = e;
+  }
+}
+
+// Rows k0 … k1 of one panel of the sums through the epilogue into c, and back to zero.
+template <typename Isa, int NV>
+void scatter_store_panel(const SparseScatter& s, int k0, int k1, int n0, typename Isa::Lanes tail) {
+  using Vec = typename Isa::Vec;
+  constexpr int kLanes = Isa::kLanes;
+  const PanelLanes<Isa, NV> lanes{tail};
+  for (int k = k0; k < k1; k++) {
+    float* sum = s.sums + static_cast<std::ptrdiff_t>(k) * s.lds + n0;
+    Vec acc[1][NV];
+    UNROLL_TILE
+    for (int v = 0; v < NV; v++) {
+      acc[0][v] = Isa::load_full(sum + v * kLanes);
+      Isa::store_full(sum + v * kLanes, Isa::zero());
+    }
+    float* out[1] = {s.c + static_cast<std::ptrdiff_t>(k) * s.ldc + n0};
+    // (A weight gradient has no ReluMask epilogue: its mask is never read.)
+    store_tile<Isa, 1, NV>(out, acc, lanes, s.ep, n0, s.ep.mask, s.ldc);
+  }
+}
+
+// A block of the sums' rows (kScatterBlockFloats) takes every row of a's entries for it, then goes
+// through the epilogue while it is still in the caches.
+template <typename Isa>
+void sparse_scatter(const SparseScatter& s) {
+  constexpr int kVectors = Isa::kSparseVectors;
+  const int block = kScatterBlockFloats / s.lds > 0 ? kScatterBlockFloats / s.lds : 1;
+  for_each_panel<Isa, kVectors>(s.N, [&](int n0, int, int vectors, typename Isa::Lanes tail) {
+    for (int r = 0; r < s.rows; r++) s.cursors[r] = s.row_start[r];
+    for (int k0 = 0; k0 < s.K; k0 += block) {
+      const int k1 = s.K - k0 < block ? s.K : k0 + block;
+      with_count<kVectors>(vectors, [&](auto nv) {
+        scatter_panel<Isa, decltype(nv)::value>(s, k1, n0, tail);
+        scatter_store_panel<Isa, decltype(nv)::value>(s, k0, k1, n0, tail);
+      });
+    }
   });
 }
 

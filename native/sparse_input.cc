@@ -148,6 +148,10 @@ Input dense_input(const Context& ctx, const Samples& batch, int C, int outputs, 
 // Whether the first layer of `outputs` units may be sparse on these kernels.
 bool may_be_sparse(const Context& ctx, int outputs) { return outputs <= sparse_widest(ctx.kernels); }
 
+bool scatters_gradient(const Context& ctx, int outputs, int rows) {
+  return outputs <= ctx.kernels->scatter_widest && rows >= kScatterRows;
+}
+
 // The first layer's input of a batch that is scored or run forward (no weight gradient).
 Input first_layer_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws) {
   SparseInput& sparse = ctx.scratch->prepared[0].input;

@@ -43,7 +43,8 @@ void prepare_into(const Context& ctx, const Layers& net, const Samples& data, co
   const int C = net.sizes[0];
   batch.sparse =
       may_be_sparse(ctx, net.sizes[1]) && compress_rows(*ctx.kernels, data, order, start, rows, C, batch.input);
-  if (batch.sparse) compress_columns(rows, C, batch.input);
+  batch.input.by_columns = batch.sparse && !scatters_gradient(ctx, net.sizes[1], rows);
+  if (batch.input.by_columns) compress_columns(rows, C, batch.input);
 }
 
 // How a batch would train by the measured rules of thumb below, and whether any of its products is
@@ -160,6 +161,11 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
   if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
   if (scratch.batch_bytes.size() < inputs * rows) scratch.batch_bytes.resize(inputs * rows);
+  if (scatters_gradient(ctx, net.sizes[1], rows)) {
+    const std::size_t sums = inputs * scatter_stride(net.sizes[1]) + kScatterAlign;
+    if (scratch.scatter_sums.size() < sums) scratch.scatter_sums.assign(sums, 0.0f);
+    if (scratch.scatter_cursors.size() < static_cast<std::size_t>(rows)) scratch.scatter_cursors.resize(rows);
+  }
   reserve_prepared(scratch.prepared[0], net, rows);
   // The second batch serves every batch that train_batch prepares beside another, whatever the
   // workspace's rows (a library's caller may give room for more rows than a batch has).

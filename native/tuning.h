@@ -48,6 +48,14 @@ constexpr double kBesideSampleWork = 12000.0;
 // 1.50–1.64 beside; H=256 at batch 100, 41,000 a sample, stays beside).
 constexpr double kSplitSampleWork = 50000.0;
 
+// From this many rows a sparse batch scatters the weight gradient of a narrow first layer
+// (Kernels::scatter_widest) from its rows. Every weight row then goes through the epilogue, used or
+// not: at batch 10 that cost more than listing the batch by column (Zen 4, MNIST, H=30, 1 thread:
+// 0.094 s an epoch against 0.078), from batch 30 less (0.059 against 0.061; batch 100 0.046 against
+// 0.053, and on 2 threads 0.038 against 0.053, the next batch's preparation then being short
+// enough to run beside).
+constexpr int kScatterRows = 30;
+
 // Each way a batch may train (split, beside the next one's preparation, alone) is timed: of every
 // kWayCheckEvery batches, the first kWayProbe train each way in turn; the rest train the fastest way
 // per sample, the way taken kept as a running average (of weight kWayAverageWeight) so that a

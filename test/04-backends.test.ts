@@ -159,7 +159,8 @@ describe('native against ts for general networks', () => {
 
 describe('native against ts on real MNIST, bit for bit', () => {
   // MNIST's pixels are mostly zero: the native first layer runs sparse products (on AVX-512 up to
-  // 256 hidden units but on Zen 4, dense ones above); every ISA must give the ts backend's weights
+  // 256 hidden units but on Zen 4, dense ones above), its weight gradient at H=30 scattered from the
+  // batch's rows and at H=256 and 300 from its columns; every ISA must give the ts backend's weights
   // exactly.
   it.runIf(supportedIsas.length).each([
     [30, 'sgd'],
