@@ -56,6 +56,10 @@ constexpr double kSplitSampleWork = 50000.0;
 // enough to run beside).
 constexpr int kScatterRows = 30;
 
+// Bytes of the next sample of a shuffled batch fetched ahead while one is compressed: a whole MNIST
+// image, as bytes or floats; a much wider row would be evicted again before its turn.
+constexpr std::size_t kPrefetchBytes = 4096;
+
 // Each way a batch may train (split, beside the next one's preparation, alone) is timed: of every
 // kWayCheckEvery batches, the first kWayProbe train each way in turn; the rest train the fastest way
 // per sample, the way taken kept as a running average (of weight kWayAverageWeight) so that a
