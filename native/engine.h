@@ -39,7 +39,6 @@ struct PreparedBatch {
   SparseInput input;
 };
 
-// Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
 // The ways a batch of training can take on more than one thread: its products split across them,
 // on the caller alone while another thread prepares the next batch, or on the caller alone.
 enum class BatchWay { Split, Beside, Alone };
@@ -47,11 +46,23 @@ constexpr int kWayCount = 3;
 
 // How fast each way trains a batch, as measured on this machine now (training.cc, train_batch).
 struct WayTimes {
-  long long batches = 0;  // batches with a choice, over the engine's life
-  double probe_seconds = 0.0, probe_rows = 0.0;
+  long long batches = 0;         // batches with a choice, over the engine's life
+  double probe[kWayProbe] = {};  // seconds per sample of the probed way's batches so far
+  int probed = 0;
   double per_row[kWayCount] = {0.0, 0.0, 0.0};
 };
 
+// The way a batch takes by the rules of thumb of training.cc, and whether any of its products is
+// large enough to split.
+struct BatchWays {
+  BatchWay usual;
+  bool splittable;
+};
+// The way a batch trains this time, from the times measured so far; and its time, recorded.
+BatchWay choose_way(const WayTimes& times, BatchWays ways, bool may_be_beside);
+void record_way(WayTimes& times, BatchWay way, int rows, double seconds);
+
+// Buffers the engine keeps between calls; they grow to the largest shape once, before any batch runs.
 struct Scratch {
   std::vector<float> transposed;          // a weight matrix, transposed for the backward product
   std::vector<std::vector<float>> packs;  // one GEMM packing buffer per thread

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "engine.h"
 #include "thread_pool.h"
 #include "validate.h"
 
@@ -453,6 +454,47 @@ bool check_activations(const Kernels& kernels, std::mt19937& rng) {
 // once read the next call's chunk count while the claims still named its own, claimed a chunk past
 // the end, and counted it done in the next call, whose caller then waited forever (`example
 // tutorial` hung in 2 of 25 runs beside `yes`). A minute without a finished call is a failure.
+// The engine's choice of a way to train a batch on two threads, fed times as a run would give them:
+// beside 61 µs a batch of 100, alone 75 µs. One batch held up for a millisecond, in a probe or after,
+// must not turn the choice (it once trained alone for the rest of the check); three times slower
+// beside for good must, within a few dozen batches.
+bool check_way_choice() {
+  const BatchWays ways = {BatchWay::Beside, false};
+  const auto run = [&](int held_up, int slower_from, int& alone_after_probes, int& turned_at) {
+    WayTimes times;
+    alone_after_probes = 0;
+    turned_at = -1;
+    for (int batch = 0; batch < kWayCheckEvery; batch++) {
+      const BatchWay way = choose_way(times, ways, true);
+      const bool probing = batch < kWayCount * kWayProbe;
+      if (!probing && way == BatchWay::Alone) {
+        alone_after_probes++;
+        if (turned_at < 0) turned_at = batch;
+      }
+      double seconds = way == BatchWay::Beside ? 61e-6 : 75e-6;
+      if (way == BatchWay::Beside && batch >= slower_from) seconds *= 3;
+      if (batch == held_up) seconds += 1e-3;
+      record_way(times, way, 100, seconds);
+    }
+  };
+  int alone = 0, turned = 0;
+  bool ok = true;
+  for (int held_up : {kWayProbe + 3, 100}) {
+    run(held_up, kWayCheckEvery, alone, turned);
+    if (alone != 0) {
+      std::printf("FAIL way choice: a batch held up at %d trained %d batches alone after it\n", held_up, alone);
+      ok = false;
+    }
+  }
+  run(-1, 300, alone, turned);
+  if (turned < 300 || turned > 340) {
+    std::printf("FAIL way choice: beside three times slower from batch 300 turned alone at %d\n", turned);
+    ok = false;
+  }
+  if (!ok) failures++;
+  return ok;
+}
+
 bool check_thread_pool() {
   constexpr int kCalls = 400000;
   std::atomic<bool> busy{true}, finished{false}, wrong{false};
@@ -585,8 +627,9 @@ int main() {
     tested++;
     if (check_scalar_indexing(p)) passed++;
   }
-  tested += 8;
+  tested += 9;
   if (check_thread_pool()) passed++;
+  if (check_way_choice()) passed++;
   if (check_validation()) passed++;
   if (check_widen_bytes(kernels_scalar)) passed++;
   if (check_relu_of_nan(kernels_scalar)) passed++;
@@ -595,9 +638,10 @@ int main() {
   if (check_compress(kernels_scalar, rng)) passed++;
   if (check_activations(kernels_scalar, rng)) passed++;
   std::printf(
-      "scalar: %d indexed cases against a plain loop, the thread pool, the argument checks, byte widening, a NaN "
-      "through the ReLU, sparse products, scattered gradients, compress, activations\n",
-      tested - 8);
+      "scalar: %d indexed cases against a plain loop, the thread pool, the way a batch trains on two threads, the "
+      "argument checks, byte widening, a NaN through the ReLU, sparse products, scattered gradients, compress, "
+      "activations\n",
+      tested - 9);
   for (const IsaEntry& entry : compiled_isas()) {
     if (entry.kernels == &kernels_scalar) continue;
     if (!(supported_isas() & entry.bit)) {

@@ -53,11 +53,6 @@ void prepare_into(const Context& ctx, const Layers& net, const Samples& data, co
 // multiply-adds stays beside at any size: the compression is then as long as the products. One whose
 // samples each cost many splits as soon as run_gemm would, as a dense one: its preparation is short
 // beside them.
-struct BatchWays {
-  BatchWay usual;
-  bool splittable;
-};
-
 BatchWays batch_ways(const Layers& net, int rows, const PreparedBatch& batch, bool may_be_beside) {
   const double limit = batch.sparse ? kBesideWork : kParallelWork;
   double total = 0.0;
@@ -213,6 +208,8 @@ double seconds_now() {
 #endif
 }
 
+}  // namespace
+
 // The way a batch trains this time: in a probe, the probed way; else the fastest per sample of those
 // it may take, each as its last probe measured and the way taken since as its batches went (a slower
 // spell shows within a few batches); the usual way until each has been measured.
@@ -233,23 +230,27 @@ BatchWay choose_way(const WayTimes& times, BatchWays ways, bool may_be_beside) {
   return best;
 }
 
-void record(WayTimes& times, BatchWay way, int rows, double seconds) {
+void record_way(WayTimes& times, BatchWay way, int rows, double seconds) {
   const long long phase = times.batches++ % kWayCheckEvery;
   const int w = static_cast<int>(way);
   if (phase >= kWayCount * kWayProbe) {
-    times.per_row[w] += (seconds / rows - times.per_row[w]) * kWayAverageWeight;
+    double& average = times.per_row[w];
+    const double sample = average > 0.0 ? std::min(seconds / rows, kWayOutlier * average) : seconds / rows;
+    average += (sample - average) * kWayAverageWeight;
     return;
   }
   // A probe of a way the batch could not take trained the usual way: not a time of the probed one.
-  const bool probed = w == phase / kWayProbe;
-  const bool first = phase % kWayProbe == 0;
-  times.probe_seconds = (first ? 0.0 : times.probe_seconds) + (probed ? seconds : 0.0);
-  times.probe_rows = (first ? 0.0 : times.probe_rows) + (probed ? rows : 0);
-  if (phase % kWayProbe == kWayProbe - 1 && times.probe_rows > 0.0)
-    times.per_row[phase / kWayProbe] = times.probe_seconds / times.probe_rows;
+  if (phase % kWayProbe == 0) times.probed = 0;
+  if (w == phase / kWayProbe) times.probe[times.probed++] = seconds / rows;
+  // The probe's median: one batch held up by an interrupt or a page fault would move the mean of
+  // eight by an eighth of its delay.
+  if (phase % kWayProbe == kWayProbe - 1 && times.probed > 0) {
+    double* const probe = times.probe;
+    const int n = times.probed;
+    std::sort(probe, probe + n);
+    times.per_row[phase / kWayProbe] = (probe[(n - 1) / 2] + probe[n / 2]) / 2;
+  }
 }
-
-}  // namespace
 
 double train_batch(const Context& ctx, const Layers& net, const Samples& data, const std::uint32_t* order, int start,
                    int rows, int next_rows, const Optimizer& opt, OptimizerState& state, Workspace& ws) {
@@ -278,7 +279,7 @@ double train_batch(const Context& ctx, const Layers& net, const Samples& data, c
     error_sum = train_prepared(trained, net, data, order, start, rows, prepared, opt, state, ws);
     if (next_rows > 0) prepare_into(trained, net, data, order, start + rows, next_rows, scratch.prepared[next]);
   }
-  if (choice) record(scratch.way_times, way, rows, seconds_now() - started);
+  if (choice) record_way(scratch.way_times, way, rows, seconds_now() - started);
   scratch.current = next;
   return error_sum;
 }

@@ -70,6 +70,12 @@ constexpr std::size_t kPrefetchBytes = 4096;
 constexpr int kWayCheckEvery = 1024;
 constexpr int kWayProbe = 8;
 constexpr double kWayAverageWeight = 1.0 / 8;
+// A batch counts at most this many times the running average of its way, and a probe by its median:
+// one batch held up for a millisecond (an interrupt, a page fault) had turned the seed network on
+// 2 threads to train alone for the rest of the check, up to a thousand batches (Zen 4: 0.82–0.98 s
+// for its 20 epochs, against 0.77–0.78 always beside). A slower spell still turns the choice: at
+// three times the time, the average doubles within a dozen batches.
+constexpr double kWayOutlier = 1.5;
 
 // The side of the square tiles a weight matrix is transposed in for the backward product: 32 rows
 // of 32 floats are 32 cache lines read and 32 written, well inside L1.
