@@ -278,6 +278,20 @@ describe('native threads', () => {
     },
   );
 
+  // At H=30 a batch of 30 or more scatters its first layer's weight gradient from its rows, a
+  // smaller one lists them by column, one sample (online learning) has a path of its own: batches of
+  // 31 over 5,000 samples end with one of 9, so one epoch takes both forms.
+  it.each(supportedIsas.flatMap((isa) => [1, 31].map((batch) => ({ isa, batch }))))(
+    '$isa, H=30, batches of $batch: 1 and 2 threads give the weights of the ts backend',
+    async ({ isa, batch }) => {
+      const ts = await fiftySteps(new TsBackend(), 30, true, EVAL_ROWS, batch);
+      for (const threads of [1, 2]) {
+        const native = await fiftySteps(new NativeBackend({ isa, threads }), 30, true, EVAL_ROWS, batch);
+        expect(Buffer.from(native.buffer).equals(Buffer.from(ts.buffer)), `${threads} threads`).toBe(true);
+      }
+    },
+  );
+
   // A library's caller may give a workspace with room for more rows than a batch has.
   it.each(supportedIsas)(
     '%s: batches of 100 in a workspace of 4,000 rows, on 2 threads, give the weights of 1 thread',
