@@ -137,11 +137,7 @@ void compress_columns(int rows, int C, SparseInput& s);
 // line's start.
 bool scatters_gradient(const Context& ctx, int outputs, int rows);
 inline int scatter_stride(int outputs) { return (outputs + kScatterAlign - 1) / kScatterAlign * kScatterAlign; }
-inline float* scatter_sums(Scratch& scratch) {
-  const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(scratch.scatter_sums.data());
-  return reinterpret_cast<float*>((at + kScatterAlign * sizeof(float) - 1) &
-                                  ~(std::uintptr_t{kScatterAlign * sizeof(float)} - 1));
-}
+inline float* scatter_sums(Scratch& scratch) { return line_aligned(scratch.scatter_sums.data()); }
 // The first layer's input of a batch that is not sparse: x, or only its columns that are non-zero somewhere.
 Input dense_input(const Context& ctx, const Samples& batch, int C, int outputs, Workspace& ws);
 // Whether the first layer of `outputs` units may be sparse on these kernels.

@@ -286,7 +286,7 @@ bool check_sparse(const Kernels& kernels, std::mt19937& rng) {
           const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};
           std::vector<float> want = c0, got = c0;
           kernels.gemm({want.data(), N, nullptr, a.dense.data(), K, 1, b.data(), N, nullptr, M, N, K, ep}, nullptr);
-          std::vector<float> pack(static_cast<std::size_t>(K) * kPackColumns + kPackAlign);
+          std::vector<float> pack(static_cast<std::size_t>(K) * kPackColumns + kLineFloats);
           kernels.sparse_gemm({got.data(), N, a.row_start.data(), a.columns.data(), a.values.data(), order.data(), M,
                                b.data(), N, K, N, ep},
                               pack.data());
@@ -316,10 +316,8 @@ bool check_scatter(const Kernels& kernels, std::mt19937& rng) {
         for (float& x : bias) x = normal(rng);
         for (float& x : c0) x = normal(rng);
         const int lds = (N + kScatterAlign - 1) / kScatterAlign * kScatterAlign;
-        std::vector<float> sums(static_cast<std::size_t>(K) * lds + kScatterAlign, 0.0f);
-        float* aligned = reinterpret_cast<float*>(
-            (reinterpret_cast<std::uintptr_t>(sums.data()) + kScatterAlign * sizeof(float) - 1) &
-            ~(std::uintptr_t{kScatterAlign * sizeof(float)} - 1));
+        std::vector<float> sums(static_cast<std::size_t>(K) * lds + kLineFloats, 0.0f);
+        float* aligned = line_aligned(sums.data());
         std::vector<int> cursors(rows);
         for (Epilogue kind : kinds) {
           const EpilogueArgs ep = {kind, bias.data(), nullptr, -0.25f};

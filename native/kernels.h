@@ -67,8 +67,13 @@ struct Gemm {
 using GemmFn = void (*)(const Gemm& g, float* pack);
 
 constexpr int kPackColumns = 64;
-// Floats of slack in a packing buffer, for aligning the panel to a cache line.
-constexpr int kPackAlign = 16;
+// Floats in a cache line: the slack a scratch buffer (a packing buffer, the scattered gradient's
+// sums) is given so that it can be used from the start of its first whole line, line_aligned(p).
+constexpr int kLineFloats = 16;
+inline float* line_aligned(float* p) {
+  constexpr std::uintptr_t kLine = kLineFloats * sizeof(float);
+  return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(p) + kLine - 1) & ~(kLine - 1));
+}
 
 // One product c = epilogue(a · b) with a sparse a: its rows compressed, row r's entries values[i]
 // at columns[i] for i in row_start[r] … row_start[r + 1], in increasing column order. Only the rows
@@ -91,12 +96,12 @@ struct SparseGemm {
   int N;
   EpilogueArgs ep;
 };
-// `pack` is scratch for a copy of a column panel of b: at least K * kPackColumns + kPackAlign floats.
+// `pack` is scratch for a copy of a column panel of b: at least K * kPackColumns + kLineFloats floats.
 using SparseGemmFn = void (*)(const SparseGemm& g, float* pack);
 
 // The weight gradient c = epilogue(aᵀ · b) of a sparse a (rows × K, compressed rows as in SparseGemm)
 // and b (rows × N, row r at b + r * ldb), read from a's rows: each entry (r, k, x) adds x · b[r] into
-// row k of `sums` (K rows lds floats apart, lds ≥ N rounded up to a whole vector, 64-byte aligned).
+// row k of `sums` (K rows lds floats apart, lds ≥ N rounded up to a whole vector, line-aligned).
 // Every c[k, n] is one sum over the rows in increasing order, started from zero: the sum that the
 // SparseGemm of a's columns forms, without listing a by column first. Every row of c goes through
 // the epilogue, a row k without entries with a zero sum (under Accumulate c + alpha · 0 = c, bit

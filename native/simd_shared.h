@@ -292,8 +292,7 @@ void sparse_panel(const SparseGemm& g, const float* panel, int ld, int n0, typen
 template <typename Isa>
 void sparse_gemm_driver(const SparseGemm& g, float* pack) {
   static_assert(Isa::kSparseVectors * Isa::kLanes <= kPackColumns, "a packed panel must fit the caller's buffer");
-  float* aligned = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(pack) + kPackAlign * sizeof(float) - 1) &
-                                            ~(std::uintptr_t{kPackAlign * sizeof(float)} - 1));
+  float* aligned = line_aligned(pack);
   long long entries = 0;
   for (int i = 0; i < g.count; i++) entries += g.row_start[g.rows[i] + 1] - g.row_start[g.rows[i]];
   const bool packed = entries >= 2LL * g.K;

@@ -133,9 +133,9 @@ void reserve_prepared(PreparedBatch& batch, const Layers& net, int rows) {
   if (s.length_counts.capacity() < buckets) s.length_counts.reserve(buckets);
 }
 
-}  // namespace
-
-void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
+// The buffers of reserve_scratch; `trains` is false for an evaluation lane, which never takes a
+// weight gradient (and so needs no scattered gradient's sums, as large as the first layer's weights).
+void reserve(const Context& ctx, const Layers& net, int rows, bool trains) {
   Scratch& scratch = *ctx.scratch;
   std::size_t transposed = 0;
   for (int l = 1; l < net.count(); l++)
@@ -143,7 +143,7 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.transposed.size() < transposed) scratch.transposed.resize(transposed);
   // The K of a product is a layer width (forward and backward) or the batch rows (weight gradient).
   const int longest_k = std::max(rows, *std::max_element(net.sizes.begin(), net.sizes.end()));
-  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns + kPackAlign;
+  const std::size_t pack = static_cast<std::size_t>(longest_k) * kPackColumns + kLineFloats;
   const std::size_t widest = static_cast<std::size_t>(*std::max_element(net.sizes.begin(), net.sizes.end()));
   if (scratch.zero_bias.size() < widest) scratch.zero_bias.resize(widest, 0.0f);
   const int threads = ctx.pool->size();
@@ -156,8 +156,8 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (scratch.column_used.size() < inputs) scratch.column_used.resize(inputs);
   if (scratch.compact_input.size() < inputs * rows) scratch.compact_input.resize(inputs * rows);
   if (scratch.batch_bytes.size() < inputs * rows) scratch.batch_bytes.resize(inputs * rows);
-  if (scatters_gradient(ctx, net.sizes[1], rows)) {
-    const std::size_t sums = inputs * scatter_stride(net.sizes[1]) + kScatterAlign;
+  if (trains && scatters_gradient(ctx, net.sizes[1], rows)) {
+    const std::size_t sums = inputs * scatter_stride(net.sizes[1]) + kLineFloats;
     if (scratch.scatter_sums.size() < sums) scratch.scatter_sums.assign(sums, 0.0f);
     if (scratch.scatter_cursors.size() < static_cast<std::size_t>(rows)) scratch.scatter_cursors.resize(rows);
   }
@@ -172,11 +172,15 @@ void reserve_scratch(const Context& ctx, const Layers& net, int rows) {
   if (threads > 1) {
     scratch.lanes.resize(static_cast<std::size_t>(threads) - 1);
     for (Scratch& lane : scratch.lanes) {
-      reserve_scratch(calling_thread(ctx, lane), net, lane_rows);
+      reserve(calling_thread(ctx, lane), net, lane_rows, false);
       lane.lane_workspace = evaluation_workspace(net, lane_rows, lane.lane_floats);
     }
   }
 }
+
+}  // namespace
+
+void reserve_scratch(const Context& ctx, const Layers& net, int rows) { reserve(ctx, net, rows, true); }
 
 void forward(const Context& ctx, const Layers& net, const float* x, int rows, Workspace& ws, const NoiseMask* mask) {
   const Samples batch = {x, nullptr, nullptr, nullptr, rows};
